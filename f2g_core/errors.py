@@ -1,0 +1,27 @@
+"""Exceptions with messages meant for users: the CLI prints them as one line, without a traceback."""
+
+from __future__ import annotations
+
+
+class F2GError(Exception):
+    """Base class of every error f2g raises on purpose; its message says what is wrong and how to fix it."""
+
+
+class ConfigError(F2GError, ValueError):
+    """A run configuration (file, dict, CLI flag or component options) is invalid."""
+
+
+class PluginError(F2GError):
+    """A plugin failed to load or registered something inconsistent (e.g. a duplicate component id)."""
+
+
+class ComponentError(F2GError):
+    """A component failed while loading or running (missing weights, a bad checkpoint, a remote failure)."""
+
+
+class BudgetExceeded(F2GError):
+    """Raised by a reward when its next call would exceed a configured budget (cost or number of calls).
+
+    The sampler reacts by finishing the video unguided and recording the stop in the trace; it never aborts the
+    run, so nothing computed so far is lost.
+    """

@@ -1,0 +1,61 @@
+"""The hook specifications of f2g: everything a plugin can implement.
+
+A plugin is a module (or object) exposed under the ``f2g`` entry-point group whose functions are marked with
+:data:`hookimpl`. Hooks receive a ``register`` callback and hand it *classes*, never instances: the core builds
+components from configuration and calls their ``load()`` lazily, so listing plugins never loads a model.
+
+Every hook argument is opt-in (pluggy passes only the arguments an implementation names), so new arguments can
+be added to these specs without breaking existing plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "f2g"
+"""The pluggy project name, which is also the entry-point group plugins register under."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Register = Callable[..., None]
+"""``register(cls, aliases=())``: add one component class (and optional alternative ids) to the registry."""
+
+
+@hookspec
+def register_rewards(register: Register) -> None:
+    """Register :class:`f2g_core.interfaces.Reward` / ``AsyncReward`` subclasses.
+
+    Call ``register(MyReward)`` or ``register(MyReward, aliases=("my-alias",))`` once per class.
+    """
+
+
+@hookspec
+def register_combiners(register: Register) -> None:
+    """Register :class:`f2g_core.interfaces.Combiner` subclasses (how several rewards become one score)."""
+
+
+@hookspec
+def register_backbones(register: Register) -> None:
+    """Register :class:`f2g_core.interfaces.Backbone` subclasses (text-to-video models the loop can drive)."""
+
+
+@hookspec(firstresult=True)
+def default_run_config() -> Mapping[str, Any] | None:
+    """Return a partial run configuration used when the user gives none (``f2g generate PROMPT``).
+
+    The first plugin that returns a mapping wins; the embedded default world (``f2g-plugin-shapes``) uses this to
+    make a fresh install generate something useful with no flags.
+    """
+
+
+@hookspec
+def describe_result(prompt: str, video: Any, config: Any) -> str | None:
+    """Return a short human-readable verdict on a finished video, or ``None`` when the plugin has nothing to say.
+
+    ``video`` is a float array (frames, height, width, 3) in [0, 1]; ``config`` is the resolved
+    :class:`f2g_core.config.RunConfig`. The CLI prints every non-empty answer after a run.
+    """

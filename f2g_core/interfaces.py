@@ -1,0 +1,282 @@
+"""The component interfaces plugins implement: rewards, combiners and backbones.
+
+Every component is a class with
+
+* a class attribute ``name`` (its id in configs and on the command line),
+* an inner pydantic ``Options`` model (``extra="forbid"``) that validates its configuration block,
+* a cheap ``__init__(options)`` and a ``load()`` that does the heavy work (weights, clients) lazily,
+* ``close()`` to release resources.
+
+The registry builds components from configuration; plugins only register the classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from f2g_core.images import key_frame_grid, to_pil
+from f2g_core.steppers import gaussian_step
+
+
+class Component:
+    """Common behaviour of rewards, combiners and backbones."""
+
+    name: ClassVar[str]
+    """The id users write in configs (``type: clip``). Lower-case words joined by ``-``."""
+
+    class Options(BaseModel):
+        """Options of a component; subclasses define their own ``Options(Component.Options)``."""
+
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: BaseModel | None = None) -> None:
+        self.options: Any = options if options is not None else self.Options()
+
+    @classmethod
+    def description(cls) -> str:
+        """One line for listings: the first line of the class docstring."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def load(self) -> None:
+        """Load weights or create clients. Called once before first use; must be idempotent."""
+
+    def close(self) -> None:
+        """Release resources (clients, GPU memory). Called when the pipeline is closed."""
+
+
+# --------------------------------------------------------------------------------------------------- rewards
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where in sampling a reward is being asked: lets rewards log, cache or adapt per step."""
+
+    index: int
+    """The sampling step whose candidates are scored (0-based; ``-1`` for finished videos)."""
+    num_steps: int
+    """Total number of sampling steps T."""
+    timestep: float
+    """The model timestep of the candidates' noise level (0 for finished videos)."""
+
+    @classmethod
+    def final(cls, num_steps: int) -> StepInfo:
+        """The step info of finished videos (best-of-N, evaluation)."""
+        return cls(index=-1, num_steps=num_steps, timestep=0.0)
+
+
+@dataclass(frozen=True)
+class RewardBatch:
+    """What a reward scores: the key frames of every candidate for one prompt.
+
+    ``frames`` has shape (N, F, H, W, 3), float32 in [0, 1]: N candidates, F key frames each, in the order of
+    ``frame_indices`` (their positions in the full video of ``num_frames`` frames).
+    """
+
+    prompt: str
+    frames: np.ndarray
+    frame_indices: tuple[int, ...]
+    num_frames: int
+    step: StepInfo
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 5 or self.frames.shape[-1] != 3:
+            raise ValueError(f"RewardBatch.frames must be (N, F, H, W, 3), got {self.frames.shape}")
+        if self.frames.shape[1] != len(self.frame_indices):
+            raise ValueError(
+                f"RewardBatch has {self.frames.shape[1]} frames per candidate but {len(self.frame_indices)} indices"
+            )
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def uint8(self) -> np.ndarray:
+        """The frames as uint8 (N, F, H, W, 3), rounded."""
+        return np.clip(np.rint(self.frames * 255.0), 0, 255).astype(np.uint8)
+
+    def pil_frames(self, index: int) -> list[Image.Image]:
+        """The key frames of candidate ``index`` as PIL images."""
+        return [to_pil(frame) for frame in self.frames[index]]
+
+    def grid(self, index: int, labels: bool = True) -> Image.Image:
+        """The key frames of candidate ``index`` as one labelled grid (2×2 for four frames), as LVLMs see them."""
+        return key_frame_grid(self.frames[index], labels=labels)
+
+
+class Reward(Component):
+    """Scores candidates: one float per candidate, higher is better, NaN when a candidate could not be scored.
+
+    Implement :meth:`score`. Rewards that call remote services should subclass :class:`AsyncReward` instead.
+    """
+
+    def score(self, batch: RewardBatch) -> Sequence[float]:
+        """Return ``len(batch)`` scores. Return NaN for a candidate that could not be scored, never a made-up 0."""
+        raise NotImplementedError
+
+    def usage(self) -> Mapping[str, float]:
+        """Cumulative counters since ``load()`` (calls, tokens, cost_usd, cache_hits, failures, …).
+
+        The sampler records the per-step difference in the trace and the totals in the run summary.
+        """
+        return {}
+
+
+class AsyncReward(Reward):
+    """A reward whose candidates are scored by independent (remote) calls, run concurrently.
+
+    Implement :meth:`score_candidate`; the base class scores all candidates of a batch concurrently, at most
+    ``options.max_concurrency`` at a time. Raise :class:`f2g_core.errors.BudgetExceeded` from
+    ``score_candidate`` to make the sampler stop guiding.
+    """
+
+    class Options(Component.Options):
+        max_concurrency: int = Field(8, ge=1, description="Candidates scored at once by this reward.")
+
+    async def score_candidate(self, batch: RewardBatch, index: int) -> float:
+        """Score candidate ``index`` of ``batch``."""
+        raise NotImplementedError
+
+    async def ascore(self, batch: RewardBatch) -> list[float]:
+        """Score every candidate concurrently under the reward's concurrency limit."""
+        limit = asyncio.Semaphore(int(getattr(self.options, "max_concurrency", 8)))
+
+        async def one(index: int) -> float:
+            async with limit:
+                return float(await self.score_candidate(batch, index))
+
+        return list(await asyncio.gather(*(one(i) for i in range(len(batch)))))
+
+    def score(self, batch: RewardBatch) -> Sequence[float]:
+        """Synchronous entry point for callers outside an event loop."""
+        return asyncio.run(self.ascore(batch))
+
+
+# ------------------------------------------------------------------------------------------------- combiners
+
+
+class Combiner(Component):
+    """Turns the scores of several rewards into one score per candidate.
+
+    ``scores`` maps each reward's name to an array of N scores (NaN = failed); ``weights`` maps the same names to
+    the configured weights. The result has N entries; a candidate with any NaN input must come out NaN so that
+    it can never win selection.
+    """
+
+    def combine(self, scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------------- backbones
+
+
+@dataclass(frozen=True)
+class Level:
+    """One noise level of a schedule: x = alpha * x0 + sigma * noise, evaluated by the model at ``timestep``."""
+
+    index: int
+    timestep: float
+    alpha: float
+    sigma: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The noise levels a sampler walks through, from pure noise (level 0) to clean (level T).
+
+    ``timesteps`` has T entries (the model time at levels 0..T-1); ``alphas`` and ``sigmas`` have T+1 entries,
+    with level T the clean sample (alpha=1, sigma=0). DDIM schedules are variance-preserving
+    (alpha² + sigma² = 1); flow-matching schedules have alpha = 1 - sigma.
+    """
+
+    timesteps: tuple[float, ...]
+    alphas: tuple[float, ...]
+    sigmas: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.alphas) != len(self.timesteps) + 1 or len(self.sigmas) != len(self.alphas):
+            raise ValueError("Schedule needs T timesteps and T+1 alphas and sigmas")
+        if any(not math.isfinite(v) for v in (*self.alphas, *self.sigmas)):
+            raise ValueError("Schedule alphas and sigmas must be finite")
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.timesteps)
+
+    def level(self, index: int) -> Level:
+        timestep = self.timesteps[index] if index < self.num_steps else 0.0
+        return Level(index=index, timestep=timestep, alpha=self.alphas[index], sigma=self.sigmas[index])
+
+
+class Backbone(Component):
+    """A text-to-video model the guided sampler can drive step by step.
+
+    The sampler owns the loop and all randomness; the backbone supplies the pieces:
+    prompt encoding, the schedule, a batched denoiser that returns x̂0 (classifier-free guidance inside),
+    the stochastic transition, and a decoder that decodes only the frames asked for.
+    """
+
+    @property
+    def device(self) -> torch.device:
+        """Where latents live; the sampler draws noise on the CPU (reproducibility) and moves it here."""
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    @property
+    def num_frames(self) -> int:
+        """Frames in a decoded video."""
+        raise NotImplementedError
+
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's latents (no batch dimension)."""
+        raise NotImplementedError
+
+    def schedule(self, num_steps: int) -> Schedule:
+        """The noise levels for ``num_steps`` sampling steps."""
+        raise NotImplementedError
+
+    def encode_prompt(self, prompt: str, negative_prompt: str | None, cfg_scale: float | None) -> Any:
+        """Encode the prompt once per video; the result is passed back to :meth:`denoise` unchanged.
+
+        ``cfg_scale`` None means the backbone's own default classifier-free guidance scale.
+        """
+        raise NotImplementedError
+
+    def initial_latents(self, noise: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+        """Latents at level 0 from standard normal ``noise`` (batch, *latent_shape)."""
+        return noise
+
+    def denoise(self, latents: torch.Tensor, level: Level, cond: Any) -> torch.Tensor:
+        """Predict the clean latents x̂0 of a batch of latents at ``level`` (model-output conversion inside)."""
+        raise NotImplementedError
+
+    def transition(
+        self,
+        latents: torch.Tensor,
+        x0: torch.Tensor,
+        src: Level,
+        dst: Level,
+        noise: torch.Tensor,
+        eta: float,
+    ) -> torch.Tensor:
+        """Move latents from level ``src`` to ``dst`` given x̂0 and fresh noise (stochastic when eta > 0)."""
+        return gaussian_step(latents, x0, src.alpha, src.sigma, dst.alpha, dst.sigma, eta, noise)
+
+    def decode(self, x0: torch.Tensor, frame_indices: Sequence[int]) -> np.ndarray:
+        """Decode only ``frame_indices`` of each sample: (N, len(frame_indices), H, W, 3) float32 in [0, 1]."""
+        raise NotImplementedError
+
+    def decode_video(self, x0: torch.Tensor) -> np.ndarray:
+        """Decode whole videos: (N, num_frames, H, W, 3) float32 in [0, 1]."""
+        return self.decode(x0, range(self.num_frames))
