@@ -16,15 +16,17 @@ import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from f2g_core.images import key_frame_grid, to_pil
 from f2g_core.steppers import gaussian_step
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so importing a plugin stays cheap
+    import torch
 
 
 class Component:
@@ -227,10 +229,15 @@ class Backbone(Component):
     @property
     def device(self) -> torch.device:
         """Where latents live; the sampler draws noise on the CPU (reproducibility) and moves it here."""
+        import torch
+
         return torch.device("cpu")
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of latents and noise."""
+        import torch
+
         return torch.float32
 
     @property

@@ -20,8 +20,10 @@ any number of times per step (diffusers' flow-matching schedulers advance a coun
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def gaussian_step(
