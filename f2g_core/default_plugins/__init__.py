@@ -1,0 +1,1 @@
+"""Components that ship with f2g-core, registered through the same hooks as external plugins."""

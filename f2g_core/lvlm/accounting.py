@@ -1,0 +1,152 @@
+"""Usage counters, the price table and the budget of one LVLM reward.
+
+Costs come from the token counts the API reports and a price table per model (US dollars per million tokens)
+that configuration can override or extend — prices change more often than this library is released. The budget
+is checked *before* calls are made, for the whole step at once, so guidance stops at a step boundary with
+:class:`~f2g_core.errors.BudgetExceeded` and the sampler finishes the video unguided.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from f2g_core.errors import BudgetExceeded
+
+log = logging.getLogger("f2g.lvlm")
+
+
+class Price(BaseModel):
+    """US dollars per million input and output tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    # OpenAI (standard tier, per 1M tokens)
+    "gpt-4o-mini": Price(input=0.15, output=0.60),
+    "gpt-4o": Price(input=2.50, output=10.00),
+    "gpt-4o-2024-05-13": Price(input=5.00, output=15.00),
+    "gpt-4.1-nano": Price(input=0.10, output=0.40),
+    "gpt-4.1-mini": Price(input=0.40, output=1.60),
+    "gpt-4.1": Price(input=2.00, output=8.00),
+    # Anthropic
+    "claude-3-haiku": Price(input=0.25, output=1.25),
+    "claude-3-5-haiku": Price(input=0.80, output=4.00),
+    "claude-haiku-4": Price(input=1.00, output=5.00),
+    "claude-3-5-sonnet": Price(input=3.00, output=15.00),
+    "claude-3-7-sonnet": Price(input=3.00, output=15.00),
+    "claude-sonnet-4": Price(input=3.00, output=15.00),
+    "claude-opus-4": Price(input=15.00, output=75.00),
+}
+"""Known list prices, matched by the longest model-name prefix (``gpt-4o-2024-08-06`` → ``gpt-4o``). Models not
+listed (local servers) cost 0 — with a warning, once, unless the configuration gives their price."""
+
+
+class PriceTable:
+    """Looks up a model's price by the longest matching prefix; ``overrides`` win over the defaults."""
+
+    def __init__(self, overrides: Mapping[str, Price] | None = None, defaults: Mapping[str, Price] = DEFAULT_PRICES):
+        self.prices = {**defaults, **(overrides or {})}
+        self._warned: set[str] = set()
+
+    def price(self, model: str) -> Price | None:
+        matches = [name for name in self.prices if model == name or model.startswith(name + "-")]
+        if model in self.prices:
+            return self.prices[model]
+        return self.prices[max(matches, key=len)] if matches else None
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        price = self.price(model)
+        if price is None:
+            if model not in self._warned:
+                self._warned.add(model)
+                log.warning("no price known for LVLM model %r: its cost is counted as 0 (set the prices option)", model)
+            return 0.0
+        return (input_tokens * price.input + output_tokens * price.output) / 1e6
+
+
+@dataclass
+class Usage:
+    """Cumulative counters of one reward since ``load()`` (what ``Reward.usage()`` returns)."""
+
+    calls: int = 0
+    """API answers received (billed calls), parse retries included."""
+    requests: int = 0
+    """HTTP requests sent, failed ones and retries included."""
+    cache_hits: int = 0
+    retries: int = 0
+    """Requests repeated after a transient error (429, 5xx, timeout, connection error, malformed body)."""
+    parse_failures: int = 0
+    """Answers that had no parsable ``Answer: …`` (each one triggers a retry until ``parse_retries`` is spent)."""
+    errors: int = 0
+    """Calls given up after their retries, or refused for good (e.g. HTTP 400)."""
+    nan_scores: int = 0
+    """Candidates scored NaN (could not be scored)."""
+    logprob_scores: int = 0
+    parsed_scores: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    budget_stops: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+class Budget:
+    """Stops calls before a run spends more than ``max_cost_usd`` or makes more than ``max_calls`` calls.
+
+    The cost of calls not yet made is estimated from the mean cost of the calls so far (0 before the first), so a
+    cost budget can be overshot by at most the first step's calls; a call budget is exact.
+    """
+
+    def __init__(self, usage: Usage, max_cost_usd: float | None = None, max_calls: int | None = None) -> None:
+        self.usage = usage
+        self.max_cost_usd = max_cost_usd
+        self.max_calls = max_calls
+        self.exhausted = False
+
+    def estimated_cost(self, calls: int) -> float:
+        mean = self.usage.cost_usd / self.usage.calls if self.usage.calls else 0.0
+        return calls * mean
+
+    def allows(self, calls: int) -> bool:
+        if self.exhausted:
+            return False
+        if self.max_calls is not None and self.usage.calls + calls > self.max_calls:
+            return False
+        if self.max_cost_usd is not None:
+            projected = self.usage.cost_usd + self.estimated_cost(calls)
+            if self.usage.cost_usd >= self.max_cost_usd or projected > self.max_cost_usd + 1e-12:
+                return False
+        return True
+
+    def check(self, calls: int, who: str) -> None:
+        """Raise :class:`BudgetExceeded` unless ``calls`` more calls fit; once exceeded, always raise."""
+        if self.allows(calls):
+            return
+        self.exhausted = True
+        self.usage.budget_stops += 1
+        parts = []
+        if self.max_calls is not None:
+            parts.append(f"{self.usage.calls} of max_calls={self.max_calls} calls made")
+        if self.max_cost_usd is not None:
+            parts.append(f"${self.usage.cost_usd:.4f} of max_cost_usd={self.max_cost_usd:g} spent")
+        raise BudgetExceeded(
+            f"{who}: budget reached ({'; '.join(parts)}; the next step needs {calls} more calls): "
+            "guidance stops and the video finishes unguided"
+        )
+
+
+def nanmean(values: list[float]) -> float:
+    """Mean of the finite values, NaN when there are none (a sample that failed does not drag a score to 0)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
