@@ -1,0 +1,87 @@
+"""pytest fixtures for testing LVLM rewards against a real HTTP server on 127.0.0.1.
+
+* ``lvlm_server`` — a started :class:`~f2g_core.lvlm.fake_server.FakeLVLMServer` (OpenAI + Anthropic dialects),
+  stopped after the test. Point a reward at ``lvlm_server.openai_base_url`` or ``lvlm_server.anthropic_base_url``.
+* ``lvlm_env`` — an isolated environment: fake API keys in ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``, a
+  temporary key store and answer cache, ``HF_HUB_OFFLINE=1``. Returns an :class:`LVLMEnv`.
+* ``lvlm_batch`` — a factory of small random :class:`~f2g_core.interfaces.RewardBatch` objects.
+
+The shipped pytest plugin (``f2g_core.testing``) re-exports them; plugin authors can also write
+``from f2g_core.lvlm.pytest_fixtures import *`` in a ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from f2g_core.interfaces import RewardBatch, StepInfo
+from f2g_core.lvlm.fake_server import FakeLVLMServer
+
+__all__ = ["LVLMEnv", "lvlm_batch", "lvlm_env", "lvlm_server", "make_lvlm_batch"]
+
+FAKE_OPENAI_KEY = "sk-test-f2g-0123456789abcdefSECRET"
+FAKE_ANTHROPIC_KEY = "sk-ant-test-f2g-0123456789abcdefSECRET"
+
+
+@dataclass(frozen=True)
+class LVLMEnv:
+    """What ``lvlm_env`` set up."""
+
+    openai_key: str
+    anthropic_key: str
+    keys_file: Path
+    cache_dir: Path
+
+
+def make_lvlm_batch(
+    n: int = 3,
+    prompt: str = "a red circle moving right",
+    frames: int = 4,
+    size: int = 16,
+    seed: int = 0,
+    step: int = 0,
+) -> RewardBatch:
+    """A batch of ``n`` candidates with ``frames`` random key frames of ``size``×``size`` pixels each."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.random((n, frames, size, size, 3), dtype=np.float32)
+    indices = tuple(int(i) for i in np.linspace(0, 15, frames).round())
+    return RewardBatch(
+        prompt=prompt,
+        frames=pixels,
+        frame_indices=indices,
+        num_frames=16,
+        step=StepInfo(index=step, num_steps=50, timestep=981.0),
+    )
+
+
+@pytest.fixture
+def lvlm_server() -> Iterator[FakeLVLMServer]:
+    """A fake OpenAI/Anthropic-compatible LVLM server on 127.0.0.1, answering ``Answer: 7`` unless scripted."""
+    with FakeLVLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def lvlm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LVLMEnv:
+    """Fake API keys in the environment, a temporary key store and answer cache, offline Hugging Face hub."""
+    keys_file = tmp_path / "f2g-config" / "keys.json"
+    cache_dir = tmp_path / "f2g-cache" / "lvlm"
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
+    monkeypatch.setenv("F2G_KEYS_FILE", str(keys_file))
+    monkeypatch.setenv("F2G_LVLM_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return LVLMEnv(FAKE_OPENAI_KEY, FAKE_ANTHROPIC_KEY, keys_file, cache_dir)
+
+
+@pytest.fixture
+def lvlm_batch() -> Callable[..., RewardBatch]:
+    """Factory: ``lvlm_batch(n=3, prompt=..., frames=4, size=16, seed=0)`` → a random RewardBatch."""
+    return make_lvlm_batch

@@ -1,0 +1,5 @@
+"""f2g reward ``openai``: GPT-4o, or any OpenAI-compatible server via ``base_url``, as a Free²Guide LVLM judge."""
+
+from f2g_plugin_openai.reward import OpenAIReward
+
+__all__ = ["OpenAIReward"]
