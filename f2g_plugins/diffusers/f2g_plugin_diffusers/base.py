@@ -1,0 +1,345 @@
+"""The shared machinery of every diffusers backbone: loading, placement, CFG, x̂0 conversion and key-frame decoding.
+
+A family module only says how its pipeline encodes a prompt, calls its denoiser, and maps latents to pixels;
+everything the guided sampler relies on (chunk-safe batched CFG, float32 latents, decoding only what a reward
+needs) lives here once. We reuse the pipeline object for its helpers (``encode_prompt``, packing, rotary
+embeddings) and its components, but never its ``__call__`` (it cannot branch into candidates) nor its
+scheduler's ``step()`` (stateful).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from f2g_core.errors import ComponentError, ConfigError
+from f2g_core.interfaces import Backbone, Level, Schedule
+from f2g_core.steppers import x0_from_eps, x0_from_flow, x0_from_v
+from f2g_plugin_diffusers.framemap import prefix_span, window_spans
+from f2g_plugin_diffusers.options import DiffusersOptions
+
+if TYPE_CHECKING:
+    import torch
+
+Prediction = Literal["flow", "epsilon", "v_prediction", "sample"]
+
+
+@dataclass
+class Conditioning:
+    """Text conditioning of one prompt, computed once per video and reused for every candidate.
+
+    ``cond`` / ``uncond`` hold batch-1 tensors keyed by the denoiser's keyword argument; they are expanded to
+    the chunk size on each call. ``uncond`` is None when classifier-free guidance is off (scale <= 1).
+    """
+
+    cond: dict[str, torch.Tensor]
+    uncond: dict[str, torch.Tensor] | None
+    scale: float
+    guidance_rescale: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present, else the CPU."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str | None, device: torch.device) -> torch.dtype:
+    """'auto' is bfloat16 on CUDA (what the video models are trained and served in) and float32 elsewhere."""
+    import torch
+
+    if name is None or name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def rescale_cfg(guided: torch.Tensor, cond_out: torch.Tensor, factor: float) -> torch.Tensor:
+    """Guidance rescale (Lin et al. 2023, §3.4) exactly as diffusers' ``rescale_noise_cfg``."""
+    dims = list(range(1, cond_out.ndim))
+    std_text = cond_out.std(dim=dims, keepdim=True)
+    std_cfg = guided.std(dim=dims, keepdim=True)
+    rescaled = guided * (std_text / std_cfg)
+    return factor * rescaled + (1 - factor) * guided
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """(B, 3, F, H, W) in [-1, 1] -> (B, F, H, W, 3) float32 in [0, 1], as diffusers' ``postprocess_video``."""
+    video = (video.float() / 2 + 0.5).clamp(0, 1)
+    return video.permute(0, 2, 3, 4, 1).cpu().numpy().astype(np.float32)
+
+
+class DiffusersBackbone(Backbone):
+    """Base of the diffusers backbones. Subclasses set the class attributes and the ``_`` hooks below."""
+
+    Options = DiffusersOptions
+    pipeline_class: ClassVar[str] = ""
+    """The diffusers pipeline class loaded by ``from_pretrained`` (its name in the ``diffusers`` namespace)."""
+    prediction: ClassVar[Prediction] = "flow"
+    """What the denoiser predicts; DDIM-family backbones read it from the scheduler config instead."""
+    frame_axis: ClassVar[int] = 1
+    """The frame axis of a batch of latents (B, ...)."""
+    per_frame_vae: ClassVar[bool] = False
+    """True when the VAE decodes every latent frame on its own (SD VAEs): key frames decode exactly, alone."""
+    prefix_exact: ClassVar[bool] = True
+    """For causal video VAEs: whether decoding a prefix of the latents gives exactly those frames of the full
+    decode (checked by the tests). When False, 'exact' decoding decodes everything and picks the key frames."""
+
+    def __init__(self, options: DiffusersOptions | None = None, *, pipeline: Any = None) -> None:
+        """``pipeline`` injects an already-built diffusers pipeline (tests, notebooks); otherwise ``load()``
+        builds one from ``options.model`` (a hub id or a local folder)."""
+        super().__init__(options)
+        self.options: DiffusersOptions
+        self._pipe = pipeline
+        self._configured = False
+        self._device = resolve_device(self.options.device)
+        self._schedule_steps: int | None = None
+
+    # ----------------------------------------------------------------------------------------------- loading
+
+    def load(self) -> None:
+        """Build the pipeline (once), then place it: dtype, device or offload, VAE tiling/slicing."""
+        if self._configured:
+            return
+        if self._pipe is None:
+            self._pipe = self._from_pretrained()
+        self._place(self._pipe)
+        self._configured = True
+        try:
+            self._check_loaded()
+        except Exception:
+            self._configured = False
+            raise
+
+    @property
+    def pipe(self) -> Any:
+        """The diffusers pipeline, loaded on first use."""
+        self.load()
+        return self._pipe
+
+    def _pretrained_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for ``from_pretrained`` (e.g. a float32 VAE or a motion adapter)."""
+        return {}
+
+    def _from_pretrained(self) -> Any:
+        from f2g_core.compat import ensure_torchvision
+
+        ensure_torchvision()
+        import diffusers
+
+        model = self.options.model
+        if not model:
+            raise ConfigError(f"backbone {self.name!r}: options.model must name a hub id or a local folder")
+        cls = getattr(diffusers, self.pipeline_class)
+        dtype = resolve_dtype(self.options.dtype, self._device)
+        try:
+            return cls.from_pretrained(
+                model,
+                torch_dtype=dtype,
+                revision=self.options.revision,
+                variant=self.options.variant,
+                **self._pretrained_kwargs(),
+            )
+        except (OSError, ValueError) as error:
+            raise ComponentError(
+                f"backbone {self.name!r} could not load {model!r} with {self.pipeline_class}: {error}. "
+                "Give a diffusers-format hub id (network or a filled HF cache) or a local folder."
+            ) from error
+
+    def _place(self, pipe: Any) -> None:
+        dtype = resolve_dtype(self.options.dtype, self._device)
+        vae = getattr(pipe, "vae", None)
+        vae_dtype = resolve_dtype(self.options.vae_dtype, self._device) if self.options.vae_dtype else dtype
+        for module in self._modules(pipe):
+            wanted = vae_dtype if module is vae else dtype
+            if getattr(module, "dtype", wanted) != wanted:  # from_pretrained already used torch_dtype
+                module.to(dtype=wanted)
+        if self.options.offload == "model":
+            pipe.enable_model_cpu_offload(device=self._device)
+        elif self.options.offload == "sequential":
+            pipe.enable_sequential_cpu_offload(device=self._device)
+        else:
+            for module in self._modules(pipe):
+                module.to(self._device)
+        if vae is not None:
+            if self.options.vae_tiling and hasattr(vae, "enable_tiling"):
+                vae.enable_tiling()
+            if self.options.vae_slicing and hasattr(vae, "enable_slicing"):
+                vae.enable_slicing()
+
+    def _modules(self, pipe: Any) -> list[Any]:
+        import torch
+
+        return [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+
+    def _check_loaded(self) -> None:
+        """Check the loaded model against the options (e.g. the VAE's real temporal factor)."""
+        factor = self._temporal_factor()
+        if factor > 1 and (self.options.num_frames - 1) % factor != 0:
+            raise ConfigError(
+                f"backbone {self.name!r}: num_frames must be {factor}k+1 for this checkpoint's VAE; "
+                f"got {self.options.num_frames}"
+            )
+
+    def close(self) -> None:
+        self._pipe = None
+        self._configured = False
+
+    # ------------------------------------------------------------------------------------------ properties
+
+    @property
+    def device(self) -> torch.device:
+        """Where the denoiser runs (with offload: the accelerator the hooks move modules to)."""
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Latents stay float32 whatever the weights' dtype (as the pipelines keep them): steps lose no precision."""
+        import torch
+
+        return torch.float32
+
+    @property
+    def model_dtype(self) -> torch.dtype:
+        return self._denoiser().dtype  # type: ignore[no-any-return]
+
+    @property
+    def num_frames(self) -> int:
+        return self.options.num_frames
+
+    def _denoiser(self) -> Any:
+        return self.pipe.transformer
+
+    # ------------------------------------------------------------------------------------------- sampling
+
+    def encode_prompt(self, prompt: str, negative_prompt: str | None, cfg_scale: float | None) -> Conditioning:
+        """Encode prompt (and negative prompt when CFG is on) once; reused for every candidate and step."""
+        import torch
+
+        scale = self.options.guidance_scale if cfg_scale is None else float(cfg_scale)
+        negative = negative_prompt if negative_prompt is not None else self.options.negative_prompt
+        with torch.no_grad():
+            cond, uncond = self._encode(prompt, negative, scale > 1.0)
+        return Conditioning(cond=cond, uncond=uncond if scale > 1.0 else None, scale=scale)
+
+    def _encode(
+        self, prompt: str, negative_prompt: str | None, do_cfg: bool
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+        raise NotImplementedError
+
+    def _call_model(self, latents: torch.Tensor, level: Level, kwargs: dict[str, Any], cond: Conditioning) -> Any:
+        """One denoiser call on a batch (already doubled for CFG); returns the raw model output."""
+        raise NotImplementedError
+
+    def _cfg_scale(self, level: Level, cond: Conditioning) -> float:
+        return cond.scale
+
+    def _prediction(self) -> Prediction:
+        return self.prediction
+
+    def denoise(self, latents: torch.Tensor, level: Level, cond: Conditioning) -> torch.Tensor:
+        """x̂0 of a batch of candidates: one denoiser call on [uncond; cond] (CFG), converted to x̂0 in float32."""
+        import torch
+
+        latents = latents.to(self.device, torch.float32)
+        n = latents.shape[0]
+        with torch.no_grad():
+            if cond.uncond is None:
+                kwargs = {k: _expand(v, n) for k, v in cond.cond.items()}
+                out = self._call_model(latents, level, kwargs, cond).float()
+            else:
+                kwargs = {k: torch.cat([_expand(cond.uncond[k], n), _expand(v, n)]) for k, v in cond.cond.items()}
+                both = self._call_model(torch.cat([latents, latents]), level, kwargs, cond).float()
+                out_uncond, out_cond = both.chunk(2)
+                out = out_uncond + self._cfg_scale(level, cond) * (out_cond - out_uncond)
+                if cond.guidance_rescale > 0:
+                    out = rescale_cfg(out, out_cond, cond.guidance_rescale)
+        return self._to_x0(latents, out, level)
+
+    def _to_x0(self, latents: torch.Tensor, out: torch.Tensor, level: Level) -> torch.Tensor:
+        prediction = self._prediction()
+        if prediction == "flow":
+            return x0_from_flow(latents, out, level.sigma)
+        if prediction == "epsilon":
+            return x0_from_eps(latents, out, level.alpha, level.sigma)
+        if prediction == "v_prediction":
+            return x0_from_v(latents, out, level.alpha, level.sigma)
+        return out
+
+    def schedule(self, num_steps: int) -> Schedule:
+        self._schedule_steps = num_steps
+        return self._schedule(num_steps)
+
+    def _schedule(self, num_steps: int) -> Schedule:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------- decoding
+
+    def _temporal_factor(self) -> int:
+        """Video frames per latent frame after the first (1 for per-frame VAEs)."""
+        return 1
+
+    def _trim(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents as the VAE sees them (e.g. CogVideoX 1.5 drops its padding frames)."""
+        return latents
+
+    def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Decode a batch of latents (family layout, any number of frames) to (B, 3, F, H, W) in [-1, 1]."""
+        raise NotImplementedError
+
+    def decode(self, x0: torch.Tensor, frame_indices: Sequence[int]) -> np.ndarray:
+        """Decode only ``frame_indices`` of each candidate (see the class attributes for which modes are exact).
+
+        Per-frame VAEs decode just the key frames' latents. Causal video VAEs in 'exact' mode decode the
+        shortest latent prefix holding the key frames (or everything when a prefix is not exact); 'window' mode
+        (``decode_mode`` option, where offered) decodes a few latents before each key frame — a fast preview.
+        """
+        import torch
+
+        frames = [int(f) for f in frame_indices]
+        if any(not 0 <= f < self.num_frames for f in frames):
+            raise ValueError(f"frame indices must be in [0, {self.num_frames}), got {frames}")
+        latents = self._trim(x0.to(self.device, torch.float32))
+        with torch.no_grad():
+            if self.per_frame_vae:
+                picked = latents.index_select(self.frame_axis, torch.tensor(frames, device=latents.device))
+                return to_frames(self._vae_decode(picked))
+            return np.stack([self._decode_one(latents[i : i + 1], frames) for i in range(latents.shape[0])])
+
+    def _decode_one(self, latents: torch.Tensor, frames: list[int]) -> np.ndarray:
+        """One candidate's key frames through a temporally compressed VAE: (F, H, W, 3)."""
+        factor = self._temporal_factor()
+        mode = getattr(self.options, "decode_mode", "exact")
+        if mode == "window":
+            spans = window_spans(frames, factor, int(getattr(self.options, "window_context", 1)))
+        elif self.prefix_exact:
+            spans = [prefix_span(frames, factor)]
+        else:
+            spans = [prefix_span(frames, factor)]
+            spans = [type(spans[0])(0, latents.shape[self.frame_axis], spans[0].picks, spans[0].positions)]
+        out: list[np.ndarray | None] = [None] * len(frames)
+        for span in spans:
+            part = latents.narrow(self.frame_axis, span.start, span.stop - span.start)
+            video = to_frames(self._vae_decode(part))[0]
+            for position, pick in zip(span.positions, span.picks, strict=True):
+                out[position] = video[min(pick, video.shape[0] - 1)]
+        return np.stack([frame for frame in out if frame is not None])
+
+    def decode_video(self, x0: torch.Tensor) -> np.ndarray:
+        """Decode whole videos in one VAE pass per candidate (the final output)."""
+        import torch
+
+        latents = self._trim(x0.to(self.device, torch.float32))
+        with torch.no_grad():
+            return np.concatenate([to_frames(self._vae_decode(latents[i : i + 1])) for i in range(latents.shape[0])])
+
+
+def _expand(tensor: torch.Tensor, n: int) -> torch.Tensor:
+    """Repeat a batch-1 conditioning tensor for n candidates (a view, no copy)."""
+    return tensor.expand(n, *tensor.shape[1:])

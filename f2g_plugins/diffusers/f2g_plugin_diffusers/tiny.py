@@ -1,0 +1,145 @@
+"""Tiny random-weight pipelines of every supported family, built offline from constructor arguments.
+
+For tests (parity with diffusers' own pipelines), the batching benchmark and trying the plugin without
+downloading weights. Sizes follow diffusers' fast tests. Tokenizers are made offline too: a small Unigram
+T5-style tokenizer from the ``tokenizers`` library, the real CLIP BPE tokenizer rebuilt from open_clip's bundled
+vocabulary, and a byte-level BPE stand-in for Llama. Everything is seeded, so one call gives one model.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from f2g_core.compat import ensure_torchvision
+
+_WORDS = (
+    "a the of and in on with to is at by an for from red blue green cat dog car man woman walking running sitting "
+    "sky sea beach city street night day sun snow water tree house video style photo cinematic"
+).split()
+
+
+def _transformers() -> Any:
+    ensure_torchvision()
+    import transformers
+
+    return transformers
+
+
+@functools.cache
+def t5_tokenizer() -> Any:
+    """A T5/UMT5-style tokenizer (Unigram, Metaspace, ``</s>`` appended) with a few hundred pieces."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(f"▁{w}", -2.0) for w in _WORDS]
+    pieces += [("▁", -3.0)] + [(c, -5.0) for c in string.ascii_letters + string.digits + string.punctuation]
+    tok = Tokenizer(models.Unigram(pieces, unk_id=2))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    fast = _transformers().PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    return fast
+
+
+T5_VOCAB = 3 + len(_WORDS) + 1 + len(string.ascii_letters + string.digits + string.punctuation)
+
+
+@functools.cache
+def clip_tokenizer() -> Any:
+    """The real CLIP BPE tokenizer (49408 ids), rebuilt from open_clip's bundled merges (ids match open_clip)."""
+    import open_clip
+
+    path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    merges = gzip.open(path).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    pairs = [tuple(m.split()) for m in merges]
+    byte_chars = list(_bytes_to_unicode().values())
+    vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(p) for p in pairs]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    return _transformers().CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=[" ".join(p) for p in pairs])
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
+
+
+@functools.cache
+def llama_tokenizer() -> Any:
+    """A byte-level BPE tokenizer with Llama-3's chat header tokens (for HunyuanVideo's prompt template)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {ch: i for i, ch in enumerate(_bytes_to_unicode().values())}
+    specials = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<pad>"]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return _transformers().PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<pad>"
+    )
+
+
+def _umt5(d_model: int = 32) -> Any:
+    tf = _transformers()
+    config = tf.UMT5Config(
+        vocab_size=T5_VOCAB, d_model=d_model, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, dropout_rate=0.0,
+    )
+    return tf.UMT5EncoderModel(config).eval()
+
+
+def _t5(d_model: int = 32) -> Any:
+    tf = _transformers()
+    config = tf.T5Config(
+        vocab_size=T5_VOCAB, d_model=d_model, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, dropout_rate=0.0,
+    )
+    return tf.T5EncoderModel(config).eval()
+
+
+def _clip_text(hidden: int = 32, projection: int = 32) -> Any:
+    tf = _transformers()
+    config = tf.CLIPTextConfig(
+        vocab_size=49408, hidden_size=hidden, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=projection, bos_token_id=49406, eos_token_id=49407,
+        pad_token_id=49407,
+    )
+    return tf.CLIPTextModel(config).eval()
+
+
+def wan(height: int = 32, width: int = 32, seed: int = 0, width_mult: int = 1) -> Any:
+    """A tiny WanPipeline (Wan 2.1 layout) with a FlowMatchEuler scheduler (shift 3)."""
+    ensure_torchvision()
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    torch.manual_seed(seed)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12 * width_mult, in_channels=16,
+        out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32 * width_mult, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    torch.manual_seed(seed)
+    return WanPipeline(
+        tokenizer=t5_tokenizer(), text_encoder=_umt5(), vae=vae.eval(), transformer=transformer.eval(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+    )
