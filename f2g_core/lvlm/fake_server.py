@@ -151,8 +151,8 @@ class RecordedRequest:
         return images
 
     def prompt(self) -> str | None:
-        """The video prompt quoted in the request (text between the first pair of double quotes), if any."""
-        match = re.search(r'"([^"]*)"', self.text())
+        """The video prompt quoted in the request (``Prompt: "..."`` as the built-in templates write it), if any."""
+        match = re.search(r'Prompt:\s*"(.*)"', self.text())
         return match.group(1) if match else None
 
 
@@ -230,8 +230,7 @@ class FakeLVLMServer:
             owner = server
 
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", self._port), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-lvlm-server", daemon=True)
         self._thread.start()
         return self
@@ -384,6 +383,11 @@ class FakeLVLMServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 makes concurrent connects wait for a SYN retry (1 s)
 
 
 class _Handler(BaseHTTPRequestHandler):

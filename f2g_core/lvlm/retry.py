@@ -90,7 +90,7 @@ class RetryPolicy:
         on_retry: Callable[[RetryCallState], Any] | None = None,
     ) -> AsyncRetrying:
         """A tenacity ``AsyncRetrying`` that re-raises the last error when retries run out."""
-        backoff = wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.jitter)
+        backoff = wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter)
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome is not None else None

@@ -146,6 +146,7 @@ class LVLMReward(AsyncReward):
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._limit: asyncio.Semaphore | None = None
+        self._sync_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.options.model!r}, scale={self.options.scale!r})"
@@ -202,12 +203,21 @@ class LVLMReward(AsyncReward):
     def close(self) -> None:
         client, loop = self._client, self._client_loop
         self._client, self._client_loop, self._limit = None, None, None
-        if client is None or loop is None or loop.is_closed() or loop.is_running():
-            return  # a closed loop already dropped the connections; a running one will on shutdown
-        try:
-            loop.run_until_complete(client.close())
-        except Exception as exc:  # closing is best effort
-            log.debug("closing %s client: %s", self.provider, type(exc).__name__)
+        if client is not None and loop is not None and not loop.is_closed() and not loop.is_running():
+            try:
+                loop.run_until_complete(client.close())
+            except Exception as exc:  # closing is best effort
+                log.debug("closing %s client: %s", self.provider, type(exc).__name__)
+        if self._sync_loop is not None and not self._sync_loop.is_running():
+            self._sync_loop.close()
+            self._sync_loop = None
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        """Synchronous scoring on a private event loop kept across calls, so the client and its connections are
+        reused (``asyncio.run`` per call would strand a client on every closed loop)."""
+        if self._sync_loop is None or self._sync_loop.is_closed():
+            self._sync_loop = asyncio.new_event_loop()
+        return self._sync_loop.run_until_complete(self.ascore(batch))
 
     def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
         """Client and concurrency limit of the running loop (asyncio objects cannot cross event loops)."""
