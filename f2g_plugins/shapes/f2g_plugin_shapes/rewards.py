@@ -1,0 +1,71 @@
+"""Rewards of the shapes world: ``shapes-judge`` (learned, sees the grid) and ``shapes-oracle`` (exact rules)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from f2g_core.interfaces import Reward, RewardBatch
+from pydantic import Field
+
+from f2g_plugin_shapes.grammar import PromptError, parse_prompt
+
+
+class ShapesJudgeReward(Reward):
+    """Learned judge: expected 1–9 rating of the labelled 2×2 key-frame grid (a stand-in for an LVLM)."""
+
+    name: ClassVar[str] = "shapes-judge"
+
+    class Options(Reward.Options):
+        weights: str | None = Field(None, description="Path to judge safetensors; default: the shipped weights.")
+        expectation: bool = Field(
+            True, description="Score by the expected rating (True) or the most likely rating (False)."
+        )
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self._calls = 0
+
+    def load(self) -> None:
+        from f2g_plugin_shapes.judge import load_judge
+
+        load_judge(self.options.weights)
+
+    def score(self, batch: RewardBatch) -> Sequence[float]:
+        from f2g_plugin_shapes.judge import expected_rating, rate_grids
+
+        if len(batch.frame_indices) != 4:
+            raise ValueError(f"shapes-judge rates 2×2 grids of 4 key frames, got {len(batch.frame_indices)} frames")
+        grids = [batch.grid(i) for i in range(len(batch))]
+        probs = rate_grids([batch.prompt] * len(batch), grids, self.options.weights)
+        self._calls += len(batch)
+        if self.options.expectation:
+            return [float(v) for v in expected_rating(probs)]
+        return [float(v) for v in probs.argmax(-1) + 1]
+
+    def usage(self) -> dict[str, float]:
+        return {"calls": float(self._calls)}
+
+
+class ShapesOracleReward(Reward):
+    """Exact rule-based evaluator as a reward: graded score in [0, 1] (upper bound for learned rewards)."""
+
+    name: ClassVar[str] = "shapes-oracle"
+
+    class Options(Reward.Options):
+        graded: bool = Field(True, description="Graded score in [0, 1] (True) or the 0/1 overall verdict (False).")
+
+    def score(self, batch: RewardBatch) -> Sequence[float]:
+        from f2g_plugin_shapes.evaluator import evaluate
+
+        try:
+            prompt = parse_prompt(batch.prompt)
+        except PromptError:
+            return [math.nan] * len(batch)
+        out = []
+        for i in range(len(batch)):
+            result = evaluate(prompt, batch.frames[i], batch.frame_indices)
+            out.append(result.score if self.options.graded else float(result.overall))
+        return [float(v) for v in np.asarray(out)]
