@@ -78,18 +78,19 @@ class GaussianMixtureBackbone(Backbone):
         return None
 
     def denoise(self, latents: Any, level: Level, cond: Any) -> Any:
-        """E[x0 | x_t] = Σ_k w_k(x_t) (μ_k + α s² / (α² s² + σ²) (x_t − α μ_k)), computed in float64."""
+        """E[x0 | x_t] = Σ_k w_k(x_t) (μ_k + α s² / (α² s² + σ²) (x_t − α μ_k)), in float64 NumPy (tiny arrays)."""
         import torch
 
-        x = latents.to(torch.float64)
-        means = torch.as_tensor(self.means)
+        x = latents.detach().cpu().numpy().astype(np.float64)
         alpha, sigma, var = level.alpha, level.sigma, self.options.std**2
         total = alpha**2 * var + sigma**2
-        diff = x[:, None, :] - alpha * means[None]  # (N, K, D)
-        logits = torch.log(torch.as_tensor(self.weights))[None] - (diff**2).sum(-1) / (2 * total)
-        resp = torch.softmax(logits, dim=1)  # (N, K)
-        posterior = means[None] + (alpha * var / total) * diff
-        return (resp[..., None] * posterior).sum(1).to(latents.dtype)
+        diff = x[:, None, :] - alpha * self.means[None]  # (N, K, D)
+        logits = np.log(self.weights)[None] - (diff**2).sum(-1) / (2 * total)
+        resp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        resp /= resp.sum(axis=1, keepdims=True)  # (N, K) responsibilities
+        posterior = self.means[None] + (alpha * var / total) * diff
+        x0 = (resp[..., None] * posterior).sum(1)
+        return torch.from_numpy(x0).to(dtype=latents.dtype, device=latents.device)
 
     def decode(self, x0: Any, frame_indices: Sequence[int]) -> np.ndarray:
         values = 1.0 / (1.0 + np.exp(-x0.detach().cpu().numpy().astype(np.float64)))  # (N, D)

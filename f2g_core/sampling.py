@@ -30,6 +30,7 @@ from f2g_core.trace import RunTrace, StepRecord
 Progress = Callable[[int, int], None]
 _INIT = 2**31 - 1  # the "step" index used for initial noise
 _SELECT = 1  # stream tag of selection randomness (noise uses 0)
+_FINAL = 2**31 - 2  # the "step" index of best-of-N's final selection
 
 
 def _seed_of(seed: int, sample: int, step: int, candidate: int, stream: int = 0) -> int:
@@ -223,7 +224,7 @@ def best_of_n(job: Job) -> torch.Tensor:
     )
     try:
         combined = job.scorer.score(batch, record, job.trace)
-        rng = np.random.default_rng(_seed_of(job.seed, 0, -1, 0, _SELECT))
+        rng = np.random.default_rng(_seed_of(job.seed, 0, _FINAL, 0, _SELECT))
         chosen = select(combined, job.guidance.selection, job.guidance.temperature, rng)
     except BudgetExceeded as stop:
         job.trace.events.append(f"best-of-n: reward budget exhausted ({stop}); keeping sample 0")

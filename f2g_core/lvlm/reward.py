@@ -166,13 +166,17 @@ class LVLMReward(AsyncReward):
         return {}
 
     def _classify(self, exc: BaseException) -> Failure:
-        """Transient (retry), permanent (NaN) or fatal (raise). Subclasses add their SDK's exception types."""
+        """Transient (retry), permanent (NaN) or fatal (raise). Subclasses add their SDK's exception types.
+
+        Anything unrecognised (a TypeError from a changed SDK signature, say) is fatal: a bug must surface, not
+        turn every candidate into NaN.
+        """
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and status >= 400:
             return classify_status(status)
         if isinstance(exc, TimeoutError | ConnectionError | ValueError):  # JSONDecodeError, MalformedResponse
             return Failure.TRANSIENT
-        return Failure.PERMANENT
+        return Failure.FATAL
 
     def _resolve_api_key(self) -> str | None:
         """The key from options, the environment or the key store; ConfigError saying how to set it."""
@@ -398,7 +402,9 @@ class LVLMReward(AsyncReward):
             return (
                 f"{self.name} reward: {where} rejected the API key (HTTP {status}); set a valid key with {how}"
             )
-        return f"{self.name} reward: {where} refused the request for model {self.options.model!r}: {self._describe(exc)}"
+        if isinstance(status, int):
+            return f"{self.name} reward: {where} refused the request for model {self.options.model!r}: {self._describe(exc)}"
+        return f"{self.name} reward: calling {where} failed unexpectedly: {self._describe(exc)}"
 
     def _endpoint(self) -> str:
         return f"the {self.provider} API"

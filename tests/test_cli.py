@@ -1,0 +1,121 @@
+"""The `f2g` command, run as a real subprocess (entry points, exit codes, messages)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+
+
+def f2g(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run([*F2G, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+
+
+@pytest.fixture
+def broken_plugin_path(tmp_path: Path) -> Path:
+    """A site folder holding an installed distribution whose f2g entry point cannot import."""
+    dist = tmp_path / "f2g_plugin_broken-9.9.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-plugin-broken\nVersion: 9.9\n")
+    (dist / "entry_points.txt").write_text("[f2g]\nbroken = f2g_plugin_broken_missing.plugin\n")
+    return tmp_path
+
+
+def test_plugins_lists_a_broken_plugin_without_crashing(broken_plugin_path: Path) -> None:
+    done = f2g("plugins", env={"PYTHONPATH": str(broken_plugin_path), "F2G_LOAD_PLUGINS": "broken"})
+    assert done.returncode == 0, done.stderr
+    assert "broken" in done.stdout and "f2g-plugin-broken" in done.stdout and "9.9" in done.stdout
+    assert "failed" in done.stdout and "ModuleNotFoundError" in done.stdout
+    assert "warning:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(broken_plugin_path: Path) -> None:
+    env = {"PYTHONPATH": str(broken_plugin_path), "F2G_LOAD_PLUGINS": "broken", "F2G_STRICT_PLUGINS": "1"}
+    done = f2g("plugins", env=env)
+    assert done.returncode == 1 and "error:" in done.stderr and "broken" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_list_shows_components_and_options() -> None:
+    done = f2g("list", "combiners", "--options")
+    assert done.returncode == 0, done.stderr
+    for name in ("weighted-sum", "normalized-sum", "consensus", "min_std"):
+        assert name in done.stdout
+
+
+def _config(tmp_path: Path, **extra: object) -> Path:
+    test_plugin = tmp_path / "f2g_cli_test_plugin.py"
+    test_plugin.write_text("from f2g_core.gaussian_mixture import register_backbones, register_rewards  # noqa: F401\n")
+    dist = tmp_path / "f2g_cli_test-0.1.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-cli-test\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[f2g]\nclitest = f2g_cli_test_plugin\n")
+    data = {
+        "prompt": "the upper-right mode",
+        "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
+        "rewards": [{"type": "mode-distance"}],
+        "sampler": {"num_steps": 10},
+        "guidance": {"num_candidates": 3, "num_guided_steps": 2},
+        "output": {"dir": str(tmp_path / "runs"), "formats": ["gif"]},
+        **extra,
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_run_writes_a_run_directory(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    done = f2g("run", str(config), "--seed", "3", env={"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"})
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "trace.json").is_file() and (runs[0] / "video.gif").is_file()
+    assert str(runs[0]) in done.stdout.replace("\n", "")
+    assert "14 model calls" in done.stdout  # 10 + 2 guided steps × (3 − 1)
+
+
+def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    env = {"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"}
+    done = f2g("generate", "a prompt", "-c", str(config), "-n", "4", "--set", "guidance.num_guided_steps=3", "--no-save", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "19 model calls" in done.stdout  # 10 + 3 × (4 − 1)
+    assert f2g("run", str(config), "--check", env=env).stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"guidance": {"num_candidates": 0}}, "guidance.num_candidates:"),
+        ({"sampler": {"num_steps": 10}, "guidance": {"num_guided_steps": 12}}, "guidance: steps 0..11"),
+        ({"rewards": [{"type": "mode-distance", "options": {"detail": "low"}}]}, "rewards[0].options.detail: unknown key"),
+        ({"rewards": [{"type": "clip"}]}, "pip install f2g-plugin-clip"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line(tmp_path: Path, extra: dict[str, object], expected: str) -> None:
+    config = _config(tmp_path, **extra)
+    done = f2g("run", str(config), env={"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"})
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    done = f2g("--debug", "run", str(tmp_path / "missing.yaml"))
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_generate_without_any_backbone_explains_what_to_install(tmp_path: Path) -> None:
+    done = f2g("generate", "x", env={"F2G_LOAD_PLUGINS": ""})
+    assert done.returncode == 2 and "pip install f2g-plugin-shapes" in done.stderr
+
+
+def test_python_api_is_importable_in_one_line() -> None:
+    code = textwrap.dedent("from f2g_core import generate, Pipeline, load_config; print(generate.__name__)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "generate"

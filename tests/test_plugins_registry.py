@@ -1,0 +1,151 @@
+"""Plugin loading isolation, selection by environment, duplicate ids, and registry errors."""
+
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+from f2g_core.errors import ConfigError, PluginError
+from f2g_core.hookspecs import hookimpl
+from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.plugins import load_plugins
+from f2g_core.registry import Registry
+
+
+class EchoReward(Reward):
+    """Scores every candidate with a constant."""
+
+    name = "echo"
+
+    class Options(Reward.Options):
+        value: float = 1.0
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        return [self.options.value] * len(batch)
+
+
+def _plugin(*classes: type, aliases: tuple[str, ...] = ()) -> types.SimpleNamespace:
+    @hookimpl
+    def register_rewards(register):  # type: ignore[no-untyped-def]
+        for cls in classes:
+            register(cls, aliases=aliases)
+
+    return types.SimpleNamespace(register_rewards=register_rewards)
+
+
+def test_register_plugin_fixture_registers_components(register_plugin) -> None:  # type: ignore[no-untyped-def]
+    plugins = register_plugin(_plugin(EchoReward, aliases=("constant",)))
+    entry = plugins.registry.get("reward", "constant")
+    assert entry.cls is EchoReward and entry.plugin == "test-plugin"
+    reward = plugins.registry.build("reward", "echo", {"value": 3}, "rewards[0]")
+    assert reward.options.value == 3.0
+
+
+def test_duplicate_ids_are_an_error_naming_both_plugins() -> None:
+    class Other(EchoReward):
+        """Same id, different class."""
+
+    with pytest.warns(UserWarning, match="duplicate reward id 'echo'"):
+        plugins = load_plugins(extra=[("first", _plugin(EchoReward)), ("second", _plugin(Other))], entry_point_group=None)
+    failed = {info.name: info for info in plugins.failures}
+    assert "second" in failed and "'first'" in failed["second"].error and "'second'" in failed["second"].error
+    assert plugins.registry.get("reward", "echo").cls is EchoReward
+
+
+def test_a_plugin_whose_hook_raises_registers_nothing_and_others_still_load() -> None:
+    class Good(EchoReward):
+        name = "good"
+
+    @hookimpl
+    def register_rewards(register):  # type: ignore[no-untyped-def]
+        register(EchoReward)
+        raise RuntimeError("boom")
+
+    broken = types.SimpleNamespace(register_rewards=register_rewards)
+    with pytest.warns(UserWarning, match="boom"):
+        plugins = load_plugins(extra=[("broken", broken), ("good", _plugin(Good))], entry_point_group=None)
+    assert plugins.registry.names("reward") == ["good"]
+
+
+def test_misspelled_hook_is_reported() -> None:
+    @hookimpl
+    def register_reward(register):  # type: ignore[no-untyped-def]  # missing "s"
+        pass
+
+    with pytest.warns(UserWarning, match="register_reward"):
+        plugins = load_plugins(extra=[("typo", types.SimpleNamespace(register_reward=register_reward))], entry_point_group=None)
+    assert plugins.failures[0].name == "typo"
+
+
+def test_strict_mode_makes_failures_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("F2G_STRICT_PLUGINS", "1")
+
+    @hookimpl
+    def register_rewards(register):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    with pytest.raises(PluginError, match="boom"):
+        load_plugins(extra=[("broken", types.SimpleNamespace(register_rewards=register_rewards))], entry_point_group=None)
+
+
+def test_registering_a_non_component_is_rejected() -> None:
+    with pytest.raises(PluginError, match="not a Reward subclass"):
+        Registry().add("reward", dict, plugin="x")
+
+
+def _install_fake_distribution(root: Path, name: str, entry: str) -> None:
+    dist = root / f"{name.replace('-', '_')}-0.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text(f"[f2g]\n{entry}\n")
+
+
+def test_entry_points_load_one_at_a_time_and_env_selects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fake_good_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            from f2g_core.hookspecs import hookimpl
+            from f2g_core.interfaces import Reward
+
+            class Constant(Reward):
+                name = "fake-constant"
+
+                def score(self, batch):
+                    return [0.0] * len(batch)
+
+            @hookimpl
+            def register_rewards(register):
+                register(Constant)
+            """
+        )
+    )
+    _install_fake_distribution(tmp_path, "fake-good", "good = fake_good_plugin")
+    _install_fake_distribution(tmp_path, "fake-broken", "broken = module_that_does_not_exist")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "good,broken")
+    with pytest.warns(UserWarning, match="broken"):
+        plugins = load_plugins()
+    infos = {info.name: info for info in plugins.infos}
+    assert infos["good"].ok and infos["good"].distribution == "fake-good" and infos["good"].version == "0.3"
+    assert not infos["broken"].ok and "module_that_does_not_exist" in (infos["broken"].error or "")
+    assert "fake-constant" in plugins.registry.names("reward")
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "")
+    assert [i.name for i in load_plugins().infos if not i.builtin] == []
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "good")
+    assert [i.name for i in load_plugins().infos if not i.builtin] == ["good"]
+
+
+def test_unknown_component_lists_close_matches_and_the_package(f2g_registry: Registry) -> None:
+    with pytest.raises(ConfigError) as info:
+        f2g_registry.get("combiner", "weighted-summ", "combiner.type")
+    assert "combiner.type" in str(info.value) and "'weighted-sum'" in str(info.value)
+    with pytest.raises(ConfigError, match="pip install f2g-plugin-clip"):
+        f2g_registry.get("reward", "clip", "rewards[0].type")
+
+
+def test_options_errors_carry_the_config_path(f2g_registry: Registry) -> None:
+    with pytest.raises(ConfigError) as info:
+        f2g_registry.build("reward", "mode-distance", {"target": "up", "detail": 1}, "rewards[1]")
+    message = str(info.value)
+    assert "rewards[1].options.target" in message and "rewards[1].options.detail: unknown key" in message
