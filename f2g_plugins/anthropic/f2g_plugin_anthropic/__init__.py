@@ -1,0 +1,5 @@
+"""f2g reward ``anthropic``: Claude rates how well a video's key frames follow the prompt."""
+
+from f2g_plugin_anthropic.reward import AnthropicReward
+
+__all__ = ["AnthropicReward"]
