@@ -1,0 +1,80 @@
+"""The reusable fake LVLM server: dialects, scripting, latency, in-flight counting, the request log."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
+
+
+def post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_openai_dialect_with_logprobs(lvlm_server):
+    lvlm_server.default = Answer("Fine. Answer: 7", probs={"7": 0.75, "6": 0.25})
+    _, _, raw = post(lvlm_server.openai_base_url + "/chat/completions", {"model": "m", "logprobs": True, "messages": []})
+    body = json.loads(raw)
+    content = body["choices"][0]["logprobs"]["content"]
+    assert "".join(t["token"] for t in content) == "Fine. Answer: 7"
+    assert [a["token"] for a in content[-1]["top_logprobs"]] == [" 7", " 6"]
+    _, _, raw = post(lvlm_server.openai_base_url + "/chat/completions", {"model": "m", "messages": []})
+    assert json.loads(raw)["choices"][0]["logprobs"] is None  # not asked for
+
+
+def test_anthropic_dialect_and_log(lvlm_server):
+    _, _, raw = post(lvlm_server.url + "/v1/messages", {"model": "c", "system": "sys", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": 'Prompt: "a dog"'}]}]})
+    body = json.loads(raw)
+    assert body["content"][0]["text"] == "Answer: 7" and body["usage"]["input_tokens"] == 120
+    request = lvlm_server.requests[-1]
+    assert request.api == "anthropic" and request.prompt() == "a dog" and "sys" in request.text()
+
+
+def test_scripted_errors_and_raw_bodies(lvlm_server):
+    lvlm_server.script(error_reply(429, retry_after=2), Reply(body=b"garbage", content_type="text/plain"))
+    with pytest.raises(urllib.error.HTTPError) as info:
+        post(lvlm_server.openai_base_url + "/chat/completions", {})
+    assert info.value.code == 429 and info.value.headers["Retry-After"] == "2"
+    assert post(lvlm_server.openai_base_url + "/chat/completions", {})[2] == b"garbage"
+    assert lvlm_server.request_count == 2
+
+
+def test_latency_and_in_flight_counting():
+    with FakeLVLMServer(latency=0.2) as server:
+        threads = [threading.Thread(target=post, args=(server.openai_base_url + "/chat/completions", {}))
+                   for _ in range(5)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert time.monotonic() - start < 0.8
+        assert server.max_in_flight == 5 and server.in_flight == 0
+
+
+def test_responder_sees_the_request():
+    def responder(request):
+        return f"Answer: {len(request.prompt() or '')}"
+
+    with FakeLVLMServer(responder=responder) as server:
+        _, _, raw = post(server.openai_base_url + "/chat/completions", {"messages": [
+            {"role": "user", "content": 'Prompt: "abc"'}]})
+        assert json.loads(raw)["choices"][0]["message"]["content"] == "Answer: 3"
+
+
+def test_stop_wakes_slow_requests():
+    server = FakeLVLMServer(latency=30).start()
+    thread = threading.Thread(target=lambda: post(server.openai_base_url + "/chat/completions", {}))
+    thread.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    server.stop()
+    thread.join(timeout=5)
+    assert time.monotonic() - start < 5 and not thread.is_alive()

@@ -1,0 +1,127 @@
+"""Retry-After parsing, the answer cache under concurrent writers, prices and the budget."""
+
+import email.utils
+import json
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from f2g_core.errors import BudgetExceeded
+from f2g_core.lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
+from f2g_core.lvlm.cache import AnswerCache, cache_key, default_cache_dir
+from f2g_core.lvlm.retry import Failure, RetryPolicy, classify_status, retry_after_seconds
+
+
+def test_retry_after_forms():
+    assert retry_after_seconds({"Retry-After": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after": "0.25"}) == 0.25
+    assert retry_after_seconds({"retry-after-ms": "150", "retry-after": "9"}) == 0.15
+    date = email.utils.formatdate(1000.0 + 20, usegmt=True)
+    assert retry_after_seconds({"Retry-After": date}, now=1000.0) == pytest.approx(20, abs=1)
+    assert retry_after_seconds({"Retry-After": "soon"}) is None
+    assert retry_after_seconds({}) is None
+
+
+def test_status_classes():
+    assert classify_status(429) is Failure.TRANSIENT and classify_status(503) is Failure.TRANSIENT
+    assert classify_status(401) is Failure.FATAL and classify_status(404) is Failure.FATAL
+    assert classify_status(400) is Failure.PERMANENT
+
+
+class _Err(Exception):
+    def __init__(self, headers):
+        super().__init__("x")
+        self.response = type("R", (), {"headers": headers})()
+
+
+async def test_policy_honours_retry_after_and_caps_it():
+    calls = []
+
+    async def run(policy, headers):
+        async for attempt in policy.retrying(lambda e: True):
+            with attempt:
+                calls.append(time.monotonic())
+                if len(calls) % 2 == 1:
+                    raise _Err(headers)
+
+    policy = RetryPolicy(max_retries=1, initial=0.0, jitter=0.0, max_retry_after=0.2)
+    await run(policy, {"Retry-After": "0.1"})
+    assert calls[1] - calls[0] >= 0.09
+    await run(policy, {"Retry-After": "50"})  # capped at 0.2 s
+    assert 0.18 <= calls[3] - calls[2] < 1.0
+
+
+def _writer(root, key, n):
+    cache = AnswerCache(root)
+    for i in range(n):
+        cache.put(key, {"score": float(i), "pad": "x" * 20000})
+
+
+def test_cache_round_trip_and_concurrent_writers(tmp_path):
+    cache = AnswerCache(tmp_path)
+    key = cache_key({"provider": "p", "prompt": "a", "sample": 0})
+    assert cache.get(key) is None and key not in cache
+    cache.put(key, {"score": 7.0})
+    assert cache.get(key) == {"score": 7.0} and key in cache
+    # Several processes and threads rewriting one entry: every read sees a whole JSON document.
+    processes = [multiprocessing.get_context("spawn").Process(target=_writer, args=(tmp_path, key, 30)) for _ in range(2)]
+    threads = [threading.Thread(target=_writer, args=(tmp_path, key, 30)) for _ in range(2)]
+    for worker in [*processes, *threads]:
+        worker.start()
+    reads = 0
+    while any(p.is_alive() for p in processes) or any(t.is_alive() for t in threads):
+        value = cache.get(key)
+        assert value is not None and len(value["pad"]) == 20000
+        reads += 1
+    for worker in [*processes, *threads]:
+        worker.join()
+    assert reads > 0
+    assert not list(tmp_path.glob("*/.tmp-*"))  # no temporary files left behind
+    assert cache.clear() == 1
+
+
+def test_damaged_entry_is_a_miss(tmp_path):
+    cache = AnswerCache(tmp_path)
+    key = cache_key({"a": 1})
+    cache.put(key, {"score": 1.0})
+    next(tmp_path.glob("*/*.json")).write_text("{truncated")
+    assert cache.get(key) is None
+
+
+def test_cache_key_is_canonical():
+    assert cache_key({"a": 1, "b": [1, 2]}) == cache_key({"b": [1, 2], "a": 1})
+    assert cache_key({"a": 1}) != cache_key({"a": 2})
+
+
+def test_default_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("F2G_LVLM_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path
+
+
+def test_price_table_prefixes_and_overrides(caplog):
+    table = PriceTable({"my-local": Price(input=1.0, output=2.0), "gpt-4o": Price(input=5.0, output=5.0)})
+    assert table.price("gpt-4o-mini-2024-07-18") == Price(input=0.15, output=0.60)
+    assert table.cost("gpt-4o-2024-08-06", 1_000_000, 0) == 5.0  # override wins
+    assert table.cost("my-local", 1_000_000, 1_000_000) == 3.0
+    assert table.cost("claude-3-5-haiku-20241022", 1_000_000, 0) == pytest.approx(0.8)
+    assert table.cost("unknown", 10, 10) == 0.0 and table.cost("unknown", 10, 10) == 0.0
+    assert caplog.text.count("no price known") == 1
+
+
+def test_budget():
+    usage = Usage()
+    budget = Budget(usage, max_cost_usd=1.0, max_calls=10)
+    assert budget.allows(10) and not budget.allows(11)
+    usage.calls, usage.cost_usd = 4, 0.8  # 0.2 per call
+    assert budget.allows(1) and not budget.allows(2)
+    with pytest.raises(BudgetExceeded, match=r"max_cost_usd=1"):
+        budget.check(2, "test reward")
+    assert usage.budget_stops == 1 and not budget.allows(0)
+    json.dumps(usage.as_dict())
+
+
+def test_nanmean():
+    assert nanmean([1.0, float("nan"), 3.0]) == 2.0
+    assert nanmean([float("nan")]) != nanmean([float("nan")])  # NaN
