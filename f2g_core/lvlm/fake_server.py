@@ -180,11 +180,15 @@ def _logprob_content(text: str, probs: Mapping[str, float] | None) -> list[dict[
             lead = token[: len(token) - len(token.lstrip())]
             alternatives = sorted(probs.items(), key=lambda kv: -kv[1])
             top = [
-                {"token": lead + alt, "logprob": math.log(p) if p > 0 else -9999.0, "bytes": list((lead + alt).encode())}
+                {
+                    "token": lead + alt,
+                    "logprob": math.log(p) if p > 0 else -9999.0,
+                    "bytes": list((lead + alt).encode()),
+                }
                 for alt, p in alternatives
             ]
             chosen = probs.get(token.strip())
-            logprob = math.log(chosen) if chosen else top[0]["logprob"]
+            logprob = math.log(chosen) if chosen else math.log(max(alternatives[0][1], 1e-300))
         content.append({"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": top})
     return content
 

@@ -111,7 +111,7 @@ class LVLMOptions(AsyncReward.Options):
 class LVLMReward(AsyncReward):
     """Base class of remote LVLM rewards; subclasses implement :meth:`_make_client` and :meth:`_call`."""
 
-    Options: ClassVar[type[LVLMOptions]] = LVLMOptions  # type: ignore[assignment]
+    Options: ClassVar[type[LVLMOptions]] = LVLMOptions
     provider: ClassVar[str] = ""
     """Provider id in cache keys and key-store names (``openai``)."""
     key_env: ClassVar[str | None] = None
@@ -126,7 +126,9 @@ class LVLMReward(AsyncReward):
             self.options = self.options.model_copy(update={"model": self.default_model})
         opts = self.options
         # Validate the wording now, so a bad template is a configuration error, not a failure mid-video.
-        self.template: Template = resolve_template(opts.template, opts.system_prompt, opts.question, opts.template_version)
+        self.template: Template = resolve_template(
+            opts.template, opts.system_prompt, opts.question, opts.template_version
+        )
         build_prompt(self.template, "check", opts.scale, 4, opts.images)
         self.prices = PriceTable(opts.prices)
         self.policy = RetryPolicy(
@@ -255,7 +257,11 @@ class LVLMReward(AsyncReward):
                     "template": self.template.fingerprint,
                     "scale": opts.scale,
                     "images": opts.images,
-                    "params": {"temperature": opts.temperature, "max_tokens": opts.max_tokens, **self._provider_params()},
+                    "params": {
+                        "temperature": opts.temperature,
+                        "max_tokens": opts.max_tokens,
+                        **self._provider_params(),
+                    },
                     "image_hash": digest,
                     "prompt": batch.prompt,
                     "sample": sample,
@@ -399,11 +405,10 @@ class LVLMReward(AsyncReward):
         where = self._endpoint()
         if status in (401, 403):
             how = f"`export {self.key_env}=...` or `f2g keys set {self.provider}`" if self.key_env else "its options"
-            return (
-                f"{self.name} reward: {where} rejected the API key (HTTP {status}); set a valid key with {how}"
-            )
+            return f"{self.name} reward: {where} rejected the API key (HTTP {status}); set a valid key with {how}"
         if isinstance(status, int):
-            return f"{self.name} reward: {where} refused the request for model {self.options.model!r}: {self._describe(exc)}"
+            model = self.options.model
+            return f"{self.name} reward: {where} refused the request for model {model!r}: {self._describe(exc)}"
         return f"{self.name} reward: calling {where} failed unexpectedly: {self._describe(exc)}"
 
     def _endpoint(self) -> str:

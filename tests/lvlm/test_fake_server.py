@@ -19,7 +19,9 @@ def post(url, body):
 
 def test_openai_dialect_with_logprobs(lvlm_server):
     lvlm_server.default = Answer("Fine. Answer: 7", probs={"7": 0.75, "6": 0.25})
-    _, _, raw = post(lvlm_server.openai_base_url + "/chat/completions", {"model": "m", "logprobs": True, "messages": []})
+    _, _, raw = post(
+        lvlm_server.openai_base_url + "/chat/completions", {"model": "m", "logprobs": True, "messages": []}
+    )
     body = json.loads(raw)
     content = body["choices"][0]["logprobs"]["content"]
     assert "".join(t["token"] for t in content) == "Fine. Answer: 7"
@@ -29,8 +31,14 @@ def test_openai_dialect_with_logprobs(lvlm_server):
 
 
 def test_anthropic_dialect_and_log(lvlm_server):
-    _, _, raw = post(lvlm_server.url + "/v1/messages", {"model": "c", "system": "sys", "messages": [
-        {"role": "user", "content": [{"type": "text", "text": 'Prompt: "a dog"'}]}]})
+    _, _, raw = post(
+        lvlm_server.url + "/v1/messages",
+        {
+            "model": "c",
+            "system": "sys",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": 'Prompt: "a dog"'}]}],
+        },
+    )
     body = json.loads(raw)
     assert body["content"][0]["text"] == "Answer: 7" and body["usage"]["input_tokens"] == 120
     request = lvlm_server.requests[-1]
@@ -48,8 +56,9 @@ def test_scripted_errors_and_raw_bodies(lvlm_server):
 
 def test_latency_and_in_flight_counting():
     with FakeLVLMServer(latency=0.2) as server:
-        threads = [threading.Thread(target=post, args=(server.openai_base_url + "/chat/completions", {}))
-                   for _ in range(5)]
+        threads = [
+            threading.Thread(target=post, args=(server.openai_base_url + "/chat/completions", {})) for _ in range(5)
+        ]
         start = time.monotonic()
         for t in threads:
             t.start()
@@ -64,8 +73,9 @@ def test_responder_sees_the_request():
         return f"Answer: {len(request.prompt() or '')}"
 
     with FakeLVLMServer(responder=responder) as server:
-        _, _, raw = post(server.openai_base_url + "/chat/completions", {"messages": [
-            {"role": "user", "content": 'Prompt: "abc"'}]})
+        _, _, raw = post(
+            server.openai_base_url + "/chat/completions", {"messages": [{"role": "user", "content": 'Prompt: "abc"'}]}
+        )
         assert json.loads(raw)["choices"][0]["message"]["content"] == "Answer: 3"
 
 

@@ -35,8 +35,15 @@ def test_parse_answer(text, scale, answer):
 
 @pytest.mark.parametrize(
     ("text", "scale"),
-    [("Answer: 10", "1-9"), ("Answer: 0", "1-9"), ("Answer: 7.5", "1-9"), ("I like it", "1-9"), ("Answer: 7", "yes-no"),
-     ("", "1-9"), ("Answer: maybe", "yes-no")],
+    [
+        ("Answer: 10", "1-9"),
+        ("Answer: 0", "1-9"),
+        ("Answer: 7.5", "1-9"),
+        ("I like it", "1-9"),
+        ("Answer: 7", "yes-no"),
+        ("", "1-9"),
+        ("Answer: maybe", "yes-no"),
+    ],
 )
 def test_unparsable_answers_raise(text, scale):
     with pytest.raises(ParseFailure):

@@ -66,7 +66,9 @@ def test_cache_round_trip_and_concurrent_writers(tmp_path):
     cache.put(key, {"score": 7.0})
     assert cache.get(key) == {"score": 7.0} and key in cache
     # Several processes and threads rewriting one entry: every read sees a whole JSON document.
-    processes = [multiprocessing.get_context("spawn").Process(target=_writer, args=(tmp_path, key, 30)) for _ in range(2)]
+    processes = [
+        multiprocessing.get_context("spawn").Process(target=_writer, args=(tmp_path, key, 30)) for _ in range(2)
+    ]
     threads = [threading.Thread(target=_writer, args=(tmp_path, key, 30)) for _ in range(2)]
     for worker in [*processes, *threads]:
         worker.start()
