@@ -35,7 +35,7 @@ class AnthropicReward(LVLMReward):
     """Claude rates how well the key frames follow the prompt (parsed answers, optionally k samples averaged)."""
 
     name = "anthropic"
-    Options = AnthropicOptions  # type: ignore[assignment]
+    Options = AnthropicOptions
     provider = "anthropic"
     key_env = "ANTHROPIC_API_KEY"
     default_model = "claude-sonnet-4-20250514"

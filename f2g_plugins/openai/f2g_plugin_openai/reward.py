@@ -9,15 +9,15 @@ SDK is imported when the first client is made, never at plugin import.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from f2g_core.errors import ConfigError
 from f2g_core.lvlm.encoding import data_url
 from f2g_core.lvlm.parsing import TokenLogprob
 from f2g_core.lvlm.retry import Failure
 from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
-from f2g_core.errors import ConfigError
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 
@@ -39,7 +39,7 @@ class OpenAIReward(LVLMReward):
     """GPT-4o (or any OpenAI-compatible VLM server) rates how well the key frames follow the prompt."""
 
     name = "openai"
-    Options = OpenAIOptions  # type: ignore[assignment]
+    Options = OpenAIOptions
     provider = "openai"
     key_env = "OPENAI_API_KEY"
     default_model = "gpt-4o"
