@@ -36,7 +36,9 @@ class CostlyMixture(GaussianMixtureBackbone):
         super().__init__(options)
         generator = torch.Generator().manual_seed(0)
         self.mlp = [torch.randn(768, 768, generator=generator) / 28 for _ in range(8)]
-        self.conv = torch.nn.Sequential(*[torch.nn.Conv2d(16, 16, 3, padding=1) for _ in range(4)]).requires_grad_(False)
+        self.conv = torch.nn.Sequential(*[torch.nn.Conv2d(16, 16, 3, padding=1) for _ in range(4)]).requires_grad_(
+            False
+        )
         self.calls = 0
         self.frames = 0
 
@@ -54,7 +56,9 @@ class CostlyMixture(GaussianMixtureBackbone):
         return super().decode(x0, frame_indices)
 
 
-def official_flow(backbone: CostlyMixture, reward: ModeReward, prompt: str, seed: int, steps: int, n: int, guided: range) -> torch.Tensor:
+def official_flow(
+    backbone: CostlyMixture, reward: ModeReward, prompt: str, seed: int, steps: int, n: int, guided: range
+) -> torch.Tensor:
     """The official script's control flow, rebuilt on the same components and noise."""
     schedule = backbone.schedule(steps)
     key_frames = default_key_frames(backbone.num_frames)
@@ -70,7 +74,9 @@ def official_flow(backbone: CostlyMixture, reward: ModeReward, prompt: str, seed
         for i in range(n):  # candidates one by one
             candidate = backbone.transition(x, x0, src, dst, noises[i : i + 1], 1.0)
             video = backbone.decode(backbone.denoise(candidate, dst, None), range(backbone.num_frames))  # full decode
-            batch = RewardBatch(prompt, video[:, key_frames], tuple(key_frames), backbone.num_frames, StepInfo(k, steps, 0.0))
+            batch = RewardBatch(
+                prompt, video[:, key_frames], tuple(key_frames), backbone.num_frames, StepInfo(k, steps, 0.0)
+            )
             score = reward.score(batch)[0]
             if score > best_score:
                 best, best_score = candidate, score
@@ -108,7 +114,9 @@ def main() -> None:
     ours = Pipeline.from_config(config, registry=registry)
     ours.load()
     ours.generate(seed=999)  # warm-up
-    ours.backbone.calls = ours.backbone.frames = 0
+    backbone = ours.backbone
+    assert isinstance(backbone, CostlyMixture)
+    backbone.calls = backbone.frames = 0
     start = time.perf_counter()
     for seed in range(args.videos):
         ours.generate(seed=seed)
@@ -125,12 +133,13 @@ def main() -> None:
     their_time = (time.perf_counter() - start) / args.videos
 
     rows = [
-        ("model calls / video", theirs.calls / args.videos, ours.backbone.calls / args.videos),
-        ("frames decoded / video", theirs.frames / args.videos, ours.backbone.frames / args.videos),
+        ("model calls / video", theirs.calls / args.videos, backbone.calls / args.videos),
+        ("frames decoded / video", theirs.frames / args.videos, backbone.frames / args.videos),
         ("wall time / video (s)", their_time, ours_time),
     ]
-    print(f"T={args.steps} K={args.guided} n={args.n} frames={args.frames} videos={args.videos} torch threads={torch.get_num_threads()}")
-    print(f"expected model calls: official T + K·n = {args.steps + args.guided * args.n}, ours T + K·(n−1) = {args.steps + args.guided * (args.n - 1)}")
+    steps, guided, n = args.steps, args.guided, args.n
+    print(f"T={steps} K={guided} n={n} frames={args.frames} videos={args.videos} threads={torch.get_num_threads()}")
+    print(f"expected model calls: official T + K·n = {steps + guided * n}, ours T + K·(n−1) = {steps + guided * (n - 1)}")
     print(f"| {'measure':<24} | {'official flow':>14} | {'f2g':>10} | {'official / f2g':>14} |")
     print(f"|{'-' * 26}|{'-' * 16}|{'-' * 12}|{'-' * 16}|")
     for label, theirs_value, ours_value in rows:

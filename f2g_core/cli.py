@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 list_app = typer.Typer(help="List registered components.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
+keys_app = typer.Typer(help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}
@@ -44,7 +46,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     if debug:
         _state["debug"] = True
@@ -104,7 +108,9 @@ def generate(
     prompt: Annotated[str, typer.Argument(help="What the video should show.")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML / TOML / JSON run config.")] = None,
     backbone: Annotated[str | None, typer.Option(help="Backbone id (see `f2g list backbones`).")] = None,
-    reward: Annotated[list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")] = None,
+    reward: Annotated[
+        list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")
+    ] = None,
     method: Annotated[str | None, typer.Option(help="free2guide, best-of-n or none.")] = None,
     num_candidates: Annotated[int | None, typer.Option("--num-candidates", "-n", help="Candidates per step.")] = None,
     steps: Annotated[int | None, typer.Option(help="Sampling steps T.")] = None,
@@ -190,7 +196,12 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
     entries = default_plugins().registry.components(_KINDS[kind])  # type: ignore[arg-type]
     if as_json:
         payload = [
-            {"name": e.name, "plugin": e.plugin, "aliases": list(e.aliases), "options": e.cls.Options.model_json_schema()}
+            {
+                "name": e.name,
+                "plugin": e.plugin,
+                "aliases": list(e.aliases),
+                "options": e.cls.Options.model_json_schema(),
+            }
             for e in entries
         ]
         console.print_json(json.dumps(payload))
@@ -228,6 +239,44 @@ def _list_command(kind: str) -> None:
 
 for _kind in _KINDS:
     _list_command(_kind)
+
+
+# ------------------------------------------------------------------------------------------------- keys
+
+
+@keys_app.command("set")
+def keys_set(
+    name: Annotated[str, typer.Argument(help="Key name, e.g. openai or anthropic.")],
+    value: Annotated[
+        str | None, typer.Option(help="The key; omit to be prompted (hidden) or pipe it on stdin.")
+    ] = None,
+) -> None:
+    """Store an API key (mode 0600); rewards use it when their environment variable is unset."""
+    from f2g_core.keys import set_key
+
+    if value is None:
+        value = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt(f"{name} key", hide_input=True)
+    path = set_key(name, value)
+    console.print(f"stored key {name!r} in {path}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Names of stored keys (values are never shown)."""
+    from f2g_core.keys import key_store_path, list_keys
+
+    names = list_keys()
+    console.print("\n".join(names) if names else f"no keys stored in {key_store_path()}")
+
+
+@keys_app.command("delete")
+def keys_delete(name: Annotated[str, typer.Argument(help="Key name.")]) -> None:
+    """Remove a stored key."""
+    from f2g_core.keys import delete_key
+
+    if not delete_key(name):
+        raise ConfigError(f"no stored key named {name!r} (see `f2g keys list`)")
+    console.print(f"deleted key {name!r}")
 
 
 # ------------------------------------------------------------------------------------------------- entry point

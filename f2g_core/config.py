@@ -49,7 +49,9 @@ class SamplerConfig(_Strict):
 
     num_steps: int = Field(50, ge=2, le=1000, description="Sampling steps T.")
     eta: float = Field(1.0, ge=0.0, le=1.0, description="Stochasticity: 1 = DDPM-like posterior sampling, 0 = ODE.")
-    cfg_scale: float | None = Field(None, ge=0.0, description="Classifier-free guidance scale; None = backbone default.")
+    cfg_scale: float | None = Field(
+        None, ge=0.0, description="Classifier-free guidance scale; None = backbone default."
+    )
 
 
 class GuidanceConfig(_Strict):
@@ -85,12 +87,16 @@ class GuidanceConfig(_Strict):
         return range(self.start, self.start + self.num_guided_steps)
 
 
+VideoFormat = Literal["mp4", "gif"]
+VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mp4", "gif")
+
+
 class OutputConfig(_Strict):
     """Where and how results are written."""
 
     dir: Path = Field(Path("runs"), description="Parent folder of run directories.")
     fps: int = Field(8, ge=1, le=120, description="Frames per second of written videos.")
-    formats: list[Literal["mp4", "gif"]] = Field(default_factory=lambda: ["mp4", "gif"], description="Video files.")
+    formats: list[VideoFormat] = Field(default_factory=lambda: list(VIDEO_FORMATS), description="Video files.")
 
 
 class RunConfig(_Strict):
@@ -110,8 +116,14 @@ class RunConfig(_Strict):
     def _consistent(self) -> RunConfig:
         guidance, steps = self.guidance, self.sampler.num_steps
         if guidance.method != "none" and not self.rewards:
-            raise ValueError(f"rewards: guidance method {guidance.method!r} needs at least one reward (or set guidance.method: none)")
-        if guidance.method == "free2guide" and guidance.num_guided_steps and guidance.start + guidance.num_guided_steps > steps - 1:
+            raise ValueError(
+                f"rewards: guidance method {guidance.method!r} needs at least one reward (or set guidance.method: none)"
+            )
+        if (
+            guidance.method == "free2guide"
+            and guidance.num_guided_steps
+            and guidance.start + guidance.num_guided_steps > steps - 1
+        ):
             raise ValueError(
                 f"guidance: steps {guidance.start}..{guidance.start + guidance.num_guided_steps - 1} are guided but "
                 f"only steps 0..{steps - 2} of sampler.num_steps={steps} can be (the last step is deterministic); "

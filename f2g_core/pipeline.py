@@ -1,8 +1,8 @@
 """The Python API: build a pipeline from a config, generate guided videos, save run directories.
 
-    from f2g_core import generate
-    result = generate("config.yaml", prompt="a red circle moving left")
-    print(result.directory, result.trace.totals())
+from f2g_core import generate
+result = generate("config.yaml", prompt="a red circle moving left")
+print(result.directory, result.trace.totals())
 """
 
 from __future__ import annotations
@@ -92,7 +92,9 @@ class Pipeline:
             except F2GError:
                 raise
             except Exception as error:
-                raise ComponentError(f"{label} ({component.name}) failed to load: {type(error).__name__}: {error}") from error
+                raise ComponentError(
+                    f"{label} ({component.name}) failed to load: {type(error).__name__}: {error}"
+                ) from error
         self._loaded = True
 
     def close(self) -> None:
@@ -131,7 +133,9 @@ class Pipeline:
         data["combiner"]["options"] = self.combiner.options.model_dump(mode="json")
         return data
 
-    def generate(self, prompt: str | None = None, seed: int | None = None, progress: Progress | None = None) -> RunResult:
+    def generate(
+        self, prompt: str | None = None, seed: int | None = None, progress: Progress | None = None
+    ) -> RunResult:
         """Generate one video for ``prompt`` (default: the config's) with the configured method."""
         prompt = prompt if prompt is not None else self.config.prompt
         if not prompt:

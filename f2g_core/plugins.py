@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -29,7 +28,11 @@ from f2g_core.errors import PluginError
 from f2g_core.registry import Kind, Registry
 
 BUILTIN_PLUGINS = ("f2g_core.default_plugins.combiners",)
-HOOKS: dict[Kind, str] = {"reward": "register_rewards", "combiner": "register_combiners", "backbone": "register_backbones"}
+HOOKS: dict[Kind, str] = {
+    "reward": "register_rewards",
+    "combiner": "register_combiners",
+    "backbone": "register_backbones",
+}
 
 
 @dataclass
@@ -107,7 +110,9 @@ def _add(manager: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> bool:
     return True
 
 
-def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_point_group: str | None = hookspecs.PROJECT_NAME) -> Plugins:
+def load_plugins(
+    extra: Iterable[tuple[str, Any]] = (), entry_point_group: str | None = hookspecs.PROJECT_NAME
+) -> Plugins:
     """Build a plugin manager and registry from the built-ins, installed entry points and ``extra`` plugins.
 
     ``extra`` is ``(name, module_or_object)`` pairs (tests register throwaway plugins this way);
@@ -116,7 +121,9 @@ def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_point_group: str |
     manager = new_manager()
     infos: list[PluginInfo] = []
     for module_name in BUILTIN_PLUGINS:
-        info = PluginInfo(name=module_name.rsplit(".", 1)[-1], module=module_name, distribution="f2g-core", builtin=True)
+        info = PluginInfo(
+            name=module_name.rsplit(".", 1)[-1], module=module_name, distribution="f2g-core", builtin=True
+        )
         infos.append(info)
         _add(manager, importlib.import_module(module_name), info)
     if entry_point_group is not None:
@@ -143,7 +150,11 @@ def load_plugins(extra: Iterable[tuple[str, Any]] = (), entry_point_group: str |
     impls = {kind: getattr(manager.hook, hook).get_hookimpls() for kind, hook in HOOKS.items()}
     for info in infos:
         if info.ok:
-            _register_all(registry, info, [(kind, impl) for kind in HOOKS for impl in impls[kind] if impl.plugin_name == info.name])
+            _register_all(
+                registry,
+                info,
+                [(kind, impl) for kind in HOOKS for impl in impls[kind] if impl.plugin_name == info.name],
+            )
     return Plugins(manager=manager, registry=registry, infos=infos)
 
 

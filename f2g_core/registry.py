@@ -60,7 +60,9 @@ class Registry:
         """Register ``cls`` under its ``name`` and ``aliases``; a second owner of an id is an error naming both."""
         base = KINDS[kind]
         if not isinstance(cls, type) or not issubclass(cls, base):
-            raise PluginError(f"plugin {plugin!r} registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass")
+            raise PluginError(
+                f"plugin {plugin!r} registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass"
+            )
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered {cls.__name__} without a `name` class attribute")

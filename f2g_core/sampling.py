@@ -106,7 +106,9 @@ class Scorer:
         return await asyncio.gather(*(one(r) for r in self.rewards.values()), return_exceptions=True)
 
 
-def denoise_chunked(backbone: Backbone, latents: torch.Tensor, level: Level, cond: Any, chunk: int | None) -> torch.Tensor:
+def denoise_chunked(
+    backbone: Backbone, latents: torch.Tensor, level: Level, cond: Any, chunk: int | None
+) -> torch.Tensor:
     """x̂0 of a batch, at most ``chunk`` samples per denoiser call (memory), concatenated."""
     if chunk is None or latents.shape[0] <= chunk:
         return backbone.denoise(latents, level, cond)
@@ -169,14 +171,14 @@ def guided_step(
         warnings.warn(message, stacklevel=2)
         job.trace.events.append(message)
         record.fallback = "budget exhausted: unguided transition"
-        chosen: int | None = 0
+        chosen = 0
     else:
         rng = np.random.default_rng(_seed_of(job.seed, 0, k, 0, _SELECT))
-        chosen = select(combined, guidance.selection, guidance.temperature, rng)
-        if chosen is None:
+        picked = select(combined, guidance.selection, guidance.temperature, rng)
+        if picked is None:
             record.fallback = "every candidate failed to score: unguided transition"
             job.trace.events.append(f"step {k}: {record.fallback}")
-            chosen = 0  # candidate 0 carries the unguided noise: this *is* the plain transition
+        chosen = 0 if picked is None else picked  # candidate 0 carries the unguided noise: the plain transition
     record.chosen = chosen
     return candidates[chosen : chosen + 1], candidate_x0[chosen : chosen + 1]
 

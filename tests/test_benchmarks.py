@@ -11,7 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_loop_overhead_reports_fewer_calls_and_decodes_than_the_official_flow() -> None:
     args = ["--n", "3", "--steps", "8", "--guided", "2", "--frames", "8", "--videos", "1"]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "loop_overhead.py"), *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(ROOT / "benchmarks" / "loop_overhead.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     calls = re.search(r"model calls / video\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)", done.stdout)

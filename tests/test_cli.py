@@ -83,7 +83,18 @@ def test_run_writes_a_run_directory(tmp_path: Path) -> None:
 def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
     config = _config(tmp_path)
     env = {"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"}
-    done = f2g("generate", "a prompt", "-c", str(config), "-n", "4", "--set", "guidance.num_guided_steps=3", "--no-save", env=env)
+    done = f2g(
+        "generate",
+        "a prompt",
+        "-c",
+        str(config),
+        "-n",
+        "4",
+        "--set",
+        "guidance.num_guided_steps=3",
+        "--no-save",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "19 model calls" in done.stdout  # 10 + 3 × (4 − 1)
     assert f2g("run", str(config), "--check", env=env).stdout.strip().endswith("ok")
@@ -94,7 +105,10 @@ def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
     [
         ({"guidance": {"num_candidates": 0}}, "guidance.num_candidates:"),
         ({"sampler": {"num_steps": 10}, "guidance": {"num_guided_steps": 12}}, "guidance: steps 0..11"),
-        ({"rewards": [{"type": "mode-distance", "options": {"detail": "low"}}]}, "rewards[0].options.detail: unknown key"),
+        (
+            {"rewards": [{"type": "mode-distance", "options": {"detail": "low"}}]},
+            "rewards[0].options.detail: unknown key",
+        ),
         ({"rewards": [{"type": "clip"}]}, "pip install f2g-plugin-clip"),
     ],
 )
@@ -119,3 +133,18 @@ def test_generate_without_any_backbone_explains_what_to_install(tmp_path: Path) 
 def test_python_api_is_importable_in_one_line() -> None:
     code = textwrap.dedent("from f2g_core import generate, Pipeline, load_config; print(generate.__name__)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "generate"
+
+
+def test_keys_are_stored_listed_and_deleted_without_being_printed(tmp_path: Path) -> None:
+    env = {"F2G_KEYS_FILE": str(tmp_path / "keys.json"), "F2G_LOAD_PLUGINS": ""}
+    secret = "sk-cli-test-0123456789SECRET"
+    stored = subprocess.run(
+        [*F2G, "keys", "set", "openai"], input=secret + "\n", capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert stored.returncode == 0 and secret not in stored.stdout + stored.stderr
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    listed = f2g("keys", "list", env=env)
+    assert listed.stdout.strip() == "openai" and secret not in listed.stdout
+    assert f2g("keys", "delete", "openai", env=env).returncode == 0
+    missing = f2g("keys", "delete", "openai", env=env)
+    assert missing.returncode == 2 and "no stored key" in missing.stderr

@@ -15,7 +15,9 @@ def test_weighted_sum_uses_weights() -> None:
 
 
 def test_normalized_sum_z_scores_each_reward() -> None:
-    out = NormalizedSum().combine({"a": np.array([1.0, 2.0, 3.0]), "b": np.array([300.0, 100.0, 200.0])}, {"a": 1, "b": 1})
+    out = NormalizedSum().combine(
+        {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([300.0, 100.0, 200.0])}, {"a": 1, "b": 1}
+    )
     z = np.array([-1.0, 0.0, 1.0]) * np.sqrt(1.5)
     np.testing.assert_allclose(out, z + np.array([1.0, -1.0, 0.0]) * np.sqrt(1.5))
 

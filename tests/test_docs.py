@@ -1,8 +1,8 @@
 """Every hook and every configuration field is documented (datasette-style checks)."""
 
 import inspect
-from typing import get_args
 from pathlib import Path
+from typing import get_args
 
 from pydantic import BaseModel
 

@@ -47,7 +47,9 @@ def test_duplicate_ids_are_an_error_naming_both_plugins() -> None:
         """Same id, different class."""
 
     with pytest.warns(UserWarning, match="duplicate reward id 'echo'"):
-        plugins = load_plugins(extra=[("first", _plugin(EchoReward)), ("second", _plugin(Other))], entry_point_group=None)
+        plugins = load_plugins(
+            extra=[("first", _plugin(EchoReward)), ("second", _plugin(Other))], entry_point_group=None
+        )
     failed = {info.name: info for info in plugins.failures}
     assert "second" in failed and "'first'" in failed["second"].error and "'second'" in failed["second"].error
     assert plugins.registry.get("reward", "echo").cls is EchoReward
@@ -74,7 +76,9 @@ def test_misspelled_hook_is_reported() -> None:
         pass
 
     with pytest.warns(UserWarning, match="register_reward"):
-        plugins = load_plugins(extra=[("typo", types.SimpleNamespace(register_reward=register_reward))], entry_point_group=None)
+        plugins = load_plugins(
+            extra=[("typo", types.SimpleNamespace(register_reward=register_reward))], entry_point_group=None
+        )
     assert plugins.failures[0].name == "typo"
 
 
@@ -86,7 +90,9 @@ def test_strict_mode_makes_failures_fatal(monkeypatch: pytest.MonkeyPatch) -> No
         raise RuntimeError("boom")
 
     with pytest.raises(PluginError, match="boom"):
-        load_plugins(extra=[("broken", types.SimpleNamespace(register_rewards=register_rewards))], entry_point_group=None)
+        load_plugins(
+            extra=[("broken", types.SimpleNamespace(register_rewards=register_rewards))], entry_point_group=None
+        )
 
 
 def test_registering_a_non_component_is_rejected() -> None:

@@ -5,7 +5,7 @@ import math
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -58,7 +58,9 @@ def counting(register_plugin: Callable[..., Plugins]) -> Registry:
 
 
 @pytest.mark.parametrize(("n", "k", "steps"), [(5, 6, 20), (3, 2, 10), (10, 6, 50)])
-def test_model_calls_are_t_plus_k_times_n_minus_1(counting: Registry, gmm_config: dict[str, Any], n: int, k: int, steps: int) -> None:
+def test_model_calls_are_t_plus_k_times_n_minus_1(
+    counting: Registry, gmm_config: dict[str, Any], n: int, k: int, steps: int
+) -> None:
     gmm_config["backbone"] = {"type": "counting-mixture", "options": {"num_frames": 16}}
     gmm_config["sampler"]["num_steps"] = steps
     pipeline = _pipeline(gmm_config, counting, num_candidates=n, num_guided_steps=k)
@@ -70,7 +72,9 @@ def test_model_calls_are_t_plus_k_times_n_minus_1(counting: Registry, gmm_config
     assert result.trace.totals()["reward_calls"] == k * n
 
 
-def test_chunking_splits_denoiser_batches_without_changing_the_result(counting: Registry, gmm_config: dict[str, Any]) -> None:
+def test_chunking_splits_denoiser_batches_without_changing_the_result(
+    counting: Registry, gmm_config: dict[str, Any]
+) -> None:
     gmm_config["backbone"] = {"type": "counting-mixture"}
     whole = _pipeline(gmm_config, counting, num_candidates=5)
     chunked = _pipeline(gmm_config, counting, num_candidates=5, chunk_size=2)
@@ -79,7 +83,9 @@ def test_chunking_splits_denoiser_batches_without_changing_the_result(counting: 
     torch.testing.assert_close(a.latents, b.latents)
 
 
-def test_same_seed_same_video_and_different_seed_different_video(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+def test_same_seed_same_video_and_different_seed_different_video(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
     pipeline = _pipeline(gmm_config, f2g_registry)
     a, b, c = pipeline.generate(seed=7), pipeline.generate(seed=7), pipeline.generate(seed=8)
     assert torch.equal(a.latents, b.latents) and np.array_equal(a.video, b.video)
@@ -112,7 +118,7 @@ class Scripted(Reward):
     """Returns scripted scores per call (or raises), to test failure handling."""
 
     name = "scripted"
-    script: list[Any] = []
+    script: ClassVar[list[Any]] = []
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -126,7 +132,9 @@ class Scripted(Reward):
         return list(item)[: len(batch)]
 
 
-def _scripted_pipeline(register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any], script: list[Any]) -> Pipeline:
+def _scripted_pipeline(
+    register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any], script: list[Any]
+) -> Pipeline:
     reward = type("ScriptedReward", (Scripted,), {"script": script})
 
     @hookimpl
@@ -152,7 +160,9 @@ def test_all_candidates_failing_falls_back_to_the_unguided_transition(
     result = pipeline.generate(seed=5)
     assert all(s.fallback and s.chosen == 0 for s in result.trace.steps if s.guided)
     assert result.trace.totals()["fallbacks"] == 3 and any("every candidate failed" in e for e in result.trace.events)
-    plain = _pipeline(gmm_config | {"rewards": [{"type": "mode-distance"}]}, f2g_registry, method="none").generate(seed=5)
+    plain = _pipeline(gmm_config | {"rewards": [{"type": "mode-distance"}]}, f2g_registry, method="none").generate(
+        seed=5
+    )
     assert torch.equal(result.latents, plain.latents)
 
 
@@ -197,7 +207,9 @@ class SlowAsync(AsyncReward):
         return {"calls": float(type(self).peak)}
 
 
-def test_async_rewards_run_concurrently_under_their_limit(register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any]) -> None:
+def test_async_rewards_run_concurrently_under_their_limit(
+    register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any]
+) -> None:
     @hookimpl
     def register_rewards(register):  # type: ignore[no-untyped-def]
         register(SlowAsync)

@@ -42,7 +42,9 @@ class NormalizedSum(Combiner):
     name = "normalized-sum"
 
     class Options(Combiner.Options):
-        min_std: float = Field(1e-8, gt=0, description="A reward whose spread is below this counts as constant (z = 0).")
+        min_std: float = Field(
+            1e-8, gt=0, description="A reward whose spread is below this counts as constant (z = 0)."
+        )
 
     def combine(self, scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
         matrix, w = _stack(scores, weights)
