@@ -139,7 +139,7 @@ def main() -> None:
     ]
     steps, guided, n = args.steps, args.guided, args.n
     print(f"T={steps} K={guided} n={n} frames={args.frames} videos={args.videos} threads={torch.get_num_threads()}")
-    print(f"expected model calls: official T + K·n = {steps + guided * n}, ours T + K·(n−1) = {steps + guided * (n - 1)}")
+    print(f"expected model calls: official T+K·n = {steps + guided * n}, ours T+K·(n−1) = {steps + guided * (n - 1)}")
     print(f"| {'measure':<24} | {'official flow':>14} | {'f2g':>10} | {'official / f2g':>14} |")
     print(f"|{'-' * 26}|{'-' * 16}|{'-' * 12}|{'-' * 16}|")
     for label, theirs_value, ours_value in rows:
