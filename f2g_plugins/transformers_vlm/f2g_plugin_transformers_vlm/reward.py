@@ -1,0 +1,213 @@
+"""The ``transformers-vlm`` reward: an open VLM in-process rates the key frames, scored from its answer logits.
+
+The same protocol as the remote judges (``f2g_core.lvlm``), without generation: the chat prompt ends with the
+assistant turn already begun with ``Answer:``, one forward pass gives the next-token distribution, and the score is
+the expectation over the answer options (digits 1–9, or P(yes)), each option pooling the probability of its token
+variants (``"7"``, ``" 7"``; ``"yes"``, ``" Yes"`` …). Candidates are batched (left padding), so a step of n
+candidates costs ⌈n / batch_size⌉ forward passes. Works with models that load through
+``AutoModelForImageTextToText`` + ``AutoProcessor`` and have a chat template: Qwen2.5-VL, SmolVLM/Idefics3,
+LLaVA(-OneVision), Gemma 3 … transformers is imported in ``load()``, never at plugin import.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from f2g_core.errors import ComponentError, ConfigError
+from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.lvlm.parsing import DIGITS, score_from_logits
+from f2g_core.lvlm.templates import ImageMode, Scale, build_prompt, resolve_template
+
+log = logging.getLogger("f2g.lvlm")
+
+
+class TransformersVLMOptions(Reward.Options):
+    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
+    trust_remote_code: bool = Field(False, description="Allow checkpoints that ship their own modelling code.")
+    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
+    )
+    attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
+    batch_size: int = Field(8, ge=1, description="Candidates per forward pass.")
+    scale: Scale = Field("1-9", description="'1-9' (expected rating in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
+    template: str = Field("free2guide-direct", description="Built-in template (the answer-only variant).")
+    system_prompt: str | None = None
+    question: str | None = None
+    template_version: str | None = None
+    answer_prefix: str | None = Field(
+        None, description="Text that starts the assistant turn (default: the template's 'Answer:')."
+    )
+    system_role: bool = Field(True, description="Send the system text as a system message (else prepend it).")
+    images: ImageMode = Field("grid", description="'grid': one labelled grid; 'frames': one image per frame.")
+
+
+class TransformersVLMReward(Reward):
+    """An open VLM (Qwen2.5-VL, SmolVLM, LLaVA …) in-process rates the key frames, from its answer-token logits."""
+
+    name = "transformers-vlm"
+    Options = TransformersVLMOptions
+
+    options: TransformersVLMOptions
+
+    def __init__(self, options: TransformersVLMOptions | None = None) -> None:
+        super().__init__(options)
+        o = self.options
+        self.template = resolve_template(o.template, o.system_prompt, o.question, o.template_version)
+        build_prompt(self.template, "check", o.scale, 4, o.images)
+        self.model: Any = None
+        self.processor: Any = None
+        self._option_ids: list[list[int]] = []
+        self._options: tuple[str, ...] = DIGITS if o.scale == "1-9" else ("yes", "no")
+        self._usage: dict[str, float] = {"calls": 0.0, "candidates": 0.0, "nan_scores": 0.0}
+        self.last_details: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"TransformersVLMReward(model={self.options.model!r}, scale={self.options.scale!r})"
+
+    # ------------------------------------------------------------------ loading
+
+    def _device_and_dtype(self) -> tuple[Any, Any]:
+        import torch
+
+        o = self.options
+        if o.device == "auto":
+            if torch.cuda.is_available():
+                device = torch.device("cuda")
+            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                device = torch.device("mps")
+            else:
+                device = torch.device("cpu")
+        else:
+            device = torch.device(o.device)
+        if o.dtype != "auto":
+            return device, getattr(torch, o.dtype)
+        if device.type == "cuda":
+            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return device, torch.float32
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        from f2g_core.compat import ensure_torchvision
+
+        ensure_torchvision()
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        o = self.options
+        device, dtype = self._device_and_dtype()
+        common: dict[str, Any] = {
+            "revision": o.revision,
+            "local_files_only": o.local_files_only,
+            "trust_remote_code": o.trust_remote_code,
+        }
+        try:
+            processor = AutoProcessor.from_pretrained(o.model, **common)
+            extra = {"attn_implementation": o.attn_implementation} if o.attn_implementation else {}
+            model = AutoModelForImageTextToText.from_pretrained(o.model, dtype=dtype, **common, **extra)
+        except (OSError, ValueError) as exc:
+            raise ComponentError(
+                f"transformers-vlm reward: cannot load {o.model!r} ({type(exc).__name__}: {exc}); give a local "
+                "folder or a hub id reachable from here (HF_HUB_OFFLINE=1 forbids downloads)"
+            ) from exc
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None:
+            raise ComponentError(f"transformers-vlm reward: the processor of {o.model!r} has no tokenizer")
+        tokenizer.padding_side = "left"  # the answer position is then the last one of every row
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if getattr(processor, "chat_template", None) is None and getattr(tokenizer, "chat_template", None) is None:
+            raise ConfigError(f"transformers-vlm reward: {o.model!r} has no chat template; use an instruction model")
+        self._option_ids = [self._variant_ids(tokenizer, option) for option in self._options]
+        self.processor = processor
+        self.model = model.to(device).eval()
+        log.info("transformers-vlm: loaded %s on %s (%s)", o.model, device, dtype)
+
+    @staticmethod
+    def _variant_ids(tokenizer: Any, option: str) -> list[int]:
+        """Token ids that spell ``option`` in one token (``"7"``, ``" 7"``, ``"Yes"`` …)."""
+        spellings = {option, " " + option, option.capitalize(), " " + option.capitalize()}
+        ids: set[int] = set()
+        unk = getattr(tokenizer, "unk_token_id", None)
+        for spelling in spellings:
+            encoded = tokenizer.encode(spelling, add_special_tokens=False)
+            if len(encoded) == 1 and encoded[0] != unk:
+                ids.add(int(encoded[0]))
+        if not ids:
+            raise ConfigError(f"transformers-vlm reward: the tokenizer has no single token for the answer {option!r}")
+        return sorted(ids)
+
+    def close(self) -> None:
+        self.model = None
+        self.processor = None
+
+    def usage(self) -> Mapping[str, float]:
+        return dict(self._usage)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _text(self, prompt: str, frame_count: int) -> str:
+        o = self.options
+        scoring = build_prompt(self.template, prompt, o.scale, frame_count, o.images)
+        images = 1 if o.images == "grid" else frame_count
+        content: list[dict[str, Any]] = []
+        for k in range(images):
+            if o.images == "frames":
+                content.append({"type": "text", "text": f"Frame {k + 1} of {frame_count}:"})
+            content.append({"type": "image"})
+        question = scoring.question if o.system_role else f"{scoring.system}\n\n{scoring.question}"
+        content.append({"type": "text", "text": question})
+        messages: list[dict[str, Any]] = []
+        if o.system_role:
+            messages.append({"role": "system", "content": [{"type": "text", "text": scoring.system}]})
+        messages.append({"role": "user", "content": content})
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return str(text) + (o.answer_prefix if o.answer_prefix is not None else scoring.answer_prefix)
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        """One forward pass per chunk of ``batch_size`` candidates; NaN only for non-finite logits."""
+        import torch
+
+        self.load()
+        o = self.options
+        text = self._text(batch.prompt, len(batch.frame_indices))
+        scores: list[float] = []
+        details: list[dict[str, Any]] = []
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        for start in range(0, len(batch), o.batch_size):
+            indices = range(start, min(start + o.batch_size, len(batch)))
+            images = [[batch.grid(i)] if o.images == "grid" else batch.pil_frames(i) for i in indices]
+            inputs = self.processor(text=[text] * len(images), images=images, return_tensors="pt", padding=True)
+            inputs = {
+                k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device)) if hasattr(v, "to") else v
+                for k, v in inputs.items()
+            }
+            with torch.inference_mode():
+                logits = self.model(**inputs).logits[:, -1, :].float()
+            self._usage["calls"] += 1
+            log_probs = torch.log_softmax(logits, dim=-1)
+            for row in log_probs:
+                option_logits = [float(torch.logsumexp(row[ids], dim=0)) for ids in self._option_ids]
+                if not all(math.isfinite(v) for v in option_logits):
+                    scores.append(math.nan)
+                    details.append({"score": math.nan})
+                    self._usage["nan_scores"] += 1
+                    continue
+                result = score_from_logits(option_logits, self._options, o.scale)
+                scores.append(result.value)
+                details.append({"score": result.value, "answer": result.answer, "probs": dict(result.probs or {})})
+        self._usage["candidates"] += len(batch)
+        self.last_details = details
+        return scores
+
+    def option_ids(self) -> Sequence[Sequence[int]]:
+        """Token ids pooled for each answer option (after ``load()``), for inspection."""
+        return self._option_ids

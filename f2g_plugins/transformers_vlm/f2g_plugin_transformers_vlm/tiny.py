@@ -1,0 +1,119 @@
+"""A tiny random-weight LLaVA-style VLM built offline, saved like a hub checkpoint (for tests and examples).
+
+Nothing is downloaded: the vocabulary is made from the words of the scoring templates, the tokenizer is built with
+the ``tokenizers`` library, and the processor and model are assembled from configs. The saved folder loads with
+``AutoProcessor`` / ``AutoModelForImageTextToText.from_pretrained(folder)`` exactly like a real checkpoint, so
+tests exercise the reward's real loading path. Its scores are meaningless (random weights) but deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from f2g_core.lvlm.templates import BUILTIN_TEMPLATES, SCALES, build_prompt
+
+SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+"""A minimal chat template: roles as special tokens, ``<image>`` where each image goes."""
+
+
+def _vocabulary(extra_words: tuple[str, ...] = ()) -> list[str]:
+    words: set[str] = set(extra_words)
+    for template in BUILTIN_TEMPLATES.values():
+        for scale in SCALES:
+            for mode in ("grid", "frames"):
+                prompt = build_prompt(template, "a red circle moving right", scale, 4, mode)
+                words.update(re.findall(r"\w+|[^\w\s]", prompt.system + " " + prompt.question + " Answer:"))
+    words.update(str(d) for d in range(10))
+    words.update({"yes", "no", "Yes", "No", "Frame", "of"})
+    return SPECIAL + sorted(words - set(SPECIAL))
+
+
+def build_tiny_llava(
+    folder: str | Path, seed: int = 0, image_size: int = 32, extra_words: tuple[str, ...] = ()
+) -> Path:
+    """Save a tiny random LLaVA (CLIP vision tower + Llama language model) with its processor to ``folder``."""
+    from f2g_core.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    folder = Path(folder)
+    vocab = {token: i for i, token in enumerate(_vocabulary(extra_words))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(r"<\|?[a-z/]+\|?>", behavior="isolated"), pre_tokenizers.Whitespace()]
+    )
+    core.add_special_tokens(SPECIAL)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    tokenizer.padding_side = "left"
+    patch = image_size // 4
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        do_center_crop=True,
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch,
+        vision_feature_select_strategy="default",
+        chat_template=CHAT_TEMPLATE,
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
+    text = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    vision = CLIPVisionConfig(
+        image_size=image_size,
+        patch_size=patch,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=vocab["<image>"],
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
