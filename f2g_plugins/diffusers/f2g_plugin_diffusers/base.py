@@ -343,3 +343,27 @@ class DiffusersBackbone(Backbone):
 def _expand(tensor: torch.Tensor, n: int) -> torch.Tensor:
     """Repeat a batch-1 conditioning tensor for n candidates (a view, no copy)."""
     return tensor.expand(n, *tensor.shape[1:])
+
+
+class DDIMBackbone(DiffusersBackbone):
+    """Backbones trained with a discrete variance-preserving schedule, sampled with DDIM (eta from the sampler).
+
+    Whatever sampler the checkpoint ships (DPM-Solver, Euler, ...), its config converts to a DDIM scheduler with
+    the same training betas; what the model predicts (epsilon or v) comes from that config.
+    """
+
+    def _schedule(self, num_steps: int) -> Schedule:
+        from f2g_plugin_diffusers.schedules import ddim_schedule
+
+        return ddim_schedule(self.pipe.scheduler, num_steps)
+
+    def _prediction(self) -> Prediction:
+        from f2g_plugin_diffusers.schedules import as_ddim
+
+        return as_ddim(self.pipe.scheduler).config.prediction_type  # type: ignore[no-any-return]
+
+    def _timesteps(self, level: Level, n: int) -> torch.Tensor:
+        """Integer training timesteps, as the DDIM pipelines pass them."""
+        import torch
+
+        return torch.full((n,), int(level.timestep), device=self.device, dtype=torch.long)

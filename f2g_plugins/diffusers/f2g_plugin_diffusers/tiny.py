@@ -65,7 +65,7 @@ def clip_tokenizer() -> Any:
     byte_chars = list(_bytes_to_unicode().values())
     vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(p) for p in pairs]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    return _transformers().CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=[" ".join(p) for p in pairs])
+    return _transformers().CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=pairs, model_max_length=77)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -142,4 +142,120 @@ def wan(height: int = 32, width: int = 32, seed: int = 0, width_mult: int = 1) -
     return WanPipeline(
         tokenizer=t5_tokenizer(), text_encoder=_umt5(), vae=vae.eval(), transformer=transformer.eval(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+    )
+
+
+def cogvideox(height: int = 32, width: int = 32, num_frames: int = 9, seed: int = 0, rotary: bool = False) -> Any:
+    """A tiny CogVideoXPipeline with a v-prediction, zero-terminal-SNR, trailing DDIM scheduler (as 2B/5B ship)."""
+    ensure_torchvision()
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+    torch.manual_seed(seed)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16 if rotary else 8, in_channels=4, out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=32, num_layers=1, sample_width=width // 8, sample_height=height // 8,
+        sample_frames=num_frames, patch_size=2, temporal_compression_ratio=4, max_text_seq_length=16,
+        use_rotary_positional_embeddings=rotary, use_learned_positional_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
+    )
+    torch.manual_seed(seed)
+    scheduler = CogVideoXDDIMScheduler(
+        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
+        snr_shift_scale=1.0, clip_sample=False, set_alpha_to_one=True,
+    )
+    return CogVideoXPipeline(
+        tokenizer=t5_tokenizer(), text_encoder=_t5(), vae=vae.eval(), transformer=transformer.eval(),
+        scheduler=scheduler,
+    )
+
+
+def ltx(seed: int = 0) -> Any:
+    """A tiny LTXPipeline (VAE compresses space by 4 and time by 4; non-causal decoder, as LTX 0.9.0)."""
+    ensure_torchvision()
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
+    from diffusers import LTXVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32,
+    )
+    torch.manual_seed(seed)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False,
+    )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    torch.manual_seed(seed)
+    return LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
+                                                  base_image_seq_len=1024, max_image_seq_len=4096),
+        vae=vae.eval(), text_encoder=_t5(), tokenizer=t5_tokenizer(), transformer=transformer.eval(),
+    )
+
+
+def _sd_vae(seed: int) -> Any:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        block_out_channels=[8, 8], in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=2,
+    ).eval()
+
+
+def _sd_ddim(**overrides: Any) -> Any:
+    from diffusers import DDIMScheduler
+
+    config: dict[str, Any] = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    return DDIMScheduler(**{**config, **overrides})
+
+
+def modelscope(seed: int = 0) -> Any:
+    """A tiny TextToVideoSDPipeline (UNet3D, per-frame SD VAE with 2× downsampling, DDIM)."""
+    ensure_torchvision()
+    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=2,
+    )
+    return TextToVideoSDPipeline(
+        vae=_sd_vae(seed), text_encoder=_clip_text(), tokenizer=clip_tokenizer(), unet=unet.eval(),
+        scheduler=_sd_ddim(),
+    )
+
+
+def animatediff(seed: int = 0) -> Any:
+    """A tiny AnimateDiffPipeline (SD-style UNet2D + MotionAdapter, per-frame SD VAE, DDIM linear betas)."""
+    ensure_torchvision()
+    from diffusers import AnimateDiffPipeline, MotionAdapter, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 8), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=2,
+    )
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(block_out_channels=(8, 8), motion_layers_per_block=1, motion_norm_num_groups=2,
+                            motion_num_attention_heads=4)
+    return AnimateDiffPipeline(
+        vae=_sd_vae(seed), text_encoder=_clip_text(), tokenizer=clip_tokenizer(), unet=unet, motion_adapter=adapter,
+        scheduler=_sd_ddim(beta_schedule="linear", timestep_spacing="leading"),
     )

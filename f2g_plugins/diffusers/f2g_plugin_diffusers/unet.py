@@ -1,0 +1,125 @@
+"""UNet text-to-video backbones with per-frame SD VAEs: ModelScope / Zeroscope, VideoCrafter2, AnimateDiff.
+
+All are epsilon- (or v-) prediction models on a discrete DDPM schedule, sampled with DDIM; their VAE is the
+Stable Diffusion image VAE applied frame by frame, so decoding only the key frames is exact and cheap.
+
+VideoCrafter2 was trained with frame-rate conditioning, but diffusers has no UNet class with that input: its
+community diffusers conversion (``adamdad/videocrafterv2_diffusers``) loads into ``UNet3DConditionModel``
+(ModelScope's architecture) through ``TextToVideoSDPipeline``, without the fps embedding (the conversion bakes
+in the default). The ``videocrafter2`` backbone is that pipeline with the paper's settings (320×512, 16 frames,
+CFG 12); it is exactly as faithful as the conversion.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from f2g_core.interfaces import Level
+from f2g_plugin_diffusers.base import Conditioning, DDIMBackbone
+from f2g_plugin_diffusers.options import DiffusersOptions
+
+if TYPE_CHECKING:
+    import torch
+
+
+class _PerFrameVAEBackbone(DDIMBackbone):
+    """Shared by the UNet families: (C, F, H, W) latents, CLIP prompt encoding, an SD VAE per frame."""
+
+    frame_axis = 2
+    per_frame_vae = True
+
+    def _denoiser(self) -> Any:
+        return self.pipe.unet
+
+    def latent_shape(self) -> tuple[int, ...]:
+        s = int(self.pipe.vae_scale_factor)
+        channels = int(self.pipe.unet.config.in_channels)
+        return (channels, self.options.num_frames, self.options.height // s, self.options.width // s)
+
+    def _encode(
+        self, prompt: str, negative_prompt: str | None, do_cfg: bool
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+        embeds, negative = self.pipe.encode_prompt(prompt, self.device, 1, do_cfg, negative_prompt)
+        dtype = self.model_dtype
+        uncond = {"encoder_hidden_states": negative.to(dtype)} if do_cfg else None
+        return {"encoder_hidden_states": embeds.to(dtype)}, uncond
+
+    def _call_model(self, latents: torch.Tensor, level: Level, kwargs: dict[str, Any], cond: Conditioning) -> Any:
+        unet = self.pipe.unet
+        timestep = self._timesteps(level, latents.shape[0])
+        return unet(latents.to(unet.dtype), timestep, return_dict=False, **kwargs)[0]
+
+    def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
+        vae = self.pipe.vae
+        b, c, f, h, w = latents.shape
+        images = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.dtype) / vae.config.scaling_factor
+        decoded = vae.decode(images).sample
+        return decoded.reshape(b, f, *decoded.shape[1:]).permute(0, 2, 1, 3, 4)  # type: ignore[no-any-return]
+
+
+class ModelScopeBackbone(_PerFrameVAEBackbone):
+    """ModelScope text-to-video 1.7B and Zeroscope v2 (UNet3D, DDIM) through TextToVideoSDPipeline."""
+
+    name = "modelscope"
+    pipeline_class = "TextToVideoSDPipeline"
+
+    class Options(DiffusersOptions):
+        model: str = Field("ali-vilab/text-to-video-ms-1.7b", description="Hub id or local folder.")
+        height: int = Field(256, ge=8)
+        width: int = Field(256, ge=8)
+        num_frames: int = Field(16, ge=1)
+        guidance_scale: float = Field(9.0, ge=0.0)
+        max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
+
+    options: Options
+
+
+class VideoCrafter2Backbone(ModelScopeBackbone):
+    """VideoCrafter2 via its diffusers-format conversion (UNet3D; see the module docstring about fps)."""
+
+    name = "videocrafter2"
+
+    class Options(ModelScopeBackbone.Options):
+        model: str = Field("adamdad/videocrafterv2_diffusers", description="Hub id or local folder.")
+        height: int = Field(320, ge=8)
+        width: int = Field(512, ge=8)
+        num_frames: int = Field(16, ge=1)
+        guidance_scale: float = Field(12.0, ge=0.0)
+
+    options: Options
+
+
+class AnimateDiffBackbone(_PerFrameVAEBackbone):
+    """AnimateDiff: a Stable Diffusion 1.5 checkpoint plus a motion adapter (UNetMotionModel, DDIM)."""
+
+    name = "animatediff"
+    pipeline_class = "AnimateDiffPipeline"
+
+    class Options(DiffusersOptions):
+        model: str = Field("emilianJR/epiCRealism", description="SD 1.5 base checkpoint (hub id or folder).")
+        motion_adapter: str = Field(
+            "guoyww/animatediff-motion-adapter-v1-5-2", description="Motion adapter (hub id or folder)."
+        )
+        height: int = Field(512, ge=8)
+        width: int = Field(512, ge=8)
+        num_frames: int = Field(16, ge=1)
+        guidance_scale: float = Field(7.5, ge=0.0)
+        max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
+
+    options: Options
+
+    def _call_model(self, latents: torch.Tensor, level: Level, kwargs: dict[str, Any], cond: Conditioning) -> Any:
+        # UNetMotionModel attends to text per frame: the pipeline repeats the embeddings frame by frame.
+        frames = latents.shape[2]
+        kwargs = {k: v.repeat_interleave(frames, dim=0) for k, v in kwargs.items()}
+        return super()._call_model(latents, level, kwargs, cond)
+
+    def _pretrained_kwargs(self) -> dict[str, Any]:
+        from diffusers import MotionAdapter
+
+        from f2g_plugin_diffusers.base import resolve_dtype
+
+        dtype = resolve_dtype(self.options.dtype, self.device)
+        return {"motion_adapter": MotionAdapter.from_pretrained(self.options.motion_adapter, torch_dtype=dtype)}
