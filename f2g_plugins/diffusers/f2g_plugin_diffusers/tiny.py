@@ -259,3 +259,40 @@ def animatediff(seed: int = 0) -> Any:
         vae=_sd_vae(seed), text_encoder=_clip_text(), tokenizer=clip_tokenizer(), unet=unet, motion_adapter=adapter,
         scheduler=_sd_ddim(beta_schedule="linear", timestep_spacing="leading"),
     )
+
+
+def hunyuan_video(seed: int = 0) -> Any:
+    """A tiny HunyuanVideoPipeline (guidance-embedded transformer, Llama + CLIP encoders, causal 3D VAE)."""
+    ensure_torchvision()
+    from diffusers import (
+        AutoencoderKLHunyuanVideo,
+        FlowMatchEulerDiscreteScheduler,
+        HunyuanVideoPipeline,
+        HunyuanVideoTransformer3DModel,
+    )
+
+    tf = _transformers()
+    torch.manual_seed(seed)
+    transformer = HunyuanVideoTransformer3DModel(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True,
+        text_embed_dim=16, pooled_projection_dim=32, rope_axes_dim=(2, 4, 4),
+    )
+    torch.manual_seed(seed)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True,
+    )
+    torch.manual_seed(seed)
+    tokenizer = llama_tokenizer()
+    llama = tf.LlamaModel(tf.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=37, num_attention_heads=4, num_hidden_layers=3,
+        num_key_value_heads=4, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )).eval()
+    return HunyuanVideoPipeline(
+        text_encoder=llama, tokenizer=tokenizer, transformer=transformer.eval(), vae=vae.eval(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=_clip_text(), tokenizer_2=clip_tokenizer(),
+    )

@@ -19,6 +19,7 @@ import torch
 from f2g_plugin_diffusers import tiny
 from f2g_plugin_diffusers.base import DiffusersBackbone
 from f2g_plugin_diffusers.cogvideox import CogVideoXBackbone
+from f2g_plugin_diffusers.hunyuan import HunyuanVideoBackbone
 from f2g_plugin_diffusers.ltx import LTXVideoBackbone
 from f2g_plugin_diffusers.testing import unguided_sample
 from f2g_plugin_diffusers.unet import AnimateDiffBackbone, ModelScopeBackbone, VideoCrafter2Backbone
@@ -41,6 +42,13 @@ class Family:
     eta_parity: bool = False
 
 
+HUNYUAN_TEMPLATE = {
+    "template": "<|start_header_id|>system<|end_header_id|>\n\nDescribe the video.<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>",
+    "crop_start": 10,
+}
+HUNYUAN = {"max_sequence_length": 16, "true_cfg_scale": 2.0, "prompt_template": HUNYUAN_TEMPLATE}
+
 FAMILIES = {
     "cogvideox": Family(CogVideoXBackbone, tiny.cogvideox, 9, 6.0, {"max_sequence_length": 16},
                         {"max_sequence_length": 16}),
@@ -48,6 +56,7 @@ FAMILIES = {
                                {"max_sequence_length": 16}, {"max_sequence_length": 16}),
     "ltx-video": Family(LTXVideoBackbone, tiny.ltx, 9, 3.0, {"max_sequence_length": 16, "guidance_rescale": 0.3},
                         {"max_sequence_length": 16, "guidance_rescale": 0.3}, pack=True),
+    "hunyuan-video": Family(HunyuanVideoBackbone, tiny.hunyuan_video, 9, 6.0, HUNYUAN, HUNYUAN),
     "modelscope": Family(ModelScopeBackbone, tiny.modelscope, 8, 9.0, frames_first_noise=True, eta_parity=True),
     "videocrafter2": Family(VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True,
                             eta_parity=True),
