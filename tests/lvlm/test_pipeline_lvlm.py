@@ -1,0 +1,113 @@
+"""The openai reward inside the real guided-sampling pipeline (analytic Gaussian-mixture backbone, fast).
+
+The local server plays an LVLM that looks at the grid it receives: brighter tiles (the backbone paints
+sigmoid(x0) into the red and green channels) get higher ratings, with answer-digit probabilities whose
+expectation is the exact brightness rating. So guidance must pull samples to the bright (+2, +2) mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import f2g_plugin_openai.plugin as openai_plugin
+import numpy as np
+import pytest
+
+from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
+from f2g_core.pipeline import Pipeline
+from f2g_core.testing import isolated_plugins
+
+
+def brightness_judge(request: RecordedRequest) -> Answer:
+    grid = np.asarray(request.images()[0], dtype=np.float64) / 255.0
+    value = float(grid[grid.shape[0] // 4 * 3, grid.shape[1] // 4 * 3, :2].mean())  # inside the last tile
+    rating = 1.0 + 8.0 * value
+    low = min(math.floor(rating), 8)
+    high_p = rating - low
+    return Answer(
+        f"Brightness judged.\nAnswer: {low if high_p < 0.5 else low + 1}",
+        probs={str(low): 1.0 - high_p, str(low + 1): high_p},
+    )
+
+
+@pytest.fixture
+def judge_server():
+    with FakeLVLMServer(responder=brightness_judge, latency=0.02) as server:
+        yield server
+
+
+def config(server: FakeLVLMServer, seed: int = 0, **options: object) -> dict:
+    return {
+        "prompt": "a bright video",
+        "seed": seed,
+        "backbone": {"type": "gaussian-mixture"},
+        "rewards": [{"type": "openai", "options": {"base_url": server.openai_base_url, "model": "judge", **options}}],
+        "sampler": {"num_steps": 20},
+        "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "output": {"formats": ["gif"]},
+    }
+
+
+def run(cfg: dict):
+    registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+    with Pipeline.from_config(cfg, registry=registry) as pipeline:
+        return pipeline.generate(), pipeline
+
+
+def final_point(result) -> np.ndarray:
+    value = np.clip(result.video[..., :2].mean(axis=(0, 1, 2)), 1e-6, 1 - 1e-6)
+    return np.log(value / (1 - value))
+
+
+def test_guidance_through_the_lvlm_path(lvlm_env, judge_server):
+    result, _ = run(config(judge_server))
+    guided = [s for s in result.trace.steps if s.guided]
+    assert len(guided) == 6
+    for step in guided:
+        scores = step.scores["openai"]
+        assert len(scores) == 5 and all(s is not None and 1.0 <= s <= 9.0 for s in scores)
+        assert step.chosen == int(np.argmax(scores))
+        usage = step.usage["openai"]
+        assert usage["calls"] + usage["cache_hits"] == 5  # identical quantized grids are answered from the cache
+        assert usage["calls"] == usage["logprob_scores"]
+    assert 10 <= judge_server.request_count <= 30
+    assert judge_server.max_in_flight > 1  # the candidates of a step overlap
+    assert final_point(result).mean() > 1.0  # the bright mode
+
+
+def test_guidance_wins_over_seeds(lvlm_env, judge_server):
+    bright = sum(final_point(run(config(judge_server, seed=s, cache=False))[0]).mean() > 0 for s in range(6))
+    plain = sum(
+        final_point(run({**config(judge_server, seed=s), "guidance": {"method": "none"}})[0]).mean() > 0
+        for s in range(6)
+    )
+    assert bright >= 5 and bright > plain  # unguided sampling lands in each mode about half of the time
+
+
+def test_budget_stop_finishes_unguided(lvlm_env, judge_server):
+    with pytest.warns(UserWarning, match="budget"):
+        result, _ = run(config(judge_server, max_calls=12, cache=False))
+    assert judge_server.request_count == 10  # steps 0 and 1; step 2 would need 5 more
+    assert result.video.shape[0] == 4 and np.isfinite(result.video).all()
+    assert any("budget" in event for event in result.trace.events)
+    assert sum(1 for s in result.trace.steps if s.guided and s.chosen is not None and s.fallback is None) == 2
+
+
+def test_cached_rerun_makes_no_calls_and_repeats_the_video(lvlm_env, judge_server):
+    first, _ = run(config(judge_server))
+    count = judge_server.request_count
+    second, _ = run(config(judge_server))
+    assert judge_server.request_count == count
+    np.testing.assert_array_equal(first.video, second.video)
+    assert sum(s.usage["openai"]["cache_hits"] for s in second.trace.steps if s.guided) == 30
+    assert sum(s.usage["openai"]["calls"] for s in second.trace.steps if s.guided) == 0
+
+
+def test_saved_run_never_contains_the_key(lvlm_env, judge_server, tmp_path):
+    secret = "sk-in-options-SECRET-0000111122223333"
+    result, pipeline = run(config(judge_server, api_key=secret, cache=False))
+    assert judge_server.requests[0].headers["authorization"] == f"Bearer {secret}"
+    directory = pipeline.save(result, tmp_path)
+    texts = [p.read_text(errors="ignore") for p in directory.rglob("*") if p.suffix in {".yaml", ".json", ".txt"}]
+    assert texts and not any(secret in text or lvlm_env.openai_key in text for text in texts)
+    assert secret not in repr(result.config) and secret not in str(result.trace.to_dict())
