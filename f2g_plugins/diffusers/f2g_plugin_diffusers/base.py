@@ -87,6 +87,8 @@ class DiffusersBackbone(Backbone):
     """The frame axis of a batch of latents (B, ...)."""
     per_frame_vae: ClassVar[bool] = False
     """True when the VAE decodes every latent frame on its own (SD VAEs): key frames decode exactly, alone."""
+    tiny_builder: ClassVar[str] = ""
+    """The :mod:`f2g_plugin_diffusers.tiny` function building a random miniature of this family (``model: tiny``)."""
     prefix_exact: ClassVar[bool] = True
     """For causal video VAEs: whether decoding a prefix of the latents gives exactly those frames of the full
     decode (checked by the tests). When False, 'exact' decoding decodes everything and picks the key frames."""
@@ -134,6 +136,10 @@ class DiffusersBackbone(Backbone):
         import diffusers
 
         model = self.options.model
+        if model == "tiny":  # random-weight miniature: smoke tests, benchmarks, trying configs offline
+            from f2g_plugin_diffusers import tiny
+
+            return getattr(tiny, self.tiny_builder)()
         if not model:
             raise ConfigError(f"backbone {self.name!r}: options.model must name a hub id or a local folder")
         cls = getattr(diffusers, self.pipeline_class)

@@ -29,6 +29,7 @@ class CogVideoXBackbone(DDIMBackbone):
 
     name = "cogvideox"
     pipeline_class = "CogVideoXPipeline"
+    tiny_builder = "cogvideox"
     frame_axis = 1
     prefix_exact = False
 

@@ -27,6 +27,7 @@ class HunyuanVideoBackbone(DiffusersBackbone):
 
     name = "hunyuan-video"
     pipeline_class = "HunyuanVideoPipeline"
+    tiny_builder = "hunyuan_video"
     prediction = "flow"
     frame_axis = 2
     prefix_exact = False

@@ -30,6 +30,7 @@ class LTXVideoBackbone(DiffusersBackbone):
 
     name = "ltx-video"
     pipeline_class = "LTXPipeline"
+    tiny_builder = "ltx"
     prediction = "flow"
     frame_axis = 2
     prefix_exact = False

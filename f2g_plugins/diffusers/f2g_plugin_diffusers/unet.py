@@ -64,6 +64,7 @@ class ModelScopeBackbone(_PerFrameVAEBackbone):
 
     name = "modelscope"
     pipeline_class = "TextToVideoSDPipeline"
+    tiny_builder = "modelscope"
 
     class Options(DiffusersOptions):
         model: str = Field("ali-vilab/text-to-video-ms-1.7b", description="Hub id or local folder.")
@@ -96,6 +97,7 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
 
     name = "animatediff"
     pipeline_class = "AnimateDiffPipeline"
+    tiny_builder = "animatediff"
 
     class Options(DiffusersOptions):
         model: str = Field("emilianJR/epiCRealism", description="SD 1.5 base checkpoint (hub id or folder).")

@@ -27,6 +27,7 @@ class WanBackbone(DiffusersBackbone):
 
     name = "wan"
     pipeline_class = "WanPipeline"
+    tiny_builder = "wan"
     prediction = "flow"
     frame_axis = 2
 
