@@ -11,8 +11,8 @@ import numpy as np
 from f2g_core.interfaces import Backbone, Level, Schedule
 from pydantic import Field
 
-from f2g_plugin_shapes.grammar import normalise, parse_prompt
 from f2g_plugin_shapes.grammar import PromptError as PromptError
+from f2g_plugin_shapes.grammar import normalise, parse_prompt
 from f2g_plugin_shapes.model_io import MODEL_FILE, WEIGHTS_DIR
 from f2g_plugin_shapes.world import NUM_FRAMES
 
@@ -92,8 +92,8 @@ class ShapesBackbone(Backbone):
             raise ValueError("num_steps must be >= 1")
         times = [1.0 - i / num_steps for i in range(num_steps)]
         abar = [float(alpha_bar(t)) for t in times]
-        alphas = tuple(a**0.5 for a in abar) + (1.0,)
-        sigmas = tuple((1.0 - a) ** 0.5 for a in abar) + (0.0,)
+        alphas = (*tuple(a**0.5 for a in abar), 1.0)
+        sigmas = (*tuple((1.0 - a) ** 0.5 for a in abar), 0.0)
         return Schedule(timesteps=tuple(times), alphas=alphas, sigmas=sigmas)
 
     # ------------------------------------------------------------------ model calls

@@ -153,8 +153,14 @@ def _blob(mask: np.ndarray, frame: int) -> Blob | None:
     for shape in SHAPES:
         template = shape_mask(shape, int(y1 - y0), int(x1 - x0))
         ious.append(float((crop & template).sum() / max((crop | template).sum(), 1)))
-    return Blob(frame, int(component.sum()), float(xs.mean()) + 0.5, float(ys.mean()) + 0.5,
-                SHAPES[int(np.argmax(ious))], tuple(ious))
+    return Blob(
+        frame,
+        int(component.sum()),
+        float(xs.mean()) + 0.5,
+        float(ys.mean()) + 0.5,
+        SHAPES[int(np.argmax(ious))],
+        tuple(ious),
+    )
 
 
 def _tracks(hard: np.ndarray, colours: Sequence[str]) -> dict[str, Track]:
@@ -239,9 +245,11 @@ def evaluate(prompt: str | Prompt, video: np.ndarray, frame_indices: Sequence[in
         "spatial_relation": relation_ok,
     }
     dims["overall"] = all(v for v in dims.values() if v is not None)
-    score = 0.5 * float(dims["overall"]) + 0.5 * float(np.mean(soft_terms))
+    score = 0.5 * float(bool(dims["overall"])) + 0.5 * float(np.mean(soft_terms))
     details: dict[str, object] = {
-        "tracks": {c: {"frames": len(t.blobs), "shape": t.shape, "velocity": t.velocity(indices)} for c, t in tracks.items()},
+        "tracks": {
+            c: {"frames": len(t.blobs), "shape": t.shape, "velocity": t.velocity(indices)} for c, t in tracks.items()
+        },
         "soft_terms": soft_terms,
     }
     return Evaluation(parsed.text(), dims, score, details)

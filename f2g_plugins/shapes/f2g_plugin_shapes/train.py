@@ -12,6 +12,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,36 +40,28 @@ def save_model(model: VideoModel, path: Path, info: dict[str, object]) -> None:
     save_file(state, str(path), metadata=meta)
 
 
-def train_autoencoder(model: VideoModel, steps: int, rng: random.Random, log: callable) -> float:  # type: ignore[valid-type]
-    ae = model.autoencoder
-    opt = torch.optim.AdamW(ae.parameters(), lr=2e-3, weight_decay=0.0)
-    loss_value = float("nan")
-    for step in range(steps):
-        _, videos = video_batch(rng, 8)
-        frames = to_tensor(videos).flatten(0, 1)  # 128 frames
-        lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        z = ae.encoder(frames * 2 - 1)
-        noisy = z + 0.1 * z.detach().std() * torch.randn_like(z)  # decoder robust to imperfect latents
-        recon = (ae.decoder(noisy) + 1) / 2
-        loss = F.mse_loss(recon, frames) + 1e-4 * z.pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss_value = float(loss.detach())
-        if step % 100 == 0 or step == steps - 1:
-            log(f"ae step {step} loss {loss_value:.5f}")
+def fit_autoencoder(model: VideoModel, videos: int, rng: random.Random, log: Callable[[str], None]) -> float:
+    """Fit the PCA frame autoencoder on the frames of ``videos`` rendered videos; returns the reconstruction MSE."""
+    _, batch = video_batch(rng, videos)
+    frames = to_tensor(batch).flatten(0, 1)
+    model.autoencoder.fit(frames)
     with torch.no_grad():
-        _, videos = video_batch(rng, 64)
-        z = ae.encoder(to_tensor(videos).flatten(0, 1) * 2 - 1)
-        ae.latent_mean.copy_(z.mean((0, 2, 3)))
-        ae.latent_std.copy_(z.std((0, 2, 3)))
-    return loss_value
+        _, held_out = video_batch(rng, 64)
+        test = to_tensor(held_out).flatten(0, 1)
+        mse = float(F.mse_loss(model.autoencoder.decode(model.autoencoder.encode(test)), test))
+    log(f"autoencoder fitted on {len(frames)} frames: held-out reconstruction MSE {mse:.5f}")
+    return mse
 
 
-def train_diffusion(model: VideoModel, steps: int, batch: int, rng: random.Random, out: Path, log: callable,  # type: ignore[valid-type]
-                    info: dict[str, object]) -> float:
+def train_diffusion(
+    model: VideoModel,
+    steps: int,
+    batch: int,
+    rng: random.Random,
+    out: Path,
+    log: Callable[[str], None],
+    info: dict[str, object],
+) -> float:
     params = list(model.text.parameters()) + list(model.denoiser.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     ema = VideoModel(model.cfg)
@@ -102,25 +95,30 @@ def train_diffusion(model: VideoModel, steps: int, batch: int, rng: random.Rando
             decay = min(ema_decay, (1 + step) / (10 + step))
             for e, p in zip(ema.parameters(), model.parameters(), strict=True):
                 e.lerp_(p, 1 - decay)
-            for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-                e.copy_(b)
-        losses.append(float(loss))
+            for target, source in zip(ema.buffers(), model.buffers(), strict=True):
+                target.copy_(source)
+        losses.append(float(loss.detach()))
         if step % 50 == 0 or step == steps - 1:
-            log(f"diffusion step {step} loss {np.mean(losses[-50:]):.5f} lr {lr:.2e} elapsed {time.time() - start:.0f}s")
+            log(
+                f"diffusion step {step} loss {np.mean(losses[-50:]):.5f} lr {lr:.2e} elapsed {time.time() - start:.0f}s"
+            )
         if (step + 1) % 250 == 0 or step == steps - 1:
-            info.update(diffusion_steps=step + 1, diffusion_loss_last50=float(np.mean(losses[-50:])),
-                        diffusion_minutes=(time.time() - start) / 60)
+            info.update(
+                diffusion_steps=step + 1,
+                diffusion_loss_last50=float(np.mean(losses[-50:])),
+                diffusion_minutes=(time.time() - start) / 60,
+            )
             save_model(ema, out, info)
     return float(np.mean(losses[-50:]))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ae-steps", type=int, default=400)
+    parser.add_argument("--ae-videos", type=int, default=400, help="videos whose frames fit the autoencoder")
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / MODEL_FILE)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -134,10 +132,15 @@ def main(argv: list[str] | None = None) -> None:
 
     log(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     t0 = time.time()
-    ae_loss = train_autoencoder(model, args.ae_steps, rng, log)
-    info: dict[str, object] = {"seed": args.seed, "ae_steps": args.ae_steps, "ae_loss": ae_loss,
-                               "ae_minutes": (time.time() - t0) / 60, "batch": args.batch,
-                               "parameters": sum(p.numel() for p in model.parameters())}
+    ae_loss = fit_autoencoder(model, args.ae_videos, rng, log)
+    info: dict[str, object] = {
+        "seed": args.seed,
+        "ae_videos": args.ae_videos,
+        "ae_mse": ae_loss,
+        "ae_minutes": (time.time() - t0) / 60,
+        "batch": args.batch,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     log(f"autoencoder done in {(time.time() - t0) / 60:.1f} min")
     final = train_diffusion(model, args.steps, args.batch, rng, args.out, log, info)
     log(f"done: final loss {final:.5f}, total {(time.time() - t0) / 60:.1f} min -> {args.out}")

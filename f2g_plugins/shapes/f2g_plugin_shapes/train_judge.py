@@ -38,8 +38,8 @@ def save(net: JudgeNet, path: Path, info: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / JUDGE_FILE)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     net = JudgeNet(JudgeConfig())
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.01)
     val = [batch(random.Random(10_000 + i), 128) for i in range(2)]
     start = time.time()
     losses: list[float] = []
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     info: dict[str, object] = {"seed": args.seed, "batch": args.batch}
     for step in range(args.steps):
         tiles, ids, pad, target = batch(rng, args.batch)
-        lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        lr = 2e-3 * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for group in opt.param_groups:
             group["lr"] = lr
         net.train()
@@ -78,10 +78,17 @@ def main(argv: list[str] | None = None) -> None:
                     logits = net(vt, vi, vp)
                     vl.append(float(F.cross_entropy(logits, vy)))
                     acc.append(float(((logits.argmax(-1) == 8) == (vy == 8)).float().mean()))
-            log(f"step {step} loss {np.mean(losses[-100:]):.4f} val {np.mean(vl):.4f} "
-                f"val match-acc {np.mean(acc):.3f} elapsed {time.time() - start:.0f}s")
-            info.update(steps=step + 1, train_loss=float(np.mean(losses[-100:])), val_loss=float(np.mean(vl)),
-                        val_match_accuracy=float(np.mean(acc)), minutes=(time.time() - start) / 60)
+            log(
+                f"step {step} loss {np.mean(losses[-100:]):.4f} val {np.mean(vl):.4f} "
+                f"val match-acc {np.mean(acc):.3f} elapsed {time.time() - start:.0f}s"
+            )
+            info.update(
+                steps=step + 1,
+                train_loss=float(np.mean(losses[-100:])),
+                val_loss=float(np.mean(vl)),
+                val_match_accuracy=float(np.mean(acc)),
+                minutes=(time.time() - start) / 60,
+            )
             save(net, args.out, info)
     log(f"done in {(time.time() - start) / 60:.1f} min -> {args.out}")
 

@@ -14,7 +14,16 @@ from functools import cache
 
 import numpy as np
 
-from f2g_plugin_shapes.grammar import BACKGROUND, COLOURS, MOTIONS, SHAPES, ObjectSpec, Prompt, PromptError, parse_prompt
+from f2g_plugin_shapes.grammar import (
+    BACKGROUND,
+    COLOURS,
+    MOTIONS,
+    SHAPES,
+    ObjectSpec,
+    Prompt,
+    PromptError,
+    parse_prompt,
+)
 
 NUM_FRAMES = 16
 SIZE = 32
@@ -22,7 +31,13 @@ SHAPE_SIZE = 10
 SPEED = 1
 """Pixels per frame for moving objects (15 pixels over a video)."""
 
-VELOCITIES: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
+VELOCITIES: dict[str, tuple[int, int]] = {
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+    "still": (0, 0),
+}
 
 
 @cache
@@ -80,7 +95,12 @@ def _relation_holds(a: PlacedObject, b: PlacedObject, relation: str, frame: int)
 
 def _boxes_apart(a: PlacedObject, b: PlacedObject, frame: int, gap: int = 2) -> bool:
     (ax, ay), (bx, by) = a.position(frame), b.position(frame)
-    return ax + SHAPE_SIZE + gap <= bx or bx + SHAPE_SIZE + gap <= ax or ay + SHAPE_SIZE + gap <= by or by + SHAPE_SIZE + gap <= ay
+    return (
+        ax + SHAPE_SIZE + gap <= bx
+        or bx + SHAPE_SIZE + gap <= ax
+        or ay + SHAPE_SIZE + gap <= by
+        or by + SHAPE_SIZE + gap <= ay
+    )
 
 
 def _start_range(motion: str) -> tuple[range, range]:
