@@ -14,7 +14,7 @@ from PIL import Image
 def png_base64(image: Image.Image) -> str:
     """Base64 of the image as PNG: lossless, so the model sees exactly the frames that were scored."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", optimize=False, compress_level=1)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

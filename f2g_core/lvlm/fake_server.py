@@ -286,7 +286,7 @@ class FakeLVLMServer:
         with self._lock:
             self.requests.clear()
             self._queue.clear()
-            self.max_in_flight = 0
+            self.max_in_flight = self.in_flight
 
     @property
     def request_count(self) -> int:
@@ -359,13 +359,23 @@ class FakeLVLMServer:
             json=parsed,
             received_at=time.monotonic(),
         )
+        counted = request.api != "other"  # model listings and the stats endpoint are not LVLM calls
         with self._lock:
             self.requests.append(request)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if counted:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if request.api == "other":
-                if request.path.endswith("/models"):
+                if request.path == "/_fake/stats":
+                    with self._lock:
+                        stats = {"requests": sum(1 for r in self.requests if r.api != "other")}
+                        stats.update(in_flight=self.in_flight, max_in_flight=self.max_in_flight)
+                    reply = Reply(json=stats)
+                elif request.path == "/_fake/reset":
+                    self.reset()
+                    reply = Reply(json={"reset": True})
+                elif request.path.endswith("/models"):
                     reply = Reply(json={"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
                 else:
                     reply = error_reply(404, message=f"no route {request.path}")
@@ -385,8 +395,9 @@ class FakeLVLMServer:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout) — that is the point of slow replies
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            if counted:
+                with self._lock:
+                    self.in_flight -= 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -397,6 +408,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeLVLMServer
     protocol_version = "HTTP/1.1"  # keep-alive, as real API servers do
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms delayed-ACK stalls
     timeout = 10  # idle keep-alive connections are closed after this many seconds
 
     def do_POST(self) -> None:
@@ -407,3 +419,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr log (tests read :attr:`FakeLVLMServer.requests` instead)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the server in the foreground: ``python -m f2g_core.lvlm.fake_server --latency 0.3 --answer "Answer: 7"``.
+
+    Prints ``listening on URL`` once ready. ``GET /_fake/stats`` returns the request count and the maximum of
+    requests in flight; ``POST /_fake/reset`` clears them. A separate process keeps the server's work off the
+    client's interpreter (benchmarks), as with a real remote API.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--answer", default="The frames match the prompt.\nAnswer: 7")
+    parser.add_argument("--no-logprobs", action="store_true", help="never return log-probabilities")
+    args = parser.parse_args(argv)
+    server = FakeLVLMServer(Answer(args.answer), latency=args.latency, logprobs=not args.no_logprobs, port=args.port)
+    server.start()
+    print(f"listening on {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

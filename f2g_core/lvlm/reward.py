@@ -36,7 +36,7 @@ from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_core.lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
 from f2g_core.lvlm.cache import AnswerCache, cache_key, default_cache_dir
-from f2g_core.lvlm.encoding import images_hash
+from f2g_core.lvlm.encoding import images_hash, png_base64
 from f2g_core.lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
 from f2g_core.lvlm.retry import Failure, RetryPolicy, classify_status
 from f2g_core.lvlm.templates import ImageMode, Scale, ScoringPrompt, Template, build_prompt, resolve_template
@@ -54,6 +54,8 @@ class LVLMRequest:
 
     prompt: ScoringPrompt
     images: tuple[Image.Image, ...]
+    images_png: tuple[str, ...]
+    """The images as base64 PNG, encoded once per candidate (not per sample or retry)."""
     labels: tuple[str, ...]
     """A caption per image (``"Frame 1 of 4"`` in ``frames`` mode; empty for the grid)."""
     scale: Scale
@@ -190,11 +192,15 @@ class LVLMReward(AsyncReward):
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _import_sdk(self) -> None:
+        """Import the provider's SDK (heavy: ~1 s), so the first guided step does not pay for it."""
+
     def load(self) -> None:
-        """Resolve the API key (clients are created per event loop on first use, so any loop works)."""
+        """Resolve the API key and import the SDK. Clients are made per event loop on first use (any loop works)."""
         if self._loaded:
             return
         self._api_key = self._resolve_api_key()
+        self._import_sdk()
         self._loaded = True
 
     def usage(self) -> Mapping[str, float]:
@@ -247,9 +253,10 @@ class LVLMReward(AsyncReward):
             labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
         prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
         digest = images_hash(images)
+        encoded = tuple(png_base64(image) for image in images)
         requests = []
         for sample in range(opts.samples):
-            request = LVLMRequest(prompt, images, labels, opts.scale, sample)
+            request = LVLMRequest(prompt, images, encoded, labels, opts.scale, sample)
             key = cache_key(
                 {
                     "provider": self.provider,

@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import Field
 
-from f2g_core.lvlm.encoding import png_base64
 from f2g_core.lvlm.retry import Failure
 from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 
@@ -53,6 +52,9 @@ class AnthropicReward(LVLMReward):
     def _provider_params(self) -> dict[str, Any]:
         return {"base_url": (self.options.base_url or OFFICIAL_BASE_URL).rstrip("/")}
 
+    def _import_sdk(self) -> None:
+        import anthropic  # noqa: F401
+
     def _make_client(self, api_key: str | None) -> Any:
         import anthropic
 
@@ -70,10 +72,10 @@ class AnthropicReward(LVLMReward):
     async def _call(self, client: Any, request: LVLMRequest) -> LVLMResponse:
         o = self.options
         content: list[dict[str, Any]] = []
-        for label, image in zip(request.labels, request.images, strict=True):
+        for label, png in zip(request.labels, request.images_png, strict=True):
             if label:
                 content.append({"type": "text", "text": label})
-            source = {"type": "base64", "media_type": "image/png", "data": png_base64(image)}
+            source = {"type": "base64", "media_type": "image/png", "data": png}
             content.append({"type": "image", "source": source})
         content.append({"type": "text", "text": request.prompt.question})  # Anthropic advises images first
         extra_body = {"temperature": o.temperature} if o.temperature is not None else None

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from f2g_core.errors import ConfigError
-from f2g_core.lvlm.encoding import data_url
 from f2g_core.lvlm.parsing import TokenLogprob
 from f2g_core.lvlm.retry import Failure
 from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
@@ -73,6 +72,9 @@ class OpenAIReward(LVLMReward):
             "logprobs": o.top_logprobs if o.logprobs else None,
         }
 
+    def _import_sdk(self) -> None:
+        import openai  # noqa: F401
+
     def _make_client(self, api_key: str | None) -> Any:
         import openai
 
@@ -90,10 +92,11 @@ class OpenAIReward(LVLMReward):
     async def _call(self, client: Any, request: LVLMRequest) -> LVLMResponse:
         o = self.options
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt.question}]
-        for label, image in zip(request.labels, request.images, strict=True):
+        for label, png in zip(request.labels, request.images_png, strict=True):
             if label:
                 content.append({"type": "text", "text": label})
-            content.append({"type": "image_url", "image_url": {"url": data_url(image), "detail": o.detail}})
+            url = "data:image/png;base64," + png
+            content.append({"type": "image_url", "image_url": {"url": url, "detail": o.detail}})
         kwargs: dict[str, Any] = {
             "model": o.model,
             "messages": [
