@@ -126,8 +126,21 @@ class DiffusersBackbone(Backbone):
         return self._pipe
 
     def _pretrained_kwargs(self) -> dict[str, Any]:
-        """Extra keyword arguments for ``from_pretrained`` (e.g. a float32 VAE or a motion adapter)."""
-        return {}
+        """Extra keyword arguments for ``from_pretrained``: here a VAE loaded in its own dtype (Wan's VAE is
+        meant to run in float32: loading it in bfloat16 and casting up would keep the rounding); subclasses add
+        more (a motion adapter)."""
+        dtype = resolve_dtype(self.options.dtype, self._device)
+        if self.options.vae_dtype is None or resolve_dtype(self.options.vae_dtype, self._device) == dtype:
+            return {}
+        from diffusers import AutoModel
+
+        vae = AutoModel.from_pretrained(
+            self.options.model,
+            subfolder="vae",
+            dtype=resolve_dtype(self.options.vae_dtype, self._device),
+            revision=self.options.revision,
+        )
+        return {"vae": vae}
 
     def _from_pretrained(self) -> Any:
         from f2g_core.compat import ensure_torchvision
@@ -147,7 +160,7 @@ class DiffusersBackbone(Backbone):
         try:
             return cls.from_pretrained(
                 model,
-                torch_dtype=dtype,
+                dtype=dtype,
                 revision=self.options.revision,
                 variant=self.options.variant,
                 **self._pretrained_kwargs(),
@@ -213,7 +226,7 @@ class DiffusersBackbone(Backbone):
 
     @property
     def model_dtype(self) -> torch.dtype:
-        return self._denoiser().dtype  # type: ignore[no-any-return]
+        return self._denoiser().dtype
 
     @property
     def num_frames(self) -> int:
@@ -366,7 +379,7 @@ class DDIMBackbone(DiffusersBackbone):
     def _prediction(self) -> Prediction:
         from f2g_plugin_diffusers.schedules import as_ddim
 
-        return as_ddim(self.pipe.scheduler).config.prediction_type  # type: ignore[no-any-return]
+        return as_ddim(self.pipe.scheduler).config.prediction_type
 
     def _timesteps(self, level: Level, n: int) -> torch.Tensor:
         """Integer training timesteps, as the DDIM pipelines pass them."""

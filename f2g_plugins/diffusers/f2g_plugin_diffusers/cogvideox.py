@@ -110,4 +110,4 @@ class CogVideoXBackbone(DDIMBackbone):
     def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
         vae = self.pipe.vae
         latents = latents.permute(0, 2, 1, 3, 4).to(vae.dtype) / vae.config.scaling_factor
-        return vae.decode(latents).sample  # type: ignore[no-any-return]
+        return vae.decode(latents).sample

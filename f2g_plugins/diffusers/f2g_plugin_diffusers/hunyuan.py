@@ -90,8 +90,7 @@ class HunyuanVideoBackbone(DiffusersBackbone):
         with torch.no_grad():
             cond = self._encode_one(prompt)
             uncond = self._encode_one(negative) if true_cfg and negative is not None else None
-        return Conditioning(cond=cond, uncond=uncond, scale=self.options.true_cfg_scale,
-                            extra={"guidance": guidance})
+        return Conditioning(cond=cond, uncond=uncond, scale=self.options.true_cfg_scale, extra={"guidance": guidance})
 
     def _call_model(self, latents: torch.Tensor, level: Level, kwargs: dict[str, Any], cond: Conditioning) -> Any:
         import torch
@@ -106,4 +105,4 @@ class HunyuanVideoBackbone(DiffusersBackbone):
 
     def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
         vae = self.pipe.vae
-        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]  # type: ignore[no-any-return]
+        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]

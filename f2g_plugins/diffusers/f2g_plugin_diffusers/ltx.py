@@ -136,4 +136,4 @@ class LTXVideoBackbone(DiffusersBackbone):
             scale = self.options.decode_timestep if scale is None else scale
             timestep = torch.full((latents.shape[0],), self.options.decode_timestep, device=latents.device)
             latents = (1 - scale) * latents + scale * noise
-        return vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]  # type: ignore[no-any-return]
+        return vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]

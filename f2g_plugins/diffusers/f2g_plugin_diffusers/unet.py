@@ -56,7 +56,7 @@ class _PerFrameVAEBackbone(DDIMBackbone):
         b, c, f, h, w = latents.shape
         images = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.dtype) / vae.config.scaling_factor
         decoded = vae.decode(images).sample
-        return decoded.reshape(b, f, *decoded.shape[1:]).permute(0, 2, 1, 3, 4)  # type: ignore[no-any-return]
+        return decoded.reshape(b, f, *decoded.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
 class ModelScopeBackbone(_PerFrameVAEBackbone):
@@ -124,4 +124,5 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
         from f2g_plugin_diffusers.base import resolve_dtype
 
         dtype = resolve_dtype(self.options.dtype, self.device)
-        return {"motion_adapter": MotionAdapter.from_pretrained(self.options.motion_adapter, torch_dtype=dtype)}
+        adapter = MotionAdapter.from_pretrained(self.options.motion_adapter, dtype=dtype)
+        return {**super()._pretrained_kwargs(), "motion_adapter": adapter}

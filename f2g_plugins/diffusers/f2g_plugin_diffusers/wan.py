@@ -108,9 +108,7 @@ class WanBackbone(DiffusersBackbone):
             timestep = torch.full((n, f * h * w), level.timestep, device=latents.device, dtype=torch.float32)
         else:
             timestep = torch.full((n,), level.timestep, device=latents.device, dtype=torch.float32)
-        return model(
-            hidden_states=latents.to(model.dtype), timestep=timestep, return_dict=False, **kwargs
-        )[0]
+        return model(hidden_states=latents.to(model.dtype), timestep=timestep, return_dict=False, **kwargs)[0]
 
     def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
         import torch
@@ -120,4 +118,4 @@ class WanBackbone(DiffusersBackbone):
         z = vae.config.z_dim
         mean = torch.tensor(vae.config.latents_mean).view(1, z, 1, 1, 1).to(latents.device, latents.dtype)
         std_inv = 1.0 / torch.tensor(vae.config.latents_std).view(1, z, 1, 1, 1).to(latents.device, latents.dtype)
-        return vae.decode(latents / std_inv + mean, return_dict=False)[0]  # type: ignore[no-any-return]
+        return vae.decode(latents / std_inv + mean, return_dict=False)[0]

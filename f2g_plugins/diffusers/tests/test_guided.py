@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
+import f2g_plugin_diffusers.plugin as plugin
 import numpy as np
 import pytest
 
@@ -13,7 +14,6 @@ from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
-from f2g_plugin_diffusers import plugin
 
 TINY = {"model": "tiny", "height": 32, "width": 32, "device": "cpu"}
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -31,7 +31,7 @@ class Brightness(Reward):
     """Mean pixel value of the key frames: a cheap, deterministic, frame-based reward."""
 
     name = "brightness"
-    calls: list[tuple[int, ...]] = []
+    calls: ClassVar[list[tuple[int, ...]]] = []
 
     def score(self, batch: RewardBatch) -> Sequence[float]:
         Brightness.calls.append(batch.frames.shape)
@@ -45,8 +45,9 @@ def register_rewards(register: Any) -> None:
 
 @pytest.fixture(scope="module")
 def registry() -> Any:
-    plugins = isolated_plugins([("f2g-plugin-diffusers", plugin), ("test-rewards", SimpleNamespace(
-        register_rewards=register_rewards))])
+    plugins = isolated_plugins(
+        [("f2g-plugin-diffusers", plugin), ("test-rewards", SimpleNamespace(register_rewards=register_rewards))]
+    )
     return plugins.registry
 
 
@@ -58,8 +59,14 @@ def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
         "backbone": {"type": backbone, "options": OPTIONS[backbone]},
         "rewards": [{"type": "brightness"}],
         "sampler": {"num_steps": 3, "eta": 1.0},
-        "guidance": {"num_candidates": 3, "start": 0, "num_guided_steps": 2, "chunk_size": 2,
-                     "key_frames": [0, 4, 7], **guidance},
+        "guidance": {
+            "num_candidates": 3,
+            "start": 0,
+            "num_guided_steps": 2,
+            "chunk_size": 2,
+            "key_frames": [0, 4, 7],
+            **guidance,
+        },
     }
 
 

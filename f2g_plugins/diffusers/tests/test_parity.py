@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from f2g_plugin_diffusers import tiny
 from f2g_plugin_diffusers.base import DiffusersBackbone
 from f2g_plugin_diffusers.cogvideox import CogVideoXBackbone
@@ -50,16 +49,29 @@ HUNYUAN_TEMPLATE = {
 HUNYUAN = {"max_sequence_length": 16, "true_cfg_scale": 2.0, "prompt_template": HUNYUAN_TEMPLATE}
 
 FAMILIES = {
-    "cogvideox": Family(CogVideoXBackbone, tiny.cogvideox, 9, 6.0, {"max_sequence_length": 16},
-                        {"max_sequence_length": 16}),
-    "cogvideox-rotary": Family(CogVideoXBackbone, lambda: tiny.cogvideox(rotary=True), 9, 6.0,
-                               {"max_sequence_length": 16}, {"max_sequence_length": 16}),
-    "ltx-video": Family(LTXVideoBackbone, tiny.ltx, 9, 3.0, {"max_sequence_length": 16, "guidance_rescale": 0.3},
-                        {"max_sequence_length": 16, "guidance_rescale": 0.3}, pack=True),
+    "cogvideox": Family(
+        CogVideoXBackbone, tiny.cogvideox, 9, 6.0, {"max_sequence_length": 16}, {"max_sequence_length": 16}
+    ),
+    "cogvideox-rotary": Family(
+        CogVideoXBackbone,
+        lambda: tiny.cogvideox(rotary=True),
+        9,
+        6.0,
+        {"max_sequence_length": 16},
+        {"max_sequence_length": 16},
+    ),
+    "ltx-video": Family(
+        LTXVideoBackbone,
+        tiny.ltx,
+        9,
+        3.0,
+        {"max_sequence_length": 16, "guidance_rescale": 0.3},
+        {"max_sequence_length": 16, "guidance_rescale": 0.3},
+        pack=True,
+    ),
     "hunyuan-video": Family(HunyuanVideoBackbone, tiny.hunyuan_video, 9, 6.0, HUNYUAN, HUNYUAN),
     "modelscope": Family(ModelScopeBackbone, tiny.modelscope, 8, 9.0, frames_first_noise=True, eta_parity=True),
-    "videocrafter2": Family(VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True,
-                            eta_parity=True),
+    "videocrafter2": Family(VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True, eta_parity=True),
     "animatediff": Family(AnimateDiffBackbone, tiny.animatediff, 8, 7.5, eta_parity=True),
 }
 
@@ -68,15 +80,26 @@ FAMILIES = {
 def case(request: pytest.FixtureRequest) -> tuple[Family, Any, DiffusersBackbone]:
     family = FAMILIES[request.param]
     pipe = family.build()
-    options = family.cls.Options(model="tiny", height=32, width=32, num_frames=family.num_frames, device="cpu",
-                                 **family.options)
+    options = family.cls.Options(
+        model="tiny", height=32, width=32, num_frames=family.num_frames, device="cpu", **family.options
+    )
     return family, pipe, family.cls(options, pipeline=pipe)
 
 
 def _reference(family: Family, pipe: Any, backbone: DiffusersBackbone, noise: torch.Tensor, **kw: Any) -> Any:
     latents = pipe._pack_latents(noise.clone(), 1, 1) if family.pack else noise.clone()
-    out = pipe(PROMPT, negative_prompt=NEGATIVE, height=32, width=32, num_frames=family.num_frames,
-               num_inference_steps=STEPS, guidance_scale=family.cfg, latents=latents, **family.call, **kw).frames
+    out = pipe(
+        PROMPT,
+        negative_prompt=NEGATIVE,
+        height=32,
+        width=32,
+        num_frames=family.num_frames,
+        num_inference_steps=STEPS,
+        guidance_scale=family.cfg,
+        latents=latents,
+        **family.call,
+        **kw,
+    ).frames
     if family.pack and kw.get("output_type") == "latent":
         out = pipe._unpack_latents(out, *backbone.latent_shape()[1:], 1, 1)
     return out
@@ -99,8 +122,9 @@ def test_decoded_parity_and_key_frames(case) -> None:
     noise = _noise(backbone, seed=1)
     ours = unguided_sample(backbone, PROMPT, noise, STEPS, negative_prompt=NEGATIVE, cfg_scale=family.cfg)
     video = backbone.decode_video(ours)
-    np.testing.assert_allclose(video, np.asarray(_reference(family, pipe, backbone, noise, output_type="np")),
-                               atol=FRAME_TOL)
+    np.testing.assert_allclose(
+        video, np.asarray(_reference(family, pipe, backbone, noise, output_type="np")), atol=FRAME_TOL
+    )
     keys = [0, 3, family.num_frames - 1]
     np.testing.assert_allclose(backbone.decode(ours, keys), video[:, keys], atol=1e-6)  # 'exact' mode is exact
 
@@ -118,10 +142,12 @@ def test_latent_parity_stochastic_ddim(case) -> None:
             return torch.randn((shape[1], shape[0], *shape[2:]), generator=gen).permute(1, 0, 2, 3)[None]
         return torch.randn((1, *shape), generator=gen)
 
-    ours = unguided_sample(backbone, PROMPT, noise, STEPS, negative_prompt=NEGATIVE, cfg_scale=family.cfg, eta=1.0,
-                           step_noise=step_noise)
-    ref = _reference(family, pipe, backbone, noise, output_type="latent", eta=1.0,
-                     generator=torch.Generator().manual_seed(7))
+    ours = unguided_sample(
+        backbone, PROMPT, noise, STEPS, negative_prompt=NEGATIVE, cfg_scale=family.cfg, eta=1.0, step_noise=step_noise
+    )
+    ref = _reference(
+        family, pipe, backbone, noise, output_type="latent", eta=1.0, generator=torch.Generator().manual_seed(7)
+    )
     torch.testing.assert_close(ours, ref, atol=LATENT_TOL, rtol=0)
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pydantic import ValidationError
-
 from f2g_plugin_diffusers import tiny
 from f2g_plugin_diffusers.testing import unguided_sample
 from f2g_plugin_diffusers.wan import WanBackbone
+from pydantic import ValidationError
 
 PROMPT, NEGATIVE = "a red car on a beach", "blurry"
 STEPS = 4
@@ -21,8 +20,9 @@ def pipe():
 
 
 def _backbone(pipe, **options) -> WanBackbone:
-    opts = WanBackbone.Options(model="tiny", height=32, width=32, num_frames=9, max_sequence_length=16,
-                               device="cpu", **options)
+    opts = WanBackbone.Options(
+        model="tiny", height=32, width=32, num_frames=9, max_sequence_length=16, device="cpu", **options
+    )
     return WanBackbone(opts, pipeline=pipe)
 
 
@@ -31,9 +31,19 @@ def _noise(backbone: WanBackbone, seed: int = 0, n: int = 1) -> torch.Tensor:
 
 
 def _reference(pipe, noise, output_type="latent", **kw):
-    return pipe(PROMPT, negative_prompt=NEGATIVE, height=32, width=32, num_frames=9, num_inference_steps=STEPS,
-                guidance_scale=5.0, latents=noise.clone(), output_type=output_type, max_sequence_length=16,
-                **kw).frames
+    return pipe(
+        PROMPT,
+        negative_prompt=NEGATIVE,
+        height=32,
+        width=32,
+        num_frames=9,
+        num_inference_steps=STEPS,
+        guidance_scale=5.0,
+        latents=noise.clone(),
+        output_type=output_type,
+        max_sequence_length=16,
+        **kw,
+    ).frames
 
 
 def test_latent_parity_with_pipeline(pipe) -> None:
@@ -58,7 +68,7 @@ def test_window_preview_decode_shapes(pipe) -> None:
     x0 = _noise(backbone, n=2)
     frames = backbone.decode(x0, [0, 4, 8])
     assert frames.shape == (2, 3, 32, 32, 3) and frames.dtype == np.float32
-    assert 0.0 <= frames.min() and frames.max() <= 1.0
+    assert frames.min() >= 0.0 and frames.max() <= 1.0
 
 
 def test_wan22_two_experts_parity() -> None:
