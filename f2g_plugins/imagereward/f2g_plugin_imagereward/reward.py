@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 HUB_REPO = "THUDM/ImageReward"
 CHECKPOINT_FILE = "ImageReward.pt"
+ALIASES = {"ImageReward-v1.0": HUB_REPO}
+"""Names the reference package accepts for the official model."""
 _PATH_ENDINGS = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
@@ -37,7 +39,8 @@ class ImageRewardReward(Reward):
     class Options(Reward.Options):
         checkpoint: str = Field(
             HUB_REPO,
-            description=f"A hub repo holding {CHECKPOINT_FILE} (default: the official one) or a local checkpoint file.",
+            description=f"A hub repo holding {CHECKPOINT_FILE} (default: the official one; 'ImageReward-v1.0' names it "
+            "too) or a local checkpoint file.",
         )
         med_config: str | None = Field(
             None, description="Local med_config.json of the text encoder; None: the published BLIP config."
@@ -65,6 +68,7 @@ class ImageRewardReward(Reward):
     def checkpoint_path(self) -> str:
         """The local checkpoint file: the configured path, or ``ImageReward.pt`` from the configured hub repo."""
         source = self.options.checkpoint
+        source = ALIASES.get(source, source)
         if Path(source).expanduser().exists() or source.endswith(_PATH_ENDINGS) or source.startswith(("/", ".", "~")):
             return str(Path(source).expanduser())
         from huggingface_hub import hf_hub_download

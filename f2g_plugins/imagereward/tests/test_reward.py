@@ -222,3 +222,17 @@ def test_full_size_model_builds_and_scores() -> None:
     with torch.inference_mode():
         out = model(torch.randn(2, 3, 224, 224), torch.tensor([[101, 1037, 2417, 2482, 102]]), torch.ones(1, 5))
     assert out.shape == (2,) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_runs_close_to_float32(tiny_files: Any, dtype: str) -> None:
+    data = batch(frames(2, 2, seed=5))
+    full = tiny(tiny_files).score(data)
+    assert tiny(tiny_files, dtype=dtype).score(data) == pytest.approx(full, abs=0.05)
+
+
+def test_reference_model_name_is_accepted() -> None:
+    """``ImageReward-v1.0`` (the reference package's name for the model) means the official hub repo."""
+    reward = ImageRewardReward(ImageRewardReward.Options(checkpoint="ImageReward-v1.0"))
+    with pytest.raises(ComponentError, match=r"from 'THUDM/ImageReward'"):
+        reward.load()

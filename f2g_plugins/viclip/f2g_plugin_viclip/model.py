@@ -51,7 +51,10 @@ class FP32LayerNorm(nn.LayerNorm):
     """The text tower's LayerNorm computes in float32 whatever the weights' dtype (as CLIP's does)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).to(x.dtype)
+        weight = self.weight.float() if self.weight is not None else None
+        bias = self.bias.float() if self.bias is not None else None
+        out = torch.nn.functional.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps)
+        return out.to(x.dtype)
 
 
 class ResidualAttentionBlock(nn.Module):

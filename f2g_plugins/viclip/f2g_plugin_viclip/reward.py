@@ -62,6 +62,7 @@ class ViCLIPReward(Reward):
         self._text: dict[str, torch.Tensor] = {}
         self._warned = False
         self._calls = 0
+        self._clips = 0
 
     def checkpoint_path(self) -> str:
         source = self.options.checkpoint
@@ -164,7 +165,8 @@ class ViCLIPReward(Reward):
                     sims.append(features @ text)
             out[ok] = self.options.scale * torch.cat(sims).double().cpu().numpy()
             self._calls += 1
+            self._clips += len(ok)
         return [float(s) for s in out]
 
     def usage(self) -> dict[str, float]:
-        return {"calls": float(self._calls)}
+        return {"calls": float(self._calls), "clips": float(self._clips)}

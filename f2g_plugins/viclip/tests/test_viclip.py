@@ -213,3 +213,11 @@ def test_plugin_registration_and_light_import() -> None:
     code = "import sys, f2g_plugin_viclip.plugin; print([m for m in ('torch', 'open_clip') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_runs_close_to_float32(tiny_checkpoint: Path, reward: ViCLIPReward, dtype: str) -> None:
+    """Half-precision weights (GPU use) work end to end; the text tower's LayerNorms still compute in float32."""
+    videos = random_videos(2, seed=4)
+    half = reward_for(tiny_checkpoint, dtype=dtype).score(batch(videos))
+    assert half == pytest.approx(reward.score(batch(videos)), abs=0.02)
