@@ -83,6 +83,7 @@ class _Plan:
 class LVLMOptions(AsyncReward.Options):
     """Options every remote LVLM reward shares (providers add their own)."""
 
+    max_concurrency: int = Field(8, ge=1, description="Requests of this reward in flight at once (all candidates).")
     model: str = Field("", description="Model name; each provider sets its default.")
     scale: Scale = Field("1-9", description="Answer scale: '1-9' (score in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
     template: str = Field("free2guide", description="Built-in prompt template (see f2g_core.lvlm.templates).")
@@ -90,7 +91,7 @@ class LVLMOptions(AsyncReward.Options):
     question: str | None = Field(None, description="Replace the template's question ({prompt}, …).")
     template_version: str | None = Field(None, description="Version label of custom wording (cache key, trace).")
     images: ImageMode = Field("grid", description="'grid': one labelled grid image; 'frames': one image per frame.")
-    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    temperature: float = Field(0.3, ge=0.0, le=2.0, description="Sampling temperature (paper: 0.3).")
     max_tokens: int = Field(400, ge=1, description="Room for the reasoning and the final answer.")
     samples: int = Field(1, ge=1, le=32, description="Answers per candidate, averaged (NaN answers skipped).")
     timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")

@@ -1,0 +1,26 @@
+"""docs/lvlm.md documents every option of the three LVLM rewards and every fixture."""
+
+from pathlib import Path
+
+import pytest
+
+from f2g_plugin_anthropic import AnthropicReward
+from f2g_plugin_openai import OpenAIReward
+from f2g_plugin_transformers_vlm import TransformersVLMReward
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lvlm.md"
+
+
+@pytest.mark.parametrize("reward", [OpenAIReward, AnthropicReward, TransformersVLMReward])
+def test_every_option_is_documented(reward):
+    text = DOC.read_text()
+    missing = [name for name in reward.Options.model_fields if f"`{name}`" not in text]
+    assert not missing, f"docs/lvlm.md does not document {reward.name} options {missing}"
+
+
+def test_fixtures_and_counters_are_documented():
+    from f2g_core.lvlm.accounting import Usage
+
+    text = DOC.read_text()
+    for name in ("lvlm_server", "lvlm_env", "lvlm_batch", *Usage().as_dict()):
+        assert f"`{name}`" in text, name
