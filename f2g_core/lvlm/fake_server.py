@@ -384,6 +384,10 @@ class FakeLVLMServer:
             wait = self.latency + reply.delay
             if wait > 0:
                 self._stopping.wait(wait)
+            if counted:  # no longer in flight once the reply is ready (the client may see it before `finally`)
+                counted = False
+                with self._lock:
+                    self.in_flight -= 1
             payload = reply.body if reply.body is not None else json.dumps(reply.json).encode()
             handler.send_response(reply.status)
             handler.send_header("Content-Type", reply.content_type)
