@@ -2,8 +2,9 @@
 
 HPSv2 differs from plain CLIP in three ways that matter for faithful scores, all reproduced here: its own
 checkpoint (``xswu/HPSv2`` on the Hugging Face hub), a preprocessing that resizes the *longest* side and pads to a
-square (instead of cropping the centre), and a score that is the plain cosine similarity (about 0.2–0.35 for
-real images), not scaled by the logit scale.
+square (instead of cropping the centre; it resizes the float tensor, antialiased), and a score that is the plain
+cosine similarity (about 0.2–0.35 for real images), not scaled by the logit scale. ``tests/test_hps_parity.py``
+checks all three against the reference ``hpsv2`` package (golden values from ``scripts/make_hps_golden.py``).
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ def _size(size: Any) -> int:
 
 
 class LongestSideResize:
-    """HPSv2's evaluation transform: bicubic resize of the longest side to ``size``, zero padding to a centred
-    square, then ToTensor and normalisation. (HPSv2 skips the padding when the longest side already equals
-    ``size``, which breaks batching of non-square frames; we always pad — identical on every other input.)
+    """HPSv2's evaluation transform (``hpsv2`` package): to a [0, 1] tensor, bicubic resize (antialiased) of the
+    longest side to ``size``, zero padding to a centred square, then normalisation. (HPSv2 skips the padding when
+    the longest side already equals ``size``, which breaks batching of non-square frames; we always pad —
+    identical on every other input.)
     """
 
     def __init__(self, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
@@ -88,13 +90,13 @@ class LongestSideResize:
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as F
 
-        width, height = image.size
+        tensor = F.to_tensor(image.convert("RGB"))
+        height, width = tensor.shape[1:]
         scale = self.size / float(max(height, width))
         new_h, new_w = round(height * scale), round(width * scale)
         if (new_h, new_w) != (height, width):
-            image = F.resize(image, [new_h, new_w], InterpolationMode.BICUBIC)
+            tensor = F.resize(tensor, [new_h, new_w], InterpolationMode.BICUBIC, antialias=True)
         pad_h, pad_w = self.size - new_h, self.size - new_w
         if pad_h or pad_w:
-            image = F.pad(image, [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2], fill=0)
-        tensor = F.to_tensor(image.convert("RGB"))
+            tensor = F.pad(tensor, [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2], fill=0)
         return F.normalize(tensor, list(self.mean), list(self.std))

@@ -81,3 +81,62 @@ def solid(color: tuple[float, float, float], h: int = 32, w: int = 32) -> Any:
     import numpy as np
 
     return np.broadcast_to(np.asarray(color, dtype=np.float32), (h, w, 3)).copy()
+
+
+# ------------------------------------------------------------------------------------------ HPS golden values
+# Shared with scripts/make_hps_golden.py, which loads this file by path in the reference environment: keep the
+# module-level imports to the standard library.
+
+HPS_PROMPTS: list[str] = [
+    "a red car on a road",
+    "A painting of TWO cats sitting on a sofa, in the style of Van Gogh!",
+]
+
+
+def seeded_state(reference: Any, seed: int = 0) -> dict[str, Any]:
+    """Random weights for every floating tensor of ``reference``, each from its own key-derived seed, so two
+    implementations holding the same keys get identical values; scales keep activations O(1)."""
+    import zlib
+
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, tensor in reference.items():
+        if not tensor.is_floating_point():
+            out[key] = tensor.clone()
+            continue
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+        noise = torch.randn(tuple(tensor.shape), generator=generator, dtype=torch.float32)
+        if key == "logit_scale":
+            value = torch.full_like(noise, 4.6052)  # log(100), as trained CLIPs end up
+        elif key.endswith("bias"):
+            value = 0.1 * noise
+        elif tensor.ndim <= 1:
+            value = 1.0 + 0.1 * noise
+        elif "embedding" in key:
+            value = 0.5 * noise
+        else:
+            fan_in = 1
+            for size in tensor.shape[1:]:
+                fan_in *= int(size)
+            value = noise / fan_in**0.5
+        out[key] = value.to(tensor.dtype)
+    return out
+
+
+def hps_parity_images(seed: int = 0) -> list[Any]:
+    """PIL images of several shapes (wide, tall, smaller than the model's input): the resize-and-pad paths."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    sizes = [(48, 64), (64, 40), (30, 100), (20, 20), (90, 70)]
+    images = []
+    for i, (h, w) in enumerate(sizes):
+        if i % 2 == 0:
+            pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        else:
+            y, x = np.mgrid[0:h, 0:w]
+            pixels = np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (3 * x + y) % 256], -1).astype(np.uint8)
+        images.append(Image.fromarray(pixels, mode="RGB"))
+    return images
