@@ -66,8 +66,9 @@ class ClipReward(Reward):
         )
         pretrained: str | None = Field(
             "openai",
-            description="open_clip pretrained tag (openai, laion2b_s34b_b79k, …), a path to a local checkpoint "
-            "file (.pt/.pth/.bin/.safetensors), or None for the weights of an hf-hub model / random weights.",
+            description="open_clip pretrained tag (openai, laion2b_s34b_b79k, …) or a path to a local checkpoint "
+            "file (.pt/.pth/.bin/.safetensors); ignored for 'hf-hub:' models (their repo has the weights) unless a "
+            "path; None: random weights.",
         )
         scale: float | None = Field(
             None,
@@ -100,8 +101,9 @@ class ClipReward(Reward):
         _check_architecture(opts.model)
         pretrained = opts.pretrained
         checkpoint = pretrained if pretrained and looks_like_path(pretrained) else None
-        tag = None if checkpoint else pretrained
-        if tag and not opts.model.startswith("hf-hub:"):
+        hub_model = opts.model.startswith("hf-hub:")
+        tag = None if checkpoint or hub_model else pretrained  # an hf-hub repo carries its own weights
+        if tag:
             tags = open_clip.list_pretrained_tags_by_model(opts.model)
             if tag not in tags:
                 raise ComponentError(

@@ -248,3 +248,19 @@ def test_aggregation_over_frames(how: str, expected: float) -> None:
     reward = ColourReward(ClipReward.Options(device="cpu", aggregate=how))
     frames = np.stack([np.stack([RED, BLUE])])
     assert reward.score(make_batch(frames, prompt="red")) == pytest.approx([expected], abs=1e-4)
+
+
+def test_hf_hub_models_take_their_weights_from_the_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``model: hf-hub:org/repo`` ignores the default ``openai`` tag (the repo holds the weights)."""
+    import open_clip
+
+    seen: dict[str, Any] = {}
+
+    def fake_create(name: str, pretrained: Any = None, **kwargs: Any) -> Any:
+        seen.update(name=name, pretrained=pretrained)
+        raise RuntimeError("offline")
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", fake_create)
+    with pytest.raises(ComponentError, match=r"cannot create open_clip model 'hf-hub:org/repo'.*offline"):
+        ClipReward(ClipReward.Options(model="hf-hub:org/repo")).load()
+    assert seen == {"name": "hf-hub:org/repo", "pretrained": None}

@@ -221,3 +221,15 @@ def test_half_precision_runs_close_to_float32(tiny_checkpoint: Path, reward: ViC
     videos = random_videos(2, seed=4)
     half = reward_for(tiny_checkpoint, dtype=dtype).score(batch(videos))
     assert half == pytest.approx(reward.score(batch(videos)), abs=0.02)
+
+
+@pytest.mark.heavy
+def test_full_size_viclip_runs() -> None:
+    """ViCLIP-L/14 at its real size (~430 M parameters) on one random 8-frame clip and one prompt."""
+    torch.manual_seed(0)
+    model = ViCLIPModel(VisionConfig(), TextConfig()).eval()
+    with torch.inference_mode():
+        video = model.vision_encoder(torch.randn(1, 3, 8, 224, 224))
+        text = model.text_encoder(torch.tensor([[49406, 320, 736, 1615, 49407] + [0] * 27]))
+    assert video.shape == (1, 768) and text.shape == (1, 768)
+    assert torch.isfinite(video).all() and torch.isfinite(text).all()
