@@ -146,3 +146,14 @@ def test_missing_weights_give_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     backbone = WanBackbone(WanBackbone.Options(model="/nonexistent/wan", device="cpu"))
     with pytest.raises(ComponentError, match="could not load '/nonexistent/wan'"):
         backbone.load()
+
+
+def test_flow_schedule_from_wans_shipped_unipc_config() -> None:
+    """Wan checkpoints ship UniPC with flow sigmas: we read its levels (and step them with the core SDE)."""
+    from diffusers import UniPCMultistepScheduler
+
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    schedule = flow_schedule(scheduler, 10)
+    assert schedule.num_steps == 10 and schedule.sigmas[0] == pytest.approx(1.0, abs=1e-5) and schedule.sigmas[-1] == 0.0
+    assert list(schedule.sigmas) == sorted(schedule.sigmas, reverse=True)
+    assert schedule.timesteps[0] == pytest.approx(999.0)
