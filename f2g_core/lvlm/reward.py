@@ -133,6 +133,8 @@ class LVLMReward(AsyncReward):
             opts.template, opts.system_prompt, opts.question, opts.template_version
         )
         build_prompt(self.template, "check", opts.scale, 4, opts.images)
+        if opts.template_version is None:  # the resolved config written next to outputs then names the version
+            self.options = opts = opts.model_copy(update={"template_version": self.template.version})
         self.prices = PriceTable(opts.prices)
         self.policy = RetryPolicy(
             max_retries=opts.max_retries,
@@ -206,6 +208,16 @@ class LVLMReward(AsyncReward):
 
     def usage(self) -> Mapping[str, float]:
         return self._usage.as_dict()
+
+    def trace_info(self) -> dict[str, Any]:
+        """What produced the scores, for traces and reports: provider, model, template version, scale."""
+        return {
+            "provider": self.provider,
+            "model": self.options.model,
+            "template": self.template.fingerprint,
+            "scale": self.options.scale,
+            "images": self.options.images,
+        }
 
     async def aclose(self) -> None:
         """Close the client from inside its event loop."""

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from f2g_plugin_anthropic import AnthropicReward
 from f2g_plugin_openai import OpenAIReward
 from f2g_plugin_transformers_vlm import TransformersVLMReward

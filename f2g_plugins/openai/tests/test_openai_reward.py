@@ -298,3 +298,31 @@ def test_plugin_import_is_light_and_registers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "['openai']" in out
+
+
+async def test_connection_refused_is_retried_then_nan(lvlm_env, lvlm_batch):
+    server = FakeLVLMServer().start()
+    url = server.openai_base_url
+    server.stop()  # nothing listens there any more
+    reward = OpenAIReward(OpenAIReward.Options(base_url=url, model="m", max_retries=1, cache=False, **FAST))
+    reward.load()
+    _made.append(reward)
+    (score,) = await reward.ascore(lvlm_batch(n=1))
+    assert math.isnan(score)
+    usage = reward.usage()
+    assert usage["requests"] == 2 and usage["retries"] == 1 and usage["errors"] == 1 and usage["calls"] == 0
+
+
+def test_template_version_is_recorded(lvlm_env, lvlm_server):
+    reward = make(lvlm_server)
+    assert reward.options.template_version == "1"
+    assert reward.trace_info() == {
+        "provider": "openai",
+        "model": "fake-model",
+        "template": "free2guide@1",
+        "scale": "1-9",
+        "images": "grid",
+    }
+    custom = make(lvlm_server, question='Is "{prompt}" shown?')
+    assert custom.options.template_version.startswith("custom-")
+    assert custom.trace_info()["template"].startswith("free2guide+custom@custom-")

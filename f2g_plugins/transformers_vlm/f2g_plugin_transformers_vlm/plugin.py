@@ -6,4 +6,4 @@ from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    register(TransformersVLMReward, aliases=("open-vlm", "qwen-vl"))
+    register(TransformersVLMReward, aliases=("open-vlm",))

@@ -62,6 +62,8 @@ class TransformersVLMReward(Reward):
         o = self.options
         self.template = resolve_template(o.template, o.system_prompt, o.question, o.template_version)
         build_prompt(self.template, "check", o.scale, 4, o.images)
+        if o.template_version is None:  # the resolved config written next to outputs then names the version
+            self.options = o = o.model_copy(update={"template_version": self.template.version})
         self.model: Any = None
         self.processor: Any = None
         self._option_ids: list[list[int]] = []
@@ -150,6 +152,16 @@ class TransformersVLMReward(Reward):
 
     def usage(self) -> Mapping[str, float]:
         return dict(self._usage)
+
+    def trace_info(self) -> dict[str, Any]:
+        """What produced the scores, for traces and reports: model, template version, scale."""
+        return {
+            "provider": "transformers",
+            "model": self.options.model,
+            "template": self.template.fingerprint,
+            "scale": self.options.scale,
+            "images": self.options.images,
+        }
 
     # ------------------------------------------------------------------ scoring
 
