@@ -23,3 +23,20 @@ def test_fixtures_and_counters_are_documented():
     text = DOC.read_text()
     for name in ("lvlm_server", "lvlm_env", "lvlm_batch", *Usage().as_dict()):
         assert f"`{name}`" in text, name
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("lvlm_*.yaml")), ids=lambda p: p.name)
+def test_lvlm_example_configs_build(path, lvlm_env):
+    """Every lvlm_*.yaml example validates and builds (nothing is loaded or called)."""
+    shapes = pytest.importorskip("f2g_plugin_shapes.plugin", reason="the examples guide the shapes backbone")
+    import f2g_plugin_openai.plugin as openai_plugin
+
+    from f2g_core.pipeline import Pipeline
+    from f2g_core.testing import isolated_plugins
+
+    registry = isolated_plugins([("f2g-plugin-shapes", shapes), ("f2g-plugin-openai", openai_plugin)]).registry
+    pipeline = Pipeline.from_config(path, registry=registry)
+    assert [reward.name for reward in pipeline.rewards.values()] == ["openai"]
