@@ -222,8 +222,14 @@ def wan(height: int = 32, width: int = 32, seed: int = 0, width_mult: int = 1) -
     )
 
 
-def cogvideox(height: int = 32, width: int = 32, num_frames: int = 9, seed: int = 0, rotary: bool = False) -> Any:
-    """A tiny CogVideoXPipeline with a v-prediction, zero-terminal-SNR, trailing DDIM scheduler (as 2B/5B ship)."""
+def cogvideox(
+    height: int = 32, width: int = 32, num_frames: int = 9, seed: int = 0, rotary: bool = False, v15: bool = False
+) -> Any:
+    """A tiny CogVideoXPipeline with a v-prediction, zero-terminal-SNR, trailing DDIM scheduler (as 2B/5B ship).
+
+    ``rotary``: 3D rotary positions (5B); ``v15``: CogVideoX 1.5 layout (temporal patch 2, rotary, no patch bias).
+    """
+    rotary = rotary or v15
     ensure_torchvision()
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
 
@@ -243,6 +249,8 @@ def cogvideox(height: int = 32, width: int = 32, num_frames: int = 9, seed: int 
         temporal_compression_ratio=4,
         max_text_seq_length=16,
         use_rotary_positional_embeddings=rotary,
+        patch_size_t=2 if v15 else None,
+        patch_bias=not v15,
         use_learned_positional_embeddings=False,
     )
     torch.manual_seed(seed)

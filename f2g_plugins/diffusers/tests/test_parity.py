@@ -60,6 +60,14 @@ FAMILIES = {
         {"max_sequence_length": 16},
         {"max_sequence_length": 16},
     ),
+    "cogvideox-1.5": Family(
+        CogVideoXBackbone,
+        lambda: tiny.cogvideox(v15=True),
+        9,
+        6.0,
+        {"max_sequence_length": 16, "use_dynamic_cfg": True},
+        {"max_sequence_length": 16, "use_dynamic_cfg": True},
+    ),
     "ltx-video": Family(
         LTXVideoBackbone,
         tiny.ltx,

@@ -154,6 +154,8 @@ def test_flow_schedule_from_wans_shipped_unipc_config() -> None:
 
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     schedule = flow_schedule(scheduler, 10)
-    assert schedule.num_steps == 10 and schedule.sigmas[0] == pytest.approx(1.0, abs=1e-5) and schedule.sigmas[-1] == 0.0
+    assert (
+        schedule.num_steps == 10 and schedule.sigmas[0] == pytest.approx(1.0, abs=1e-5) and schedule.sigmas[-1] == 0.0
+    )
     assert list(schedule.sigmas) == sorted(schedule.sigmas, reverse=True)
     assert schedule.timesteps[0] == pytest.approx(999.0)

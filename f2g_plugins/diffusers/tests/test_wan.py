@@ -82,6 +82,17 @@ def test_wan22_two_experts_parity() -> None:
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_wan22_ti2v_per_token_timesteps_parity(pipe) -> None:
+    from diffusers import WanPipeline
+
+    parts = {k: getattr(pipe, k) for k in ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")}
+    ti2v = WanPipeline(**parts, expand_timesteps=True)
+    backbone = _backbone(ti2v)
+    noise = _noise(backbone, seed=4)
+    ours = unguided_sample(backbone, PROMPT, noise, STEPS, negative_prompt=NEGATIVE, cfg_scale=5.0)
+    torch.testing.assert_close(ours, _reference(ti2v, noise), atol=1e-4, rtol=1e-4)
+
+
 def test_no_cfg_single_batch(pipe) -> None:
     backbone = _backbone(pipe)
     cond = backbone.encode_prompt(PROMPT, None, 1.0)
