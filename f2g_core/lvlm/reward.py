@@ -31,7 +31,7 @@ from PIL import Image
 from pydantic import Field, SecretStr
 from tenacity import RetryCallState
 
-from f2g_core.errors import ComponentError, ConfigError
+from f2g_core.errors import ComponentError
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_core.lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
@@ -75,9 +75,22 @@ class LVLMResponse:
 
 @dataclass
 class _Plan:
-    """The requests of one candidate and their cache keys."""
+    """What one candidate needs: its images, prompt and the cache key of each sample.
 
-    requests: list[tuple[LVLMRequest, str]]
+    The images are PNG-encoded only when a sample misses the cache, once for all samples and retries.
+    """
+
+    prompt: ScoringPrompt
+    images: tuple[Image.Image, ...]
+    labels: tuple[str, ...]
+    scale: Scale
+    keys: list[str]
+    _png: tuple[str, ...] | None = None
+
+    def request(self, sample: int) -> LVLMRequest:
+        if self._png is None:
+            self._png = tuple(png_base64(image) for image in self.images)
+        return LVLMRequest(self.prompt, self.images, self._png, self.labels, self.scale, sample)
 
 
 class LVLMOptions(AsyncReward.Options):
@@ -266,10 +279,8 @@ class LVLMReward(AsyncReward):
             labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
         prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
         digest = images_hash(images)
-        encoded = tuple(png_base64(image) for image in images)
-        requests = []
+        keys = []
         for sample in range(opts.samples):
-            request = LVLMRequest(prompt, images, encoded, labels, opts.scale, sample)
             key = cache_key(
                 {
                     "provider": self.provider,
@@ -287,11 +298,11 @@ class LVLMReward(AsyncReward):
                     "sample": sample,
                 }
             )
-            requests.append((request, key))
-        return _Plan(requests)
+            keys.append(key)
+        return _Plan(prompt, images, labels, opts.scale, keys)
 
     def _uncached(self, plans: Sequence[_Plan]) -> int:
-        return sum(1 for plan in plans for _, key in plan.requests if self.cache is None or key not in self.cache)
+        return sum(1 for plan in plans for key in plan.keys if self.cache is None or key not in self.cache)
 
     # ------------------------------------------------------------------ scoring
 
@@ -325,7 +336,8 @@ class LVLMReward(AsyncReward):
         return score
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
-        answers = await asyncio.gather(*(self._sample(client, limit, req, key) for req, key in plan.requests))
+        samples = (self._sample(client, limit, plan, sample, key) for sample, key in enumerate(plan.keys))
+        answers = await asyncio.gather(*samples)
         values = [float(a["score"]) if a is not None else math.nan for a in answers]
         score = nanmean(values)
         if math.isnan(score):
@@ -333,7 +345,7 @@ class LVLMReward(AsyncReward):
         return score, {"score": score, "answers": answers}
 
     async def _sample(
-        self, client: Any, limit: asyncio.Semaphore, request: LVLMRequest, key: str
+        self, client: Any, limit: asyncio.Semaphore, plan: _Plan, sample: int, key: str
     ) -> dict[str, Any] | None:
         """One answer: from the cache, or from the model (then cached). None when it could not be obtained."""
         if self.cache is not None:
@@ -341,7 +353,7 @@ class LVLMReward(AsyncReward):
             if cached is not None and isinstance(cached.get("score"), int | float) and math.isfinite(cached["score"]):
                 self._usage.cache_hits += 1
                 return {**cached, "cached": True}
-        result = await self._answer(client, limit, request)
+        result = await self._answer(client, limit, plan.request(sample))
         if result is None:
             return None
         if result.method == "logprobs":
@@ -433,13 +445,3 @@ class LVLMReward(AsyncReward):
 
     def _endpoint(self) -> str:
         return f"the {self.provider} API"
-
-
-def require_key_or_placeholder(reward: LVLMReward, local: bool) -> str | None:
-    """Resolve the key; a server given by ``base_url`` may not need one, so use a placeholder there."""
-    try:
-        return LVLMReward._resolve_api_key(reward)
-    except ConfigError:
-        if local:
-            return "not-needed"
-        raise
