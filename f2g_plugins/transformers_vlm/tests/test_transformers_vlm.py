@@ -34,11 +34,13 @@ def test_scores_are_expectations_in_range_and_batched(tiny_vlm_dir, lvlm_batch):
 
 def test_prompt_ends_with_answer_prefix(tiny_vlm_dir):
     reward = make(tiny_vlm_dir)
+    marker = reward.processor.image_token  # "<image>" (LLaVA) or "<|image_pad|>" (Qwen2.5-VL)
     text = reward._text("a red circle", 4)
-    assert text.endswith("<|assistant|>Answer:") and '"a red circle"' in text and text.count("<image>") == 1
+    assert text.endswith("assistant|>Answer:") or text.endswith("assistant\nAnswer:")
+    assert '"a red circle"' in text and text.count(marker) == 1
     assert "2×2 grid" in text and "Reply with nothing but" in text
     frames = make(tiny_vlm_dir, images="frames", system_role=False)._text("a red circle", 4)
-    assert frames.count("<image>") == 4 and "<|system|>" not in frames
+    assert frames.count(marker) == 4 and "<|system|>" not in frames and "<|im_start|>system" not in frames
 
 
 def test_yes_no_scale(tiny_vlm_dir, lvlm_batch):
