@@ -39,6 +39,7 @@ class Family:
     pack: bool = False  # LTX: the pipeline takes and returns packed latents
     frames_first_noise: bool = False  # TextToVideoSD draws step noise as (F, C, H, W)
     eta_parity: bool = False
+    size: int = 32  # height = width; the UNet families run at 16 (their tiny UNets cost more per pixel)
 
 
 HUNYUAN_TEMPLATE = {
@@ -78,9 +79,13 @@ FAMILIES = {
         pack=True,
     ),
     "hunyuan-video": Family(HunyuanVideoBackbone, tiny.hunyuan_video, 9, 6.0, HUNYUAN, HUNYUAN),
-    "modelscope": Family(ModelScopeBackbone, tiny.modelscope, 8, 9.0, frames_first_noise=True, eta_parity=True),
-    "videocrafter2": Family(VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True, eta_parity=True),
-    "animatediff": Family(AnimateDiffBackbone, tiny.animatediff, 8, 7.5, eta_parity=True),
+    "modelscope": Family(
+        ModelScopeBackbone, tiny.modelscope, 8, 9.0, frames_first_noise=True, eta_parity=True, size=16
+    ),
+    "videocrafter2": Family(
+        VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True, eta_parity=True, size=16
+    ),
+    "animatediff": Family(AnimateDiffBackbone, tiny.animatediff, 8, 7.5, eta_parity=True, size=16),
 }
 
 
@@ -89,7 +94,12 @@ def case(request: pytest.FixtureRequest) -> tuple[Family, Any, DiffusersBackbone
     family = FAMILIES[request.param]
     pipe = family.build()
     options = family.cls.Options(
-        model="tiny", height=32, width=32, num_frames=family.num_frames, device="cpu", **family.options
+        model="tiny",
+        height=family.size,
+        width=family.size,
+        num_frames=family.num_frames,
+        device="cpu",
+        **family.options,
     )
     return family, pipe, family.cls(options, pipeline=pipe)
 
@@ -99,8 +109,8 @@ def _reference(family: Family, pipe: Any, backbone: DiffusersBackbone, noise: to
     out = pipe(
         PROMPT,
         negative_prompt=NEGATIVE,
-        height=32,
-        width=32,
+        height=family.size,
+        width=family.size,
         num_frames=family.num_frames,
         num_inference_steps=STEPS,
         guidance_scale=family.cfg,
@@ -167,3 +177,38 @@ def test_batched_candidates_match_one_by_one(case) -> None:
     batched = backbone.denoise(latents, level, cond)
     single = torch.cat([backbone.denoise(latents[i : i + 1], level, cond) for i in range(3)])
     torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_latent_parity_over_fifty_steps(name: str) -> None:
+    """The paper's T = 50: round-off must not accumulate (slow on CPU: run with -m heavy)."""
+    family = FAMILIES[name]
+    pipe = family.build()
+    options = family.cls.Options(
+        model="tiny",
+        height=family.size,
+        width=family.size,
+        num_frames=family.num_frames,
+        device="cpu",
+        **family.options,
+    )
+    backbone = family.cls(options, pipeline=pipe)
+    noise = _noise(backbone, seed=5)
+    ours = unguided_sample(backbone, PROMPT, noise, 50, negative_prompt=NEGATIVE, cfg_scale=family.cfg)
+    latents = pipe._pack_latents(noise.clone(), 1, 1) if family.pack else noise.clone()
+    ref = pipe(
+        PROMPT,
+        negative_prompt=NEGATIVE,
+        height=family.size,
+        width=family.size,
+        num_frames=family.num_frames,
+        num_inference_steps=50,
+        guidance_scale=family.cfg,
+        latents=latents,
+        output_type="latent",
+        **family.call,
+    ).frames
+    if family.pack:
+        ref = pipe._unpack_latents(ref, *backbone.latent_shape()[1:], 1, 1)
+    torch.testing.assert_close(ours, ref, atol=2e-4, rtol=0)
