@@ -131,6 +131,13 @@ class Reward(Component):
         """
         return {}
 
+    def trace_info(self) -> Mapping[str, Any]:
+        """Facts about this reward worth keeping with every run (model, prompt-template version, scale …).
+
+        Recorded once per run under ``rewards`` in ``trace.json``, so a result can be tied to what scored it.
+        """
+        return {}
+
 
 class AsyncReward(Reward):
     """A reward whose candidates are scored by independent (remote) calls, run concurrently.

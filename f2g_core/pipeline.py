@@ -148,7 +148,12 @@ class Pipeline:
         schedule = backbone.schedule(config.sampler.num_steps)
         cond = backbone.encode_prompt(prompt, config.negative_prompt, config.sampler.cfg_scale)
         trace = RunTrace(
-            prompt=prompt, seed=seed, method=config.guidance.method, num_steps=schedule.num_steps, key_frames=key_frames
+            prompt=prompt,
+            seed=seed,
+            method=config.guidance.method,
+            num_steps=schedule.num_steps,
+            key_frames=key_frames,
+            rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
         )
         scorer = None
         if config.guidance.method != "none":

@@ -58,6 +58,8 @@ class RunTrace:
     key_frames: list[int]
     steps: list[StepRecord] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each reward's :meth:`~f2g_core.interfaces.Reward.trace_info` (model, template version …)."""
     final: StepRecord | None = None
     """Best-of-N: the scores of the N finished samples and the chosen one."""
     decode_frames: int = 0

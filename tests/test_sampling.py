@@ -206,6 +206,9 @@ class SlowAsync(AsyncReward):
     def usage(self) -> dict[str, float]:
         return {"calls": float(type(self).peak)}
 
+    def trace_info(self) -> dict[str, str]:
+        return {"template": "slow@1"}
+
 
 def test_async_rewards_run_concurrently_under_their_limit(
     register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any]
@@ -220,6 +223,8 @@ def test_async_rewards_run_concurrently_under_their_limit(
     assert SlowAsync.peak == 3
     assert set(result.trace.steps[0].scores) == {"slow-async", "mode-distance"}
     assert "slow-async" in result.trace.steps[0].usage
+    assert result.trace.rewards == {"slow-async": {"template": "slow@1"}, "mode-distance": {}}
+    assert result.trace.to_dict()["rewards"]["slow-async"]["template"] == "slow@1"
 
 
 # ----------------------------------------------------------------------- the sampler samples the right law
