@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
+from f2g_core.checkpoints import load_strict, read_state_dict
 from f2g_core.errors import ComponentError
 from f2g_core.images import to_pil
 from f2g_core.interfaces import Reward, RewardBatch
@@ -27,9 +28,7 @@ from f2g_plugin_clip.common import (
     LRUCache,
     aggregate_frames,
     finite_candidates,
-    load_strict,
     looks_like_path,
-    read_state_dict,
     resolve_device,
     resolve_dtype,
 )

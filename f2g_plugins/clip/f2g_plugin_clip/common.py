@@ -1,4 +1,6 @@
-"""Pieces every frame-scoring reward of this package shares: options, device/dtype, aggregation, checkpoints.
+"""Pieces every frame-scoring reward of this package shares: options, device/dtype, aggregation, the text cache.
+
+Reading and strictly loading checkpoints is shared with the other reward plugins: see :mod:`f2g_core.checkpoints`.
 
 Nothing here imports torch at module level, so importing the plugin (to list it) stays cheap; the functions that
 need torch import it when called, which only happens inside ``load()`` / ``score()``.
@@ -8,14 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
 
-from f2g_core.errors import ComponentError
+from f2g_core.checkpoints import CHECKPOINT_SUFFIXES
 from f2g_core.interfaces import Reward
 
 if TYPE_CHECKING:
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
 
 Aggregate = Literal["mean", "min", "sum"]
 DType = Literal["float32", "float16", "bfloat16"]
-
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
-"""File endings that mark a ``pretrained`` value as a local checkpoint rather than an open_clip tag."""
 
 
 class FrameRewardOptions(Reward.Options):
@@ -81,65 +79,11 @@ def finite_candidates(frames: np.ndarray) -> np.ndarray:
 
 
 def looks_like_path(value: str) -> bool:
-    """Whether ``value`` names a file rather than a registry tag: it has a separator or a checkpoint ending."""
+    """Whether ``value`` names a file rather than an open_clip tag: it has a separator or a checkpoint ending.
+
+    Unlike :func:`f2g_core.checkpoints.is_local_checkpoint`, a ``/`` is enough: open_clip tags never contain one.
+    """
     return "/" in value or "\\" in value or value.startswith(("~", ".")) or value.endswith(CHECKPOINT_SUFFIXES)
-
-
-def read_state_dict(path: str | Path, *, what: str) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file (torch pickle or safetensors) into a flat state dict.
-
-    Accepts the layouts checkpoints are published in: a bare state dict, one nested under ``state_dict`` /
-    ``model`` / ``module``, and keys prefixed with ``module.`` (DistributedDataParallel). Raises
-    :class:`ComponentError` naming the file when it is missing or unreadable.
-    """
-    import torch
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ComponentError(f"{what}: checkpoint file {str(file)!r} does not exist")
-    try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Any = load_file(str(file))
-        else:
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and safetensors errors have no common base
-        raise ComponentError(f"{what}: cannot read checkpoint {str(file)!r}: {error}") from error
-    for key in ("state_dict", "model", "module"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ComponentError(f"{what}: {str(file)!r} does not hold a state dict of tensors")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
-def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, what: str, source: str) -> None:
-    """Load ``state`` into ``module`` and fail with a readable list of missing/unexpected/mis-shaped keys.
-
-    A reward silently scoring with half-random weights is the worst failure mode there is, so every key the
-    module has must be present with the right shape.
-    """
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:5])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:5])})")
-        if shapes:
-            parts.append(f"{len(shapes)} mis-shaped tensors (e.g. {'; '.join(shapes[:3])})")
-        raise ComponentError(f"{what}: checkpoint {source!r} does not fit the model: " + "; ".join(parts))
-    module.load_state_dict(state, strict=True)
 
 
 K = TypeVar("K", bound=Hashable)

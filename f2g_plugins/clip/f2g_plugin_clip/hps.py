@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from f2g_core.errors import ComponentError
+from f2g_core.checkpoints import download_checkpoint, load_strict, read_state_dict
 from f2g_plugin_clip.clip_reward import ClipComponents, ClipReward, _check_architecture
-from f2g_plugin_clip.common import FrameRewardOptions, load_strict, read_state_dict
+from f2g_plugin_clip.common import FrameRewardOptions
 
 if TYPE_CHECKING:
     import torch
@@ -45,16 +45,8 @@ class HPSReward(ClipReward):
         """The local checkpoint: the configured file, or the published one fetched from the hub (cached)."""
         if self.options.checkpoint:
             return str(self.options.checkpoint)
-        from huggingface_hub import hf_hub_download
-
         filename = FILES[self.options.version]
-        try:
-            return str(hf_hub_download(HUB_REPO, filename, cache_dir=self.options.cache_dir))
-        except Exception as error:  # offline, missing file, auth
-            raise ComponentError(
-                f"hps: cannot download {filename} from {HUB_REPO}: {error}. Download it yourself and set "
-                "options.checkpoint to the file."
-            ) from error
+        return download_checkpoint(HUB_REPO, filename, what="hps", cache_dir=self.options.cache_dir)
 
     def build(self) -> ClipComponents:
         from f2g_core.compat import ensure_torchvision

@@ -85,7 +85,7 @@ def solid(color: tuple[float, float, float], h: int = 32, w: int = 32) -> Any:
 
 # ------------------------------------------------------------------------------------------ HPS golden values
 # Shared with scripts/make_hps_golden.py, which loads this file by path in the reference environment: keep the
-# module-level imports to the standard library.
+# module-level imports to the standard library (f2g_core.checkpoints, which the script puts on sys.path, is one).
 
 HPS_PROMPTS: list[str] = [
     "a red car on a road",
@@ -95,33 +95,15 @@ HPS_PROMPTS: list[str] = [
 
 def seeded_state(reference: Any, seed: int = 0) -> dict[str, Any]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed, so two
-    implementations holding the same keys get identical values; scales keep activations O(1)."""
-    import zlib
+    implementations holding the same keys get identical values (:func:`f2g_core.checkpoints.seeded_state`, whose
+    default scales keep activations O(1)); ``logit_scale`` is log(100), as trained CLIPs end up."""
+    from f2g_core.checkpoints import default_init
+    from f2g_core.checkpoints import seeded_state as seeded
 
-    import torch
+    def init(key: str, like: Any, noise: Any) -> Any:
+        return noise.new_full(noise.shape, 4.6052) if key == "logit_scale" else default_init(key, like, noise)
 
-    out: dict[str, Any] = {}
-    for key, tensor in reference.items():
-        if not tensor.is_floating_point():
-            out[key] = tensor.clone()
-            continue
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
-        noise = torch.randn(tuple(tensor.shape), generator=generator, dtype=torch.float32)
-        if key == "logit_scale":
-            value = torch.full_like(noise, 4.6052)  # log(100), as trained CLIPs end up
-        elif key.endswith("bias"):
-            value = 0.1 * noise
-        elif tensor.ndim <= 1:
-            value = 1.0 + 0.1 * noise
-        elif "embedding" in key:
-            value = 0.5 * noise
-        else:
-            fan_in = 1
-            for size in tensor.shape[1:]:
-                fan_in *= int(size)
-            value = noise / fan_in**0.5
-        out[key] = value.to(tensor.dtype)
-    return out
+    return seeded(reference, seed, init)
 
 
 def hps_parity_images(seed: int = 0) -> list[Any]:

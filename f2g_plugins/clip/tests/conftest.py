@@ -25,8 +25,8 @@ def tiny_checkpoint(tiny_clip: str, tmp_path_factory: pytest.TempPathFactory) ->
     import open_clip
     import torch
 
+    from f2g_core.checkpoints import save_state_dict
+
     torch.manual_seed(0)
     model = open_clip.create_model(tiny_clip)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(model.state_dict(), path)
-    return path
+    return save_state_dict(model.state_dict(), tmp_path_factory.mktemp("ckpt") / "tiny.pt")

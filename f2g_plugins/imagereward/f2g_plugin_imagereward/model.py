@@ -1,4 +1,4 @@
-"""The ImageReward model (BLIP + MLP head + normalisation), its preprocessing, and loading of the official file.
+"""The ImageReward model (BLIP + MLP head + normalisation), its preprocessing, and building it from a checkpoint.
 
 ``ImageRewardModel`` holds exactly the parameters of the reference ``ImageReward`` module that scoring uses, under
 the same names, so ``ImageReward.pt`` (and any fine-tune in that layout) loads as is. The vision encoder's size is
@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from f2g_core.checkpoints import load_strict
 from f2g_core.errors import ComponentError
 from f2g_plugin_imagereward.blip import BlipCore, TextConfig, VisionConfig
 
@@ -160,46 +161,8 @@ def build_model(
         raise ComponentError(f"imagereward: bad med_config: {error}") from error
     model = ImageRewardModel(vision, text)
     wanted = {k: v for k, v in state.items() if not IGNORED_KEYS.search(k)}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(wanted))
-    unexpected = sorted(set(wanted) - set(own))
-    shapes = [
-        f"{k} {tuple(wanted[k].shape)} != {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in wanted and wanted[k].shape != v.shape
-    ]
-    if missing or unexpected or shapes:
-        details = []
-        if missing:
-            details.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:5])})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:5])})")
-        if shapes:
-            details.append(f"{len(shapes)} mis-shaped tensors (e.g. {'; '.join(shapes[:3])}) — check med_config")
-        raise ComponentError(f"imagereward: checkpoint {source!r} does not fit ImageReward: " + "; ".join(details))
-    model.load_state_dict(wanted, strict=True)
+    load_strict(model, wanted, what="imagereward", source=source, model="ImageReward", shape_hint=" — check med_config")
     return model
-
-
-def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The official file is a bare state dict saved with ``torch.save``; safetensors files work too."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ComponentError(f"imagereward: checkpoint file {str(file)!r} does not exist")
-    try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Any = load_file(str(file))
-        else:
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and safetensors errors share no base class
-        raise ComponentError(f"imagereward: cannot read checkpoint {str(file)!r}: {error}") from error
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ComponentError(f"imagereward: {str(file)!r} does not hold a state dict of tensors")
-    return dict(state)
 
 
 def score_images(

@@ -9,12 +9,12 @@ in an ensemble with GPT-4o (weighted sum, 0.25 on ImageReward). This reward runs
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from f2g_core.checkpoints import read_state_dict, resolve_checkpoint
 from f2g_core.errors import ComponentError
 from f2g_core.images import to_pil
 from f2g_core.interfaces import Reward, RewardBatch
@@ -28,7 +28,6 @@ HUB_REPO = "THUDM/ImageReward"
 CHECKPOINT_FILE = "ImageReward.pt"
 ALIASES = {"ImageReward-v1.0": HUB_REPO}
 """Names the reference package accepts for the official model."""
-_PATH_ENDINGS = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
 class ImageRewardReward(Reward):
@@ -67,22 +66,11 @@ class ImageRewardReward(Reward):
 
     def checkpoint_path(self) -> str:
         """The local checkpoint file: the configured path, or ``ImageReward.pt`` from the configured hub repo."""
-        source = self.options.checkpoint
-        source = ALIASES.get(source, source)
-        if Path(source).expanduser().exists() or source.endswith(_PATH_ENDINGS) or source.startswith(("/", ".", "~")):
-            return str(Path(source).expanduser())
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return str(hf_hub_download(source, CHECKPOINT_FILE, cache_dir=self.options.cache_dir))
-        except Exception as error:  # offline, unknown repo, auth
-            raise ComponentError(
-                f"imagereward: cannot download {CHECKPOINT_FILE} from {source!r}: {error}. Download it yourself "
-                "and set options.checkpoint to the file."
-            ) from error
+        source = ALIASES.get(self.options.checkpoint, self.options.checkpoint)
+        return resolve_checkpoint(source, CHECKPOINT_FILE, what="imagereward", cache_dir=self.options.cache_dir)
 
     def load(self) -> None:
-        from f2g_plugin_imagereward.model import build_model, load_tokenizer, read_checkpoint, read_med_config
+        from f2g_plugin_imagereward.model import build_model, load_tokenizer, read_med_config
 
         with self._lock:
             if self._model is not None:
@@ -92,7 +80,7 @@ class ImageRewardReward(Reward):
             opts = self.options
             med_config = read_med_config(opts.med_config)
             path = self.checkpoint_path()
-            model = build_model(read_checkpoint(path), med_config, opts.vision_heads, path)
+            model = build_model(read_state_dict(path, what="imagereward"), med_config, opts.vision_heads, path)
             tokenizer = load_tokenizer(opts.tokenizer, opts.cache_dir)
             vocab = model.blip.text_encoder.config.vocab_size
             if len(tokenizer) > vocab:

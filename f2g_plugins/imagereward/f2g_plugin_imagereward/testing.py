@@ -1,8 +1,8 @@
 """Tiny ImageReward fixtures shared by the tests and the golden-value script.
 
-This module imports only torch, numpy and PIL, and nothing from f2g, so that
-``scripts/make_golden.py`` can load it by path inside the reference package's own (old) environment: both sides
-then build *identical* seeded weights, tokenizer files and images from the same code.
+This module imports only torch, numpy and PIL, and from f2g only :mod:`f2g_core.checkpoints` (standard library at
+import), so that ``scripts/make_golden.py`` can load it by path inside the reference package's own (old)
+environment: both sides then build *identical* seeded weights, tokenizer files and images from the same code.
 
 Sizes: a 2-block ViT 64 wide at 224 pixels (the reference hard-codes 224) and a 2-layer BERT 64 wide with
 cross-attention — the same architecture as the real 447 M-parameter model, about 0.4 M parameters.
@@ -86,28 +86,24 @@ def write_med_config(path: str | Path, config: Mapping[str, Any] | None = None) 
 def seeded_state(reference: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed.
 
-    Per-key seeds make a tensor's values independent of which other keys a model has, so the reference model
-    (which also holds unused projections) and our port get identical values for every shared key. Scales keep
-    activations O(1) through the depth (1/sqrt(fan-in) for matrices), so scores differ visibly between inputs.
+    Per-key seeds (:func:`f2g_core.checkpoints.seeded_state`) make a tensor's values independent of which other
+    keys a model has, so the reference model (which also holds unused projections) and our port get identical
+    values for every shared key. Scales keep activations O(1) through the depth (1/sqrt(fan-in) for matrices), so
+    scores differ visibly between inputs; BLIP names its ViT's embeddings ``pos_embed`` and ``cls_token``.
     """
-    out: dict[str, torch.Tensor] = {}
-    for key, tensor in reference.items():
-        if not tensor.is_floating_point():
-            out[key] = tensor.clone()
-            continue
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
-        noise = torch.randn(tuple(tensor.shape), generator=generator, dtype=torch.float32)
-        if key.endswith("bias"):
-            value = 0.1 * noise
-        elif tensor.ndim == 1:  # LayerNorm scales
-            value = 1.0 + 0.1 * noise
-        elif "embeddings" in key or key.endswith(("pos_embed", "cls_token")):
-            value = 0.5 * noise
-        else:
-            fan_in = int(np.prod(tensor.shape[1:]))
-            value = noise / fan_in**0.5
-        out[key] = value.to(tensor.dtype)
-    return out
+    from f2g_core.checkpoints import seeded_state as seeded
+
+    return seeded(reference, seed, _init)
+
+
+def _init(key: str, like: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    if key.endswith("bias"):
+        return 0.1 * noise
+    if like.ndim == 1:  # LayerNorm scales
+        return 1.0 + 0.1 * noise
+    if "embeddings" in key or key.endswith(("pos_embed", "cls_token")):
+        return 0.5 * noise
+    return noise / int(np.prod(like.shape[1:])) ** 0.5
 
 
 def parity_images(seed: int = 0) -> list[Image.Image]:

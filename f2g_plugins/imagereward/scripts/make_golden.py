@@ -14,16 +14,20 @@ prompts and images with the reference ``score`` methods, and writes ``tests/gold
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
+# f2g_core's compat and checkpoints modules need only torch, so they import here from the checkout; a plugin package
+# would pull in f2g's own (newer) dependencies, so each script runs its plugin's testing.py by path instead.
+sys.path.insert(0, str(REPO))
 SEED = 0
 FULL_MED_CONFIG = {  # BLIP's published med_config.json, as ImageReward ships it
     "architectures": ["BertModel"],
@@ -46,19 +50,11 @@ FULL_MED_CONFIG = {  # BLIP's published med_config.json, as ImageReward ships it
 }
 
 
-def _load(name: str, path: Path) -> Any:
-    """Load one module by path: importing its package would pull in f2g's own (newer) dependencies."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     # torch only: makes the CUDA torchvision wheel importable next to the CPU torch
-    compat = _load("f2g_compat", REPO / "f2g_core" / "compat.py")  # keep a reference: it owns the op schemas
-    compat.ensure_torchvision()
+    from f2g_core.compat import ensure_torchvision  # before anything imports torchvision
+
+    ensure_torchvision()
     import importlib.metadata as md
 
     import ImageReward as RM
@@ -71,7 +67,7 @@ def main() -> None:
 
     ir_module: Any = sys.modules["ImageReward.ImageReward"]  # the package re-exports a class of the same name
 
-    t = _load("ir_testing", PACKAGE / "f2g_plugin_imagereward" / "testing.py")
+    t = types.SimpleNamespace(**runpy.run_path(str(PACKAGE / "f2g_plugin_imagereward" / "testing.py")))
     work = Path(tempfile.mkdtemp(prefix="ir-golden-"))
     vocab_dir = t.write_tokenizer(work / "tokenizer")
     med_config = t.write_med_config(work / "med_config.json")

@@ -22,7 +22,6 @@ class TinyFiles:
 @pytest.fixture(scope="session")
 def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> TinyFiles:
     """The golden script's seeded weights, rebuilt from our port's own parameter list and saved as a file."""
-    import torch
     from f2g_plugin_imagereward.blip import TextConfig, VisionConfig
     from f2g_plugin_imagereward.model import ImageRewardModel
     from f2g_plugin_imagereward.testing import (
@@ -33,9 +32,10 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> TinyFiles:
         write_tokenizer,
     )
 
+    from f2g_core.checkpoints import save_state_dict
+
     root = tmp_path_factory.mktemp("imagereward")
     vision = VisionConfig(**TINY_VISION)
     model = ImageRewardModel(vision, TextConfig.from_dict(TINY_MED_CONFIG, encoder_width=vision.width))
-    checkpoint = root / "ImageReward.pt"
-    torch.save(seeded_state(model.state_dict(), seed=0), checkpoint)
+    checkpoint = save_state_dict(seeded_state(model.state_dict(), seed=0), root / "ImageReward.pt")
     return TinyFiles(checkpoint, write_med_config(root / "med_config.json"), write_tokenizer(root / "tokenizer"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from f2g_core.checkpoints import load_strict
 from f2g_core.errors import ComponentError
 
 
@@ -191,45 +192,5 @@ def build_model(state: Mapping[str, torch.Tensor], source: str) -> ViCLIPModel:
     """A ViCLIP sized for ``state`` with ``state`` loaded strictly (clear errors on missing or extra keys)."""
     vision, text = configs_from_state(state)
     model = ViCLIPModel(vision, text)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or shapes:
-        details = []
-        if missing:
-            details.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:5])})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:5])})")
-        if shapes:
-            details.append(f"{len(shapes)} mis-shaped tensors (e.g. {'; '.join(shapes[:3])})")
-        raise ComponentError(f"viclip: checkpoint {source!r} does not fit ViCLIP: " + "; ".join(details))
-    model.load_state_dict(dict(state), strict=True)
+    load_strict(model, state, what="viclip", source=source, model="ViCLIP")
     return model
-
-
-def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
-    """The published file nests the weights under ``model``; bare state dicts and safetensors work too."""
-    from pathlib import Path
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ComponentError(f"viclip: checkpoint file {str(file)!r} does not exist")
-    try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: object = load_file(str(file))
-        else:
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and safetensors errors share no base class
-        raise ComponentError(f"viclip: cannot read checkpoint {str(file)!r}: {error}") from error
-    if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
-        state = state["model"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ComponentError(f"viclip: {str(file)!r} does not hold a state dict of tensors")
-    return dict(state)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from f2g_core.errors import ComponentError
+from f2g_core.checkpoints import read_state_dict, resolve_checkpoint
 from f2g_core.interfaces import Reward, RewardBatch
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 HUB_REPO = "OpenGVLab/ViCLIP"
 CHECKPOINT_FILE = "ViClip-InternVid-10M-FLT.pth"
-_PATH_ENDINGS = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
 class ViCLIPReward(Reward):
@@ -65,18 +63,10 @@ class ViCLIPReward(Reward):
         self._clips = 0
 
     def checkpoint_path(self) -> str:
-        source = self.options.checkpoint
-        if Path(source).expanduser().exists() or source.endswith(_PATH_ENDINGS) or source.startswith(("/", ".", "~")):
-            return str(Path(source).expanduser())
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return str(hf_hub_download(source, CHECKPOINT_FILE, cache_dir=self.options.cache_dir))
-        except Exception as error:  # offline, unknown repo, auth
-            raise ComponentError(
-                f"viclip: cannot download {CHECKPOINT_FILE} from {source!r}: {error}. Download it yourself and set "
-                "options.checkpoint to the file."
-            ) from error
+        """The local checkpoint file: the configured path, or the published file from the configured hub repo."""
+        return resolve_checkpoint(
+            self.options.checkpoint, CHECKPOINT_FILE, what="viclip", cache_dir=self.options.cache_dir
+        )
 
     def load(self) -> None:
         with self._lock:
@@ -85,10 +75,10 @@ class ViCLIPReward(Reward):
             import torch
 
             from f2g_core.compat import ensure_torchvision
-            from f2g_plugin_viclip.model import build_model, read_checkpoint
+            from f2g_plugin_viclip.model import build_model
 
             path = self.checkpoint_path()
-            model = build_model(read_checkpoint(path), path)
+            model = build_model(read_state_dict(path, what="viclip"), path)
             ensure_torchvision()
             from open_clip.tokenizer import SimpleTokenizer  # ViCLIP's tokenizer is OpenAI CLIP's BPE
 

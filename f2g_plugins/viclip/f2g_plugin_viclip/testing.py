@@ -1,4 +1,4 @@
-"""Tiny ViCLIP fixtures shared by the tests and the golden-value script (imports only torch and numpy).
+"""Tiny ViCLIP fixtures shared by the tests and the golden-value script (imports torch, numpy, f2g_core.checkpoints).
 
 ``scripts/make_golden.py`` loads this file by path inside the reference environment, so both sides build the same
 seeded weights and videos. Sizes: a 2-layer, 128-wide video ViT with 32-pixel patches at 224 (VBench's transform
@@ -41,24 +41,11 @@ PROMPTS: list[str] = [
 
 def seeded_state(reference: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed, so models
-    holding different extra keys agree on the shared ones; scales keep activations O(1)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, tensor in reference.items():
-        if not tensor.is_floating_point():
-            out[key] = tensor.clone()
-            continue
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
-        noise = torch.randn(tuple(tensor.shape), generator=generator, dtype=torch.float32)
-        if key.endswith("bias"):
-            value = 0.1 * noise
-        elif tensor.ndim <= 1:
-            value = 1.0 + 0.1 * noise
-        elif "embedding" in key:
-            value = 0.5 * noise
-        else:
-            value = noise / float(np.prod(tensor.shape[1:])) ** 0.5
-        out[key] = value.to(tensor.dtype)
-    return out
+    holding different extra keys agree on the shared ones (:func:`f2g_core.checkpoints.seeded_state`, with its
+    default scales)."""
+    from f2g_core.checkpoints import seeded_state as seeded
+
+    return seeded(reference, seed)
 
 
 def parity_videos(seed: int = 0) -> np.ndarray:

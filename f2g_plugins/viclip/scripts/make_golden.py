@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import runpy
 import shutil
 import sys
 import tempfile
@@ -27,26 +28,22 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
+# f2g_core's compat and checkpoints modules need only torch, so they import here from the checkout; a plugin package
+# would pull in f2g's own (newer) dependencies, so each script runs its plugin's testing.py by path instead.
+sys.path.insert(0, str(REPO))
 SEED = 0
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
-    compat = _load("f2g_compat", REPO / "f2g_core" / "compat.py")  # keep a reference: it owns the op schemas
-    compat.ensure_torchvision()
+    from f2g_core.compat import ensure_torchvision  # before anything imports torchvision
+
+    ensure_torchvision()
     import importlib.metadata as md
 
     import open_clip
     import torch
 
-    t = _load("viclip_testing", PACKAGE / "f2g_plugin_viclip" / "testing.py")
+    t = types.SimpleNamespace(**runpy.run_path(str(PACKAGE / "f2g_plugin_viclip" / "testing.py")))
 
     # Import vbench's ViCLIP without vbench/__init__ (which imports every metric's dependencies). Its utils module
     # imports decord (a video reader we never call): stub it. Its tokenizer reads the BPE file from the cache dir.

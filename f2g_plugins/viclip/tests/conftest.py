@@ -13,11 +13,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
     from f2g_plugin_viclip.model import TextConfig, ViCLIPModel, VisionConfig
     from f2g_plugin_viclip.testing import TINY_TEXT, TINY_VISION, seeded_state
 
+    from f2g_core.checkpoints import save_state_dict
+
     model = ViCLIPModel(VisionConfig(**TINY_VISION), TextConfig(**TINY_TEXT))
     path = tmp_path_factory.mktemp("viclip") / "ViClip-tiny.pth"
-    torch.save({"model": seeded_state(model.state_dict(), seed=0)}, path)
-    return path
+    return save_state_dict(seeded_state(model.state_dict(), seed=0), path, nest_under="model")
