@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
 import time
 from typing import Any
 
@@ -53,7 +52,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_seconds(fn: Any, device: torch.device, repeats: int) -> float:
+def _best_seconds(fn: Any, device: torch.device, repeats: int) -> float:
+    """Best of ``repeats`` timed runs: on a shared machine the minimum is the least disturbed measurement."""
     times = []
     for i in range(repeats + 1):  # the first run warms up kernels and caches
         _sync(device)
@@ -62,7 +62,7 @@ def _median_seconds(fn: Any, device: torch.device, repeats: int) -> float:
         _sync(device)
         if i:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def run(name: str, device: str, ns: list[int], repeats: int, dtype: str) -> list[dict[str, Any]]:
@@ -86,8 +86,8 @@ def run(name: str, device: str, ns: list[int], repeats: int, dtype: str) -> list
         for _ in range(repeats):
             for chunk, times in ((None, batched), (1, single)):
                 step = functools.partial(denoise_chunked, backbone, latents, level, cond, chunk)
-                times.append(_median_seconds(step, backbone.device, 1))
-        row = {"n": n, "batched": statistics.median(batched), "one_by_one": statistics.median(single)}
+                times.append(_best_seconds(step, backbone.device, 1))
+        row = {"n": n, "batched": min(batched), "one_by_one": min(single)}
         rows.append(row)
         print(
             f"{name:14s} {device:5s} n={n:3d}  denoise batched {row['batched'] * 1e3:8.1f} ms  "
@@ -95,8 +95,8 @@ def run(name: str, device: str, ns: list[int], repeats: int, dtype: str) -> list
             flush=True,
         )
     x0 = torch.randn((1, *backbone.latent_shape()), generator=torch.Generator().manual_seed(1)).to(backbone.device)
-    key_time = _median_seconds(lambda: backbone.decode(x0, keys), backbone.device, repeats)
-    full_time = _median_seconds(lambda: backbone.decode_video(x0), backbone.device, repeats)
+    key_time = _best_seconds(lambda: backbone.decode(x0, keys), backbone.device, repeats)
+    full_time = _best_seconds(lambda: backbone.decode_video(x0), backbone.device, repeats)
     print(
         f"{name:14s} {device:5s} decode per candidate: key frames {keys} {key_time * 1e3:8.1f} ms, "
         f"whole video ({backbone.num_frames} frames) {full_time * 1e3:8.1f} ms",

@@ -18,7 +18,7 @@ import numpy as np
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.interfaces import Backbone, Level, Schedule
 from f2g_core.steppers import x0_from_eps, x0_from_flow, x0_from_v
-from f2g_plugin_diffusers.framemap import prefix_span, window_spans
+from f2g_plugin_diffusers.framemap import Span, prefix_span, window_spans
 from f2g_plugin_diffusers.options import DiffusersOptions
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class DiffusersBackbone(Backbone):
         super().__init__(options)
         self.options: DiffusersOptions
         self._pipe = pipeline
+        self._injected = pipeline
         self._configured = False
         self._device = resolve_device(self.options.device)
         self._schedule_steps: int | None = None
@@ -207,7 +208,8 @@ class DiffusersBackbone(Backbone):
             )
 
     def close(self) -> None:
-        self._pipe = None
+        """Drop the loaded pipeline (an injected one is kept: its owner may reuse the backbone)."""
+        self._pipe = self._injected
         self._configured = False
 
     # ------------------------------------------------------------------------------------------ properties
@@ -339,9 +341,8 @@ class DiffusersBackbone(Backbone):
             spans = window_spans(frames, factor, int(getattr(self.options, "window_context", 1)))
         elif self.prefix_exact:
             spans = [prefix_span(frames, factor)]
-        else:
-            spans = [prefix_span(frames, factor)]
-            spans = [type(spans[0])(0, latents.shape[self.frame_axis], spans[0].picks, spans[0].positions)]
+        else:  # only the whole video is exact: decode it all, pick the key frames
+            spans = [Span(0, latents.shape[self.frame_axis], tuple(frames), tuple(range(len(frames))))]
         out: list[np.ndarray | None] = [None] * len(frames)
         for span in spans:
             part = latents.narrow(self.frame_axis, span.start, span.stop - span.start)

@@ -49,9 +49,14 @@ def test_prompt_is_encoded_once_per_video(monkeypatch: pytest.MonkeyPatch) -> No
     pipe = tiny.wan()
     backbone = WanBackbone(WanBackbone.Options(**SMALL), pipeline=pipe)
     backbone.load()
-    calls = []
+    calls: list[int] = []
     original = pipe.encode_prompt
-    monkeypatch.setattr(pipe, "encode_prompt", lambda *a, **k: calls.append(1) or original(*a, **k))
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipe, "encode_prompt", counting)
     noise = torch.randn((1, *backbone.latent_shape()))
     unguided_sample(backbone, "a cat", noise, 3, negative_prompt="blurry", cfg_scale=5.0)
     assert len(calls) == 1
