@@ -12,8 +12,10 @@ CFG 12); it is exactly as faithful as the conversion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import Field
 
 from f2g_core.interfaces import Level
@@ -24,11 +26,45 @@ if TYPE_CHECKING:
     import torch
 
 
+class PerFrameOptions(DiffusersOptions):
+    """Options of the UNet families (their VAE decodes frame by frame)."""
+
+    max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
+    preview_vae: str | None = Field(
+        None,
+        description="Tiny autoencoder (AutoencoderTiny, e.g. 'madebyollin/taesd') that decodes the key frames "
+        "scored during guidance: approximate but much faster; the final video always uses the real VAE.",
+    )
+
+
 class _PerFrameVAEBackbone(DDIMBackbone):
     """Shared by the UNet families: (C, F, H, W) latents, CLIP prompt encoding, an SD VAE per frame."""
 
     frame_axis = 2
     per_frame_vae = True
+    options: PerFrameOptions
+
+    def __init__(self, options: PerFrameOptions | None = None, *, pipeline: Any = None) -> None:
+        super().__init__(options, pipeline=pipeline)
+        self._preview: Any = None
+        self._previewing = False
+
+    def _preview_vae(self) -> Any:
+        """The optional tiny preview decoder, loaded on first use in the VAE's device and dtype."""
+        if self._preview is None:
+            from diffusers import AutoencoderTiny
+
+            vae = self.pipe.vae
+            self._preview = AutoencoderTiny.from_pretrained(self.options.preview_vae, dtype=vae.dtype).to(self.device)
+        return self._preview
+
+    def decode(self, x0: torch.Tensor, frame_indices: Sequence[int]) -> np.ndarray:
+        """Key frames for the rewards: with the real VAE (exact) or the ``preview_vae`` (fast, approximate)."""
+        self._previewing = self.options.preview_vae is not None
+        try:
+            return super().decode(x0, frame_indices)
+        finally:
+            self._previewing = False
 
     def _denoiser(self) -> Any:
         return self.pipe.unet
@@ -52,7 +88,7 @@ class _PerFrameVAEBackbone(DDIMBackbone):
         return unet(latents.to(unet.dtype), timestep, return_dict=False, **kwargs)[0]
 
     def _vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
-        vae = self.pipe.vae
+        vae = self._preview_vae() if self._previewing else self.pipe.vae
         b, c, f, h, w = latents.shape
         images = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.dtype) / vae.config.scaling_factor
         decoded = vae.decode(images).sample
@@ -66,13 +102,12 @@ class ModelScopeBackbone(_PerFrameVAEBackbone):
     pipeline_class = "TextToVideoSDPipeline"
     tiny_builder = "modelscope"
 
-    class Options(DiffusersOptions):
+    class Options(PerFrameOptions):
         model: str = Field("ali-vilab/text-to-video-ms-1.7b", description="Hub id or local folder.")
         height: int = Field(256, ge=8)
         width: int = Field(256, ge=8)
         num_frames: int = Field(16, ge=1)
         guidance_scale: float = Field(9.0, ge=0.0)
-        max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
 
     options: Options
 
@@ -99,7 +134,7 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
     pipeline_class = "AnimateDiffPipeline"
     tiny_builder = "animatediff"
 
-    class Options(DiffusersOptions):
+    class Options(PerFrameOptions):
         model: str = Field("emilianJR/epiCRealism", description="SD 1.5 base checkpoint (hub id or folder).")
         motion_adapter: str = Field(
             "guoyww/animatediff-motion-adapter-v1-5-2", description="Motion adapter (hub id or folder)."
@@ -108,7 +143,6 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
         width: int = Field(512, ge=8)
         num_frames: int = Field(16, ge=1)
         guidance_scale: float = Field(7.5, ge=0.0)
-        max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
 
     options: Options
 

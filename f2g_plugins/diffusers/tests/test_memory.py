@@ -60,3 +60,26 @@ def test_prompt_is_encoded_once_per_video(monkeypatch: pytest.MonkeyPatch) -> No
     noise = torch.randn((1, *backbone.latent_shape()))
     unguided_sample(backbone, "a cat", noise, 3, negative_prompt="blurry", cfg_scale=5.0)
     assert len(calls) == 1
+
+
+def test_preview_vae_decodes_key_frames_and_not_the_final_video(tmp_path: Any) -> None:
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny(
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
+    ).save_pretrained(tmp_path / "taesd")
+    pipe = tiny.modelscope()
+    exact = ModelScopeBackbone(ModelScopeBackbone.Options(**{**SMALL, "num_frames": 8}), pipeline=pipe)
+    preview = ModelScopeBackbone(
+        ModelScopeBackbone.Options(**{**SMALL, "num_frames": 8}, preview_vae=str(tmp_path / "taesd")), pipeline=pipe
+    )
+    x0 = torch.randn((2, *exact.latent_shape()), generator=torch.Generator().manual_seed(0))
+    fast = preview.decode(x0, [0, 7])
+    assert fast.shape == (2, 2, 32, 32, 3) and fast.min() >= 0.0 and fast.max() <= 1.0
+    assert abs(fast - exact.decode(x0, [0, 7])).max() > 1e-3  # a different decoder
+    assert (preview.decode_video(x0) == exact.decode_video(x0)).all()  # the final video uses the real VAE
