@@ -8,6 +8,7 @@ resolution the expectation over log-probabilities gives GPT-4o. Retries, cache, 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import Field
@@ -45,12 +46,16 @@ class AnthropicReward(LVLMReward):
         super().__init__(options)
         self.key_env = self.options.api_key_env  # type: ignore[misc]
 
+    def base_url(self) -> str:
+        """The endpoint used: the option, else ``$ANTHROPIC_BASE_URL`` (as the SDK reads it), else Anthropic's."""
+        return (self.options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or OFFICIAL_BASE_URL).rstrip("/")
+
     def _endpoint(self) -> str:
-        base = self.options.base_url
-        return "the Anthropic API" if base is None or base.rstrip("/") == OFFICIAL_BASE_URL else f"the server at {base}"
+        base = self.base_url()
+        return "the Anthropic API" if base == OFFICIAL_BASE_URL else f"the server at {base}"
 
     def _provider_params(self) -> dict[str, Any]:
-        return {"base_url": (self.options.base_url or OFFICIAL_BASE_URL).rstrip("/")}
+        return {"base_url": self.base_url()}
 
     def _import_sdk(self) -> None:
         import anthropic  # noqa: F401
@@ -59,7 +64,7 @@ class AnthropicReward(LVLMReward):
         import anthropic
 
         return anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=self.options.base_url, timeout=self.options.timeout, max_retries=0
+            api_key=api_key, base_url=self.base_url(), timeout=self.options.timeout, max_retries=0
         )
 
     def _classify(self, exc: BaseException) -> Failure:

@@ -9,6 +9,7 @@ SDK is imported when the first client is made, never at plugin import.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import Field
@@ -49,8 +50,12 @@ class OpenAIReward(LVLMReward):
         super().__init__(options)
         self.key_env = self.options.api_key_env  # type: ignore[misc]
 
+    def base_url(self) -> str:
+        """The endpoint used: the option, else ``$OPENAI_BASE_URL`` (as the SDK reads it), else OpenAI's."""
+        return (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL).rstrip("/")
+
     def _is_official(self) -> bool:
-        return self.options.base_url is None or self.options.base_url.rstrip("/") == OFFICIAL_BASE_URL
+        return self.base_url() == OFFICIAL_BASE_URL
 
     def _resolve_api_key(self) -> str | None:
         try:
@@ -61,12 +66,12 @@ class OpenAIReward(LVLMReward):
             return "not-needed"  # local OpenAI-compatible servers (vLLM, Ollama …) accept any key
 
     def _endpoint(self) -> str:
-        return "the OpenAI API" if self._is_official() else f"the server at {self.options.base_url}"
+        return "the OpenAI API" if self._is_official() else f"the server at {self.base_url()}"
 
     def _provider_params(self) -> dict[str, Any]:
         o = self.options
         return {
-            "base_url": (o.base_url or OFFICIAL_BASE_URL).rstrip("/"),
+            "base_url": self.base_url(),
             "detail": o.detail,
             "seed": o.seed,
             "logprobs": o.top_logprobs if o.logprobs else None,
@@ -79,7 +84,7 @@ class OpenAIReward(LVLMReward):
         import openai
 
         return openai.AsyncOpenAI(
-            api_key=api_key, base_url=self.options.base_url, timeout=self.options.timeout, max_retries=0
+            api_key=api_key, base_url=self.base_url(), timeout=self.options.timeout, max_retries=0
         )
 
     def _classify(self, exc: BaseException) -> Failure:

@@ -326,3 +326,13 @@ def test_template_version_is_recorded(lvlm_env, lvlm_server):
     custom = make(lvlm_server, question='Is "{prompt}" shown?')
     assert custom.options.template_version.startswith("custom-")
     assert custom.trace_info()["template"].startswith("free2guide+custom@custom-")
+
+
+async def test_base_url_from_environment(lvlm_env, lvlm_server, lvlm_batch, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", lvlm_server.openai_base_url)
+    monkeypatch.delenv("OPENAI_API_KEY")  # not the official endpoint: no key needed
+    reward = OpenAIReward(OpenAIReward.Options(model="m", **FAST))
+    reward.load()
+    _made.append(reward)
+    assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
+    assert reward._provider_params()["base_url"] == lvlm_server.openai_base_url
