@@ -159,3 +159,17 @@ def test_flow_schedule_from_wans_shipped_unipc_config() -> None:
     )
     assert list(schedule.sigmas) == sorted(schedule.sigmas, reverse=True)
     assert schedule.timesteps[0] == pytest.approx(999.0)
+
+
+def test_registering_imports_neither_torch_nor_diffusers() -> None:
+    """`f2g plugins` / `f2g list` must stay fast: the heavy imports happen when a backbone is used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, f2g_plugin_diffusers.plugin as p; names = []; "
+        "p.register_backbones(lambda cls, aliases=(): names.append(cls.name)); "
+        "print(len(names), 'torch' in sys.modules, 'diffusers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["7", "False", "False"]
