@@ -7,15 +7,53 @@
 * :mod:`~f2g_core.lvlm.fake_server` — an OpenAI/Anthropic-compatible server on 127.0.0.1 for tests;
 * :mod:`~f2g_core.lvlm.pytest_fixtures` — pytest fixtures around it.
 
-Importing this package imports no API client: providers import theirs in ``load()``.
+Importing this package imports nothing heavy (no API client, not even tenacity): the names below load on first
+use (PEP 562), so ``f2g_core.testing`` can offer the fixtures in environments without the LVLM dependencies.
 """
 
-from f2g_core.lvlm.accounting import DEFAULT_PRICES, Budget, Price, PriceTable, Usage
-from f2g_core.lvlm.cache import AnswerCache, cache_key, default_cache_dir
-from f2g_core.lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, parse_answer, score_answer, score_from_logits
-from f2g_core.lvlm.retry import Failure, RetryPolicy, classify_status, retry_after_seconds
-from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
-from f2g_core.lvlm.templates import BUILTIN_TEMPLATES, ScoringPrompt, Template, build_prompt, resolve_template
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AnswerCache": "f2g_core.lvlm.cache",
+    "AnswerScore": "f2g_core.lvlm.parsing",
+    "BUILTIN_TEMPLATES": "f2g_core.lvlm.templates",
+    "Budget": "f2g_core.lvlm.accounting",
+    "DEFAULT_PRICES": "f2g_core.lvlm.accounting",
+    "Failure": "f2g_core.lvlm.retry",
+    "LVLMOptions": "f2g_core.lvlm.reward",
+    "LVLMRequest": "f2g_core.lvlm.reward",
+    "LVLMResponse": "f2g_core.lvlm.reward",
+    "LVLMReward": "f2g_core.lvlm.reward",
+    "MalformedResponse": "f2g_core.lvlm.reward",
+    "ParseFailure": "f2g_core.lvlm.parsing",
+    "Price": "f2g_core.lvlm.accounting",
+    "PriceTable": "f2g_core.lvlm.accounting",
+    "RetryPolicy": "f2g_core.lvlm.retry",
+    "ScoringPrompt": "f2g_core.lvlm.templates",
+    "Template": "f2g_core.lvlm.templates",
+    "TokenLogprob": "f2g_core.lvlm.parsing",
+    "Usage": "f2g_core.lvlm.accounting",
+    "build_prompt": "f2g_core.lvlm.templates",
+    "cache_key": "f2g_core.lvlm.cache",
+    "classify_status": "f2g_core.lvlm.retry",
+    "default_cache_dir": "f2g_core.lvlm.cache",
+    "parse_answer": "f2g_core.lvlm.parsing",
+    "resolve_template": "f2g_core.lvlm.templates",
+    "retry_after_seconds": "f2g_core.lvlm.retry",
+    "score_answer": "f2g_core.lvlm.parsing",
+    "score_from_logits": "f2g_core.lvlm.parsing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'f2g_core.lvlm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "BUILTIN_TEMPLATES",
