@@ -41,10 +41,17 @@ class ShapesBackbone(Backbone):
         weights: str | None = Field(None, description="Path to a safetensors file; default: the shipped weights.")
         cfg_scale: float = Field(4.0, ge=0.0, le=30.0, description="Default classifier-free guidance scale.")
         threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (None: leave as is).")
+        schedule_shift: float | None = Field(
+            None,
+            ge=1.0,
+            le=20.0,
+            description="SNR shift of the sampling schedule; None: the one the model was trained with.",
+        )
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self._model: VideoModel | None = None
+        self._trained_shift = 1.0
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -60,7 +67,9 @@ class ShapesBackbone(Backbone):
         path = Path(self.options.weights) if self.options.weights else WEIGHTS_DIR / MODEL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"shapes backbone weights not found: {path}")
-        cfg = ModelConfig(**read_metadata(path)["config"])
+        meta = read_metadata(path)
+        cfg = ModelConfig(**meta["config"])
+        self._trained_shift = float(meta.get("info", {}).get("schedule_shift", 1.0))
         model = VideoModel(cfg)
         load_state(model, path)
         self._model = model
@@ -86,11 +95,12 @@ class ShapesBackbone(Backbone):
 
     def schedule(self, num_steps: int) -> Schedule:
         """Evenly spaced continuous times from 1 (noise) to 0 on the cosine schedule the model was trained on."""
-        from f2g_plugin_shapes.nets import alpha_bar
+        from f2g_plugin_shapes.nets import alpha_bar, shifted_time
 
         if num_steps < 1:
             raise ValueError("num_steps must be >= 1")
-        times = [1.0 - i / num_steps for i in range(num_steps)]
+        shift = self.options.schedule_shift or self._trained_shift
+        times = [float(shifted_time(1.0 - i / num_steps, shift)) for i in range(num_steps)]
         abar = [float(alpha_bar(t)) for t in times]
         alphas = (*tuple(a**0.5 for a in abar), 1.0)
         sigmas = (*tuple((1.0 - a) ** 0.5 for a in abar), 0.0)

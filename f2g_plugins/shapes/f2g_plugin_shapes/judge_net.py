@@ -1,8 +1,9 @@
-"""The judge network (torch): rates how well a labelled 2×2 key-frame grid matches a prompt, over ratings 1–9.
+"""The judge network (torch): a perception CNN over the labelled 2×2 key-frame grid.
 
-Each grid tile (one key frame) goes through a small CNN to a 4×4 map of features; the 64 tile tokens (with frame
-and position embeddings) and the prompt's word tokens (with word positions, so order matters) are mixed by a
-small transformer, and a class token gives 9 logits. Nothing in it knows the evaluator's rules.
+The grid is split back into its four tiles (key frames, reading order), which are stacked as 12 channels so early
+convolutions see the displacement between key frames. For each palette colour the network predicts whether an
+object of that colour is in the video, its shape, its motion and its centre on each key frame. It is trained on
+rendered, degraded videos with the renderer's scene as labels — never on the evaluator's output.
 """
 
 from __future__ import annotations
@@ -15,21 +16,30 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from f2g_plugin_shapes.nets import MAX_TOKENS, TOKENS
-
 TILE = 32
 """Tiles are resampled (area) to 32×32, the world's native frame size."""
+NUM_COLOURS, NUM_SHAPES, NUM_MOTIONS, NUM_KEYS = 6, 3, 5, 4
+PER_COLOUR = 1 + NUM_SHAPES + NUM_MOTIONS + 2 * NUM_KEYS
+"""Outputs per colour: presence logit, shape logits, motion logits, (x, y) centre per key frame in [0, 1]."""
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    dim: int = 64
-    depth: int = 2
-    heads: int = 4
     width: int = 32
+    hidden: int = 256
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass
+class Perception:
+    """What the network sees, per colour: presence probability, shape / motion distributions, key-frame centres."""
+
+    present: torch.Tensor  # (B, 6)
+    shape: torch.Tensor  # (B, 6, 3) probabilities
+    motion: torch.Tensor  # (B, 6, 5) probabilities
+    centres: torch.Tensor  # (B, 6, 4, 2) in pixels
 
 
 def grid_to_tiles(grids: list[Image.Image]) -> torch.Tensor:
@@ -43,58 +53,39 @@ def grid_to_tiles(grids: list[Image.Image]) -> torch.Tensor:
     return torch.stack(out)
 
 
-class FiLMConv(nn.Module):
-    """A convolution whose channels the prompt scales and shifts (FiLM): the text decides what to look for."""
-
-    def __init__(self, cin: int, cout: int, dim: int, stride: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3 if stride == 1 else 4, stride=stride, padding=1)
-        self.norm = nn.GroupNorm(8, cout)
-        self.film = nn.Linear(dim, 2 * cout)
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
-
-    def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.film(text)[:, :, None, None].chunk(2, 1)
-        return F.silu(self.norm(self.conv(x)) * (1 + scale) + shift)
-
-
 class JudgeNet(nn.Module):
-    """Prompt encoder + FiLM CNN over the four key frames stacked as channels + text-to-image attention → 9 logits.
-
-    Stacking the tiles as channels lets early convolutions see displacement between key frames (motion);
-    FiLM lets the prompt steer which colours and shapes the features respond to; the prompt's word tokens then
-    attend over the 8×8 feature map (where things are, for relations) before a class token rates the match.
-    """
+    """CNN (key frames stacked as channels, plus coordinate channels) → per-colour attribute predictions."""
 
     def __init__(self, cfg: JudgeConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        w, d = cfg.width, cfg.dim
-        self.word = nn.Embedding(len(TOKENS), d)
-        self.word_pos = nn.Parameter(torch.randn(MAX_TOKENS, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
-        self.text = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        self.convs = nn.ModuleList(
-            [FiLMConv(12, w, d, 1), FiLMConv(w, 2 * w, d, 2), FiLMConv(2 * w, 2 * w, d, 1), FiLMConv(2 * w, d, d, 2)]
+        w = cfg.width
+        self.features = nn.Sequential(
+            nn.Conv2d(14, w, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(2 * w, 3 * w, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(3 * w, 3 * w, 3, padding=1), nn.SiLU(),
+        )  # fmt: skip
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(3 * w * 64, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, NUM_COLOURS * PER_COLOUR)
         )
-        self.image_pos = nn.Parameter(torch.randn(1, 64, d) * 0.02)
-        self.cls = nn.Parameter(torch.zeros(1, 1, d))
-        mix = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
-        self.mix = nn.TransformerEncoder(mix, cfg.depth, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, 9)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, TILE), torch.linspace(-1, 1, TILE), indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)
 
-    def forward(self, tiles: torch.Tensor, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (B, 6, PER_COLOUR)."""
         b = tiles.shape[0]
-        words = self.text(self.word(ids) + self.word_pos[: ids.shape[1]], src_key_padding_mask=pad)
-        keep = (~pad).float()[..., None]
-        pooled = (words * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-        x = tiles.reshape(b, 12, TILE, TILE) * 2 - 1
-        for conv in self.convs:
-            x = conv(x, pooled)
-        image = x.flatten(2).transpose(1, 2) + self.image_pos  # (B, 64, D) on the 8×8 grid
-        seq = torch.cat([self.cls.expand(b, -1, -1), words, image], 1)
-        mask = torch.cat([torch.zeros(b, 1, dtype=torch.bool), pad, torch.zeros(b, 64, dtype=torch.bool)], 1)
-        out = self.mix(seq, src_key_padding_mask=mask)
-        return self.head(self.norm(out[:, 0]))
+        x = torch.cat([tiles.reshape(b, 12, TILE, TILE) * 2 - 1, self.coords.expand(b, -1, -1, -1)], 1)
+        return self.head(self.features(x)).view(b, NUM_COLOURS, PER_COLOUR)
+
+    @staticmethod
+    def perceive(raw: torch.Tensor) -> Perception:
+        """Turn raw outputs into probabilities and pixel centres."""
+        s, m = 1 + NUM_SHAPES, 1 + NUM_SHAPES + NUM_MOTIONS
+        return Perception(
+            present=torch.sigmoid(raw[..., 0]),
+            shape=torch.softmax(raw[..., 1:s], -1),
+            motion=torch.softmax(raw[..., s:m], -1),
+            centres=(raw[..., m:].reshape(*raw.shape[:2], NUM_KEYS, 2) + 0.5) * TILE,
+        )

@@ -210,6 +210,23 @@ class VideoModel(nn.Module):
         self.denoiser = Denoiser(cfg)
 
 
+def shifted_time(u: torch.Tensor | float, shift: float) -> torch.Tensor:
+    """The model time whose cosine ᾱ has its SNR divided by shift²: more of training and sampling at high noise.
+
+    Sixteen nearly identical frames make the latent video far more redundant than one image, so under the plain
+    cosine schedule the layout is already fixed at t = 0.9 and sampling decides it in its first two or three steps.
+    Shifting the SNR (as for high-resolution images) spreads that decision over many steps.
+    """
+    uu = torch.as_tensor(u, dtype=torch.float64)
+    if shift == 1.0:
+        return uu
+    ab = alpha_bar(uu)
+    shifted = ab / (ab + shift**2 * (1 - ab))
+    # invert the cosine schedule: t = acos(sqrt(ᾱ)) · 2/π · 1.008 − 0.008
+    t = torch.arccos(shifted.sqrt().clamp(0, 1)) * 2 / math.pi * 1.008 - 0.008
+    return t.clamp(0.0, 1.0)
+
+
 def alpha_bar(t: torch.Tensor | float) -> torch.Tensor:
     """Cosine schedule ᾱ(t) for continuous t in [0, 1] (t = 1 pure noise), clipped away from 0."""
     tt = torch.as_tensor(t, dtype=torch.float64)

@@ -39,7 +39,10 @@ class ShapesJudgeReward(Reward):
         if len(batch.frame_indices) != 4:
             raise ValueError(f"shapes-judge rates 2×2 grids of 4 key frames, got {len(batch.frame_indices)} frames")
         grids = [batch.grid(i) for i in range(len(batch))]
-        probs = rate_grids([batch.prompt] * len(batch), grids, self.options.weights)
+        try:
+            probs = rate_grids([batch.prompt] * len(batch), grids, self.options.weights)
+        except PromptError:
+            return [math.nan] * len(batch)
         self._calls += len(batch)
         if self.options.expectation:
             return [float(v) for v in expected_rating(probs)]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from f2g_plugin_shapes.data import video_batch
-from f2g_plugin_shapes.nets import ModelConfig, VideoModel, alpha_bar, tokenize
+from f2g_plugin_shapes.nets import ModelConfig, VideoModel, alpha_bar, shifted_time, tokenize
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MODEL_FILE = "shapes_t2v.safetensors"
@@ -61,9 +61,20 @@ def train_diffusion(
     out: Path,
     log: Callable[[str], None],
     info: dict[str, object],
-) -> float:
+    *,
+    lr_max: float = 1e-3,
+    schedule_steps: int | None = None,
+    shift: float = 1.0,
+    stage: str = "diffusion",
+) -> VideoModel:
+    """Train text encoder + denoiser for ``steps`` steps; returns (and saves every 250 steps) the EMA model.
+
+    ``schedule_steps`` is the length of the cosine learning-rate schedule (default ``steps``); ``shift`` divides
+    the SNR of the sampled noise levels by shift² (see :func:`f2g_plugin_shapes.nets.shifted_time`).
+    """
+    total = schedule_steps or steps
     params = list(model.text.parameters()) + list(model.denoiser.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr_max, weight_decay=0.01)
     ema = VideoModel(model.cfg)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
@@ -76,7 +87,7 @@ def train_diffusion(
         with torch.no_grad():
             frames = to_tensor(videos)
             x0 = model.autoencoder.encode(frames.flatten(0, 1)).view(batch, frames.shape[1], -1, 8, 8)
-        t = torch.rand(batch)
+        t = shifted_time(torch.rand(batch, dtype=torch.float64), shift).float()
         ab = alpha_bar(t).float()[:, None, None, None, None]
         noise = torch.randn_like(x0)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
@@ -84,7 +95,7 @@ def train_diffusion(
         pred = model.denoiser(xt, t, model.text(ids, pad), pad)
         loss = F.mse_loss(pred, x0)
         warm = min(1.0, (step + 1) / 100)
-        lr = 1e-3 * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        lr = lr_max * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total)))
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad()
@@ -99,27 +110,26 @@ def train_diffusion(
                 target.copy_(source)
         losses.append(float(loss.detach()))
         if step % 50 == 0 or step == steps - 1:
-            log(
-                f"diffusion step {step} loss {np.mean(losses[-50:]):.5f} lr {lr:.2e} elapsed {time.time() - start:.0f}s"
-            )
+            log(f"{stage} step {step} loss {np.mean(losses[-50:]):.5f} lr {lr:.2e} elapsed {time.time() - start:.0f}s")
         if (step + 1) % 250 == 0 or step == steps - 1:
-            info.update(
-                diffusion_steps=step + 1,
-                diffusion_loss_last50=float(np.mean(losses[-50:])),
-                diffusion_minutes=(time.time() - start) / 60,
-            )
+            info.update({f"{stage}_steps": step + 1, f"{stage}_loss_last50": float(np.mean(losses[-50:])),
+                         f"{stage}_minutes": (time.time() - start) / 60})  # fmt: skip
             save_model(ema, out, info)
-    return float(np.mean(losses[-50:]))
+    return ema
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ae-videos", type=int, default=400, help="videos whose frames fit the autoencoder")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=1500, help="stage 1 steps (plain cosine noise levels)")
+    parser.add_argument("--stage1-schedule", type=int, default=3000, help="length of stage 1's learning-rate cosine")
+    parser.add_argument("--shift-steps", type=int, default=1200, help="stage 2 steps (noise levels shifted)")
+    parser.add_argument("--shift", type=float, default=6.0, help="stage 2 SNR shift (and the sampling default)")
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / MODEL_FILE)
+    parser.add_argument("--resume-stage2", type=Path, default=None, help="skip stage 1: start from these weights")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -132,18 +142,28 @@ def main(argv: list[str] | None = None) -> None:
 
     log(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     t0 = time.time()
-    ae_loss = fit_autoencoder(model, args.ae_videos, rng, log)
-    info: dict[str, object] = {
-        "seed": args.seed,
-        "ae_videos": args.ae_videos,
-        "ae_mse": ae_loss,
-        "ae_minutes": (time.time() - t0) / 60,
-        "batch": args.batch,
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    log(f"autoencoder done in {(time.time() - t0) / 60:.1f} min")
-    final = train_diffusion(model, args.steps, args.batch, rng, args.out, log, info)
-    log(f"done: final loss {final:.5f}, total {(time.time() - t0) / 60:.1f} min -> {args.out}")
+    info: dict[str, object]
+    if args.resume_stage2 is None:
+        ae_loss = fit_autoencoder(model, args.ae_videos, rng, log)
+        info = {"seed": args.seed, "ae_videos": args.ae_videos, "ae_mse": ae_loss, "batch": args.batch,
+                "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
+        model = train_diffusion(model, args.steps, args.batch, rng, args.out, log, info,
+                                schedule_steps=args.stage1_schedule)  # fmt: skip
+        model.requires_grad_(True)
+    else:
+        from f2g_plugin_shapes.model_io import load_state, read_metadata
+
+        load_state(model, args.resume_stage2)
+        model.requires_grad_(True)
+        model.train()
+        info = dict(read_metadata(args.resume_stage2)["info"])
+    # stage 2: more training where the layout of the video is decided (low SNR), fresh seeds and optimiser
+    torch.manual_seed(args.seed + 1)
+    rng = random.Random(args.seed + 1)
+    info.update(schedule_shift=args.shift)
+    train_diffusion(model, args.shift_steps, args.batch, rng, args.out, log, info, lr_max=5e-4, shift=args.shift,
+                    stage="shifted")  # fmt: skip
+    log(f"done: total {(time.time() - t0) / 60:.1f} min -> {args.out}")
 
 
 if __name__ == "__main__":
