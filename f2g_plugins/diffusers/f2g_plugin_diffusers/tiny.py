@@ -283,8 +283,11 @@ def cogvideox(
     )
 
 
-def ltx(seed: int = 0) -> Any:
-    """A tiny LTXPipeline (VAE compresses space by 4 and time by 4; non-causal decoder, as LTX 0.9.0)."""
+def ltx(seed: int = 0, timestep_conditioning: bool = False) -> Any:
+    """A tiny LTXPipeline (VAE compresses space by 4 and time by 4; non-causal decoder, as LTX 0.9.0).
+
+    ``timestep_conditioning``: the decoder of LTX 0.9.1+, which takes a timestep and decode noise.
+    """
     ensure_torchvision()
     from diffusers import (
         AutoencoderKLLTXVideo,
@@ -319,7 +322,7 @@ def ltx(seed: int = 0) -> Any:
         decoder_inject_noise=(False, False, False, False, False),
         upsample_residual=(False, False, False, False),
         upsample_factor=(1, 1, 1, 1),
-        timestep_conditioning=False,
+        timestep_conditioning=timestep_conditioning,
         patch_size=1,
         patch_size_t=1,
         encoder_causal=True,

@@ -179,6 +179,35 @@ def test_batched_candidates_match_one_by_one(case) -> None:
     torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-4)
 
 
+def test_ltx_timestep_conditioned_decoder_parity() -> None:
+    """LTX 0.9.1+: the decoder sees a timestep and seeded noise; ours matches the pipeline's generator order."""
+    pipe = tiny.ltx(timestep_conditioning=True)
+    decode = {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
+    options = LTXVideoBackbone.Options(
+        model="tiny", height=32, width=32, num_frames=9, max_sequence_length=16, device="cpu", decode_seed=3, **decode
+    )
+    backbone = LTXVideoBackbone(options, pipeline=pipe)
+    noise = _noise(backbone, seed=6)
+    video = backbone.decode_video(
+        unguided_sample(backbone, PROMPT, noise, STEPS, negative_prompt=NEGATIVE, cfg_scale=3.0)
+    )
+    ref = pipe(
+        PROMPT,
+        negative_prompt=NEGATIVE,
+        height=32,
+        width=32,
+        num_frames=9,
+        num_inference_steps=STEPS,
+        guidance_scale=3.0,
+        max_sequence_length=16,
+        latents=pipe._pack_latents(noise.clone(), 1, 1),
+        output_type="np",
+        generator=torch.Generator().manual_seed(3),  # with latents given, its first draw is the decode noise
+        **decode,
+    ).frames
+    np.testing.assert_allclose(video, ref, atol=FRAME_TOL)
+
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_latent_parity_over_fifty_steps(name: str) -> None:
