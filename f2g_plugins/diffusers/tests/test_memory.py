@@ -66,13 +66,14 @@ def test_preview_vae_decodes_key_frames_and_not_the_final_video(tmp_path: Any) -
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(0)
-    AutoencoderTiny(
+    taesd: Any = AutoencoderTiny(
         encoder_block_out_channels=(8, 8),
         decoder_block_out_channels=(8, 8),
         num_encoder_blocks=(1, 1),
         num_decoder_blocks=(1, 1),
         latent_channels=4,
-    ).save_pretrained(tmp_path / "taesd")
+    )
+    taesd.save_pretrained(tmp_path / "taesd")
     pipe = tiny.modelscope()
     exact = ModelScopeBackbone(ModelScopeBackbone.Options(**{**SMALL, "num_frames": 8}), pipeline=pipe)
     preview = ModelScopeBackbone(
