@@ -292,6 +292,35 @@ def table(rows: list[dict[str, Any]], order: Sequence[str], baseline: str = "ung
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------------- speed
+
+
+def speed(videos: int = 6) -> str:
+    """Median seconds per video, unguided vs the plugin's default guided run, through the pipeline (one process)."""
+    import f2g_plugin_shapes.plugin as shapes_plugin
+
+    from f2g_core.pipeline import Pipeline
+    from f2g_core.plugins import load_plugins
+
+    registry = load_plugins(extra=[("f2g-plugin-shapes", shapes_plugin)], entry_point_group=None).registry
+    defaults = dict(shapes_plugin.default_run_config())
+    runs = {"unguided": {**defaults, "guidance": {"method": "none"}}, "default guided": defaults}
+    suite = build_suite(videos)
+    lines = []
+    for name, config in runs.items():
+        with Pipeline.from_config(config, registry=registry) as pipeline:
+            pipeline.generate(suite[0]["prompt"], seed=0)  # load and warm up
+            times = []
+            for pair in suite:
+                started = time.perf_counter()
+                pipeline.generate(pair["prompt"], seed=pair["seed"])
+                times.append(time.perf_counter() - started)
+        lines.append(f"{name}: median {np.median(times):.2f} s / video (min {min(times):.2f}, {len(times)} videos)")
+    import torch
+
+    return f"torch threads {torch.get_num_threads()}: " + "; ".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------------ main
 
 
@@ -305,7 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/shapes_alignment"))
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from results.jsonl")
+    parser.add_argument("--speed", action="store_true", help="only time unguided vs the default guided run")
     args = parser.parse_args(argv)
+    if args.speed:
+        print(speed())
+        return 0
     n, start, length = (int(v) for v in args.best.split(","))
     all_configs = configs((n, start, length))
     if args.quick:

@@ -56,6 +56,8 @@ def grid_to_tiles(grids: list[Image.Image]) -> torch.Tensor:
 class JudgeNet(nn.Module):
     """CNN (key frames stacked as channels, plus coordinate channels) → per-colour attribute predictions."""
 
+    coords: torch.Tensor
+
     def __init__(self, cfg: JudgeConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ae-videos", type=int, default=400, help="videos whose frames fit the autoencoder")
     parser.add_argument("--steps", type=int, default=1500, help="stage 1 steps (plain cosine noise levels)")
     parser.add_argument("--stage1-schedule", type=int, default=3000, help="length of stage 1's learning-rate cosine")
-    parser.add_argument("--shift-steps", type=int, default=1200, help="stage 2 steps (noise levels shifted)")
+    parser.add_argument("--shift-steps", type=int, default=2400, help="stage 2 steps (noise levels shifted)")
     parser.add_argument("--shift", type=float, default=6.0, help="stage 2 SNR shift (and the sampling default)")
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
