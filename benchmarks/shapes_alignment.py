@@ -86,37 +86,36 @@ def guided(
     }
 
 
-def configs(best: tuple[int, int, int]) -> dict[str, dict[str, Any]]:
-    """Every configuration by name, in the order they run. ``best`` = (n, start, length) of the best setting."""
-    n, start, length = best
-    calls = 50 + length * (n - 1)
+def _steps(start: int, length: int) -> str:
+    return f"steps {start}-{start + length - 1}"
+
+
+def configs(best: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    """Every configuration by name, in the order they run; ``best`` = (start, length) of the best guided range."""
+    start, length = best
+    b = _steps(start, length)
     ensemble = [{"type": "shapes-judge", "weight": 0.75}, {"type": "shapes-oracle", "weight": 0.25}]
     out: dict[str, dict[str, Any]] = {
         "unguided": {"rewards": [], "sampler": {"num_steps": 50, "eta": 1.0}, "guidance": {"method": "none"}},
-        "paper (judge, n=5, steps 0-5)": guided(),
-        f"best (judge, n={n}, steps {start}-{start + length - 1})": guided(n, start, length),
-        f"oracle (n={n}, steps {start}-{start + length - 1})": guided(
-            n, start, length, rewards=[{"type": "shapes-oracle"}]
-        ),
+        "judge n=5 steps 0-5 (paper)": guided(),
     }
+    for s, k in ((6, 6), (12, 6), (0, 12), (20, 6), (0, 20)):
+        out[f"judge n=5 {_steps(s, k)}"] = guided(5, s, k)
+    out[f"oracle n=5 {b}"] = guided(5, start, length, rewards=[{"type": "shapes-oracle"}])
+    calls = 50 + length * 4
     for samples in (2, 3):
         steps = round(calls / samples)
-        out[f"best-of-{samples} (judge, {steps} steps, ~{samples * steps} calls)"] = {
+        out[f"best-of-{samples} judge, {steps} steps ({samples * steps} calls)"] = {
             "rewards": [{"type": "shapes-judge"}],
             "sampler": {"num_steps": steps, "eta": 1.0},
             "guidance": {"method": "best-of-n", "num_candidates": samples},
         }
-    for combiner in ("weighted-sum", "normalized-sum", "consensus"):
-        out[f"judge+oracle {combiner}"] = guided(n, start, length, rewards=ensemble, combiner=combiner)
     for size in (3, 10):
-        out[f"sweep n={size} (steps {start}-{start + length - 1})"] = guided(size, start, length)
-    for s, k in ((0, 12), (6, 6), (12, 6), (20, 6), (0, 20)):
-        if (s, k) != (start, length):
-            out[f"sweep range steps {s}-{s + k - 1} (n={n})"] = guided(n, s, k)
+        out[f"judge n={size} {b}"] = guided(size, start, length)
     for temperature in (0.25, 1.0):
-        out[f"sweep soft λ={temperature} (n={n}, steps {start}-{start + length - 1})"] = guided(
-            n, start, length, "soft", temperature
-        )
+        out[f"judge n=5 {b} soft λ={temperature}"] = guided(5, start, length, "soft", temperature)
+    for combiner in ("weighted-sum", "normalized-sum", "consensus"):
+        out[f"judge+oracle {combiner} n=5 {b}"] = guided(5, start, length, rewards=ensemble, combiner=combiner)
     return out
 
 
@@ -165,12 +164,20 @@ def _run_task(task: tuple[str, dict[str, Any], list[tuple[int, dict[str, Any]]]]
     return rows
 
 
-def run(suite: list[dict[str, Any]], todo: dict[str, dict[str, Any]], results: Path, workers: int, chunk: int) -> None:
+def run(
+    suite: list[dict[str, Any]],
+    todo: dict[str, dict[str, Any]],
+    results: Path,
+    workers: int,
+    chunk: int,
+    indices: Sequence[int] | None = None,
+) -> None:
     """Run every (config, pair) not yet in ``results`` and append rows as chunks finish."""
     done = {(r["config"], r["index"]) for r in load_rows(results)}
     tasks = []
     for name, overrides in todo.items():
-        items = [(i, p) for i, p in enumerate(suite) if (name, i) not in done]
+        wanted = range(len(suite)) if indices is None else indices
+        items = [(i, suite[i]) for i in wanted if (name, i) not in done]
         tasks += [(name, overrides, items[k : k + chunk]) for k in range(0, len(items), chunk)]
     if not tasks:
         return
@@ -329,18 +336,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=400, help="suite size (default 400)")
     parser.add_argument("--quick", action="store_true", help="CI mode: 6 pairs, 4 configurations, 20 steps")
     parser.add_argument("--only", default="", help="comma-separated prefixes of configuration names to run")
-    parser.add_argument("--best", default="5,0,6", help="n,start,length of the best guided setting")
+    parser.add_argument("--best", default="0,6", help="start,length of the best guided range (sweep result)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/shapes_alignment"))
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from results.jsonl")
+    parser.add_argument(
+        "--per-category",
+        type=int,
+        default=None,
+        help="run only the first N pairs of each category (a consistent subset of the suite)",
+    )
+    parser.add_argument("--categories", default="single,multiple,relation", help="categories to run")
     parser.add_argument("--speed", action="store_true", help="only time unguided vs the default guided run")
     args = parser.parse_args(argv)
     if args.speed:
         print(speed())
         return 0
-    n, start, length = (int(v) for v in args.best.split(","))
-    all_configs = configs((n, start, length))
+    start, length = (int(v) for v in args.best.split(","))
+    all_configs = configs((start, length))
     if args.quick:
         args.pairs = 6
         quick = {
@@ -366,8 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     suite = build_suite(args.pairs)
+    cats = [c.strip() for c in args.categories.split(",")]
+    rank: dict[str, int] = defaultdict(int)
+    indices = []
+    for i, pair in enumerate(suite):
+        if pair["category"] in cats and (args.per_category is None or rank[pair["category"]] < args.per_category):
+            indices.append(i)
+        rank[pair["category"]] += 1
     if not args.table_only:
-        run(suite, selected, results, args.workers, args.chunk)
+        run(suite, selected, results, args.workers, args.chunk, indices)
     rows = [r for r in load_rows(results) if r["index"] < len(suite)]
     text = table(rows, list(all_configs))
     (args.out / "table.md").write_text(text + "\n")

@@ -164,3 +164,19 @@ def test_default_run_config_is_valid(shapes_plugins: Any) -> None:
     assert {"shapes", "shapes-judge", "shapes-oracle"} <= set(shapes_plugins.registry.names("backbone")) | set(
         shapes_plugins.registry.names("reward")
     )
+
+
+def test_judge_rating_distribution_and_bad_prompt() -> None:
+    from f2g_plugin_shapes.judge import rate_grid, rating_distribution
+
+    certain = rating_distribution([1.0, 1.0])
+    assert certain[8] == 1.0  # nothing violated: rating 9
+    one_off = rating_distribution([1.0, 0.0, 1.0])
+    assert one_off[4] == 1.0  # one violation: rating 5
+    mixed = rating_distribution([0.5, 0.5])
+    assert abs(mixed.sum() - 1) < 1e-9 and mixed[8] == 0.25 and mixed[4] == 0.5 and mixed[2] == 0.25
+    grid = key_frame_grid(render_prompt("a red circle", 0)[KEYS])
+    with pytest.raises(PromptError):
+        rate_grid("a photo of a cat", grid)
+    nan = ShapesJudgeReward().score(_batch("a photo of a cat", [render_prompt("a red circle", 0)]))
+    assert np.isnan(nan[0])
