@@ -32,7 +32,7 @@ list_app = typer.Typer(help="List registered components.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 keys_app = typer.Typer(help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}
 
