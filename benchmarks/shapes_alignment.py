@@ -91,7 +91,11 @@ def _steps(start: int, length: int) -> str:
 
 
 def configs(best: tuple[int, int]) -> dict[str, dict[str, Any]]:
-    """Every configuration by name, in the order they run; ``best`` = (start, length) of the best guided range."""
+    """Every configuration by name, in the order they run (most important first).
+
+    ``best`` = (start, length) of the guided range the sweep found best; the oracle, best-of-N, ensemble, n and λ
+    rows use it. The range sweep comes last.
+    """
     start, length = best
     b = _steps(start, length)
     ensemble = [{"type": "shapes-judge", "weight": 0.75}, {"type": "shapes-oracle", "weight": 0.25}]
@@ -99,8 +103,7 @@ def configs(best: tuple[int, int]) -> dict[str, dict[str, Any]]:
         "unguided": {"rewards": [], "sampler": {"num_steps": 50, "eta": 1.0}, "guidance": {"method": "none"}},
         "judge n=5 steps 0-5 (paper)": guided(),
     }
-    for s, k in ((6, 6), (12, 6), (0, 12), (20, 6), (0, 20)):
-        out[f"judge n=5 {_steps(s, k)}"] = guided(5, s, k)
+    out[f"judge n=5 {b}"] = guided(5, start, length)
     out[f"oracle n=5 {b}"] = guided(5, start, length, rewards=[{"type": "shapes-oracle"}])
     calls = 50 + length * 4
     for samples in (2, 3):
@@ -110,12 +113,14 @@ def configs(best: tuple[int, int]) -> dict[str, dict[str, Any]]:
             "sampler": {"num_steps": steps, "eta": 1.0},
             "guidance": {"method": "best-of-n", "num_candidates": samples},
         }
+    for combiner in ("weighted-sum", "normalized-sum", "consensus"):
+        out[f"judge+oracle {combiner} n=5 {b}"] = guided(5, start, length, rewards=ensemble, combiner=combiner)
     for size in (3, 10):
         out[f"judge n={size} {b}"] = guided(size, start, length)
     for temperature in (0.25, 1.0):
         out[f"judge n=5 {b} soft λ={temperature}"] = guided(5, start, length, "soft", temperature)
-    for combiner in ("weighted-sum", "normalized-sum", "consensus"):
-        out[f"judge+oracle {combiner} n=5 {b}"] = guided(5, start, length, rewards=ensemble, combiner=combiner)
+    for s, k in ((6, 6), (12, 6), (0, 12), (20, 6), (0, 20)):
+        out.setdefault(f"judge n=5 {_steps(s, k)}", guided(5, s, k))
     return out
 
 

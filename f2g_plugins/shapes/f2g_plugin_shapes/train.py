@@ -87,7 +87,9 @@ def train_diffusion(
         with torch.no_grad():
             frames = to_tensor(videos)
             x0 = model.autoencoder.encode(frames.flatten(0, 1)).view(batch, frames.shape[1], -1, 8, 8)
-        t = shifted_time(torch.rand(batch, dtype=torch.float64), shift).float()
+        # stage 1 draws float32 times, stage 2 float64 ones (as the shipped weights were trained)
+        u = torch.rand(batch, dtype=torch.float32 if shift == 1.0 else torch.float64)
+        t = shifted_time(u, shift).float()
         ab = alpha_bar(t).float()[:, None, None, None, None]
         noise = torch.randn_like(x0)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
