@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from f2g_core.errors import ConfigError
+
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 185, 60),
@@ -67,8 +69,11 @@ VOCABULARY: tuple[str, ...] = (
 """Every word the grammar accepts (also the text encoder's vocabulary, after the special tokens)."""
 
 
-class PromptError(ValueError):
-    """A prompt outside the shapes grammar; the message lists the accepted vocabulary and forms."""
+class PromptError(ConfigError):
+    """A prompt outside the shapes grammar; the message lists the accepted vocabulary and forms.
+
+    A :class:`~f2g_core.errors.ConfigError` (hence also a ``ValueError``), so the CLI prints it as a user error.
+    """
 
 
 @dataclass(frozen=True)
