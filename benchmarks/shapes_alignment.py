@@ -181,7 +181,8 @@ def run(
     done = {(r["config"], r["index"]) for r in load_rows(results)}
     tasks = []
     for name, overrides in todo.items():
-        wanted = range(len(suite)) if indices is None else indices
+        wanted = list(range(len(suite)) if indices is None else indices)
+        random.Random(SUITE_SEED).shuffle(wanted)  # a run cut short still covers every category evenly
         items = [(i, suite[i]) for i in wanted if (name, i) not in done]
         tasks += [(name, overrides, items[k : k + chunk]) for k in range(0, len(items), chunk)]
     if not tasks:
