@@ -137,6 +137,20 @@ class Job:
         return samples * self.schedule.num_steps
 
 
+def key_frame_batch(job: Job, x0: torch.Tensor, step: StepInfo, record: StepRecord) -> RewardBatch:
+    """Decode only the key frames of every sample in ``x0`` (timed and counted in ``record``) for the rewards."""
+    with record.timed("decode"):
+        frames = job.backbone.decode(x0, job.key_frames)
+        record.frames_decoded += x0.shape[0] * len(job.key_frames)
+    return RewardBatch(
+        prompt=job.prompt,
+        frames=np.asarray(frames, dtype=np.float32),
+        frame_indices=tuple(job.key_frames),
+        num_frames=job.backbone.num_frames,
+        step=step,
+    )
+
+
 def guided_step(
     job: Job, x: torch.Tensor, x0: torch.Tensor, k: int, record: StepRecord
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,16 +167,8 @@ def guided_step(
     with record.timed("denoise"):
         candidate_x0 = denoise_chunked(backbone, candidates, dst, job.cond, guidance.chunk_size)
         record.model_calls += n
-    with record.timed("decode"):
-        frames = backbone.decode(candidate_x0, job.key_frames)
-        record.frames_decoded += n * len(job.key_frames)
-    batch = RewardBatch(
-        prompt=job.prompt,
-        frames=np.asarray(frames, dtype=np.float32),
-        frame_indices=tuple(job.key_frames),
-        num_frames=backbone.num_frames,
-        step=StepInfo(index=k, num_steps=job.schedule.num_steps, timestep=float(dst.timestep)),
-    )
+    step = StepInfo(index=k, num_steps=job.schedule.num_steps, timestep=float(dst.timestep))
+    batch = key_frame_batch(job, candidate_x0, step, record)
     try:
         combined = job.scorer.score(batch, record, job.trace)
     except BudgetExceeded as stop:
@@ -214,16 +220,7 @@ def best_of_n(job: Job) -> torch.Tensor:
     n = job.guidance.num_candidates
     finals = torch.cat([run_chain(job, sample=j) for j in range(n)])
     record = StepRecord(step=-1, timestep=0.0, guided=True, num_candidates=n)
-    with record.timed("decode"):
-        frames = job.backbone.decode(finals, job.key_frames)
-        record.frames_decoded += n * len(job.key_frames)
-    batch = RewardBatch(
-        prompt=job.prompt,
-        frames=np.asarray(frames, dtype=np.float32),
-        frame_indices=tuple(job.key_frames),
-        num_frames=job.backbone.num_frames,
-        step=StepInfo.final(job.schedule.num_steps),
-    )
+    batch = key_frame_batch(job, finals, StepInfo.final(job.schedule.num_steps), record)
     try:
         combined = job.scorer.score(batch, record, job.trace)
         rng = np.random.default_rng(_seed_of(job.seed, 0, _FINAL, 0, _SELECT))
