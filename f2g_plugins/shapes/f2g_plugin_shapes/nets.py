@@ -40,8 +40,8 @@ class ModelConfig:
     depth: int = 4
     heads: int = 4
     text_depth: int = 2
-    patch: int = 2
-    frame_patch: int = 2
+    patch: int = 1
+    frame_patch: int = 8
     frames: int = 16
     latent_size: int = 8
 
@@ -125,6 +125,54 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], -1)
 
 
+def sincos_positions(frames: int, grid: int, dim: int) -> torch.Tensor:
+    """Fixed sine-cosine features of (frame, row, column) per token, (frames, grid², dim).
+
+    A quarter of the features encode the frame, three eighths each the row and the column; fixed features give every
+    token its place from the first step, so object structure is shared across positions instead of learned anew
+    for each of them.
+    """
+
+    def axis(values: torch.Tensor, width: int) -> torch.Tensor:
+        freqs = torch.exp(-math.log(100.0) * torch.arange(width // 2, dtype=torch.float32) / (width // 2))
+        args = values[:, None].float() * freqs[None]
+        return torch.cat([torch.sin(args), torch.cos(args)], -1)
+
+    ft = dim // 4
+    fs = (dim - ft) // 2
+    t = axis(torch.arange(frames), ft)[:, None, None, :].expand(frames, grid, grid, ft)
+    y = axis(torch.arange(grid), fs)[None, :, None, :].expand(frames, grid, grid, fs)
+    x = axis(torch.arange(grid), dim - ft - fs)[None, None, :, :].expand(frames, grid, grid, dim - ft - fs)
+    return torch.cat([t, y, x], -1).reshape(frames, grid * grid, dim)
+
+
+def rotary_tables(frames: int, grid: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosines and sines (tokens, head_dim / 2) of a 3-axis rotary embedding over (frame, row, column).
+
+    Rotating queries and keys by their token's place makes attention scores depend on relative offsets, so "the
+    same object one step later, one column to the left" is one learned pattern everywhere: the bias motion needs.
+    """
+    pairs = head_dim // 2
+    pt = pairs // 4
+    ps = (pairs - pt) // 2
+    angles = []
+    for values, width in (
+        (torch.arange(frames)[:, None, None].expand(frames, grid, grid), pt),
+        (torch.arange(grid)[None, :, None].expand(frames, grid, grid), ps),
+        (torch.arange(grid)[None, None, :].expand(frames, grid, grid), pairs - pt - ps),
+    ):
+        freqs = torch.exp(-math.log(32.0) * torch.arange(width, dtype=torch.float32) / max(width, 1))
+        angles.append(values.reshape(-1, 1).float() * freqs[None])
+    table = torch.cat(angles, -1)
+    return torch.cos(table), torch.sin(table)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate feature pairs (x[..., :d/2], x[..., d/2:]) of (B, heads, tokens, d) by the tables' angles."""
+    a, b = x.chunk(2, -1)
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], -1)
+
+
 class Attention(nn.Module):
     """Multi-head attention on scaled_dot_product_attention (self- or cross-)."""
 
@@ -135,11 +183,19 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         b, n, d = x.shape
         h = self.heads
         q = self.q(x).view(b, n, h, d // h).transpose(1, 2)
         k, v = self.kv(context).view(b, context.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         attn_mask = None if mask is None else (~mask)[:, None, None, :]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
@@ -160,10 +216,17 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.weight)
         nn.init.zeros_(self.ada.bias)
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        temb: torch.Tensor,
+        text: torch.Tensor,
+        pad: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         s1, b1, g1, s2, b2, g2 = self.ada(temb)[:, None].chunk(6, -1)
         h = self.norm1(x) * (1 + s1) + b1
-        x = x + (1 + g1) * self.attn(h, h)
+        x = x + (1 + g1) * self.attn(h, h, rotary=rotary)
         x = x + self.cross(self.norm2(x), text, pad)
         h = self.norm3(x) * (1 + s2) + b2
         return x + (1 + g2) * self.mlp(h)
@@ -178,8 +241,11 @@ class Denoiser(nn.Module):
         p, q, c, d = cfg.patch, cfg.frame_patch, cfg.latent_channels, cfg.dim
         self.grid = cfg.latent_size // p
         self.proj_in = nn.Linear(c * q * p * p, d)
-        self.frame_pos = nn.Parameter(torch.randn(cfg.frames // q, 1, d) * 0.02)
-        self.space_pos = nn.Parameter(torch.randn(1, self.grid * self.grid, d) * 0.02)
+        # absolute places (objects must stay inside the frame) plus rotary relative offsets (motion, relations)
+        self.register_buffer("pos", sincos_positions(cfg.frames // q, self.grid, d), persistent=False)
+        cos, sin = rotary_tables(cfg.frames // q, self.grid, d // cfg.heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
         self.time = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(d, cfg.heads) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d)
@@ -188,13 +254,14 @@ class Denoiser(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         b, f, c, hh, ww = x.shape
         p, q, g = self.cfg.patch, self.cfg.frame_patch, self.grid
-        # tokens: (frame pair, 2×2 latent patch), each carrying q·p·p·C numbers
+        # tokens: (group of q frames, p×p latent patch), each carrying q·p·p·C numbers
         tokens = x.reshape(b, f // q, q, c, g, p, g, p).permute(0, 1, 4, 6, 2, 3, 5, 7)
-        h = self.proj_in(tokens.reshape(b, f // q, g * g, -1)) + self.frame_pos + self.space_pos
+        h = self.proj_in(tokens.reshape(b, f // q, g * g, -1))
+        h = h + self.pos
         h = h.reshape(b, (f // q) * g * g, -1)
         temb = self.time(timestep_embedding(t, h.shape[-1]))
         for block in self.blocks:
-            h = block(h, temb, text, pad)
+            h = block(h, temb, text, pad, (self.rope_cos, self.rope_sin))
         out = self.proj_out(self.norm_out(h)).reshape(b, f // q, g, g, q, c, p, p)
         return out.permute(0, 1, 4, 5, 2, 6, 3, 7).reshape(b, f, c, hh, ww)
 

@@ -1,8 +1,9 @@
-"""Train the shapes text-to-video model: ``python -m f2g_plugin_shapes.train`` (fixed seeds, CPU, ~40 min).
+"""Train the shapes text-to-video model: ``python -m f2g_plugin_shapes.train`` (fixed seeds, 2 CPU threads, ~55 min).
 
-Stage 1 trains the per-frame autoencoder on rendered frames and fixes the latent normalisation; stage 2 trains the
-text encoder and the denoiser to predict clean latents x0 (x0 prediction converges far faster than epsilon
-prediction at this size) with 10% prompt dropout for classifier-free guidance, keeping an EMA of the weights.
+First the per-frame autoencoder is fitted in closed form on rendered frames (seconds); then the text encoder and
+the denoiser learn to predict clean latents x0 (x0 prediction converges far faster than epsilon prediction at this
+size) on videos rendered on the fly, with 10% prompt dropout for classifier-free guidance, keeping an EMA of the
+weights. Half of the noise levels are drawn with the SNR shift that sampling uses, half without.
 """
 
 from __future__ import annotations
@@ -63,22 +64,21 @@ def train_diffusion(
     info: dict[str, object],
     *,
     lr_max: float = 1e-3,
-    schedule_steps: int | None = None,
-    shift: float = 1.0,
+    shifts: tuple[float, ...] = (1.0,),
+    ema_decay: float = 0.995,
     stage: str = "diffusion",
 ) -> VideoModel:
     """Train text encoder + denoiser for ``steps`` steps; returns (and saves every 250 steps) the EMA model.
 
-    ``schedule_steps`` is the length of the cosine learning-rate schedule (default ``steps``); ``shift`` divides
-    the SNR of the sampled noise levels by shift² (see :func:`f2g_plugin_shapes.nets.shifted_time`).
+    Each example's noise level is drawn on the cosine schedule with its SNR divided by shift², the shift drawn
+    from ``shifts`` (see :func:`f2g_plugin_shapes.nets.shifted_time`): the shifted levels train the high-noise
+    steps where the layout is decided, the plain ones the low-noise steps that make edges crisp.
     """
-    total = schedule_steps or steps
     params = list(model.text.parameters()) + list(model.denoiser.parameters())
     opt = torch.optim.AdamW(params, lr=lr_max, weight_decay=0.01)
     ema = VideoModel(model.cfg)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
-    ema_decay = 0.995
     losses: list[float] = []
     start = time.time()
     for step in range(steps):
@@ -87,9 +87,9 @@ def train_diffusion(
         with torch.no_grad():
             frames = to_tensor(videos)
             x0 = model.autoencoder.encode(frames.flatten(0, 1)).view(batch, frames.shape[1], -1, 8, 8)
-        # stage 1 draws float32 times, stage 2 float64 ones (as the shipped weights were trained)
-        u = torch.rand(batch, dtype=torch.float32 if shift == 1.0 else torch.float64)
-        t = shifted_time(u, shift).float()
+        u = torch.rand(batch, dtype=torch.float64)
+        shift = torch.tensor([rng.choice(shifts) for _ in range(batch)], dtype=torch.float64)
+        t = torch.stack([shifted_time(ui, float(si)) for ui, si in zip(u, shift, strict=True)]).float()
         ab = alpha_bar(t).float()[:, None, None, None, None]
         noise = torch.randn_like(x0)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
@@ -97,7 +97,7 @@ def train_diffusion(
         pred = model.denoiser(xt, t, model.text(ids, pad), pad)
         loss = F.mse_loss(pred, x0)
         warm = min(1.0, (step + 1) / 100)
-        lr = lr_max * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total)))
+        lr = lr_max * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad()
@@ -120,51 +120,48 @@ def train_diffusion(
     return ema
 
 
+def model_config(overrides: list[str]) -> ModelConfig:
+    """The default :class:`ModelConfig` with integer ``field=value`` overrides."""
+    fields = ModelConfig().to_dict()
+    values: dict[str, int] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in fields or not raw.isdigit():
+            raise SystemExit(f"--model expects field=INTEGER with a field among {sorted(fields)}, got {item!r}")
+        values[key] = int(raw)
+    return ModelConfig(**values)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ae-videos", type=int, default=400, help="videos whose frames fit the autoencoder")
-    parser.add_argument("--steps", type=int, default=1500, help="stage 1 steps (plain cosine noise levels)")
-    parser.add_argument("--stage1-schedule", type=int, default=3000, help="length of stage 1's learning-rate cosine")
-    parser.add_argument("--shift-steps", type=int, default=2400, help="stage 2 steps (noise levels shifted)")
-    parser.add_argument("--shift", type=float, default=6.0, help="stage 2 SNR shift (and the sampling default)")
+    parser.add_argument("--steps", type=int, default=12000, help="training steps")
     parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay to a tenth)")
+    parser.add_argument("--shift", type=float, default=6.0, help="SNR shift of half the noise levels and of sampling")
+    parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights")
+    parser.add_argument("--model", nargs="*", default=[], metavar="FIELD=VALUE", help="model size overrides")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / MODEL_FILE)
-    parser.add_argument("--resume-stage2", type=Path, default=None, help="skip stage 1: start from these weights")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    cfg = ModelConfig()
-    model = VideoModel(cfg)
+    model = VideoModel(model_config(args.model))
 
     def log(message: str) -> None:
         print(time.strftime("%H:%M:%S"), message, flush=True)
 
-    log(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+    parameters = sum(p.numel() for p in model.parameters())
+    log(f"parameters: {parameters:,}")
     t0 = time.time()
-    info: dict[str, object]
-    if args.resume_stage2 is None:
-        ae_loss = fit_autoencoder(model, args.ae_videos, rng, log)
-        info = {"seed": args.seed, "ae_videos": args.ae_videos, "ae_mse": ae_loss, "batch": args.batch,
-                "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
-        model = train_diffusion(model, args.steps, args.batch, rng, args.out, log, info,
-                                schedule_steps=args.stage1_schedule)  # fmt: skip
-        model.requires_grad_(True)
-    else:
-        from f2g_plugin_shapes.model_io import load_state, read_metadata
-
-        load_state(model, args.resume_stage2)
-        model.requires_grad_(True)
-        model.train()
-        info = dict(read_metadata(args.resume_stage2)["info"])
-    # stage 2: more training where the layout of the video is decided (low SNR), fresh seeds and optimiser
-    torch.manual_seed(args.seed + 1)
-    rng = random.Random(args.seed + 1)
-    info.update(schedule_shift=args.shift)
-    train_diffusion(model, args.shift_steps, args.batch, rng, args.out, log, info, lr_max=5e-4, shift=args.shift,
-                    stage="shifted")  # fmt: skip
+    ae_loss = fit_autoencoder(model, args.ae_videos, rng, log)
+    info: dict[str, object] = {"seed": args.seed, "ae_videos": args.ae_videos, "ae_mse": ae_loss,
+                               "batch": args.batch, "parameters": parameters, "schedule_shift": args.shift,
+                               "threads": args.threads}  # fmt: skip
+    train_diffusion(model, args.steps, args.batch, rng, args.out, log, info, lr_max=args.lr,
+                    shifts=(1.0, args.shift), ema_decay=args.ema)  # fmt: skip
     log(f"done: total {(time.time() - t0) / 60:.1f} min -> {args.out}")
 
 
