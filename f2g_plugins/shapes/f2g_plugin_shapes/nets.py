@@ -256,8 +256,7 @@ class Denoiser(nn.Module):
         p, q, g = self.cfg.patch, self.cfg.frame_patch, self.grid
         # tokens: (group of q frames, p×p latent patch), each carrying q·p·p·C numbers
         tokens = x.reshape(b, f // q, q, c, g, p, g, p).permute(0, 1, 4, 6, 2, 3, 5, 7)
-        h = self.proj_in(tokens.reshape(b, f // q, g * g, -1))
-        h = h + self.pos
+        h = self.proj_in(tokens.reshape(b, f // q, g * g, -1)) + self.pos
         h = h.reshape(b, (f // q) * g * g, -1)
         temb = self.time(timestep_embedding(t, h.shape[-1]))
         for block in self.blocks:
