@@ -1,13 +1,13 @@
 """Reward-call latency of a guided run with a remote LVLM: concurrent candidates versus sequential calls.
 
-The ``openai`` reward talks to the local fake OpenAI-compatible server (f2g_core.lvlm.fake_server), which adds a
+The ``openai`` reward talks to the local fake OpenAI-compatible server (f2g_lvlm.fake_server), which adds a
 fixed latency to every request, as a remote API does. A Free²Guide run with n candidates and K guided steps makes
 n·K calls; scored one after another (the official code) they cost n·K × latency, while f2g overlaps the n calls of
 a step, so the reward phase should cost about K × latency. The check: concurrent ≤ 1.3 × K × latency.
 
     python benchmarks/lvlm_latency.py [--n 10] [--guided 6] [--latency 0.3] [--steps 20] [--backbone gaussian-mixture]
 
-Exits 1 when the bound is missed. The server runs in its own process (``python -m f2g_core.lvlm.fake_server``),
+Exits 1 when the bound is missed. The server runs in its own process (``python -m f2g_lvlm.fake_server``),
 as a remote API would, so its work does not compete with the client for the interpreter; ``--in-process`` runs it
 in a thread instead. ``--backbone shapes`` uses the shapes world (needs f2g-plugin-shapes and its weights) instead
 of the analytic Gaussian mixture; the reward calls are the same either way.
@@ -27,7 +27,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer
+
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
 
@@ -63,7 +64,7 @@ def serve(latency: float, in_process: bool) -> Iterator[Any]:
         with FakeLVLMServer(Answer("Answer: 7"), latency=latency) as server:
             yield server
         return
-    command = [sys.executable, "-m", "f2g_core.lvlm.fake_server", "--latency", str(latency), "--answer", "Answer: 7"]
+    command = [sys.executable, "-m", "f2g_lvlm.fake_server", "--latency", str(latency), "--answer", "Answer: 7"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None

@@ -18,7 +18,7 @@ import argparse
 import contextlib
 import threading
 
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 
 
 def judge_answer(request: RecordedRequest) -> Answer:

@@ -14,7 +14,7 @@ import argparse
 import os
 import tempfile
 
-from f2g_core.lvlm.pytest_fixtures import make_lvlm_batch
+from f2g_lvlm.testing import make_lvlm_batch
 
 
 def main() -> None:

@@ -8,8 +8,6 @@
 * ``gmm_backbone``: a loaded :class:`~f2g_core.gaussian_mixture.GaussianMixtureBackbone`.
 * ``gmm_config``: a run-config dict guiding the analytic backbone towards one mode (edit and pass to
   ``Pipeline.from_config(config, registry=f2g_registry)``).
-* ``lvlm_server``, ``lvlm_env``, ``lvlm_batch``: a real OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1
-  and an isolated key/cache environment, for testing LVLM rewards (see :mod:`f2g_core.lvlm.pytest_fixtures`).
 
 This module imports only light modules at import time: pytest loads it in every test session of an
 environment where f2g-core is installed.
@@ -24,7 +22,6 @@ import numpy as np
 import pytest
 
 from f2g_core.interfaces import RewardBatch, StepInfo
-from f2g_core.lvlm.pytest_fixtures import lvlm_batch, lvlm_env, lvlm_server
 from f2g_core.plugins import Plugins, load_plugins
 from f2g_core.registry import Registry
 
@@ -33,9 +30,6 @@ __all__ = [
     "gmm_backbone",
     "gmm_config",
     "isolated_plugins",
-    "lvlm_batch",
-    "lvlm_env",
-    "lvlm_server",
     "make_reward_batch",
     "register_plugin",
     "reward_batch",

@@ -3,7 +3,7 @@
 The Messages API returns no log-probabilities, so the score is the parsed ``Answer: N`` (or yes/no → 1/0);
 ``samples: k`` asks k times (at the configured temperature) and averages the answers, which recovers some of the
 resolution the expectation over log-probabilities gives GPT-4o. Retries, cache, budget and key handling come from
-:class:`~f2g_core.lvlm.reward.LVLMReward`; the ``anthropic`` SDK is imported when the first client is made.
+:class:`~f2g_lvlm.reward.LVLMReward`; the ``anthropic`` SDK is imported when the first client is made.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from f2g_lvlm.retry import Failure
+from f2g_lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 from pydantic import Field
-
-from f2g_core.lvlm.retry import Failure
-from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 
 OFFICIAL_BASE_URL = "https://api.anthropic.com"
 

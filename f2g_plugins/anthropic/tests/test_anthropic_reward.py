@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
 from f2g_plugin_anthropic import AnthropicReward
 
 from f2g_core.errors import BudgetExceeded, ComponentError, ConfigError
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.02, "backoff_jitter": 0.0, "timeout": 5.0}
 _made: list[AnthropicReward] = []

@@ -1,6 +1,6 @@
 """``examples/ensemble_imagereward_gpt4o.yaml``: it validates as written, and it runs once made offline.
 
-Offline, the LVLM is the core's fake OpenAI-compatible server on 127.0.0.1, ImageReward a tiny seeded checkpoint
+Offline, the LVLM is f2g-lvlm's fake OpenAI-compatible server on 127.0.0.1, ImageReward a tiny seeded checkpoint
 and VideoCrafter2 its random miniature; nothing else in the file changes, so the test exercises the example's own
 reward, weights and combiner through the real guided pipeline.
 """
@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 
 from f2g_core.config import load_config, read_config_file
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ensemble_imagereward_gpt4o.yaml"
 
 openai_plugin = pytest.importorskip("f2g_plugin_openai.plugin", reason="f2g-plugin-openai is not installed")
 diffusers_plugin = pytest.importorskip("f2g_plugin_diffusers.plugin", reason="f2g-plugin-diffusers is not installed")
+
+lvlm_testing = pytest.importorskip("f2g_lvlm.testing", reason="f2g-lvlm is not installed")
+lvlm_env = lvlm_testing.lvlm_env  # f2g-lvlm's opt-in fixture
 
 
 def test_example_is_the_papers_setting() -> None:
@@ -70,7 +72,7 @@ def test_example_assembles_with_every_component_validated() -> None:
         pipeline.close()
 
 
-def offline(config: dict[str, Any], server: FakeLVLMServer, tiny_files: Any) -> dict[str, Any]:
+def offline(config: dict[str, Any], server: Any, tiny_files: Any) -> dict[str, Any]:
     """The example with only its sources swapped for local ones, and sizes small enough for a test."""
     from f2g_plugin_imagereward.testing import TINY_VISION
 
@@ -98,11 +100,11 @@ def test_example_runs_offline_with_the_lvlm_on_a_local_server(lvlm_env: Any, tin
 
     ratings = iter([7, 3, 5, 2, 8, 6] * 4)
 
-    def judge(request: Any) -> Answer:
+    def judge(request: Any) -> Any:
         rating = next(ratings)
-        return Answer(f"Reasoning: fine.\nAnswer: {rating}", probs={str(rating): 1.0})
+        return lvlm_testing.Answer(f"Reasoning: fine.\nAnswer: {rating}", probs={str(rating): 1.0})
 
-    with FakeLVLMServer(responder=judge) as server:
+    with lvlm_testing.FakeLVLMServer(responder=judge) as server:
         config = offline(read_config_file(EXAMPLE), server, tiny_files)
         with Pipeline.from_config(config, registry=registry()) as pipeline:
             result = pipeline.generate()

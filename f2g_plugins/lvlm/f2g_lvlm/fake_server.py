@@ -426,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the server in the foreground: ``python -m f2g_core.lvlm.fake_server --latency 0.3 --answer "Answer: 7"``.
+    """Run the server in the foreground: ``python -m f2g_lvlm.fake_server --latency 0.3 --answer "Answer: 7"``.
 
     Prints ``listening on URL`` once ready. ``GET /_fake/stats`` returns the request count and the maximum of
     requests in flight; ``POST /_fake/reset`` clears them. A separate process keeps the server's work off the

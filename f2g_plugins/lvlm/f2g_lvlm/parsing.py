@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from f2g_core.lvlm.templates import Scale
+from f2g_lvlm.templates import Scale
 
 DIGITS: tuple[str, ...] = tuple(str(d) for d in range(1, 10))
 

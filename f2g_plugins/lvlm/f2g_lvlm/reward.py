@@ -34,12 +34,12 @@ from tenacity import RetryCallState
 from f2g_core.errors import ComponentError
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
-from f2g_core.lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
-from f2g_core.lvlm.cache import AnswerCache, cache_key, default_cache_dir
-from f2g_core.lvlm.encoding import images_hash, png_base64
-from f2g_core.lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
-from f2g_core.lvlm.retry import Failure, RetryPolicy, classify_status
-from f2g_core.lvlm.templates import ImageMode, Scale, ScoringPrompt, Template, build_prompt, resolve_template
+from f2g_lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
+from f2g_lvlm.cache import AnswerCache, cache_key, default_cache_dir
+from f2g_lvlm.encoding import images_hash, png_base64
+from f2g_lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
+from f2g_lvlm.retry import Failure, RetryPolicy, classify_status
+from f2g_lvlm.templates import ImageMode, Scale, ScoringPrompt, Template, build_prompt, resolve_template
 
 log = logging.getLogger("f2g.lvlm")
 
@@ -99,7 +99,7 @@ class LVLMOptions(AsyncReward.Options):
     max_concurrency: int = Field(8, ge=1, description="Requests of this reward in flight at once (all candidates).")
     model: str = Field("", description="Model name; each provider sets its default.")
     scale: Scale = Field("1-9", description="Answer scale: '1-9' (score in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
-    template: str = Field("free2guide", description="Built-in prompt template (see f2g_core.lvlm.templates).")
+    template: str = Field("free2guide", description="Built-in prompt template (see f2g_lvlm.templates).")
     system_prompt: str | None = Field(None, description="Replace the template's system text ({layout}, …).")
     question: str | None = Field(None, description="Replace the template's question ({prompt}, …).")
     template_version: str | None = Field(None, description="Version label of custom wording (cache key, trace).")

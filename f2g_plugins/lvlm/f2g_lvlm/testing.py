@@ -1,13 +1,15 @@
-"""pytest fixtures for testing LVLM rewards against a real HTTP server on 127.0.0.1.
+"""Testing LVLM rewards against a real HTTP server on 127.0.0.1: the fake server and opt-in pytest fixtures.
 
-* ``lvlm_server`` — a started :class:`~f2g_core.lvlm.fake_server.FakeLVLMServer` (OpenAI + Anthropic dialects),
+* ``lvlm_server`` — a started :class:`~f2g_lvlm.fake_server.FakeLVLMServer` (OpenAI + Anthropic dialects),
   stopped after the test. Point a reward at ``lvlm_server.openai_base_url`` or ``lvlm_server.anthropic_base_url``.
 * ``lvlm_env`` — an isolated environment: fake API keys in ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``, a
   temporary key store and answer cache, ``HF_HUB_OFFLINE=1``. Returns an :class:`LVLMEnv`.
 * ``lvlm_batch`` — a factory of small random :class:`~f2g_core.interfaces.RewardBatch` objects.
 
-The shipped pytest plugin (``f2g_core.testing``) re-exports them; plugin authors can also write
-``from f2g_core.lvlm.pytest_fixtures import *`` in a ``conftest.py``.
+The fixtures are opt-in, never loaded into every pytest session: import them in a ``conftest.py``
+(``from f2g_lvlm.testing import lvlm_batch, lvlm_env, lvlm_server``) or name the module in the top-level
+``conftest.py`` (``pytest_plugins = ["f2g_lvlm.testing"]``). The server's scripting names (:class:`FakeLVLMServer`,
+:class:`Answer`, :class:`Reply`, :func:`error_reply`, :class:`RecordedRequest`) are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ import numpy as np
 import pytest
 
 from f2g_core.interfaces import RewardBatch, StepInfo
-from f2g_core.lvlm.fake_server import FakeLVLMServer
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest, Reply, error_reply
 
-__all__ = ["LVLMEnv", "lvlm_batch", "lvlm_env", "lvlm_server", "make_lvlm_batch"]
+__all__ = [
+    "Answer",
+    "FakeLVLMServer",
+    "LVLMEnv",
+    "RecordedRequest",
+    "Reply",
+    "error_reply",
+    "lvlm_batch",
+    "lvlm_env",
+    "lvlm_server",
+    "make_lvlm_batch",
+]
 
 FAKE_OPENAI_KEY = "sk-test-f2g-0123456789abcdefSECRET"
 FAKE_ANTHROPIC_KEY = "sk-ant-test-f2g-0123456789abcdefSECRET"

@@ -7,8 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
 
 
 def post(url, body):

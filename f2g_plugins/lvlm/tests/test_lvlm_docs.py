@@ -7,7 +7,7 @@ from f2g_plugin_anthropic import AnthropicReward
 from f2g_plugin_openai import OpenAIReward
 from f2g_plugin_transformers_vlm import TransformersVLMReward
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "lvlm.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "lvlm.md"
 
 
 @pytest.mark.parametrize("reward", [OpenAIReward, AnthropicReward, TransformersVLMReward])
@@ -18,14 +18,14 @@ def test_every_option_is_documented(reward):
 
 
 def test_fixtures_and_counters_are_documented():
-    from f2g_core.lvlm.accounting import Usage
+    from f2g_lvlm.accounting import Usage
 
     text = DOC.read_text()
     for name in ("lvlm_server", "lvlm_env", "lvlm_batch", *Usage().as_dict()):
         assert f"`{name}`" in text, name
 
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("lvlm_*.yaml")), ids=lambda p: p.name)

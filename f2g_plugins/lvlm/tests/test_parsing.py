@@ -3,9 +3,8 @@
 import math
 
 import pytest
-
-from f2g_core.lvlm.fake_server import tokenize
-from f2g_core.lvlm.parsing import (
+from f2g_lvlm.fake_server import tokenize
+from f2g_lvlm.parsing import (
     ParseFailure,
     TokenLogprob,
     option_probs,

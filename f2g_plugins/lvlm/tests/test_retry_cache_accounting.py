@@ -7,11 +7,11 @@ import threading
 import time
 
 import pytest
+from f2g_lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
+from f2g_lvlm.cache import AnswerCache, cache_key, default_cache_dir
+from f2g_lvlm.retry import Failure, RetryPolicy, classify_status, retry_after_seconds
 
 from f2g_core.errors import BudgetExceeded
-from f2g_core.lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
-from f2g_core.lvlm.cache import AnswerCache, cache_key, default_cache_dir
-from f2g_core.lvlm.retry import Failure, RetryPolicy, classify_status, retry_after_seconds
 
 
 def test_retry_after_forms():

@@ -1,9 +1,9 @@
 """Versioned templates: wording, layout text, overrides and their versions."""
 
 import pytest
+from f2g_lvlm.templates import BUILTIN_TEMPLATES, build_prompt, layout_text, resolve_template
 
 from f2g_core.errors import ConfigError
-from f2g_core.lvlm.templates import BUILTIN_TEMPLATES, build_prompt, layout_text, resolve_template
 
 
 def test_builtin_prompt_matches_the_paper_protocol():

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
+from f2g_lvlm.parsing import TokenLogprob
+from f2g_lvlm.retry import Failure
+from f2g_lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 from pydantic import Field
 
 from f2g_core.errors import ConfigError
-from f2g_core.lvlm.parsing import TokenLogprob
-from f2g_core.lvlm.retry import Failure
-from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 

@@ -10,11 +10,11 @@ import sys
 import time
 
 import pytest
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
 from f2g_plugin_openai import OpenAIReward
 
 from f2g_core.errors import BudgetExceeded, ComponentError, ConfigError
 from f2g_core.keys import set_key
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.02, "backoff_jitter": 0.0, "timeout": 5.0}
 _made: list[OpenAIReward] = []

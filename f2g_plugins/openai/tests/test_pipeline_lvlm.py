@@ -12,8 +12,8 @@ import math
 import f2g_plugin_openai.plugin as openai_plugin
 import numpy as np
 import pytest
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 
-from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
 

@@ -1,6 +1,6 @@
 """The ``transformers-vlm`` reward: an open VLM in-process rates the key frames, scored from its answer logits.
 
-The same protocol as the remote judges (``f2g_core.lvlm``), without generation: the chat prompt ends with the
+The same protocol as the remote judges (``f2g_lvlm``), without generation: the chat prompt ends with the
 assistant turn already begun with ``Answer:``, one forward pass gives the next-token distribution, and the score is
 the expectation over the answer options (digits 1–9, or P(yes)), each option pooling the probability of its token
 variants (``"7"``, ``" 7"``; ``"yes"``, ``" Yes"`` …). Candidates are batched (left padding), so a step of n
@@ -16,12 +16,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from f2g_lvlm.parsing import DIGITS, score_from_logits
+from f2g_lvlm.templates import ImageMode, Scale, build_prompt, resolve_template
 from pydantic import Field
 
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.interfaces import Reward, RewardBatch
-from f2g_core.lvlm.parsing import DIGITS, score_from_logits
-from f2g_core.lvlm.templates import ImageMode, Scale, build_prompt, resolve_template
 
 log = logging.getLogger("f2g.lvlm")
 

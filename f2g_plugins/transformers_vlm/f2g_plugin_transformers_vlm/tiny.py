@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from f2g_core.lvlm.templates import BUILTIN_TEMPLATES, SCALES, build_prompt
+from f2g_lvlm.templates import BUILTIN_TEMPLATES, SCALES, build_prompt
 
 SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 

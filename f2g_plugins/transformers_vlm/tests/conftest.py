@@ -1,8 +1,7 @@
 import os
 
 import pytest
-
-from f2g_core.lvlm.pytest_fixtures import lvlm_batch  # noqa: F401
+from f2g_lvlm.testing import lvlm_batch  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
