@@ -9,33 +9,25 @@ import sys
 import time
 
 import pytest
-from f2g_lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
+from f2g_lvlm.testing import Answer, FakeLVLMServer, Reply, error_reply
 from f2g_plugin_anthropic import AnthropicReward
 
 from f2g_core.errors import BudgetExceeded, ComponentError, ConfigError
 
-FAST = {"backoff_initial": 0.01, "backoff_max": 0.02, "backoff_jitter": 0.0, "timeout": 5.0}
-_made: list[AnthropicReward] = []
+
+@pytest.fixture
+def make(lvlm_rewards):
+    """An anthropic reward pointed at a fake server, loaded, closed after the test."""
+
+    def make(server: FakeLVLMServer, **options: object) -> AnthropicReward:
+        return lvlm_rewards(
+            AnthropicReward, **{"base_url": server.anthropic_base_url, "model": "claude-sonnet-4-20250514", **options}
+        )
+
+    return make
 
 
-def make(server: FakeLVLMServer, **options: object) -> AnthropicReward:
-    opts = {"base_url": server.anthropic_base_url, "model": "claude-sonnet-4-20250514", **FAST, **options}
-    reward = AnthropicReward(AnthropicReward.Options(**opts))
-    reward.load()
-    _made.append(reward)
-    return reward
-
-
-@pytest.fixture(autouse=True)
-async def _close_rewards():
-    yield
-    while _made:
-        reward = _made.pop()
-        if reward._sync_loop is None:
-            await reward.aclose()
-
-
-async def test_parsed_answer_and_request_shape(lvlm_env, lvlm_server, lvlm_batch):
+async def test_parsed_answer_and_request_shape(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("The circle is red.\nAnswer: 8", probs={"8": 0.5, "2": 0.5})
     reward = make(lvlm_server)
     assert await reward.ascore(lvlm_batch(n=2, prompt="a red circle")) == [8.0, 8.0]
@@ -52,7 +44,7 @@ async def test_parsed_answer_and_request_shape(lvlm_env, lvlm_server, lvlm_batch
     assert usage["cost_usd"] == pytest.approx(2 * (120 * 3 + 16 * 15) / 1e6)
 
 
-async def test_yes_no_and_samples_averaged(lvlm_env, lvlm_server, lvlm_batch):
+async def test_yes_no_and_samples_averaged(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script("Answer: yes", "Answer: no", "Answer: yes", "Answer: yes")
     reward = make(lvlm_server, scale="yes-no", samples=4, max_concurrency=1, temperature=0.7)
     assert await reward.ascore(lvlm_batch(n=1)) == [0.75]
@@ -60,14 +52,14 @@ async def test_yes_no_and_samples_averaged(lvlm_env, lvlm_server, lvlm_batch):
     assert lvlm_server.request_count == 4
 
 
-async def test_sample_that_fails_is_skipped_not_zero(lvlm_env, lvlm_server, lvlm_batch):
+async def test_sample_that_fails_is_skipped_not_zero(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script("Answer: 6", "garbage", "Answer: 8")
     reward = make(lvlm_server, samples=2, parse_retries=0, max_concurrency=1)
     (score,) = await reward.ascore(lvlm_batch(n=1))
     assert score == 6.0 and reward.usage()["parse_failures"] == 1
 
 
-async def test_retries_timeouts_malformed(lvlm_env, lvlm_server, lvlm_batch):
+async def test_retries_timeouts_malformed(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(
         error_reply(529), error_reply(429, retry_after="0.3"), Reply(body=b"{nope"), Answer("Answer: 1", delay=3)
     )
@@ -78,14 +70,14 @@ async def test_retries_timeouts_malformed(lvlm_env, lvlm_server, lvlm_batch):
     assert reward.usage()["retries"] == 4
 
 
-async def test_nan_after_retries(lvlm_env, lvlm_server, lvlm_batch):
+async def test_nan_after_retries(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(*[error_reply(500)] * 2)
     reward = make(lvlm_server, max_retries=1)
     (score,) = await reward.ascore(lvlm_batch(n=1))
     assert math.isnan(score) and reward.usage()["errors"] == 1
 
 
-async def test_concurrency_cache_budget(lvlm_env, lvlm_batch):
+async def test_concurrency_cache_budget(make, lvlm_env, lvlm_batch):
     with FakeLVLMServer(latency=0.1) as server:
         reward = make(server, max_concurrency=2, max_calls=6)
         batch = lvlm_batch(n=5)
@@ -97,7 +89,7 @@ async def test_concurrency_cache_budget(lvlm_env, lvlm_batch):
             await reward.ascore(lvlm_batch(n=2, seed=9))
 
 
-async def test_bad_key_message(lvlm_env, lvlm_server, lvlm_batch, caplog):
+async def test_bad_key_message(make, lvlm_env, lvlm_server, lvlm_batch, caplog):
     lvlm_server.script(error_reply(401, message=f"invalid x-api-key {lvlm_env.anthropic_key}"))
     with caplog.at_level(logging.DEBUG), pytest.raises(ComponentError) as info:
         await make(lvlm_server).ascore(lvlm_batch(n=1))

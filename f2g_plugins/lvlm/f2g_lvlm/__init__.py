@@ -4,6 +4,7 @@
 * :mod:`~f2g_lvlm.parsing` — answer parsing and the expectation over answer-token probabilities;
 * :mod:`~f2g_lvlm.reward` — :class:`LVLMReward`, the base class of remote LVLM rewards (concurrency, retries,
   cache, accounting, budget, keys);
+* :mod:`~f2g_lvlm.sdk` — :class:`SDKReward`, the base of providers with an official SDK shaped like ``openai``'s;
 * :mod:`~f2g_lvlm.fake_server` — an OpenAI/Anthropic-compatible server on 127.0.0.1 for tests;
 * :mod:`~f2g_lvlm.testing` — the fake server's public names and opt-in pytest fixtures around it.
 
@@ -32,6 +33,7 @@ _EXPORTS = {
     "Price": "f2g_lvlm.accounting",
     "PriceTable": "f2g_lvlm.accounting",
     "RetryPolicy": "f2g_lvlm.retry",
+    "SDKReward": "f2g_lvlm.sdk",
     "ScoringPrompt": "f2g_lvlm.templates",
     "Template": "f2g_lvlm.templates",
     "TokenLogprob": "f2g_lvlm.parsing",
@@ -71,6 +73,7 @@ __all__ = [
     "Price",
     "PriceTable",
     "RetryPolicy",
+    "SDKReward",
     "ScoringPrompt",
     "Template",
     "TokenLogprob",

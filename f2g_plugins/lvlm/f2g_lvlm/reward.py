@@ -1,13 +1,19 @@
 """The base class of remote LVLM rewards: the Free²Guide protocol plus everything a remote call needs.
 
 A provider plugin (OpenAI, Anthropic, …) only says how to create its client, how to send one request and what its
-errors mean. This class does the rest, identically for every provider:
+errors mean — the public methods :meth:`LVLMReward.make_client`, :meth:`LVLMReward.send` and, when needed,
+:meth:`LVLMReward.classify`, :meth:`LVLMReward.cache_params`, :meth:`LVLMReward.resolve_api_key`,
+:meth:`LVLMReward.endpoint` and :meth:`LVLMReward.import_sdk` (:class:`~f2g_lvlm.sdk.SDKReward` implements most
+of them for official SDKs shaped like ``openai``'s and ``anthropic``'s). This class does the rest, identically for
+every provider:
 
 * builds the request of each candidate from a versioned template (labelled 2×2 grid or separate frames);
 * scores from answer-token log-probabilities when the provider returns them, else from the parsed answer, with
   ``samples`` answers averaged;
 * bounded concurrency: at most ``max_concurrency`` requests of this reward in flight, so the n candidates of a
   step are scored in parallel without flooding the server;
+* keeps the event loop free for the requests in flight: each candidate's grid, pixel hash, cache look-up and PNG
+  encoding run in a worker thread (once per candidate, shared by its samples and retries);
 * retries with exponential backoff and jitter honouring ``Retry-After`` on 429 / 5xx / timeouts / connection
   errors / malformed bodies; unparsable answers are asked again, then scored NaN (never a silent 0);
 * an on-disk answer cache (a cached run makes zero calls);
@@ -21,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,9 +82,10 @@ class LVLMResponse:
 
 @dataclass
 class _Plan:
-    """What one candidate needs: its images, prompt and the cache key of each sample.
+    """What one candidate needs: its images, prompt, the cache key of each sample and what the cache holds.
 
-    The images are PNG-encoded only when a sample misses the cache, once for all samples and retries.
+    Built in a worker thread (:meth:`LVLMReward._plan`); the PNGs exist only when a sample missed the cache, and
+    are shared by all its samples and retries.
     """
 
     prompt: ScoringPrompt
@@ -85,12 +93,16 @@ class _Plan:
     labels: tuple[str, ...]
     scale: Scale
     keys: list[str]
-    _png: tuple[str, ...] | None = None
+    cached: list[dict[str, Any] | None]
+    """The usable cache entry of each sample, None for a miss."""
+    png: tuple[str, ...] = ()
+
+    @property
+    def misses(self) -> int:
+        return sum(entry is None for entry in self.cached)
 
     def request(self, sample: int) -> LVLMRequest:
-        if self._png is None:
-            self._png = tuple(png_base64(image) for image in self.images)
-        return LVLMRequest(self.prompt, self.images, self._png, self.labels, self.scale, sample)
+        return LVLMRequest(self.prompt, self.images, self.png, self.labels, self.scale, sample)
 
 
 class LVLMOptions(AsyncReward.Options):
@@ -122,31 +134,47 @@ class LVLMOptions(AsyncReward.Options):
     api_key: SecretStr | None = Field(
         None, description="API key (prefer the environment or `f2g keys set`; never written to configs or logs)."
     )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the key (default: the provider's, e.g. OPENAI_API_KEY)."
+    )
+    base_url: str | None = Field(
+        None,
+        description="Endpoint: a proxy, gateway or compatible server (default: the provider's base-URL environment "
+        "variable, e.g. OPENAI_BASE_URL, else the official API).",
+    )
 
 
 class LVLMReward(AsyncReward):
-    """Base class of remote LVLM rewards; subclasses implement :meth:`_make_client` and :meth:`_call`."""
+    """Base class of remote LVLM rewards: subclasses implement :meth:`make_client` and :meth:`send`.
+
+    Class attributes say who the provider is: ``provider`` (id in cache keys and key-store names),
+    ``display_name`` (in messages), ``key_env`` (the API key's environment variable, None for keyless servers),
+    ``official_base_url`` and ``base_url_env`` (the default endpoint and the variable overriding it, as the
+    provider's SDK reads it) and ``default_model``.
+    """
 
     Options: ClassVar[type[LVLMOptions]] = LVLMOptions
     provider: ClassVar[str] = ""
-    """Provider id in cache keys and key-store names (``openai``)."""
+    display_name: ClassVar[str] = ""
     key_env: ClassVar[str | None] = None
-    """Environment variable holding the API key (``OPENAI_API_KEY``); None for servers without keys."""
+    official_base_url: ClassVar[str] = ""
+    base_url_env: ClassVar[str | None] = None
     default_model: ClassVar[str] = ""
 
     options: LVLMOptions
 
     def __init__(self, options: LVLMOptions | None = None) -> None:
         super().__init__(options)
-        if not self.options.model:
-            self.options = self.options.model_copy(update={"model": self.default_model})
         opts = self.options
+        # Fill in the provider's defaults so the resolved config written next to outputs says what was used.
+        defaults = {"model": opts.model or self.default_model, "api_key_env": opts.api_key_env or self.key_env}
+        self.options = opts = opts.model_copy(update=defaults)
         # Validate the wording now, so a bad template is a configuration error, not a failure mid-video.
         self.template: Template = resolve_template(
             opts.template, opts.system_prompt, opts.question, opts.template_version
         )
         build_prompt(self.template, "check", opts.scale, 4, opts.images)
-        if opts.template_version is None:  # the resolved config written next to outputs then names the version
+        if opts.template_version is None:
             self.options = opts = opts.model_copy(update={"template_version": self.template.version})
         self.prices = PriceTable(opts.prices)
         self.policy = RetryPolicy(
@@ -171,25 +199,25 @@ class LVLMReward(AsyncReward):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.options.model!r}, scale={self.options.scale!r})"
 
-    # ------------------------------------------------------------------ provider hooks
+    # ------------------------------------------------------------------ what a provider implements
 
     @abstractmethod
-    def _make_client(self, api_key: str | None) -> Any:
+    def make_client(self, api_key: str | None) -> Any:
         """Create the async API client (called once per event loop), with the client's own retries off."""
 
     @abstractmethod
-    async def _call(self, client: Any, request: LVLMRequest) -> LVLMResponse:
-        """Send one request; raise the SDK's errors unchanged (they are classified by :meth:`_classify`)."""
+    async def send(self, client: Any, request: LVLMRequest) -> LVLMResponse:
+        """Send one request; raise the SDK's errors unchanged (they are classified by :meth:`classify`).
 
-    def _provider_params(self) -> dict[str, Any]:
-        """Provider parameters that change answers (base URL, image detail, seed …): part of the cache key."""
-        return {}
+        Raise :class:`MalformedResponse` for a 200 answer that is not a usable completion (it is retried).
+        """
 
-    def _classify(self, exc: BaseException) -> Failure:
-        """Transient (retry), permanent (NaN) or fatal (raise). Subclasses add their SDK's exception types.
+    def classify(self, exc: BaseException) -> Failure:
+        """Transient (retry), permanent (NaN) or fatal (raise). Override to add the SDK's exception types.
 
-        Anything unrecognised (a TypeError from a changed SDK signature, say) is fatal: a bug must surface, not
-        turn every candidate into NaN.
+        HTTP errors are classified by their ``status_code``; timeouts, connection errors and malformed bodies are
+        transient. Anything unrecognised (a TypeError from a changed SDK signature, say) is fatal: a bug must
+        surface, not turn every candidate into NaN.
         """
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and status >= 400:
@@ -198,25 +226,53 @@ class LVLMReward(AsyncReward):
             return Failure.TRANSIENT
         return Failure.FATAL
 
-    def _resolve_api_key(self) -> str | None:
+    def cache_params(self) -> dict[str, Any]:
+        """Provider parameters that change answers (image detail, seed …): part of the cache key.
+
+        Extend with ``{**super().cache_params(), ...}``; the endpoint is always included.
+        """
+        return {"base_url": self.base_url()}
+
+    def import_sdk(self) -> None:
+        """Import the provider's SDK at ``load()`` (heavy: ~1 s), so the first guided step does not pay for it."""
+
+    def resolve_api_key(self) -> str | None:
         """The key from options, the environment or the key store; ConfigError saying how to set it."""
         if self.options.api_key is not None:
             return self.options.api_key.get_secret_value()
-        if self.key_env is None:
+        if self.api_key_env is None:
             return None
-        return resolve_key(self.provider, self.key_env)
+        return resolve_key(self.provider, self.api_key_env)
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The environment variable holding the key: the ``api_key_env`` option, else the provider's."""
+        return self.options.api_key_env or self.key_env
+
+    def base_url(self) -> str:
+        """The endpoint: the ``base_url`` option, else ``$<base_url_env>`` (as the SDK reads it), else the official."""
+        env = os.environ.get(self.base_url_env) if self.base_url_env else None
+        return (self.options.base_url or env or self.official_base_url).rstrip("/")
+
+    def is_official(self) -> bool:
+        return self.base_url() == self.official_base_url.rstrip("/")
+
+    def endpoint(self) -> str:
+        """Where requests go, as error messages name it."""
+        return (
+            f"the {self.display_name or self.provider} API"
+            if self.is_official()
+            else f"the server at {self.base_url()}"
+        )
 
     # ------------------------------------------------------------------ lifecycle
-
-    def _import_sdk(self) -> None:
-        """Import the provider's SDK (heavy: ~1 s), so the first guided step does not pay for it."""
 
     def load(self) -> None:
         """Resolve the API key and import the SDK. Clients are made per event loop on first use (any loop works)."""
         if self._loaded:
             return
-        self._api_key = self._resolve_api_key()
-        self._import_sdk()
+        self._api_key = self.resolve_api_key()
+        self.import_sdk()
         self._loaded = True
 
     def usage(self) -> Mapping[str, float]:
@@ -233,10 +289,12 @@ class LVLMReward(AsyncReward):
         }
 
     async def aclose(self) -> None:
-        """Close the client from inside its event loop."""
-        client, self._client, self._client_loop = self._client, None, None
-        if client is not None and hasattr(client, "close"):
-            await client.close()
+        """Close the client: from inside the running loop when it was made there, else as :meth:`close` does."""
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            client, self._client, self._client_loop, self._limit = self._client, None, None, None
+            if hasattr(client, "close"):
+                await client.close()
+        self.close()
 
     def close(self) -> None:
         client, loop = self._client, self._client_loop
@@ -261,14 +319,20 @@ class LVLMReward(AsyncReward):
         """Client and concurrency limit of the running loop (asyncio objects cannot cross event loops)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._limit is None:
-            self._client = self._make_client(self._api_key)
+            self._client = self.make_client(self._api_key)
             self._client_loop = loop
             self._limit = asyncio.Semaphore(self.options.max_concurrency)
         return self._client, self._limit
 
-    # ------------------------------------------------------------------ planning
+    # ------------------------------------------------------------------ planning (in worker threads)
 
     def _plan(self, batch: RewardBatch, index: int) -> _Plan:
+        """Images, prompt, cache keys and cache entries of one candidate, and its PNGs when a sample must be asked.
+
+        CPU and disk work only (grid rendering, pixel hash, cache reads, PNG encoding): :meth:`ascore` runs it in
+        a worker thread per candidate, so it neither blocks the requests already in flight nor runs one
+        candidate after another (PIL, hashlib and zlib release the GIL).
+        """
         opts = self.options
         frame_count = len(batch.frame_indices)
         if opts.images == "grid":
@@ -279,64 +343,69 @@ class LVLMReward(AsyncReward):
             labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
         prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
         digest = images_hash(images)
-        keys = []
-        for sample in range(opts.samples):
-            key = cache_key(
+        params = {"temperature": opts.temperature, "max_tokens": opts.max_tokens, **self.cache_params()}
+        keys = [
+            cache_key(
                 {
                     "provider": self.provider,
                     "model": opts.model,
                     "template": self.template.fingerprint,
                     "scale": opts.scale,
                     "images": opts.images,
-                    "params": {
-                        "temperature": opts.temperature,
-                        "max_tokens": opts.max_tokens,
-                        **self._provider_params(),
-                    },
+                    "params": params,
                     "image_hash": digest,
                     "prompt": batch.prompt,
                     "sample": sample,
                 }
             )
-            keys.append(key)
-        return _Plan(prompt, images, labels, opts.scale, keys)
+            for sample in range(opts.samples)
+        ]
+        plan = _Plan(prompt, images, labels, opts.scale, keys, [self._cached(key) for key in keys])
+        if plan.misses:
+            plan.png = tuple(png_base64(image) for image in images)
+        return plan
 
-    def _uncached(self, plans: Sequence[_Plan]) -> int:
-        return sum(1 for plan in plans for key in plan.keys if self.cache is None or key not in self.cache)
+    def _cached(self, key: str) -> dict[str, Any] | None:
+        entry = self.cache.get(key) if self.cache is not None else None
+        if entry is not None and isinstance(entry.get("score"), int | float) and math.isfinite(entry["score"]):
+            return entry
+        return None
+
+    async def _plans(self, batch: RewardBatch, indices: range) -> list[_Plan]:
+        return list(await asyncio.gather(*(asyncio.to_thread(self._plan, batch, i) for i in indices)))
 
     # ------------------------------------------------------------------ scoring
 
     async def ascore(self, batch: RewardBatch) -> list[float]:
         """Score all candidates concurrently; the budget is checked for the whole step before any call."""
         self.load()
-        plans = [self._plan(batch, i) for i in range(len(batch))]
-        needed = self._uncached(plans)
-        if needed:
-            self.budget.check(needed, f"{self.name} reward")
-        client, limit = self._loop_state()
-        tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
-        try:
-            results = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        plans = await self._plans(batch, range(len(batch)))
+        results = await self._score_plans(plans)
         self.last_details = [details for _, details in results]
         return [score for score, _ in results]
 
     async def score_candidate(self, batch: RewardBatch, index: int) -> float:
         self.load()
-        plan = self._plan(batch, index)
-        needed = self._uncached([plan])
+        plans = await self._plans(batch, range(index, index + 1))
+        ((score, _),) = await self._score_plans(plans)
+        return score
+
+    async def _score_plans(self, plans: list[_Plan]) -> list[tuple[float, dict[str, Any]]]:
+        needed = sum(plan.misses for plan in plans)
         if needed:
             self.budget.check(needed, f"{self.name} reward")
         client, limit = self._loop_state()
-        score, _ = await self._score_plan(client, limit, plan)
-        return score
+        tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
-        samples = (self._sample(client, limit, plan, sample, key) for sample, key in enumerate(plan.keys))
+        samples = (self._sample(client, limit, plan, sample) for sample in range(len(plan.keys)))
         answers = await asyncio.gather(*samples)
         values = [float(a["score"]) if a is not None else math.nan for a in answers]
         score = nanmean(values)
@@ -344,15 +413,12 @@ class LVLMReward(AsyncReward):
             self._usage.nan_scores += 1
         return score, {"score": score, "answers": answers}
 
-    async def _sample(
-        self, client: Any, limit: asyncio.Semaphore, plan: _Plan, sample: int, key: str
-    ) -> dict[str, Any] | None:
+    async def _sample(self, client: Any, limit: asyncio.Semaphore, plan: _Plan, sample: int) -> dict[str, Any] | None:
         """One answer: from the cache, or from the model (then cached). None when it could not be obtained."""
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if cached is not None and isinstance(cached.get("score"), int | float) and math.isfinite(cached["score"]):
-                self._usage.cache_hits += 1
-                return {**cached, "cached": True}
+        cached = plan.cached[sample]
+        if cached is not None:
+            self._usage.cache_hits += 1
+            return {**cached, "cached": True}
         result = await self._answer(client, limit, plan.request(sample))
         if result is None:
             return None
@@ -369,7 +435,7 @@ class LVLMReward(AsyncReward):
             "template": self.template.fingerprint,
         }
         if self.cache is not None:
-            self.cache.put(key, entry)
+            await asyncio.to_thread(self.cache.put, plan.keys[sample], entry)
         return {**entry, "cached": False}
 
     async def _answer(self, client: Any, limit: asyncio.Semaphore, request: LVLMRequest) -> AnswerScore | None:
@@ -396,7 +462,7 @@ class LVLMReward(AsyncReward):
         """One call with retries of transient failures; None when it failed for good (counted, logged)."""
 
         def transient(exc: BaseException) -> bool:
-            return self._classify(exc) is Failure.TRANSIENT
+            return self.classify(exc) is Failure.TRANSIENT
 
         def on_retry(state: RetryCallState) -> None:
             self._usage.retries += 1
@@ -408,9 +474,9 @@ class LVLMReward(AsyncReward):
             async for attempt in self.policy.retrying(transient, on_retry):
                 with attempt:
                     self._usage.requests += 1
-                    response = await self._call(client, request)
+                    response = await self.send(client, request)
         except Exception as exc:
-            kind = self._classify(exc)
+            kind = self.classify(exc)
             if kind is Failure.FATAL:
                 raise ComponentError(self._fatal_message(exc)) from None
             self._usage.errors += 1
@@ -434,14 +500,12 @@ class LVLMReward(AsyncReward):
 
     def _fatal_message(self, exc: BaseException) -> str:
         status = getattr(exc, "status_code", None)
-        where = self._endpoint()
+        where = self.endpoint()
         if status in (401, 403):
-            how = f"`export {self.key_env}=...` or `f2g keys set {self.provider}`" if self.key_env else "its options"
+            env = self.api_key_env
+            how = f"`export {env}=...` or `f2g keys set {self.provider}`" if env else "its options"
             return f"{self.name} reward: {where} rejected the API key (HTTP {status}); set a valid key with {how}"
         if isinstance(status, int):
             model = self.options.model
             return f"{self.name} reward: {where} refused the request for model {model!r}: {self._describe(exc)}"
         return f"{self.name} reward: calling {where} failed unexpectedly: {self._describe(exc)}"
-
-    def _endpoint(self) -> str:
-        return f"the {self.provider} API"

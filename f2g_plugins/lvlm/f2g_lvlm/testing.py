@@ -5,6 +5,8 @@
 * ``lvlm_env`` — an isolated environment: fake API keys in ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``, a
   temporary key store and answer cache, ``HF_HUB_OFFLINE=1``. Returns an :class:`LVLMEnv`.
 * ``lvlm_batch`` — a factory of small random :class:`~f2g_core.interfaces.RewardBatch` objects.
+* ``lvlm_rewards`` — a factory of loaded rewards with millisecond retries (``FAST_RETRIES``), each closed after
+  the test inside the test's own event loop (as a pipeline closes its rewards).
 
 The fixtures are opt-in, never loaded into every pytest session: import them in a ``conftest.py``
 (``from f2g_lvlm.testing import lvlm_batch, lvlm_env, lvlm_server``) or name the module in the top-level
@@ -14,17 +16,20 @@ The fixtures are opt-in, never loaded into every pytest session: import them in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
 from f2g_core.interfaces import RewardBatch, StepInfo
 from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest, Reply, error_reply
+from f2g_lvlm.reward import LVLMReward
 
 __all__ = [
+    "FAST_RETRIES",
     "Answer",
     "FakeLVLMServer",
     "LVLMEnv",
@@ -33,12 +38,17 @@ __all__ = [
     "error_reply",
     "lvlm_batch",
     "lvlm_env",
+    "lvlm_rewards",
     "lvlm_server",
     "make_lvlm_batch",
 ]
 
+R = TypeVar("R", bound=LVLMReward)
+
 FAKE_OPENAI_KEY = "sk-test-f2g-0123456789abcdefSECRET"
 FAKE_ANTHROPIC_KEY = "sk-ant-test-f2g-0123456789abcdefSECRET"
+FAST_RETRIES: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.02, "backoff_jitter": 0.0, "timeout": 5.0}
+"""Options that make a test's retries take milliseconds instead of seconds."""
 
 
 @dataclass(frozen=True)
@@ -98,3 +108,23 @@ def lvlm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LVLMEnv:
 def lvlm_batch() -> Callable[..., RewardBatch]:
     """Factory: ``lvlm_batch(n=3, prompt=..., frames=4, size=16, seed=0)`` → a random RewardBatch."""
     return make_lvlm_batch
+
+
+@pytest.fixture
+async def lvlm_rewards() -> AsyncIterator[Callable[..., Any]]:
+    """Factory: ``lvlm_rewards(RewardClass, base_url=..., **options)`` → a loaded reward with ``FAST_RETRIES``.
+
+    Every reward it made is closed after the test, inside the test's event loop (the client's connections
+    belong to it).
+    """
+    made: list[LVLMReward] = []
+
+    def make(reward_class: type[R], **options: Any) -> R:
+        reward = reward_class(reward_class.Options(**{**FAST_RETRIES, **options}))
+        reward.load()
+        made.append(reward)
+        return reward
+
+    yield make
+    for reward in reversed(made):
+        await reward.aclose()

@@ -9,22 +9,18 @@ SDK is imported when the first client is made, never at plugin import.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from f2g_lvlm.parsing import TokenLogprob
-from f2g_lvlm.retry import Failure
-from f2g_lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
+from f2g_lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, MalformedResponse
+from f2g_lvlm.sdk import SDKReward
 from pydantic import Field
 
 from f2g_core.errors import ConfigError
 
-OFFICIAL_BASE_URL = "https://api.openai.com/v1"
-
 
 class OpenAIOptions(LVLMOptions):
     model: str = Field("gpt-4o", description="Model name (on a local server: the name it serves).")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
     detail: Literal["low", "high", "auto"] = Field("low", description="Image detail (paper: low).")
     seed: int | None = Field(None, description="Sampling seed sent to the API (sample k uses seed + k).")
     logprobs: bool = Field(True, description="Ask for log-probabilities and score their expectation.")
@@ -32,69 +28,38 @@ class OpenAIOptions(LVLMOptions):
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         "max_tokens", description="Parameter name for max_tokens (newer OpenAI models want max_completion_tokens)."
     )
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the key.")
 
 
-class OpenAIReward(LVLMReward):
+class OpenAIReward(SDKReward):
     """GPT-4o (or any OpenAI-compatible VLM server) rates how well the key frames follow the prompt."""
 
     name = "openai"
     Options = OpenAIOptions
     provider = "openai"
+    display_name = "OpenAI"
     key_env = "OPENAI_API_KEY"
+    official_base_url = "https://api.openai.com/v1"
+    base_url_env = "OPENAI_BASE_URL"
     default_model = "gpt-4o"
+    sdk_module = "openai"
+    client_class = "AsyncOpenAI"
 
     options: OpenAIOptions
 
-    def __init__(self, options: OpenAIOptions | None = None) -> None:
-        super().__init__(options)
-        self.key_env = self.options.api_key_env  # type: ignore[misc]
-
-    def base_url(self) -> str:
-        """The endpoint used: the option, else ``$OPENAI_BASE_URL`` (as the SDK reads it), else OpenAI's."""
-        return (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL).rstrip("/")
-
-    def _is_official(self) -> bool:
-        return self.base_url() == OFFICIAL_BASE_URL
-
-    def _resolve_api_key(self) -> str | None:
+    def resolve_api_key(self) -> str | None:
         try:
-            return super()._resolve_api_key()
+            return super().resolve_api_key()
         except ConfigError:
-            if self._is_official():
+            if self.is_official():
                 raise
             return "not-needed"  # local OpenAI-compatible servers (vLLM, Ollama …) accept any key
 
-    def _endpoint(self) -> str:
-        return "the OpenAI API" if self._is_official() else f"the server at {self.base_url()}"
-
-    def _provider_params(self) -> dict[str, Any]:
+    def cache_params(self) -> dict[str, Any]:
         o = self.options
-        return {
-            "base_url": self.base_url(),
-            "detail": o.detail,
-            "seed": o.seed,
-            "logprobs": o.top_logprobs if o.logprobs else None,
-        }
+        logprobs = o.top_logprobs if o.logprobs else None
+        return {**super().cache_params(), "detail": o.detail, "seed": o.seed, "logprobs": logprobs}
 
-    def _import_sdk(self) -> None:
-        import openai  # noqa: F401
-
-    def _make_client(self, api_key: str | None) -> Any:
-        import openai
-
-        return openai.AsyncOpenAI(
-            api_key=api_key, base_url=self.base_url(), timeout=self.options.timeout, max_retries=0
-        )
-
-    def _classify(self, exc: BaseException) -> Failure:
-        import openai
-
-        if isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError):
-            return Failure.TRANSIENT  # timeouts, refused connections, bodies that are not a completion
-        return super()._classify(exc)
-
-    async def _call(self, client: Any, request: LVLMRequest) -> LVLMResponse:
+    async def send(self, client: Any, request: LVLMRequest) -> LVLMResponse:
         o = self.options
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt.question}]
         for label, png in zip(request.labels, request.images_png, strict=True):

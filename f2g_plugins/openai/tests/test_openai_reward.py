@@ -10,35 +10,24 @@ import sys
 import time
 
 import pytest
-from f2g_lvlm.fake_server import Answer, FakeLVLMServer, Reply, error_reply
+from f2g_lvlm.testing import Answer, FakeLVLMServer, Reply, error_reply
 from f2g_plugin_openai import OpenAIReward
 
 from f2g_core.errors import BudgetExceeded, ComponentError, ConfigError
 from f2g_core.keys import set_key
 
-FAST = {"backoff_initial": 0.01, "backoff_max": 0.02, "backoff_jitter": 0.0, "timeout": 5.0}
-_made: list[OpenAIReward] = []
+
+@pytest.fixture
+def make(lvlm_rewards):
+    """An openai reward pointed at a fake server, loaded, closed after the test."""
+
+    def make(server: FakeLVLMServer, **options: object) -> OpenAIReward:
+        return lvlm_rewards(OpenAIReward, **{"base_url": server.openai_base_url, "model": "fake-model", **options})
+
+    return make
 
 
-def make(server: FakeLVLMServer, **options: object) -> OpenAIReward:
-    opts = {"base_url": server.openai_base_url, "model": "fake-model", **FAST, **options}
-    reward = OpenAIReward(OpenAIReward.Options(**opts))
-    reward.load()
-    _made.append(reward)
-    return reward
-
-
-@pytest.fixture(autouse=True)
-async def _close_rewards():
-    """Close the clients inside the test's own event loop (as a pipeline does when it is closed)."""
-    yield
-    while _made:
-        reward = _made.pop()
-        if reward._sync_loop is None:
-            await reward.aclose()
-
-
-async def test_logprob_expectation_and_request_shape(lvlm_env, lvlm_server, lvlm_batch):
+async def test_logprob_expectation_and_request_shape(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("Looks right.\nAnswer: 7", probs={"7": 0.5, "8": 0.3, "6": 0.2})
     reward = make(lvlm_server)
     scores = await reward.ascore(lvlm_batch(n=2, prompt="a red circle"))
@@ -60,21 +49,21 @@ async def test_logprob_expectation_and_request_shape(lvlm_env, lvlm_server, lvlm
     assert grid.size == (128, 128)  # four 16-pixel frames upscaled to 64-pixel tiles, 2×2
 
 
-async def test_parsed_answer_when_server_returns_no_logprobs(lvlm_env, lvlm_batch):
+async def test_parsed_answer_when_server_returns_no_logprobs(make, lvlm_env, lvlm_batch):
     with FakeLVLMServer(Answer("Answer: 4", probs={"4": 0.5, "9": 0.5}), logprobs=False) as server:
         reward = make(server)
         assert await reward.ascore(lvlm_batch(n=2)) == [4.0, 4.0]
         assert reward.usage()["parsed_scores"] == 2
 
 
-async def test_logprobs_option_off_sends_no_logprobs(lvlm_env, lvlm_server, lvlm_batch):
+async def test_logprobs_option_off_sends_no_logprobs(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("Answer: 3", probs={"3": 0.5, "9": 0.5})
     reward = make(lvlm_server, logprobs=False)
     assert await reward.ascore(lvlm_batch(n=1)) == [3.0]
     assert "logprobs" not in lvlm_server.requests[0].json
 
 
-async def test_yes_no_scale(lvlm_env, lvlm_server, lvlm_batch):
+async def test_yes_no_scale(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("It matches. Answer: yes", probs={"yes": 0.8, "no": 0.2})
     reward = make(lvlm_server, scale="yes-no")
     assert await reward.ascore(lvlm_batch(n=1)) == pytest.approx([0.8])
@@ -85,7 +74,7 @@ async def test_yes_no_scale(lvlm_env, lvlm_server, lvlm_batch):
 
 
 @pytest.mark.parametrize("header", ["1", "0.4"])
-async def test_429_retry_after_is_honoured(lvlm_env, lvlm_server, lvlm_batch, header):
+async def test_429_retry_after_is_honoured(make, lvlm_env, lvlm_server, lvlm_batch, header):
     lvlm_server.script(error_reply(429, retry_after=header))
     reward = make(lvlm_server)
     start = time.monotonic()
@@ -96,7 +85,7 @@ async def test_429_retry_after_is_honoured(lvlm_env, lvlm_server, lvlm_batch, he
     assert reward.usage()["retries"] == 1 and reward.usage()["requests"] == 2 and reward.usage()["calls"] == 1
 
 
-async def test_5xx_are_retried_then_nan(lvlm_env, lvlm_server, lvlm_batch):
+async def test_5xx_are_retried_then_nan(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(error_reply(500), error_reply(503))
     reward = make(lvlm_server)
     assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
@@ -110,7 +99,7 @@ async def test_5xx_are_retried_then_nan(lvlm_env, lvlm_server, lvlm_batch):
     assert usage["requests"] == 3 and usage["errors"] == 1 and usage["nan_scores"] == 1 and usage["calls"] == 0
 
 
-async def test_timeouts_are_retried(lvlm_env, lvlm_server, lvlm_batch):
+async def test_timeouts_are_retried(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(Answer("Answer: 2", delay=3.0))
     reward = make(lvlm_server, timeout=0.3)
     start = time.monotonic()
@@ -119,7 +108,7 @@ async def test_timeouts_are_retried(lvlm_env, lvlm_server, lvlm_batch):
     assert reward.usage()["retries"] == 1
 
 
-async def test_garbage_answers_are_reasked_then_nan(lvlm_env, lvlm_server, lvlm_batch, caplog):
+async def test_garbage_answers_are_reasked_then_nan(make, lvlm_env, lvlm_server, lvlm_batch, caplog):
     lvlm_server.script("I think it is nice.", "Answer: 5")
     reward = make(lvlm_server)
     assert await reward.ascore(lvlm_batch(n=1)) == [5.0]
@@ -135,14 +124,14 @@ async def test_garbage_answers_are_reasked_then_nan(lvlm_env, lvlm_server, lvlm_
     assert "NaN" in caplog.text
 
 
-async def test_malformed_bodies_are_retried(lvlm_env, lvlm_server, lvlm_batch):
+async def test_malformed_bodies_are_retried(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(Reply(body=b'{"choices": [ broken'), Reply(json={"choices": []}), Reply(body=b"<html>oops"))
     reward = make(lvlm_server)
     assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
     assert reward.usage()["retries"] == 3
 
 
-async def test_permanent_error_scores_nan_without_retry(lvlm_env, lvlm_server, lvlm_batch):
+async def test_permanent_error_scores_nan_without_retry(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(error_reply(400, message="image too large"))
     reward = make(lvlm_server, cache=False)
     (score,) = await reward.ascore(lvlm_batch(n=1))
@@ -150,7 +139,7 @@ async def test_permanent_error_scores_nan_without_retry(lvlm_env, lvlm_server, l
 
 
 @pytest.mark.parametrize("limit", [1, 3, 8])
-async def test_concurrency_is_bounded(lvlm_env, lvlm_batch, limit):
+async def test_concurrency_is_bounded(make, lvlm_env, lvlm_batch, limit):
     with FakeLVLMServer(latency=0.15) as server:
         reward = make(server, max_concurrency=limit, cache=False)
         start = time.monotonic()
@@ -163,7 +152,7 @@ async def test_concurrency_is_bounded(lvlm_env, lvlm_batch, limit):
         assert elapsed < 0.15 * rounds + 1.0
 
 
-async def test_cached_run_makes_zero_calls(lvlm_env, lvlm_server, lvlm_batch):
+async def test_cached_run_makes_zero_calls(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("Answer: 6", probs={"6": 0.5, "7": 0.5})
     batch = lvlm_batch(n=3)
     first = make(lvlm_server)
@@ -185,7 +174,7 @@ async def test_cached_run_makes_zero_calls(lvlm_env, lvlm_server, lvlm_batch):
         assert lvlm_server.request_count == before + 3
 
 
-async def test_budget_max_calls_stops_before_calling(lvlm_env, lvlm_server, lvlm_batch):
+async def test_budget_max_calls_stops_before_calling(make, lvlm_env, lvlm_server, lvlm_batch):
     reward = make(lvlm_server, max_calls=4, cache=False)
     await reward.ascore(lvlm_batch(n=3))
     with pytest.raises(BudgetExceeded, match="max_calls=4"):
@@ -195,7 +184,7 @@ async def test_budget_max_calls_stops_before_calling(lvlm_env, lvlm_server, lvlm
         await reward.ascore(lvlm_batch(n=1, seed=2))
 
 
-async def test_cost_accounting_and_budget(lvlm_env, lvlm_server, lvlm_batch):
+async def test_cost_accounting_and_budget(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("Answer: 7", input_tokens=1000, output_tokens=100)
     prices = {"fake-model": {"input": 100.0, "output": 1000.0}}  # $0.1 + $0.1 per call
     reward = make(lvlm_server, prices=prices, max_cost_usd=0.5, cache=False)
@@ -207,14 +196,14 @@ async def test_cost_accounting_and_budget(lvlm_env, lvlm_server, lvlm_batch):
     assert lvlm_server.request_count == 2
 
 
-async def test_known_model_price(lvlm_env, lvlm_server, lvlm_batch):
+async def test_known_model_price(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.default = Answer("Answer: 7", input_tokens=1_000_000, output_tokens=0)
     reward = make(lvlm_server, model="gpt-4o-2024-08-06", cache=False)
     await reward.ascore(lvlm_batch(n=1))
     assert reward.usage()["cost_usd"] == pytest.approx(2.5)
 
 
-async def test_frames_mode_and_samples(lvlm_env, lvlm_server, lvlm_batch):
+async def test_frames_mode_and_samples(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script("Answer: 3", "Answer: 5", "Answer: 7")
     reward = make(lvlm_server, images="frames", samples=3, seed=10, max_concurrency=1, logprobs=False)
     assert await reward.ascore(lvlm_batch(n=1)) == [5.0]
@@ -224,14 +213,14 @@ async def test_frames_mode_and_samples(lvlm_env, lvlm_server, lvlm_batch):
     assert "as separate images" in request.text()
 
 
-def test_sync_score_across_event_loops(lvlm_env, lvlm_server, lvlm_batch):
+def test_sync_score_across_event_loops(make, lvlm_env, lvlm_server, lvlm_batch):
     reward = make(lvlm_server, cache=False)
     assert list(reward.score(lvlm_batch(n=2))) == [7.0, 7.0]
     assert list(reward.score(lvlm_batch(n=2, seed=1))) == [7.0, 7.0]  # a new loop, a new client
     reward.close()
 
 
-async def test_bad_key_is_fatal_and_never_shown(lvlm_env, lvlm_server, lvlm_batch, caplog):
+async def test_bad_key_is_fatal_and_never_shown(make, lvlm_env, lvlm_server, lvlm_batch, caplog):
     key = lvlm_env.openai_key
     lvlm_server.script(error_reply(401, message=f"Incorrect API key provided: {key[:14]}****"))
     reward = make(lvlm_server)
@@ -247,7 +236,7 @@ async def test_bad_key_is_fatal_and_never_shown(lvlm_env, lvlm_server, lvlm_batc
         assert key not in text and key[:12] not in text
 
 
-async def test_key_in_options_is_secret(lvlm_env, lvlm_server, lvlm_batch):
+async def test_key_in_options_is_secret(make, lvlm_env, lvlm_server, lvlm_batch):
     secret = "sk-from-options-SECRET-987654321"
     reward = make(lvlm_server, api_key=secret)
     await reward.ascore(lvlm_batch(n=1))
@@ -264,7 +253,7 @@ def test_missing_key_for_official_api_says_how_to_set_it(lvlm_env, monkeypatch):
     assert "export OPENAI_API_KEY=..." in str(info.value) and "f2g keys set openai" in str(info.value)
 
 
-async def test_key_from_store_and_keyless_local_server(lvlm_env, lvlm_server, lvlm_batch, monkeypatch):
+async def test_key_from_store_and_keyless_local_server(make, lvlm_env, lvlm_server, lvlm_batch, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     reward = make(lvlm_server)  # a local server needs no key
     await reward.ascore(lvlm_batch(n=1))
@@ -275,13 +264,13 @@ async def test_key_from_store_and_keyless_local_server(lvlm_env, lvlm_server, lv
     assert lvlm_server.requests[-1].headers["authorization"] == "Bearer sk-stored-key-123456789"
 
 
-async def test_model_not_found_is_fatal(lvlm_env, lvlm_server, lvlm_batch):
+async def test_model_not_found_is_fatal(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(error_reply(404, message="The model `nope` does not exist"))
     with pytest.raises(ComponentError, match="does not exist"):
         await make(lvlm_server, model="nope").ascore(lvlm_batch(n=1))
 
 
-async def test_two_rewards_share_nothing_and_run_concurrently(lvlm_env, lvlm_batch):
+async def test_two_rewards_share_nothing_and_run_concurrently(make, lvlm_env, lvlm_batch):
     with FakeLVLMServer(latency=0.2) as server:
         a, b = make(server, cache=False), make(server, cache=False, model="other-model")
         server.default = Answer("Answer: 7")
@@ -300,20 +289,18 @@ def test_plugin_import_is_light_and_registers():
     assert "['openai']" in out
 
 
-async def test_connection_refused_is_retried_then_nan(lvlm_env, lvlm_batch):
+async def test_connection_refused_is_retried_then_nan(lvlm_env, lvlm_batch, lvlm_rewards):
     server = FakeLVLMServer().start()
     url = server.openai_base_url
     server.stop()  # nothing listens there any more
-    reward = OpenAIReward(OpenAIReward.Options(base_url=url, model="m", max_retries=1, cache=False, **FAST))
-    reward.load()
-    _made.append(reward)
+    reward = lvlm_rewards(OpenAIReward, base_url=url, model="m", max_retries=1, cache=False)
     (score,) = await reward.ascore(lvlm_batch(n=1))
     assert math.isnan(score)
     usage = reward.usage()
     assert usage["requests"] == 2 and usage["retries"] == 1 and usage["errors"] == 1 and usage["calls"] == 0
 
 
-def test_template_version_is_recorded(lvlm_env, lvlm_server):
+def test_template_version_is_recorded(make, lvlm_env, lvlm_server):
     reward = make(lvlm_server)
     assert reward.options.template_version == "1"
     assert reward.trace_info() == {
@@ -328,11 +315,9 @@ def test_template_version_is_recorded(lvlm_env, lvlm_server):
     assert custom.trace_info()["template"].startswith("free2guide+custom@custom-")
 
 
-async def test_base_url_from_environment(lvlm_env, lvlm_server, lvlm_batch, monkeypatch):
+async def test_base_url_from_environment(lvlm_env, lvlm_server, lvlm_batch, lvlm_rewards, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", lvlm_server.openai_base_url)
     monkeypatch.delenv("OPENAI_API_KEY")  # not the official endpoint: no key needed
-    reward = OpenAIReward(OpenAIReward.Options(model="m", **FAST))
-    reward.load()
-    _made.append(reward)
+    reward = lvlm_rewards(OpenAIReward, model="m")
     assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
-    assert reward._provider_params()["base_url"] == lvlm_server.openai_base_url
+    assert reward.cache_params()["base_url"] == lvlm_server.openai_base_url
