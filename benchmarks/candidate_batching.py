@@ -26,8 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import f2g_plugin_diffusers.plugin as diffusers_plugin
 import torch
 from f2g_plugin_diffusers import tiny
+from f2g_torch_utils.compat import ensure_torchvision
 
-from f2g_core.compat import ensure_torchvision
 from f2g_core.sampling import default_key_frames, denoise_chunked
 from f2g_core.testing import isolated_plugins
 

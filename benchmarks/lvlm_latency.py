@@ -7,10 +7,12 @@ a step, so the reward phase should cost about K × latency. The check: concurren
 
     python benchmarks/lvlm_latency.py [--n 10] [--guided 6] [--latency 0.3] [--steps 20] [--backbone gaussian-mixture]
 
-Exits 1 when the bound is missed. The server runs in its own process (``python -m f2g_lvlm.fake_server``),
-as a remote API would, so its work does not compete with the client for the interpreter; ``--in-process`` runs it
-in a thread instead. ``--backbone shapes`` uses the shapes world (needs f2g-plugin-shapes and its weights) instead
-of the analytic Gaussian mixture; the reward calls are the same either way.
+Exits 1 when the bound is missed (``--report-only``: prints the verdict and exits 0, for tests on machines whose
+load decides the timing; a crash still exits non-zero). The server runs in its own process
+(``python -m f2g_lvlm.fake_server``), as a remote API would, so its work does not compete with the client for the
+interpreter; ``--in-process`` runs it in a thread instead. ``--backbone shapes`` uses the shapes world (needs
+f2g-plugin-shapes and its weights) instead of the analytic Gaussian mixture; the reward calls are the same either
+way.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="gaussian-mixture", choices=["gaussian-mixture", "shapes"])
     parser.add_argument("--skip-sequential", action="store_true", help="only measure the concurrent run")
     parser.add_argument("--in-process", action="store_true", help="run the server in a thread of this process")
+    parser.add_argument("--report-only", action="store_true", help="exit 0 when the bound is missed (still printed)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -145,12 +148,13 @@ def main(argv: list[str] | None = None) -> int:
             seq_reward, seq_wall, _ = run(server, args, concurrency=1)
             print(
                 f"sequential (max_concurrency=1):  reward phase {seq_reward:.2f} s "
-                f"(n·K×latency = {calls * args.latency:.2f} s); run {seq_wall:.2f} s"
+                f"(n·K×latency = {calls * args.latency:.2f} s); at most {server.max_in_flight} in flight; "
+                f"run {seq_wall:.2f} s"
             )
             print(f"speed-up of the reward phase: {seq_reward / reward:.1f}×")
         ok = reward <= 1.3 * ideal
         print(f"bound reward ≤ 1.3 × K × latency = {1.3 * ideal:.2f} s: {'met' if ok else 'MISSED'}")
-        return 0 if ok else 1
+        return 0 if ok or args.report_only else 1
 
 
 if __name__ == "__main__":

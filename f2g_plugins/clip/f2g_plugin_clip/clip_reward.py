@@ -17,21 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from f2g_torch_utils.checkpoints import load_strict, read_state_dict
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
+from f2g_torch_utils.frames import FrameRewardOptions, aggregate_frames, finite_candidates
 from pydantic import Field
 
-from f2g_core.checkpoints import load_strict, read_state_dict
 from f2g_core.errors import ComponentError
 from f2g_core.images import to_pil
 from f2g_core.interfaces import Reward, RewardBatch
-from f2g_plugin_clip.common import (
-    FrameRewardOptions,
-    LRUCache,
-    aggregate_frames,
-    finite_candidates,
-    looks_like_path,
-    resolve_device,
-    resolve_dtype,
-)
+from f2g_plugin_clip.common import LRUCache, looks_like_path
 
 if TYPE_CHECKING:
     import torch
@@ -91,7 +85,7 @@ class ClipReward(Reward):
 
     def build(self) -> ClipComponents:
         """Create the model, preprocessing and tokenizer from the options (weights on CPU, float32)."""
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         import open_clip

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from f2g_torch_utils.checkpoints import download_checkpoint, load_strict, read_state_dict
+from f2g_torch_utils.frames import FrameRewardOptions
 from pydantic import Field
 
-from f2g_core.checkpoints import download_checkpoint, load_strict, read_state_dict
 from f2g_plugin_clip.clip_reward import ClipComponents, ClipReward, _check_architecture
-from f2g_plugin_clip.common import FrameRewardOptions
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +49,7 @@ class HPSReward(ClipReward):
         return download_checkpoint(HUB_REPO, filename, what="hps", cache_dir=self.options.cache_dir)
 
     def build(self) -> ClipComponents:
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         import open_clip

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from f2g_torch_utils.frames import FrameRewardOptions
 from pydantic import Field
 
 from f2g_core.errors import ComponentError
 from f2g_plugin_clip.clip_reward import ClipComponents, ClipReward, _logit_scale
-from f2g_plugin_clip.common import FrameRewardOptions
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +37,7 @@ class PickScoreReward(ClipReward):
         cache_dir: str | None = Field(None, description="Hugging Face cache folder.")
 
     def build(self) -> ClipComponents:
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         from transformers import CLIPModel, CLIPProcessor

@@ -23,7 +23,7 @@ def register_tiny_open_clip(
     folder: str | Path, name: str = "f2g-tiny-clip", config: dict[str, Any] | None = None
 ) -> str:
     """Write ``config`` (default :data:`TINY_OPEN_CLIP`) as ``<name>.json`` and register it with open_clip."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     import open_clip
@@ -39,7 +39,7 @@ def write_clip_tokenizer_files(folder: str | Path) -> Path:
 
     The ids equal open_clip's SimpleTokenizer's: both derive from ``bpe_simple_vocab_16e6.txt.gz`` the same way.
     """
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     import open_clip
@@ -85,7 +85,7 @@ def solid(color: tuple[float, float, float], h: int = 32, w: int = 32) -> Any:
 
 # ------------------------------------------------------------------------------------------ HPS golden values
 # Shared with scripts/make_hps_golden.py, which loads this file by path in the reference environment: keep the
-# module-level imports to the standard library (f2g_core.checkpoints, which the script puts on sys.path, is one).
+# module-level imports to the standard library (f2g_torch_utils.checkpoints, which the script puts on sys.path, is one).
 
 HPS_PROMPTS: list[str] = [
     "a red car on a road",
@@ -95,10 +95,10 @@ HPS_PROMPTS: list[str] = [
 
 def seeded_state(reference: Any, seed: int = 0) -> dict[str, Any]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed, so two
-    implementations holding the same keys get identical values (:func:`f2g_core.checkpoints.seeded_state`, whose
+    implementations holding the same keys get identical values (:func:`f2g_torch_utils.checkpoints.seeded_state`, whose
     default scales keep activations O(1)); ``logit_scale`` is log(100), as trained CLIPs end up."""
-    from f2g_core.checkpoints import default_init
-    from f2g_core.checkpoints import seeded_state as seeded
+    from f2g_torch_utils.checkpoints import default_init
+    from f2g_torch_utils.checkpoints import seeded_state as seeded
 
     def init(key: str, like: Any, noise: Any) -> Any:
         return noise.new_full(noise.shape, 4.6052) if key == "logit_scale" else default_init(key, like, noise)

@@ -24,8 +24,7 @@ def tiny_checkpoint(tiny_clip: str, tmp_path_factory: pytest.TempPathFactory) ->
     """Seeded random weights of the tiny architecture saved as a checkpoint file."""
     import open_clip
     import torch
-
-    from f2g_core.checkpoints import save_state_dict
+    from f2g_torch_utils.checkpoints import save_state_dict
 
     torch.manual_seed(0)
     model = open_clip.create_model(tiny_clip)

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from f2g_plugin_clip import HPSReward
-from f2g_plugin_clip.testing import HPS_PROMPTS, TINY_OPEN_CLIP, hps_parity_images, make_batch, seeded_state
+from f2g_plugin_clip.testing import (
+    HPS_PROMPTS,
+    TINY_OPEN_CLIP,
+    hps_parity_images,
+    make_batch,
+    random_frames,
+    seeded_state,
+)
 
 GOLDEN = json.loads((Path(__file__).parent / "golden_hps.json").read_text())
 
@@ -58,5 +64,14 @@ def test_golden_scores_spread() -> None:
     assert all(np.ptp(GOLDEN["scores"][p]) > 0.05 for p in HPS_PROMPTS)
 
 
-def test_usage_counts(hps: Any) -> None:
-    assert hps.usage()["frames"] >= 1
+def test_usage_counts(hps: HPSReward) -> None:
+    """Counts what this test scored, whatever ran before on the shared module fixture."""
+    frames = random_frames(2, 3, seed=1)
+    frames[1, 0, 0, 0, 0] = np.nan  # a non-finite candidate is not sent to the model
+    before = hps.usage()
+    hps.score(make_batch(frames, prompt="usage counting"))
+    hps.score(make_batch(frames[:1], prompt="usage counting"))
+    after = hps.usage()
+    assert after["calls"] - before["calls"] == 2
+    assert after["frames"] - before["frames"] == 3 + 3
+    assert after["text_cache_hits"] - before["text_cache_hits"] == 1  # the prompt was embedded once

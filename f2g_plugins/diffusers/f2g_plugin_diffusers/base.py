@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
 
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.interfaces import Backbone, Level, Schedule
@@ -40,24 +41,6 @@ class Conditioning:
     scale: float
     guidance_rescale: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present, else the CPU."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def resolve_dtype(name: str | None, device: torch.device) -> torch.dtype:
-    """'auto' is bfloat16 on CUDA (what the video models are trained and served in) and float32 elsewhere."""
-    import torch
-
-    if name is None or name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
 def rescale_cfg(guided: torch.Tensor, cond_out: torch.Tensor, factor: float) -> torch.Tensor:
@@ -144,7 +127,7 @@ class DiffusersBackbone(Backbone):
         return {"vae": vae}
 
     def _from_pretrained(self) -> Any:
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         import diffusers

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from f2g_core.compat import ensure_torchvision
+from f2g_torch_utils.compat import ensure_torchvision
 
 _WORDS = [
     "a",

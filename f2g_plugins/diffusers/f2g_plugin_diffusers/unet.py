@@ -154,8 +154,7 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
 
     def _pretrained_kwargs(self) -> dict[str, Any]:
         from diffusers import MotionAdapter
-
-        from f2g_plugin_diffusers.base import resolve_dtype
+        from f2g_torch_utils.devices import resolve_dtype
 
         dtype = resolve_dtype(self.options.dtype, self.device)
         adapter = MotionAdapter.from_pretrained(self.options.motion_adapter, dtype=dtype)

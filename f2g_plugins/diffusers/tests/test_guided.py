@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import f2g_plugin_diffusers.plugin as plugin
 import numpy as np
 import pytest
+from f2g_plugin_diffusers.framemap import num_latent_frames, prefix_span, window_spans
 
 from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import Reward, RewardBatch
@@ -70,15 +71,55 @@ def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
     }
 
 
+def count_vae_frames(vae: Any) -> list[int]:
+    """Instrument ``vae.decode``: the returned list gets the number of video frames each call produced."""
+    decode = vae.decode
+    produced: list[int] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        out = decode(*args, **kwargs)
+        sample = out[0] if isinstance(out, tuple) else out.sample
+        # 2D VAEs return (B·F, 3, H, W); video VAEs (B, 3, F, H, W)
+        produced.append(sample.shape[0] if sample.ndim == 4 else sample.shape[0] * sample.shape[2])
+        return out
+
+    vae.decode = counting
+    return produced
+
+
+def frames_for_key_frames(backbone: Any, key_frames: list[int]) -> int:
+    """Video frames the VAE must produce to give one candidate's key frames: only those for a per-frame VAE; for a
+    causal video VAE the latent span(s) holding them (a latent span [a, b) decodes to 1 + r·(b − a − 1) frames)."""
+    if backbone.per_frame_vae:
+        return len(key_frames)
+    r = backbone._temporal_factor()
+    latents = num_latent_frames(backbone.num_frames, r)
+    if getattr(backbone.options, "decode_mode", "exact") == "window":
+        spans = [(s.start, s.stop) for s in window_spans(key_frames, r, backbone.options.window_context)]
+    else:
+        spans = [
+            (prefix_span(key_frames, r).start, prefix_span(key_frames, r).stop if backbone.prefix_exact else latents)
+        ]
+    return sum(1 + r * (stop - start - 1) for start, stop in spans)
+
+
 @pytest.mark.parametrize("backbone", sorted(OPTIONS))
 def test_guided_run_through_core_loop(registry: Any, backbone: str) -> None:
     Brightness.calls.clear()
+    key_frames = [0, 4, 7]
     with Pipeline.from_config(_config(backbone), registry=registry) as pipeline:
+        pipeline.load()
+        produced = count_vae_frames(pipeline.backbone.pipe.vae)
         result = pipeline.generate()
+        per_candidate = frames_for_key_frames(pipeline.backbone, key_frames)
     frames = OPTIONS[backbone]["num_frames"]
     assert result.video.shape == (frames, 32, 32, 3) and result.video.dtype == np.float32
     assert np.isfinite(result.video).all() and 0.0 <= result.video.min() <= result.video.max() <= 1.0
-    assert Brightness.calls == [(3, 3, 32, 32, 3)] * 2  # only the 3 key frames of 3 candidates were decoded
+    assert Brightness.calls == [(3, 3, 32, 32, 3)] * 2  # the reward saw the 3 key frames of 3 candidates
+    # What the VAE really decoded: 2 guided steps × 3 candidates × what their key frames need, then the video once.
+    assert sum(produced) == 2 * 3 * per_candidate + frames, produced
+    if pipeline.backbone.per_frame_vae:
+        assert per_candidate == 3 < frames  # the key frames only, not the whole video
     guided = [step for step in result.trace.steps if step.guided]
     assert len(guided) == 2
     for step in guided:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from f2g_torch_utils.checkpoints import load_strict
 from PIL import Image
 from torch import nn
 
-from f2g_core.checkpoints import load_strict
 from f2g_core.errors import ComponentError
 from f2g_plugin_imagereward.blip import BlipCore, TextConfig, VisionConfig
 
@@ -84,7 +84,7 @@ class ImageRewardModel(nn.Module):
 
 def preprocess(image: Image.Image, size: int) -> torch.Tensor:
     """ImageReward's transform: bicubic resize of the short side, centre crop, RGB, [0, 1], CLIP normalisation."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     from torchvision.transforms import InterpolationMode
@@ -96,7 +96,7 @@ def preprocess(image: Image.Image, size: int) -> torch.Tensor:
 
 def load_tokenizer(source: str, cache_dir: str | None = None) -> Any:
     """BERT's uncased WordPiece tokenizer plus BLIP's two extra tokens ``[DEC]`` (bos) and ``[ENC]`` (ids 30522-3)."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     from transformers import BertTokenizer

@@ -9,12 +9,14 @@ in an ensemble with GPT-4o (weighted sum, 0.25 on ImageReward). This reward runs
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from f2g_torch_utils.checkpoints import read_state_dict, resolve_checkpoint
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
+from f2g_torch_utils.frames import FrameRewardOptions, aggregate_frames, finite_candidates
 from pydantic import Field
 
-from f2g_core.checkpoints import read_state_dict, resolve_checkpoint
 from f2g_core.errors import ComponentError
 from f2g_core.images import to_pil
 from f2g_core.interfaces import Reward, RewardBatch
@@ -35,7 +37,7 @@ class ImageRewardReward(Reward):
 
     name = "imagereward"
 
-    class Options(Reward.Options):
+    class Options(FrameRewardOptions):
         checkpoint: str = Field(
             HUB_REPO,
             description=f"A hub repo holding {CHECKPOINT_FILE} (default: the official one; 'ImageReward-v1.0' names it "
@@ -48,10 +50,6 @@ class ImageRewardReward(Reward):
         vision_heads: int | None = Field(
             None, ge=1, description="Attention heads of the ViT; None: width / 64 (16 for the official ViT-L)."
         )
-        aggregate: Literal["mean", "min", "sum"] = Field("mean", description="How frame scores are combined.")
-        device: str = Field("auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$", description="auto, cpu, cuda…")
-        dtype: Literal["float32", "float16", "bfloat16"] = Field("float32", description="Weights' dtype.")
-        batch_size: int | None = Field(None, ge=1, description="Most images per forward; None: all in one.")
         cache_dir: str | None = Field(None, description="Hugging Face cache folder for downloads.")
 
     def __init__(self, options: Any = None) -> None:
@@ -75,7 +73,6 @@ class ImageRewardReward(Reward):
         with self._lock:
             if self._model is not None:
                 return
-            import torch
 
             opts = self.options
             med_config = read_med_config(opts.med_config)
@@ -88,11 +85,8 @@ class ImageRewardReward(Reward):
                     f"imagereward: tokenizer {opts.tokenizer!r} has {len(tokenizer)} tokens but the checkpoint's "
                     f"text encoder only {vocab}"
                 )
-            if opts.device == "auto":
-                self._device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            else:
-                self._device = torch.device(opts.device)
-            self._dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[opts.dtype]
+            self._device = resolve_device(opts.device)
+            self._dtype = resolve_dtype(opts.dtype)
             model.eval().requires_grad_(False).to(device=self._device, dtype=self._dtype)
             self._tokenizer, self._model = tokenizer, model
 
@@ -106,7 +100,7 @@ class ImageRewardReward(Reward):
         self.load()
         assert self._model is not None and self._device is not None and self._dtype is not None
         n, f = batch.frames.shape[:2]
-        ok = np.isfinite(batch.frames.reshape(n, -1)).all(axis=1)
+        ok = finite_candidates(batch.frames)
         out = np.full((n, f), np.nan)
         if ok.any():
             images = [to_pil(frame) for frame in batch.frames[ok].reshape(-1, *batch.frames.shape[2:])]
@@ -125,10 +119,7 @@ class ImageRewardReward(Reward):
         return out
 
     def score(self, batch: RewardBatch) -> list[float]:
-        scores = self.frame_scores(batch)
-        how = self.options.aggregate
-        agg = scores.mean(axis=1) if how == "mean" else scores.min(axis=1) if how == "min" else scores.sum(axis=1)
-        return [float(s) for s in agg]
+        return [float(s) for s in aggregate_frames(self.frame_scores(batch), self.options.aggregate)]
 
     def usage(self) -> dict[str, float]:
         return {"calls": float(self._calls), "frames": float(self._frames)}

@@ -1,6 +1,6 @@
 """Tiny ImageReward fixtures shared by the tests and the golden-value script.
 
-This module imports only torch, numpy and PIL, and from f2g only :mod:`f2g_core.checkpoints` (standard library at
+This module imports only torch, numpy and PIL, and from f2g only :mod:`f2g_torch_utils.checkpoints` (standard library at
 import), so that ``scripts/make_golden.py`` can load it by path inside the reference package's own (old)
 environment: both sides then build *identical* seeded weights, tokenizer files and images from the same code.
 
@@ -86,12 +86,12 @@ def write_med_config(path: str | Path, config: Mapping[str, Any] | None = None) 
 def seeded_state(reference: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed.
 
-    Per-key seeds (:func:`f2g_core.checkpoints.seeded_state`) make a tensor's values independent of which other
+    Per-key seeds (:func:`f2g_torch_utils.checkpoints.seeded_state`) make a tensor's values independent of which other
     keys a model has, so the reference model (which also holds unused projections) and our port get identical
     values for every shared key. Scales keep activations O(1) through the depth (1/sqrt(fan-in) for matrices), so
     scores differ visibly between inputs; BLIP names its ViT's embeddings ``pos_embed`` and ``cls_token``.
     """
-    from f2g_core.checkpoints import seeded_state as seeded
+    from f2g_torch_utils.checkpoints import seeded_state as seeded
 
     return seeded(reference, seed, _init)
 

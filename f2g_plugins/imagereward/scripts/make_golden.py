@@ -25,9 +25,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
-# f2g_core's compat and checkpoints modules need only torch, so they import here from the checkout; a plugin package
-# would pull in f2g's own (newer) dependencies, so each script runs its plugin's testing.py by path instead.
-sys.path.insert(0, str(REPO))
+# f2g_torch_utils' compat and checkpoints modules need only torch (and f2g_core.errors), so they import here from the
+# checkout; a plugin package would pull in f2g's own (newer) dependencies, so each script runs its plugin's
+# testing.py by path instead.
+sys.path[:0] = [str(REPO), str(REPO / "f2g_plugins" / "torch_utils")]
 SEED = 0
 FULL_MED_CONFIG = {  # BLIP's published med_config.json, as ImageReward ships it
     "architectures": ["BertModel"],
@@ -52,7 +53,7 @@ FULL_MED_CONFIG = {  # BLIP's published med_config.json, as ImageReward ships it
 
 def main() -> None:
     # torch only: makes the CUDA torchvision wheel importable next to the CPU torch
-    from f2g_core.compat import ensure_torchvision  # before anything imports torchvision
+    from f2g_torch_utils.compat import ensure_torchvision  # before anything imports torchvision
 
     ensure_torchvision()
     import importlib.metadata as md

@@ -31,8 +31,7 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> TinyFiles:
         write_med_config,
         write_tokenizer,
     )
-
-    from f2g_core.checkpoints import save_state_dict
+    from f2g_torch_utils.checkpoints import save_state_dict
 
     root = tmp_path_factory.mktemp("imagereward")
     vision = VisionConfig(**TINY_VISION)

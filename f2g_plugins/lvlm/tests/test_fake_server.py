@@ -58,13 +58,11 @@ def test_latency_and_in_flight_counting():
         threads = [
             threading.Thread(target=post, args=(server.openai_base_url + "/chat/completions", {})) for _ in range(5)
         ]
-        start = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert time.monotonic() - start < 0.8
-        assert server.max_in_flight == 5 and server.in_flight == 0
+        assert server.max_in_flight == 5 and server.in_flight == 0  # all five overlapped
 
 
 def test_responder_sees_the_request():
@@ -83,7 +81,7 @@ def test_stop_wakes_slow_requests():
     thread = threading.Thread(target=lambda: post(server.openai_base_url + "/chat/completions", {}))
     thread.start()
     time.sleep(0.2)
-    start = time.monotonic()
+    assert server.in_flight == 1
     server.stop()
-    thread.join(timeout=5)
-    assert time.monotonic() - start < 5 and not thread.is_alive()
+    thread.join(timeout=5)  # the request would otherwise take 30 s
+    assert not thread.is_alive() and server.in_flight == 0

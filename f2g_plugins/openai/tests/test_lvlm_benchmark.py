@@ -1,5 +1,6 @@
-"""benchmarks/lvlm_latency.py runs and shows overlapping calls (the timing bound itself is the script's exit code,
-which depends on the machine's load, so only the structure and the overlap are asserted here)."""
+"""benchmarks/lvlm_latency.py runs and overlaps the calls of each step (the timing bound is the script's own verdict,
+which depends on the machine's load: ``--report-only`` prints it without turning it into the exit code, so any
+non-zero exit here is a crash)."""
 
 import re
 import subprocess
@@ -10,19 +11,19 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_latency_benchmark_reports_overlap():
-    args = ["--n", "4", "--guided", "2", "--latency", "0.25", "--steps", "6"]
+    args = ["--n", "4", "--guided", "2", "--latency", "0.25", "--steps", "6", "--report-only"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "lvlm_latency.py"), *args],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.returncode in (0, 1), done.stderr
+    assert done.returncode == 0, done.stderr
     out = done.stdout
-    concurrent = re.search(r"concurrent .*reward phase ([\d.]+) s.*; (\d+) requests, at most (\d+) in flight", out)
-    sequential = re.search(r"sequential .*reward phase ([\d.]+) s", out)
+    concurrent = re.search(r"concurrent .*; (\d+) requests, at most (\d+) in flight", out)
+    sequential = re.search(r"sequential .*; at most (\d+) in flight", out)
     assert concurrent and sequential, out
-    assert int(concurrent[2]) == 8 and int(concurrent[3]) == 4
-    assert float(sequential[1]) >= 8 * 0.25 * 0.95  # one call after another
-    assert float(concurrent[1]) < float(sequential[1]) / 2
+    assert int(concurrent[1]) == 2 * 4  # n·K calls
+    assert int(concurrent[2]) == 4  # the 4 candidates of a step were in flight together
+    assert int(sequential[1]) == 1  # max_concurrency 1: one call after another
     assert re.search(r"bound reward ≤ 1.3 × K × latency = [\d.]+ s: (met|MISSED)", out)

@@ -7,7 +7,6 @@ import logging
 import math
 import subprocess
 import sys
-import time
 
 import pytest
 from f2g_lvlm.testing import Answer, FakeLVLMServer, Reply, error_reply
@@ -74,14 +73,14 @@ async def test_yes_no_scale(make, lvlm_env, lvlm_server, lvlm_batch):
 
 
 @pytest.mark.parametrize("header", ["1", "0.4"])
-async def test_429_retry_after_is_honoured(make, lvlm_env, lvlm_server, lvlm_batch, header):
+async def test_429_retry_after_is_honoured(make, lvlm_env, lvlm_server, lvlm_batch, header, caplog):
     lvlm_server.script(error_reply(429, retry_after=header))
     reward = make(lvlm_server)
-    start = time.monotonic()
-    assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
-    elapsed = time.monotonic() - start
-    assert elapsed >= float(header) * 0.95  # backoff alone would be 0.01 s
-    assert elapsed < float(header) + 2
+    with caplog.at_level(logging.INFO, logger="f2g.lvlm"):
+        assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
+    assert f"retrying in {float(header):.2f}s" in caplog.text  # the server's wait, not the 0.01 s backoff
+    first, second = (request.received_at for request in lvlm_server.requests)
+    assert second - first >= float(header) * 0.95
     assert reward.usage()["retries"] == 1 and reward.usage()["requests"] == 2 and reward.usage()["calls"] == 1
 
 
@@ -102,10 +101,8 @@ async def test_5xx_are_retried_then_nan(make, lvlm_env, lvlm_server, lvlm_batch)
 async def test_timeouts_are_retried(make, lvlm_env, lvlm_server, lvlm_batch):
     lvlm_server.script(Answer("Answer: 2", delay=3.0))
     reward = make(lvlm_server, timeout=0.3)
-    start = time.monotonic()
-    assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
-    assert time.monotonic() - start < 2.5
-    assert reward.usage()["retries"] == 1
+    assert await reward.ascore(lvlm_batch(n=1)) == [7.0]  # not 2: the slow answer timed out and was retried
+    assert reward.usage()["retries"] == 1 and lvlm_server.request_count == 2
 
 
 async def test_garbage_answers_are_reasked_then_nan(make, lvlm_env, lvlm_server, lvlm_batch, caplog):
@@ -142,14 +139,9 @@ async def test_permanent_error_scores_nan_without_retry(make, lvlm_env, lvlm_ser
 async def test_concurrency_is_bounded(make, lvlm_env, lvlm_batch, limit):
     with FakeLVLMServer(latency=0.15) as server:
         reward = make(server, max_concurrency=limit, cache=False)
-        start = time.monotonic()
         scores = await reward.ascore(lvlm_batch(n=8))
-        elapsed = time.monotonic() - start
         assert scores == [7.0] * 8
-        assert server.max_in_flight == limit
-        rounds = math.ceil(8 / limit)
-        assert elapsed >= 0.15 * rounds * 0.9
-        assert elapsed < 0.15 * rounds + 1.0
+        assert server.max_in_flight == limit and server.request_count == 8
 
 
 async def test_cached_run_makes_zero_calls(make, lvlm_env, lvlm_server, lvlm_batch):
@@ -274,10 +266,8 @@ async def test_two_rewards_share_nothing_and_run_concurrently(make, lvlm_env, lv
     with FakeLVLMServer(latency=0.2) as server:
         a, b = make(server, cache=False), make(server, cache=False, model="other-model")
         server.default = Answer("Answer: 7")
-        start = time.monotonic()
         await asyncio.gather(a.ascore(lvlm_batch(n=4)), b.ascore(lvlm_batch(n=4, seed=1)))
-        assert time.monotonic() - start < 0.6
-        assert server.max_in_flight == 8
+        assert server.max_in_flight == 8  # both rewards' requests overlapped
 
 
 def test_plugin_import_is_light_and_registers():

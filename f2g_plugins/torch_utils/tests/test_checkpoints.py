@@ -1,4 +1,4 @@
-"""f2g_core.checkpoints: finding (path or hub id), reading (layouts, errors), strict loading, seeded weights."""
+"""f2g_torch_utils.checkpoints: finding (path or hub id), reading (layouts, errors), strict loading, seeded weights."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-
-from f2g_core.checkpoints import (
+from f2g_torch_utils.checkpoints import (
     default_init,
     download_checkpoint,
     is_local_checkpoint,
@@ -20,6 +19,7 @@ from f2g_core.checkpoints import (
     save_state_dict,
     seeded_state,
 )
+
 from f2g_core.errors import ComponentError
 
 
@@ -218,6 +218,6 @@ def test_default_init_scales() -> None:
 
 def test_importing_the_module_does_not_import_torch() -> None:
     heavy = ("torch", "safetensors", "huggingface_hub")
-    code = f"import sys, f2g_core.checkpoints; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, f2g_torch_utils.checkpoints; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from f2g_lvlm.parsing import DIGITS, score_from_logits
 from f2g_lvlm.templates import ImageMode, Scale, build_prompt, resolve_template
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
 from pydantic import Field
 
 from f2g_core.errors import ComponentError, ConfigError
@@ -76,35 +77,17 @@ class TransformersVLMReward(Reward):
 
     # ------------------------------------------------------------------ loading
 
-    def _device_and_dtype(self) -> tuple[Any, Any]:
-        import torch
-
-        o = self.options
-        if o.device == "auto":
-            if torch.cuda.is_available():
-                device = torch.device("cuda")
-            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-                device = torch.device("mps")
-            else:
-                device = torch.device("cpu")
-        else:
-            device = torch.device(o.device)
-        if o.dtype != "auto":
-            return device, getattr(torch, o.dtype)
-        if device.type == "cuda":
-            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return device, torch.float32
-
     def load(self) -> None:
         if self.model is not None:
             return
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         o = self.options
-        device, dtype = self._device_and_dtype()
+        device: Any = resolve_device(o.device, mps=True)  # Any: transformers types `to` for its own arguments
+        dtype = resolve_dtype(o.dtype, device)
         common: dict[str, Any] = {
             "revision": o.revision,
             "local_files_only": o.local_files_only,

@@ -43,7 +43,7 @@ def build_tiny_llava(
     folder: str | Path, seed: int = 0, image_size: int = 32, extra_words: tuple[str, ...] = ()
 ) -> Path:
     """Save a tiny random LLaVA (CLIP vision tower + Llama language model) with its processor to ``folder``."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     import torch
@@ -149,7 +149,7 @@ def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[
     Same architecture and processor classes as ``Qwen/Qwen2.5-VL-3B-Instruct`` (dynamic-resolution patches,
     M-RoPE), a WordLevel tokenizer built in code, and a small pixel budget so images become a few patches.
     """
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     import torch

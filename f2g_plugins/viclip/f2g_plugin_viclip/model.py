@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+from f2g_torch_utils.checkpoints import load_strict
 from torch import nn
 
-from f2g_core.checkpoints import load_strict
 from f2g_core.errors import ComponentError
 
 

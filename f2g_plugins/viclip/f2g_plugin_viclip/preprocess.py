@@ -36,7 +36,7 @@ def to_uint8(frames: np.ndarray) -> torch.Tensor:
 
 def video_tensor(frames: np.ndarray, size: int, mode: Preprocess) -> torch.Tensor:
     """(T, H, W, 3) float frames -> (3, T, size, size) float32 model input."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     from torchvision.transforms import InterpolationMode

@@ -13,9 +13,11 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from f2g_torch_utils.checkpoints import read_state_dict, resolve_checkpoint
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
+from f2g_torch_utils.frames import TorchRewardOptions, finite_candidates
 from pydantic import Field
 
-from f2g_core.checkpoints import read_state_dict, resolve_checkpoint
 from f2g_core.interfaces import Reward, RewardBatch
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ class ViCLIPReward(Reward):
 
     name = "viclip"
 
-    class Options(Reward.Options):
+    class Options(TorchRewardOptions):
         checkpoint: str = Field(
             HUB_REPO,
             description=f"A hub repo holding {CHECKPOINT_FILE} (default: the official one) or a local checkpoint file.",
@@ -45,9 +47,6 @@ class ViCLIPReward(Reward):
         scale: float = Field(
             1.0, description="Multiplier of the cosine (VBench reports the cosine; the demo uses 100)."
         )
-        device: str = Field("auto", pattern=r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$", description="auto, cpu, cuda…")
-        dtype: Literal["float32", "float16", "bfloat16"] = Field("float32", description="Weights' dtype.")
-        batch_size: int | None = Field(None, ge=1, description="Most clips per forward; None: all candidates in one.")
         cache_dir: str | None = Field(None, description="Hugging Face cache folder for downloads.")
 
     def __init__(self, options: Any = None) -> None:
@@ -72,9 +71,9 @@ class ViCLIPReward(Reward):
         with self._lock:
             if self._model is not None:
                 return
-            import torch
 
-            from f2g_core.compat import ensure_torchvision
+            from f2g_torch_utils.compat import ensure_torchvision
+
             from f2g_plugin_viclip.model import build_model
 
             path = self.checkpoint_path()
@@ -83,13 +82,8 @@ class ViCLIPReward(Reward):
             from open_clip.tokenizer import SimpleTokenizer  # ViCLIP's tokenizer is OpenAI CLIP's BPE
 
             self._tokenizer = SimpleTokenizer(context_length=model.text_encoder.config.context_length)
-            if self.options.device == "auto":
-                self._device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            else:
-                self._device = torch.device(self.options.device)
-            self._dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[
-                self.options.dtype
-            ]
+            self._device = resolve_device(self.options.device)
+            self._dtype = resolve_dtype(self.options.dtype)
             model.eval().requires_grad_(False).to(device=self._device, dtype=self._dtype)
             self._model = model
 
@@ -141,7 +135,7 @@ class ViCLIPReward(Reward):
         self.load()
         assert self._model is not None
         n = len(batch)
-        ok = np.flatnonzero(np.isfinite(batch.frames.reshape(n, -1)).all(axis=1))
+        ok = np.flatnonzero(finite_candidates(batch.frames))
         out = np.full(n, np.nan)
         if len(ok):
             videos = self.clips(batch, ok)

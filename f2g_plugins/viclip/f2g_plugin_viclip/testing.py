@@ -1,4 +1,4 @@
-"""Tiny ViCLIP fixtures shared by the tests and the golden-value script (imports torch, numpy, f2g_core.checkpoints).
+"""Tiny ViCLIP fixtures shared by the tests and the golden script (imports torch, numpy, f2g_torch_utils.checkpoints).
 
 ``scripts/make_golden.py`` loads this file by path inside the reference environment, so both sides build the same
 seeded weights and videos. Sizes: a 2-layer, 128-wide video ViT with 32-pixel patches at 224 (VBench's transform
@@ -41,9 +41,9 @@ PROMPTS: list[str] = [
 
 def seeded_state(reference: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights for every floating tensor of ``reference``, each from its own key-derived seed, so models
-    holding different extra keys agree on the shared ones (:func:`f2g_core.checkpoints.seeded_state`, with its
+    holding different extra keys agree on the shared ones (:func:`f2g_torch_utils.checkpoints.seeded_state`, with its
     default scales)."""
-    from f2g_core.checkpoints import seeded_state as seeded
+    from f2g_torch_utils.checkpoints import seeded_state as seeded
 
     return seeded(reference, seed)
 

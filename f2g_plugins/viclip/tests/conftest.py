@@ -15,8 +15,7 @@ import pytest
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from f2g_plugin_viclip.model import TextConfig, ViCLIPModel, VisionConfig
     from f2g_plugin_viclip.testing import TINY_TEXT, TINY_VISION, seeded_state
-
-    from f2g_core.checkpoints import save_state_dict
+    from f2g_torch_utils.checkpoints import save_state_dict
 
     model = ViCLIPModel(VisionConfig(**TINY_VISION), TextConfig(**TINY_TEXT))
     path = tmp_path_factory.mktemp("viclip") / "ViClip-tiny.pth"
