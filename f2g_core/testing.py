@@ -1,29 +1,41 @@
-"""pytest fixtures for plugin authors (installed as the pytest plugin ``f2g`` through the ``pytest11`` entry point).
+"""pytest fixtures and helpers for plugin authors (installed as the pytest plugin ``f2g`` through ``pytest11``).
 
 * ``f2g_registry``: an isolated registry: the built-in combiners plus the analytic test components
-  (``gaussian-mixture`` backbone, ``mode-distance`` reward), none of the installed plugins.
-* ``register_plugin``: ``register_plugin(module_or_object, name="my-plugin")`` loads a throwaway plugin next to
-  those and returns the :class:`~f2g_core.plugins.Plugins` (registry, per-plugin infos and errors).
-* ``make_reward_batch``: builds :class:`~f2g_core.interfaces.RewardBatch` objects from random or given frames.
-* ``gmm_backbone``: a loaded :class:`~f2g_core.gaussian_mixture.GaussianMixtureBackbone`.
-* ``gmm_config``: a run-config dict guiding the analytic backbone towards one mode (edit and pass to
-  ``Pipeline.from_config(config, registry=f2g_registry)``).
+  (``gaussian-mixture`` and ``gaussian-mixture-textured`` backbones, ``mode-distance`` reward), none of the
+  installed plugins.
+* ``register_plugin``: ``register_plugin(module_or_object, name="my-plugin", strict=None)`` loads a throwaway plugin
+  next to those and returns the :class:`~f2g_core.plugins.Plugins` (registry, per-plugin infos and errors). With
+  ``strict=True`` (or ``F2G_STRICT_PLUGINS=1``) a plugin that fails or registers nothing raises
+  :class:`~f2g_core.errors.PluginError` instead of only warning.
+* ``make_reward_batch``: builds :class:`~f2g_core.interfaces.RewardBatch` objects from random or given frames;
+  ``make_textured_batch``: from frames with texture, colour and motion, for image rewards.
+* ``gmm_backbone``: a loaded :class:`~f2g_core.gaussian_mixture.GaussianMixtureBackbone` (flat frames);
+  ``textured_backbone``: a loaded :class:`~f2g_core.textured_mixture.TexturedGaussianMixture`.
+* ``gmm_config`` / ``textured_gmm_config``: run-config dicts guiding either backbone towards one mode (edit and pass
+  to ``Pipeline.from_config(config, registry=f2g_registry)``).
+* Contract test classes a plugin's tests subclass, :class:`~f2g_core.contracts.RewardContract` and
+  :class:`~f2g_core.contracts.BackboneContract`, live in :mod:`f2g_core.contracts`.
 
-This module imports only light modules at import time: pytest loads it in every test session of an
-environment where f2g-core is installed.
+pytest loads this module in every test session of an environment where f2g-core is installed, so it imports only
+pytest and the standard library at import time; everything else loads when a fixture or helper is used. The LVLM
+fixtures (a fake OpenAI/Anthropic server) are opt-in, from ``f2g_lvlm.testing`` in the f2g-lvlm package.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 
-from f2g_core.interfaces import RewardBatch, StepInfo
-from f2g_core.plugins import Plugins, load_plugins
-from f2g_core.registry import Registry
+if TYPE_CHECKING:
+    import numpy as np
+
+    from f2g_core.interfaces import RewardBatch, StepInfo
+    from f2g_core.plugins import Plugins
+    from f2g_core.registry import Registry
 
 __all__ = [
     "f2g_registry",
@@ -31,16 +43,49 @@ __all__ = [
     "gmm_config",
     "isolated_plugins",
     "make_reward_batch",
+    "make_textured_batch",
     "register_plugin",
     "reward_batch",
+    "textured_backbone",
+    "textured_batch",
+    "textured_gmm_config",
 ]
 
+STRICT_ENV = "F2G_STRICT_PLUGINS"
 
-def isolated_plugins(extra: Sequence[tuple[str, Any]] = ()) -> Plugins:
-    """Built-in combiners, the analytic test components and ``extra`` plugins; no installed entry points."""
-    from f2g_core import gaussian_mixture
 
-    return load_plugins(extra=[("f2g-testing", gaussian_mixture), *extra], entry_point_group=None)
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def isolated_plugins(extra: Sequence[tuple[str, Any]] = (), *, strict: bool | None = None) -> Plugins:
+    """Built-in combiners, the analytic test components and ``extra`` plugins; no installed entry points.
+
+    ``strict`` (default: ``F2G_STRICT_PLUGINS``) turns a plugin of ``extra`` that failed to load or registered no
+    component into a :class:`~f2g_core.errors.PluginError` naming it, instead of a warning.
+    """
+    from f2g_core import gaussian_mixture, textured_mixture
+    from f2g_core.errors import PluginError
+    from f2g_core.plugins import load_plugins
+
+    test_components = [("f2g-testing", gaussian_mixture), ("f2g-testing-textured", textured_mixture)]
+    extra = [(name, plugin) for name, plugin in extra if all(plugin is not known for _, known in test_components)]
+    strict = strict_from_env() if strict is None else strict
+    with warnings.catch_warnings():
+        if strict:  # the error below replaces load_plugins' warning
+            warnings.simplefilter("ignore", UserWarning)
+        plugins = load_plugins(extra=[*test_components, *extra], entry_point_group=None)
+    if strict:
+        names = {name for name, _ in extra}
+        broken = [f"{info.name}: {info.error}" for info in plugins.infos if info.name in names and not info.ok]
+        broken += [
+            f"{info.name}: registered no component"
+            for info in plugins.infos
+            if info.name in names and info.ok and not info.components
+        ]
+        if broken:
+            raise PluginError("strict plugin loading failed: " + "; ".join(broken))
+    return plugins
 
 
 def reward_batch(
@@ -54,6 +99,10 @@ def reward_batch(
     seed: int = 0,
 ) -> RewardBatch:
     """A RewardBatch of given frames (N, F, H, W, 3) or of seeded random ones."""
+    import numpy as np
+
+    from f2g_core.interfaces import RewardBatch, StepInfo
+
     if frames is None:
         frames = np.random.default_rng(seed).random((n, num_key_frames, size, size, 3), dtype=np.float32)
     count = frames.shape[1]
@@ -67,6 +116,29 @@ def reward_batch(
     )
 
 
+def textured_batch(
+    prompt: str = "a red circle moving left",
+    n: int = 3,
+    num_key_frames: int = 4,
+    size: int = 32,
+    num_frames: int = 16,
+    seed: int = 0,
+) -> RewardBatch:
+    """A RewardBatch of ``n`` candidates decoded by the textured analytic backbone from seeded random points:
+    every frame has texture, colour and motion, and candidates differ (what an image reward needs to see)."""
+    import numpy as np
+    import torch
+
+    from f2g_core.textured_mixture import TexturedGaussianMixture
+
+    backbone = TexturedGaussianMixture(
+        TexturedGaussianMixture.Options(means=[[0.0, 0.0, 0.0]], frame_size=size, num_frames=num_frames)
+    )
+    points = torch.from_numpy(np.random.default_rng(seed).normal(0.0, 1.5, size=(n, 3)))
+    indices = [round(i * (num_frames - 1) / max(num_key_frames - 1, 1)) for i in range(num_key_frames)]
+    return reward_batch(backbone.decode(points, indices), prompt=prompt, num_frames=num_frames)
+
+
 @pytest.fixture
 def f2g_registry() -> Registry:
     return isolated_plugins().registry
@@ -74,8 +146,8 @@ def f2g_registry() -> Registry:
 
 @pytest.fixture
 def register_plugin() -> Callable[..., Plugins]:
-    def register(plugin: Any, name: str = "test-plugin") -> Plugins:
-        return isolated_plugins([(name, plugin)])
+    def register(plugin: Any, name: str = "test-plugin", strict: bool | None = None) -> Plugins:
+        return isolated_plugins([(name, plugin)], strict=strict)
 
     return register
 
@@ -83,6 +155,11 @@ def register_plugin() -> Callable[..., Plugins]:
 @pytest.fixture
 def make_reward_batch() -> Callable[..., RewardBatch]:
     return reward_batch
+
+
+@pytest.fixture
+def make_textured_batch() -> Callable[..., RewardBatch]:
+    return textured_batch
 
 
 @pytest.fixture
@@ -95,12 +172,30 @@ def gmm_backbone() -> Any:
 
 
 @pytest.fixture
-def gmm_config() -> dict[str, Any]:
+def textured_backbone() -> Any:
+    from f2g_core.textured_mixture import TexturedGaussianMixture
+
+    backbone = TexturedGaussianMixture()
+    backbone.load()
+    return backbone
+
+
+def _gmm_config(backbone: str) -> dict[str, Any]:
     return {
         "prompt": "the upper-right mode",
-        "backbone": {"type": "gaussian-mixture"},
+        "backbone": {"type": backbone},
         "rewards": [{"type": "mode-distance", "options": {"target": [2.0, 2.0]}}],
         "sampler": {"num_steps": 20},
         "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
         "output": {"formats": ["gif"]},
     }
+
+
+@pytest.fixture
+def gmm_config() -> dict[str, Any]:
+    return _gmm_config("gaussian-mixture")
+
+
+@pytest.fixture
+def textured_gmm_config() -> dict[str, Any]:
+    return _gmm_config("gaussian-mixture-textured")

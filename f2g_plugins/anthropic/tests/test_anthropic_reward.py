@@ -77,11 +77,12 @@ async def test_nan_after_retries(make, lvlm_env, lvlm_server, lvlm_batch):
 
 
 async def test_concurrency_cache_budget(make, lvlm_env, lvlm_batch):
-    with FakeLVLMServer(latency=0.1) as server:
+    with FakeLVLMServer() as server:
+        server.hold(2)  # the first two are answered only once both are in flight
         reward = make(server, max_concurrency=2, max_calls=6)
         batch = lvlm_batch(n=5)
         await reward.ascore(batch)
-        assert server.max_in_flight == 2
+        assert server.max_in_flight == 2 and reward.usage()["retries"] == 0
         again = make(server, max_calls=0)  # a cached run needs no budget at all
         assert await again.ascore(batch) == [7.0] * 5 and server.request_count == 5
         with pytest.raises(BudgetExceeded):

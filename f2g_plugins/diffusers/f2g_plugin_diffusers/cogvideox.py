@@ -18,7 +18,16 @@ from pydantic import Field
 from f2g_core.interfaces import Level
 from f2g_plugin_diffusers.base import Conditioning, DDIMBackbone
 from f2g_plugin_diffusers.framemap import num_latent_frames
-from f2g_plugin_diffusers.options import DecodeMode, DiffusersOptions
+from f2g_plugin_diffusers.options import (
+    DiffusersOptions,
+    WindowDecodeOptions,
+    guidance_scale_field,
+    height_field,
+    max_sequence_length_field,
+    model_field,
+    num_frames_field,
+    width_field,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -33,19 +42,17 @@ class CogVideoXBackbone(DDIMBackbone):
     frame_axis = 1
     prefix_exact = False
 
-    class Options(DiffusersOptions):
+    class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
         size_multiple: ClassVar[int] = 16
 
-        model: str = Field("THUDM/CogVideoX-2b", description="Hub id or local folder.")
-        height: int = Field(480, ge=16)
-        width: int = Field(720, ge=16)
-        num_frames: int = Field(49, ge=1)
-        guidance_scale: float = Field(6.0, ge=0.0)
+        model: str = model_field("THUDM/CogVideoX-2b")
+        height: int = height_field(480, 16)
+        width: int = width_field(720, 16)
+        num_frames: int = num_frames_field(49)
+        guidance_scale: float = guidance_scale_field(6.0)
         use_dynamic_cfg: bool = Field(False, description="The pipeline's cosine CFG schedule (CogVideoX 1.5).")
-        max_sequence_length: int = Field(226, ge=1)
-        decode_mode: DecodeMode = Field("exact", description="'exact' (full decode) or 'window' (fast preview).")
-        window_context: int = Field(1, ge=1, description="Latent frames decoded before each key frame ('window').")
+        max_sequence_length: int = max_sequence_length_field(226)
 
     options: Options
 

@@ -15,7 +15,15 @@ from pydantic import Field
 from f2g_core.interfaces import Level, Schedule
 from f2g_plugin_diffusers.base import Conditioning, DiffusersBackbone
 from f2g_plugin_diffusers.framemap import num_latent_frames
-from f2g_plugin_diffusers.options import DecodeMode, DiffusersOptions
+from f2g_plugin_diffusers.options import (
+    DiffusersOptions,
+    WindowDecodeOptions,
+    height_field,
+    max_sequence_length_field,
+    model_field,
+    num_frames_field,
+    width_field,
+)
 from f2g_plugin_diffusers.schedules import flow_schedule
 
 if TYPE_CHECKING:
@@ -32,22 +40,20 @@ class HunyuanVideoBackbone(DiffusersBackbone):
     frame_axis = 2
     prefix_exact = False
 
-    class Options(DiffusersOptions):
+    class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
         size_multiple: ClassVar[int] = 16
 
-        model: str = Field("hunyuanvideo-community/HunyuanVideo", description="Hub id or local folder.")
-        height: int = Field(320, ge=16)
-        width: int = Field(512, ge=16)
-        num_frames: int = Field(61, ge=1)
+        model: str = model_field("hunyuanvideo-community/HunyuanVideo")
+        height: int = height_field(320, 16)
+        width: int = width_field(512, 16)
+        num_frames: int = num_frames_field(61)
         guidance_scale: float = Field(6.0, ge=0.0, description="Embedded (distilled) guidance, not CFG.")
         true_cfg_scale: float = Field(1.0, ge=0.0, description="Real CFG with the negative prompt when > 1.")
         prompt_template: dict[str, Any] | None = Field(
             None, description="Llama prompt template {template, crop_start}; default: the pipeline's."
         )
-        max_sequence_length: int = Field(256, ge=1)
-        decode_mode: DecodeMode = Field("exact", description="'exact' (full decode) or 'window' (fast preview).")
-        window_context: int = Field(1, ge=1, description="Latent frames decoded before each key frame ('window').")
+        max_sequence_length: int = max_sequence_length_field(256)
 
     options: Options
 

@@ -18,7 +18,16 @@ from pydantic import Field
 from f2g_core.interfaces import Level, Schedule
 from f2g_plugin_diffusers.base import Conditioning, DiffusersBackbone
 from f2g_plugin_diffusers.framemap import num_latent_frames
-from f2g_plugin_diffusers.options import DecodeMode, DiffusersOptions
+from f2g_plugin_diffusers.options import (
+    DiffusersOptions,
+    WindowDecodeOptions,
+    guidance_scale_field,
+    height_field,
+    max_sequence_length_field,
+    model_field,
+    num_frames_field,
+    width_field,
+)
 from f2g_plugin_diffusers.schedules import flow_schedule
 
 if TYPE_CHECKING:
@@ -35,23 +44,21 @@ class LTXVideoBackbone(DiffusersBackbone):
     frame_axis = 2
     prefix_exact = False
 
-    class Options(DiffusersOptions):
+    class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 8
         size_multiple: ClassVar[int] = 32
 
-        model: str = Field("Lightricks/LTX-Video", description="Hub id or local folder.")
-        height: int = Field(480, ge=32)
-        width: int = Field(704, ge=32)
-        num_frames: int = Field(161, ge=1)
-        guidance_scale: float = Field(3.0, ge=0.0)
+        model: str = model_field("Lightricks/LTX-Video")
+        height: int = height_field(480, 32)
+        width: int = width_field(704, 32)
+        num_frames: int = num_frames_field(161)
+        guidance_scale: float = guidance_scale_field(3.0)
         guidance_rescale: float = Field(0.0, ge=0.0, le=1.0, description="CFG rescale (0 = off).")
         frame_rate: int = Field(25, ge=1, description="Frame rate the rotary embeddings are scaled for.")
-        max_sequence_length: int = Field(128, ge=1)
+        max_sequence_length: int = max_sequence_length_field(128)
         decode_timestep: float = Field(0.0, ge=0.0, description="Decoder timestep (0.9.1+: 0.05 recommended).")
         decode_noise_scale: float | None = Field(None, description="Decode noise mix (default: decode_timestep).")
         decode_seed: int = Field(0, description="Seed of the decode noise (timestep-conditioned decoders).")
-        decode_mode: DecodeMode = Field("exact", description="'exact' (full decode) or 'window' (fast preview).")
-        window_context: int = Field(1, ge=1, description="Latent frames decoded before each key frame ('window').")
 
     options: Options
 

@@ -20,7 +20,14 @@ from pydantic import Field
 
 from f2g_core.interfaces import Level
 from f2g_plugin_diffusers.base import Conditioning, DDIMBackbone
-from f2g_plugin_diffusers.options import DiffusersOptions
+from f2g_plugin_diffusers.options import (
+    DiffusersOptions,
+    guidance_scale_field,
+    height_field,
+    model_field,
+    num_frames_field,
+    width_field,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -103,11 +110,11 @@ class ModelScopeBackbone(_PerFrameVAEBackbone):
     tiny_builder = "modelscope"
 
     class Options(PerFrameOptions):
-        model: str = Field("ali-vilab/text-to-video-ms-1.7b", description="Hub id or local folder.")
-        height: int = Field(256, ge=8)
-        width: int = Field(256, ge=8)
-        num_frames: int = Field(16, ge=1)
-        guidance_scale: float = Field(9.0, ge=0.0)
+        model: str = model_field("ali-vilab/text-to-video-ms-1.7b")
+        height: int = height_field(256, 8)
+        width: int = width_field(256, 8)
+        num_frames: int = num_frames_field(16)
+        guidance_scale: float = guidance_scale_field(9.0)
 
     options: Options
 
@@ -118,11 +125,11 @@ class VideoCrafter2Backbone(ModelScopeBackbone):
     name = "videocrafter2"
 
     class Options(ModelScopeBackbone.Options):
-        model: str = Field("adamdad/videocrafterv2_diffusers", description="Hub id or local folder.")
-        height: int = Field(320, ge=8)
-        width: int = Field(512, ge=8)
-        num_frames: int = Field(16, ge=1)
-        guidance_scale: float = Field(12.0, ge=0.0)
+        model: str = model_field("adamdad/videocrafterv2_diffusers")
+        height: int = height_field(320, 8)
+        width: int = width_field(512, 8)
+        num_frames: int = num_frames_field(16)
+        guidance_scale: float = guidance_scale_field(12.0)
 
     options: Options
 
@@ -139,10 +146,10 @@ class AnimateDiffBackbone(_PerFrameVAEBackbone):
         motion_adapter: str = Field(
             "guoyww/animatediff-motion-adapter-v1-5-2", description="Motion adapter (hub id or folder)."
         )
-        height: int = Field(512, ge=8)
-        width: int = Field(512, ge=8)
-        num_frames: int = Field(16, ge=1)
-        guidance_scale: float = Field(7.5, ge=0.0)
+        height: int = height_field(512, 8)
+        width: int = width_field(512, 8)
+        num_frames: int = num_frames_field(16)
+        guidance_scale: float = guidance_scale_field(7.5)
 
     options: Options
 

@@ -15,7 +15,16 @@ from pydantic import Field
 from f2g_core.interfaces import Level, Schedule
 from f2g_plugin_diffusers.base import Conditioning, DiffusersBackbone
 from f2g_plugin_diffusers.framemap import num_latent_frames
-from f2g_plugin_diffusers.options import DecodeMode, DiffusersOptions
+from f2g_plugin_diffusers.options import (
+    DiffusersOptions,
+    WindowDecodeOptions,
+    guidance_scale_field,
+    height_field,
+    max_sequence_length_field,
+    model_field,
+    num_frames_field,
+    width_field,
+)
 from f2g_plugin_diffusers.schedules import flow_schedule
 
 if TYPE_CHECKING:
@@ -31,24 +40,22 @@ class WanBackbone(DiffusersBackbone):
     prediction = "flow"
     frame_axis = 2
 
-    class Options(DiffusersOptions):
+    class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
         size_multiple: ClassVar[int] = 16
 
-        model: str = Field("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", description="Hub id or local folder.")
+        model: str = model_field("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
         vae_dtype: Literal["auto", "float32", "float16", "bfloat16"] | None = Field(
             "float32", description="Wan's VAE is recommended in float32."
         )
-        height: int = Field(480, ge=16)
-        width: int = Field(832, ge=16)
-        num_frames: int = Field(81, ge=1)
-        guidance_scale: float = Field(5.0, ge=0.0)
+        height: int = height_field(480, 16)
+        width: int = width_field(832, 16)
+        num_frames: int = num_frames_field(81)
+        guidance_scale: float = guidance_scale_field(5.0)
         guidance_scale_2: float | None = Field(
             None, description="Wan 2.2 A14B: CFG scale of the low-noise expert (default: guidance_scale)."
         )
-        max_sequence_length: int = Field(512, ge=1)
-        decode_mode: DecodeMode = Field("exact", description="'exact' (latent prefix) or 'window' (fast preview).")
-        window_context: int = Field(1, ge=1, description="Latent frames decoded before each key frame ('window').")
+        max_sequence_length: int = max_sequence_length_field(512)
 
     options: Options
 

@@ -218,6 +218,7 @@ class FakeLVLMServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._queue: deque[Answer | Reply | str] = deque()
+        self._holds: deque[threading.Barrier] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._port = port
@@ -281,11 +282,22 @@ class FakeLVLMServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def hold(self, count: int, timeout: float = 30.0) -> None:
+        """Answer none of the next ``count`` requests before all ``count`` are in flight at once.
+
+        A test then proves overlap by counting, whatever the machine's load: concurrent clients get their answers,
+        while a client that sends them one after another gets HTTP 503 ("hold timed out") after ``timeout`` s.
+        """
+        barrier = threading.Barrier(count, timeout=timeout)
+        with self._lock:
+            self._holds.extend([barrier] * count)
+
     def reset(self) -> None:
-        """Forget the request log, counters and queued replies."""
+        """Forget the request log, counters, queued replies and holds."""
         with self._lock:
             self.requests.clear()
             self._queue.clear()
+            self._holds.clear()
             self.max_in_flight = self.in_flight
 
     @property
@@ -365,6 +377,7 @@ class FakeLVLMServer:
             if counted:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            hold = self._holds.popleft() if counted and self._holds else None
         try:
             if request.api == "other":
                 if request.path == "/_fake/stats":
@@ -379,6 +392,8 @@ class FakeLVLMServer:
                     reply = Reply(json={"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
                 else:
                     reply = error_reply(404, message=f"no route {request.path}")
+            elif hold is not None and not _passes(hold):
+                reply = error_reply(503, message="hold timed out: the held requests never were in flight together")
             else:
                 reply = self._render(request, self._next_reply(request))
             wait = self.latency + reply.delay
@@ -402,6 +417,14 @@ class FakeLVLMServer:
             if counted:
                 with self._lock:
                     self.in_flight -= 1
+
+
+def _passes(barrier: threading.Barrier) -> bool:
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        return False
+    return True
 
 
 class _Server(ThreadingHTTPServer):

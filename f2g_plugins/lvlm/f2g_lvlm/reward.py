@@ -46,7 +46,7 @@ from f2g_lvlm.cache import AnswerCache, cache_key, default_cache_dir
 from f2g_lvlm.encoding import images_hash, png_base64
 from f2g_lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
 from f2g_lvlm.retry import Failure, RetryPolicy, classify_status
-from f2g_lvlm.templates import ImageMode, Scale, ScoringPrompt, Template, build_prompt, resolve_template
+from f2g_lvlm.templates import Scale, ScoringPrompt, Template, TemplateOptions, build_prompt
 
 log = logging.getLogger("f2g.lvlm")
 
@@ -105,17 +105,11 @@ class _Plan:
         return LVLMRequest(self.prompt, self.images, self.png, self.labels, self.scale, sample)
 
 
-class LVLMOptions(AsyncReward.Options):
+class LVLMOptions(AsyncReward.Options, TemplateOptions):
     """Options every remote LVLM reward shares (providers add their own)."""
 
     max_concurrency: int = Field(8, ge=1, description="Requests of this reward in flight at once (all candidates).")
     model: str = Field("", description="Model name; each provider sets its default.")
-    scale: Scale = Field("1-9", description="Answer scale: '1-9' (score in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
-    template: str = Field("free2guide", description="Built-in prompt template (see f2g_lvlm.templates).")
-    system_prompt: str | None = Field(None, description="Replace the template's system text ({layout}, …).")
-    question: str | None = Field(None, description="Replace the template's question ({prompt}, …).")
-    template_version: str | None = Field(None, description="Version label of custom wording (cache key, trace).")
-    images: ImageMode = Field("grid", description="'grid': one labelled grid image; 'frames': one image per frame.")
     temperature: float = Field(0.3, ge=0.0, le=2.0, description="Sampling temperature (paper: 0.3).")
     max_tokens: int = Field(400, ge=1, description="Room for the reasoning and the final answer.")
     samples: int = Field(1, ge=1, le=32, description="Answers per candidate, averaged (NaN answers skipped).")
@@ -169,11 +163,7 @@ class LVLMReward(AsyncReward):
         # Fill in the provider's defaults so the resolved config written next to outputs says what was used.
         defaults = {"model": opts.model or self.default_model, "api_key_env": opts.api_key_env or self.key_env}
         self.options = opts = opts.model_copy(update=defaults)
-        # Validate the wording now, so a bad template is a configuration error, not a failure mid-video.
-        self.template: Template = resolve_template(
-            opts.template, opts.system_prompt, opts.question, opts.template_version
-        )
-        build_prompt(self.template, "check", opts.scale, 4, opts.images)
+        self.template: Template = opts.resolved_template()
         if opts.template_version is None:
             self.options = opts = opts.model_copy(update={"template_version": self.template.version})
         self.prices = PriceTable(opts.prices)

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel, Field
+
 Scale = Literal["1-9", "yes-no"]
 ImageMode = Literal["grid", "frames"]
 
@@ -147,3 +149,21 @@ def build_prompt(template: Template, prompt: str, scale: Scale, num_frames: int,
             "{instruction}, {num_frames} or {scale}, and double literal braces"
         ) from None
     return ScoringPrompt(system, question, template.answer_prefix, template.fingerprint)
+
+
+class TemplateOptions(BaseModel):
+    """The wording options every LVLM reward shares (remote or in-process); mixed into their ``Options``."""
+
+    scale: Scale = Field("1-9", description="Answer scale: '1-9' (score in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
+    template: str = Field("free2guide", description="Built-in prompt template (see f2g_lvlm.templates).")
+    system_prompt: str | None = Field(None, description="Replace the template's system text ({layout}, …).")
+    question: str | None = Field(None, description="Replace the template's question ({prompt}, …).")
+    template_version: str | None = Field(None, description="Version label of custom wording (cache key, trace).")
+    images: ImageMode = Field("grid", description="'grid': one labelled grid image; 'frames': one image per frame.")
+
+    def resolved_template(self) -> Template:
+        """The template these options select, checked now (a bad template is a configuration error, not a failure
+        mid-video)."""
+        template = resolve_template(self.template, self.system_prompt, self.question, self.template_version)
+        build_prompt(template, "check", self.scale, 4, self.images)
+        return template

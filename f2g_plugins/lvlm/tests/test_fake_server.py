@@ -53,16 +53,30 @@ def test_scripted_errors_and_raw_bodies(lvlm_server):
     assert lvlm_server.request_count == 2
 
 
-def test_latency_and_in_flight_counting():
-    with FakeLVLMServer(latency=0.2) as server:
+def test_in_flight_counting_and_holds():
+    with FakeLVLMServer(latency=0.05) as server:
+        server.hold(5)  # no request is answered before all five are in flight
+        results = []
         threads = [
-            threading.Thread(target=post, args=(server.openai_base_url + "/chat/completions", {})) for _ in range(5)
+            threading.Thread(target=lambda: results.append(post(server.openai_base_url + "/chat/completions", {})))
+            for _ in range(5)
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert server.max_in_flight == 5 and server.in_flight == 0  # all five overlapped
+        assert [status for status, *_ in results] == [200] * 5
+        assert server.max_in_flight == 5 and server.in_flight == 0
+
+
+def test_a_hold_that_never_fills_answers_503():
+    with FakeLVLMServer() as server:
+        server.hold(2, timeout=0.2)
+        for _ in range(2):  # one after another: the held pair is never in flight together
+            with pytest.raises(urllib.error.HTTPError) as info:
+                post(server.openai_base_url + "/chat/completions", {})
+            assert info.value.code == 503 and b"hold timed out" in info.value.read()
+        assert post(server.openai_base_url + "/chat/completions", {})[0] == 200  # the hold is used up
 
 
 def test_responder_sees_the_request():

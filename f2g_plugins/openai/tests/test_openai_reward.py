@@ -137,10 +137,11 @@ async def test_permanent_error_scores_nan_without_retry(make, lvlm_env, lvlm_ser
 
 @pytest.mark.parametrize("limit", [1, 3, 8])
 async def test_concurrency_is_bounded(make, lvlm_env, lvlm_batch, limit):
-    with FakeLVLMServer(latency=0.15) as server:
+    with FakeLVLMServer(latency=0.02) as server:
+        server.hold(limit)  # the first `limit` are answered only once all of them are in flight
         reward = make(server, max_concurrency=limit, cache=False)
         scores = await reward.ascore(lvlm_batch(n=8))
-        assert scores == [7.0] * 8
+        assert scores == [7.0] * 8 and reward.usage()["retries"] == 0
         assert server.max_in_flight == limit and server.request_count == 8
 
 
@@ -263,11 +264,12 @@ async def test_model_not_found_is_fatal(make, lvlm_env, lvlm_server, lvlm_batch)
 
 
 async def test_two_rewards_share_nothing_and_run_concurrently(make, lvlm_env, lvlm_batch):
-    with FakeLVLMServer(latency=0.2) as server:
+    with FakeLVLMServer() as server:
+        server.hold(8)  # answered only once all eight are in flight
         a, b = make(server, cache=False), make(server, cache=False, model="other-model")
         server.default = Answer("Answer: 7")
         await asyncio.gather(a.ascore(lvlm_batch(n=4)), b.ascore(lvlm_batch(n=4, seed=1)))
-        assert server.max_in_flight == 8  # both rewards' requests overlapped
+        assert server.max_in_flight == 8 and a.usage()["retries"] + b.usage()["retries"] == 0
 
 
 def test_plugin_import_is_light_and_registers():

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from f2g_lvlm.parsing import DIGITS, score_from_logits
-from f2g_lvlm.templates import ImageMode, Scale, build_prompt, resolve_template
+from f2g_lvlm.templates import TemplateOptions, build_prompt
 from f2g_torch_utils.devices import resolve_device, resolve_dtype
 from pydantic import Field
 
@@ -27,7 +27,7 @@ from f2g_core.interfaces import Reward, RewardBatch
 log = logging.getLogger("f2g.lvlm")
 
 
-class TransformersVLMOptions(Reward.Options):
+class TransformersVLMOptions(Reward.Options, TemplateOptions):
     model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
@@ -38,16 +38,11 @@ class TransformersVLMOptions(Reward.Options):
     )
     attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
     batch_size: int = Field(8, ge=1, description="Candidates per forward pass.")
-    scale: Scale = Field("1-9", description="'1-9' (expected rating in [1, 9]) or 'yes-no' (P(yes) in [0, 1]).")
     template: str = Field("free2guide-direct", description="Built-in template (the answer-only variant).")
-    system_prompt: str | None = None
-    question: str | None = None
-    template_version: str | None = None
     answer_prefix: str | None = Field(
         None, description="Text that starts the assistant turn (default: the template's 'Answer:')."
     )
     system_role: bool = Field(True, description="Send the system text as a system message (else prepend it).")
-    images: ImageMode = Field("grid", description="'grid': one labelled grid; 'frames': one image per frame.")
 
 
 class TransformersVLMReward(Reward):
@@ -61,8 +56,7 @@ class TransformersVLMReward(Reward):
     def __init__(self, options: TransformersVLMOptions | None = None) -> None:
         super().__init__(options)
         o = self.options
-        self.template = resolve_template(o.template, o.system_prompt, o.question, o.template_version)
-        build_prompt(self.template, "check", o.scale, 4, o.images)
+        self.template = o.resolved_template()
         if o.template_version is None:  # the resolved config written next to outputs then names the version
             self.options = o = o.model_copy(update={"template_version": self.template.version})
         self.model: Any = None
