@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import f2g_plugin_clip.plugin as clip_plugin
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from f2g_plugin_clip.testing import make_batch, random_frames, write_clip_tokeni
 from PIL import Image
 from pydantic import ValidationError
 
+from f2g_core.contracts import RewardContract
 from f2g_core.errors import ComponentError
 
 # ------------------------------------------------------------------------------------------------------- hps
@@ -177,3 +180,16 @@ def test_nan_not_zero_for_unscorable_candidates(tiny_clip: str) -> None:
     frames[:] = np.inf
     reward._parts = object()  # type: ignore[assignment]  # no model needed: nothing is finite
     assert all(math.isnan(s) for s in reward.score(make_batch(frames)))
+
+
+class TestPickScoreContract(RewardContract):
+    plugin = clip_plugin
+    component_id = "pickscore"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def component(cls, tiny_pickscore: tuple[Path, Path]) -> Iterator[PickScoreReward]:
+        reward = pick(*tiny_pickscore)
+        reward.load()
+        yield reward
+        reward.close()

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+if TYPE_CHECKING:  # tenacity is imported by the first retrying call, not when a plugin registers its reward
+    from tenacity import AsyncRetrying, RetryCallState
 
 
 class Failure(Enum):
@@ -90,6 +91,8 @@ class RetryPolicy:
         on_retry: Callable[[RetryCallState], Any] | None = None,
     ) -> AsyncRetrying:
         """A tenacity ``AsyncRetrying`` that re-raises the last error when retries run out."""
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
         backoff = wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter)
 
         def wait(state: RetryCallState) -> float:

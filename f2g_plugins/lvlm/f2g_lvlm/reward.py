@@ -32,11 +32,11 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from PIL import Image
 from pydantic import Field, SecretStr
-from tenacity import RetryCallState
 
 from f2g_core.errors import ComponentError
 from f2g_core.interfaces import AsyncReward, RewardBatch
@@ -47,6 +47,9 @@ from f2g_lvlm.encoding import images_hash, png_base64
 from f2g_lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
 from f2g_lvlm.retry import Failure, RetryPolicy, classify_status
 from f2g_lvlm.templates import Scale, ScoringPrompt, Template, TemplateOptions, build_prompt
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 log = logging.getLogger("f2g.lvlm")
 
@@ -96,10 +99,12 @@ class _Plan:
     cached: list[dict[str, Any] | None]
     """The usable cache entry of each sample, None for a miss."""
     png: tuple[str, ...] = ()
+    finite: bool = True
+    """False when the candidate's frames are not all finite: it scores NaN without asking the model."""
 
     @property
     def misses(self) -> int:
-        return sum(entry is None for entry in self.cached)
+        return sum(entry is None for entry in self.cached) if self.finite else 0
 
     def request(self, sample: int) -> LVLMRequest:
         return LVLMRequest(self.prompt, self.images, self.png, self.labels, self.scale, sample)
@@ -325,13 +330,15 @@ class LVLMReward(AsyncReward):
         """
         opts = self.options
         frame_count = len(batch.frame_indices)
+        prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
+        if not np.isfinite(batch.frames[index]).all():  # a failed decode: never let the model rate garbage
+            return _Plan(prompt, (), (), opts.scale, [], [], finite=False)
         if opts.images == "grid":
             images: tuple[Image.Image, ...] = (batch.grid(index),)
             labels: tuple[str, ...] = ("",)
         else:
             images = tuple(batch.pil_frames(index))
             labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
-        prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
         digest = images_hash(images)
         params = {"temperature": opts.temperature, "max_tokens": opts.max_tokens, **self.cache_params()}
         keys = [
@@ -395,6 +402,9 @@ class LVLMReward(AsyncReward):
             raise
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
+        if not plan.finite:
+            self._usage.nan_scores += 1
+            return math.nan, {"score": math.nan, "answers": [], "skipped": "non-finite frames"}
         samples = (self._sample(client, limit, plan, sample) for sample in range(len(plan.keys)))
         answers = await asyncio.gather(*samples)
         values = [float(a["score"]) if a is not None else math.nan for a in answers]

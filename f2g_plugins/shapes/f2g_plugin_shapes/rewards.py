@@ -38,15 +38,19 @@ class ShapesJudgeReward(Reward):
 
         if len(batch.frame_indices) != 4:
             raise ValueError(f"shapes-judge rates 2×2 grids of 4 key frames, got {len(batch.frame_indices)} frames")
-        grids = [batch.grid(i) for i in range(len(batch))]
+        finite = [i for i in range(len(batch)) if np.isfinite(batch.frames[i]).all()]  # never rate a failed decode
+        scores = [math.nan] * len(batch)
+        if not finite:
+            return scores
         try:
-            probs = rate_grids([batch.prompt] * len(batch), grids, self.options.weights)
+            probs = rate_grids([batch.prompt] * len(finite), [batch.grid(i) for i in finite], self.options.weights)
         except PromptError:
-            return [math.nan] * len(batch)
-        self._calls += len(batch)
-        if self.options.expectation:
-            return [float(v) for v in expected_rating(probs)]
-        return [float(v) for v in probs.argmax(-1) + 1]
+            return scores
+        self._calls += len(finite)
+        ratings = expected_rating(probs) if self.options.expectation else probs.argmax(-1) + 1
+        for i, rating in zip(finite, ratings, strict=True):
+            scores[i] = float(rating)
+        return scores
 
     def usage(self) -> dict[str, float]:
         return {"calls": float(self._calls)}

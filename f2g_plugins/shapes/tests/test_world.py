@@ -115,14 +115,3 @@ def test_malformed_prompt_lists_vocabulary(text: str) -> None:
     if text in ("a purple dog", "a red circle moving sideways"):
         assert "sideways" in message or "purple" in message
         assert "colours: red, green, blue" in message and "circle" in message and "above" in message
-
-
-def test_plugin_import_is_cheap() -> None:
-    """Listing plugins must not import torch: the entry module and the evaluator stay torch-free."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, f2g_plugin_shapes.plugin, f2g_plugin_shapes; assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 from f2g_lvlm.parsing import DIGITS, score_from_logits
 from f2g_lvlm.templates import TemplateOptions, build_prompt
 from f2g_torch_utils.devices import resolve_device, resolve_dtype
@@ -161,18 +162,21 @@ class TransformersVLMReward(Reward):
         return str(text) + (o.answer_prefix if o.answer_prefix is not None else scoring.answer_prefix)
 
     def score(self, batch: RewardBatch) -> list[float]:
-        """One forward pass per chunk of ``batch_size`` candidates; NaN only for non-finite logits."""
+        """One forward pass per chunk of ``batch_size`` candidates; NaN for non-finite frames (never shown to the
+        model) and for non-finite logits."""
         import torch
 
         self.load()
         o = self.options
         text = self._text(batch.prompt, len(batch.frame_indices))
-        scores: list[float] = []
-        details: list[dict[str, Any]] = []
+        scores: list[float] = [math.nan] * len(batch)
+        details: list[dict[str, Any]] = [{"score": math.nan, "skipped": "non-finite frames"} for _ in range(len(batch))]
         device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
-        for start in range(0, len(batch), o.batch_size):
-            indices = range(start, min(start + o.batch_size, len(batch)))
+        finite = [i for i in range(len(batch)) if np.isfinite(batch.frames[i]).all()]
+        self._usage["nan_scores"] += len(batch) - len(finite)
+        for start in range(0, len(finite), o.batch_size):
+            indices = finite[start : start + o.batch_size]
             images = [[batch.grid(i)] if o.images == "grid" else batch.pil_frames(i) for i in indices]
             inputs = self.processor(text=[text] * len(images), images=images, return_tensors="pt", padding=True)
             inputs = {
@@ -183,16 +187,15 @@ class TransformersVLMReward(Reward):
                 logits = self.model(**inputs).logits[:, -1, :].float()
             self._usage["calls"] += 1
             log_probs = torch.log_softmax(logits, dim=-1)
-            for row in log_probs:
+            for index, row in zip(indices, log_probs, strict=True):
                 option_logits = [float(torch.logsumexp(row[ids], dim=0)) for ids in self._option_ids]
                 if not all(math.isfinite(v) for v in option_logits):
-                    scores.append(math.nan)
-                    details.append({"score": math.nan})
+                    details[index] = {"score": math.nan}
                     self._usage["nan_scores"] += 1
                     continue
                 result = score_from_logits(option_logits, self._options, o.scale)
-                scores.append(result.value)
-                details.append({"score": result.value, "answer": result.answer, "probs": dict(result.probs or {})})
+                scores[index] = result.value
+                details[index] = {"score": result.value, "answer": result.answer, "probs": dict(result.probs or {})}
         self._usage["candidates"] += len(batch)
         self.last_details = details
         return scores
