@@ -21,7 +21,7 @@ class AnthropicOptions(LVLMOptions):
         None,
         ge=0.0,
         le=1.0,
-        description="Sent (as an extra body field) only when set: recent Claude models and SDKs have no temperature.",
+        description="Sent only when set: recent Claude models take no temperature.",
     )
 
 
@@ -50,14 +50,19 @@ class AnthropicReward(SDKReward):
             source = {"type": "base64", "media_type": "image/png", "data": png}
             content.append({"type": "image", "source": source})
         content.append({"type": "text", "text": request.prompt.question})  # Anthropic advises images first
-        extra_body = {"temperature": o.temperature} if o.temperature is not None else None
-        message = await client.messages.create(
-            model=o.model,
-            max_tokens=o.max_tokens,
-            system=request.prompt.system,
-            messages=[{"role": "user", "content": content}],
-            extra_body=extra_body,
-        )
+        from anthropic.types import Message
+
+        body: dict[str, Any] = {
+            "model": o.model,
+            "max_tokens": o.max_tokens,
+            "system": request.prompt.system,
+            "messages": [{"role": "user", "content": content}],
+        }
+        if o.temperature is not None:
+            body["temperature"] = o.temperature
+        # The documented raw endpoint call: the body is already plain JSON, and skipping create()'s typed-parameter
+        # transformation keeps a step's requests from queueing behind it on the event loop.
+        message = await client.post("/v1/messages", body=body, cast_to=Message)
         blocks = getattr(message, "content", None)
         if not isinstance(blocks, list):
             raise MalformedResponse("message without content blocks")

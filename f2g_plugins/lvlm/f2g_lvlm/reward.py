@@ -187,6 +187,7 @@ class LVLMReward(AsyncReward):
         self._api_key: str | None = None
         self._loaded = False
         self._client: Any = None
+        self._unused_client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._limit: asyncio.Semaphore | None = None
         self._sync_loop: asyncio.AbstractEventLoop | None = None
@@ -263,11 +264,14 @@ class LVLMReward(AsyncReward):
     # ------------------------------------------------------------------ lifecycle
 
     def load(self) -> None:
-        """Resolve the API key and import the SDK. Clients are made per event loop on first use (any loop works)."""
+        """Resolve the API key, import the SDK and make the first client (TLS context and connection pool cost tens
+        of milliseconds: not in the first guided step). Clients bind to the event loop that first uses them, so
+        later loops get their own."""
         if self._loaded:
             return
         self._api_key = self.resolve_api_key()
         self.import_sdk()
+        self._unused_client = self.make_client(self._api_key)
         self._loaded = True
 
     def usage(self) -> Mapping[str, float]:
@@ -314,7 +318,7 @@ class LVLMReward(AsyncReward):
         """Client and concurrency limit of the running loop (asyncio objects cannot cross event loops)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._limit is None:
-            self._client = self.make_client(self._api_key)
+            self._client, self._unused_client = self._unused_client or self.make_client(self._api_key), None
             self._client_loop = loop
             self._limit = asyncio.Semaphore(self.options.max_concurrency)
         return self._client, self._limit

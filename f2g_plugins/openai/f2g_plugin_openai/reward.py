@@ -81,7 +81,11 @@ class OpenAIReward(SDKReward):
         if o.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = o.top_logprobs
-        completion = await client.chat.completions.create(**kwargs)
+        from openai.types.chat import ChatCompletion
+
+        # The documented raw endpoint call: the body is already plain JSON, and skipping create()'s typed-parameter
+        # transformation (~4 ms per request, on the event loop) keeps a step's requests from queueing behind it.
+        completion = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
         return _to_response(completion)
 
 
