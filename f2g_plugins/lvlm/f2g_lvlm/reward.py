@@ -271,6 +271,10 @@ class LVLMReward(AsyncReward):
             return
         self._api_key = self.resolve_api_key()
         self.import_sdk()
+        # What the first step would otherwise import on the event loop or a worker: retries and the PNG encoder.
+        import tenacity  # noqa: F401
+        from PIL import PngImagePlugin  # noqa: F401
+
         self._unused_client = self.make_client(self._api_key)
         self._loaded = True
 
