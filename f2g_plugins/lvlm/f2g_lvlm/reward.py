@@ -301,7 +301,7 @@ class LVLMReward(AsyncReward):
 
     def close(self) -> None:
         client, loop = self._client, self._client_loop
-        self._client, self._client_loop, self._limit = None, None, None
+        self._client, self._client_loop, self._limit, self._unused_client = None, None, None, None
         if client is not None and loop is not None and not loop.is_closed() and not loop.is_running():
             try:
                 loop.run_until_complete(client.close())
