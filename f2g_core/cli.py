@@ -1,6 +1,8 @@
 """The ``f2g`` command: generate, run a config, list plugins and components, manage API keys.
 
-Errors print one line and exit non-zero; ``--debug`` (or ``F2G_DEBUG=1``) shows the traceback instead.
+Outcomes (docs/cli.md): 0 success; 2 usage or configuration error (typer prints usage errors itself, in every
+install, so the CLI needs neither click nor typer's vendored copy of it); 1 any other error, as one line, with
+``--debug`` (or ``F2G_DEBUG=1``) for the traceback; 130 interrupted (Ctrl-C), after printing "interrupted".
 """
 
 from __future__ import annotations
@@ -8,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,16 +25,32 @@ from f2g_core import __version__
 from f2g_core.config import apply_overrides, deep_merge, load_config, read_config_file
 from f2g_core.errors import ConfigError, F2GError
 
+
+class Interrupted(F2GError):
+    """Ctrl-C during a command. Raised in place of KeyboardInterrupt, which typer would turn into a silent exit."""
+
+
+class _Group(typer.core.TyperGroup):
+    """The command groups of ``f2g``: a Ctrl-C inside any sub-command surfaces as :class:`Interrupted`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="f2g",
     help="Train-free, gradient-free reward guidance (Free²Guide) for text-to-video diffusion models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-list_app = typer.Typer(help="List registered components.", no_args_is_help=True)
+list_app = typer.Typer(cls=_Group, help="List registered components.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
-keys_app = typer.Typer(help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
+keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
@@ -286,28 +306,36 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def _exit_interrupted() -> None:
+    """Exit 130 now. A reward still running in a worker thread (a sleeping remote call, a long model forward)
+    would otherwise hold the interpreter at shutdown, so with such threads alive the process ends without
+    waiting for them (the run directory is never half-written: saving is atomic, see outputs.py)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: run the app, turning f2g errors into one-line messages."""
+    """Console-script entry: run the app and turn every outcome into its documented exit code.
+
+    typer runs in standalone mode: it prints usage errors with the usage line and exits 2 by itself; f2g's own
+    errors, interruptions and unexpected failures propagate out of it and are reported here as one line.
+    """
     if not _state["debug"]:
         warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="f2g")
+    except (Interrupted, KeyboardInterrupt):
+        errors.print("interrupted", highlight=False)
+        _exit_interrupted()
     except F2GError as error:
         if _state["debug"]:
             raise
         errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2 if isinstance(error, ConfigError) else 1)
-    except (typer.Abort, KeyboardInterrupt):
-        errors.print("aborted")
-        sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors and unexpected failures
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+    except Exception as error:
         if _state["debug"]:
             raise
         errors.print(

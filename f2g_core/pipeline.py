@@ -97,18 +97,20 @@ class Pipeline:
                 ) from error
         self._loaded = True
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Release every component and the event loop; ``wait=False`` does not wait for reward threads."""
         for _, component in self._components():
             component.close()
-        if self._runner is not None:
+        if self._runner is not None and wait:
             self._runner.close()
-            self._runner = None
+        self._runner = None
 
     def __enter__(self) -> Pipeline:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # After Ctrl-C a sync reward may still be running in a worker thread; waiting for it would hang the exit.
+        self.close(wait=not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)))
 
     # ---------------------------------------------------------------------------------------------- running
 
