@@ -90,6 +90,8 @@ def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None,
 
     config = load_config(data, where=where)
     with Pipeline.from_config(config) as pipeline:
+        if save:
+            pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),

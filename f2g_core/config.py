@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from f2g_core.errors import ConfigError
 from f2g_core.registry import format_validation_error
@@ -97,6 +97,11 @@ class OutputConfig(_Strict):
     dir: Path = Field(Path("runs"), description="Parent folder of run directories.")
     fps: int = Field(8, ge=1, le=120, description="Frames per second of written videos.")
     formats: list[VideoFormat] = Field(default_factory=lambda: list(VIDEO_FORMATS), description="Video files.")
+
+    @field_validator("dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
 
 class RunConfig(_Strict):

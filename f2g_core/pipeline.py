@@ -19,7 +19,7 @@ import numpy as np
 from f2g_core.config import RunConfig, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
-from f2g_core.outputs import run_directory, write_run
+from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.registry import Registry
 from f2g_core.sampling import Job, Progress, Scorer, default_key_frames, sample
@@ -190,12 +190,19 @@ class Pipeline:
             key_frames=key_frames,
         )
 
+    def output_dir(self, parent: Path | None = None) -> Path:
+        """The folder run directories go to (``parent`` or ``output.dir``), checked writable; call before work."""
+        if parent is not None:
+            return prepare_output_dir(parent, setting="--out")
+        return prepare_output_dir(self.config.output.dir)
+
     def save(self, result: RunResult, parent: Path | None = None) -> Path:
-        """Write the run directory (video files, grid.png, config.yaml redacted, trace.json); returns it."""
+        """Write the run directory (video files, grid.png, config.yaml redacted, trace.json) atomically."""
         output = self.config.output
-        directory = run_directory(Path(parent) if parent is not None else output.dir, result.prompt, result.seed)
-        result.files = write_run(
-            directory,
+        result.directory, result.files = save_run(
+            self.output_dir(parent),
+            result.prompt,
+            result.seed,
             result.video,
             result.key_frames,
             result.config,
@@ -203,8 +210,7 @@ class Pipeline:
             formats=output.formats,
             fps=output.fps,
         )
-        result.directory = directory
-        return directory
+        return result.directory
 
 
 def generate(
@@ -216,6 +222,8 @@ def generate(
 ) -> RunResult:
     """One call: build a pipeline from ``config``, generate, and (by default) write the run directory."""
     with Pipeline.from_config(config, registry=registry) as pipeline:
+        if save:
+            pipeline.output_dir()  # a bad output folder fails now, not after the video is made
         result = pipeline.generate(prompt=prompt, seed=seed)
         if save:
             pipeline.save(result)

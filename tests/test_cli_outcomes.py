@@ -142,3 +142,17 @@ def test_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(site:
         [*F2G, "--debug", "run", config], capture_output=True, text=True, env=_env(site), timeout=120
     )
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
+
+
+def test_out_pointing_at_a_file_exits_2_before_sampling(site: Path) -> None:
+    (site / "taken").write_text("a file")
+    started = site / "started"
+    done = subprocess.run(
+        [*F2G, "run", str(_config(site, "slow")), "--out", str(site / "taken")],
+        capture_output=True,
+        text=True,
+        env=_env(site, F2G_TEST_STARTED=str(started)),
+        timeout=120,
+    )
+    assert done.returncode == 2 and "--out" in done.stderr and "is a file" in done.stderr
+    assert not started.exists()  # the reward never ran: nothing was computed and lost
