@@ -80,8 +80,7 @@ def _main(
 def _plugin_defaults() -> dict[str, Any]:
     from f2g_core.plugins import default_plugins
 
-    defaults = default_plugins().manager.hook.default_run_config()
-    return dict(defaults) if defaults else {}
+    return default_plugins().default_run_config()
 
 
 def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None, save: bool, out: Path | None) -> None:
@@ -159,9 +158,12 @@ def generate(
         flags["sampler"] = {"num_steps": steps}
     data = apply_overrides(deep_merge(data, flags), set_ or [])
     if "backbone" not in data:
+        from f2g_core.plugins import default_plugins
+
         raise ConfigError(
-            "backbone: none configured. Pass --backbone ID or --config FILE, or install the embedded default "
-            "world: pip install f2g-plugin-shapes"
+            "backbone: none configured. Pass --backbone ID or --config FILE, or install a plugin that provides "
+            "defaults (the README's quick start installs the embedded default world)."
+            + default_plugins().registry.unavailable_hint()
         )
     _run(data, where, prompt, seed, save, out)
 
@@ -202,11 +204,18 @@ def plugins(
         if info.builtin and not all_:
             continue
         status = "[green]ok[/]" if info.ok else f"[red]failed[/]: {info.error}"
+        if info.skipped:
+            status += f"; [yellow]skipped[/] {', '.join(s.split(' (')[0] for s in info.skipped)} (id taken)"
+        if info.notes:
+            status += "; [yellow]" + "; ".join(info.notes) + "[/]"
         table.add_row(info.name, info.distribution or "-", info.version or "-", status, ", ".join(info.components))
     console.print(table)
     if all_:
         for info in loaded.failures:
             errors.print(f"[bold]{info.name}[/] traceback:\n{info.details}")
+        for info in loaded.infos:
+            for skipped in info.skipped:
+                errors.print(f"[bold]{info.name}[/] skipped {skipped}")
 
 
 _KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner"}
@@ -221,6 +230,8 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
             {
                 "name": e.name,
                 "plugin": e.plugin,
+                "distribution": e.distribution,
+                "version": e.version,
                 "aliases": list(e.aliases),
                 "options": e.cls.Options.model_json_schema(),
             }
@@ -228,9 +239,10 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
         ]
         console.print_json(json.dumps(payload))
         return
-    table = Table("id", "aliases", "plugin", "description")
+    table = Table("id", "aliases", "plugin", "distribution", "description")
     for entry in entries:
-        table.add_row(entry.name, ", ".join(entry.aliases), entry.plugin, entry.cls.description())
+        origin = " ".join(part for part in (entry.distribution, entry.version) if part) or "-"
+        table.add_row(entry.name, ", ".join(entry.aliases), entry.plugin, origin, entry.cls.description())
     console.print(table)
     if options:
         for entry in entries:

@@ -59,6 +59,8 @@ class Pipeline:
         self.combiner = combiner
         self._loaded = False
         self._runner: asyncio.Runner | None = None
+        self.provenance: dict[str, Any] = {}
+        """Where each component came from (plugin, distribution, version): written to ``trace.json``."""
 
     @classmethod
     def from_config(
@@ -75,7 +77,16 @@ class Pipeline:
         }
         combiner = registry.build("combiner", config.combiner.type, config.combiner.options, "combiner")
         assert isinstance(backbone, Backbone) and isinstance(combiner, Combiner)
-        return cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner)
+        pipeline = cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner)
+        pipeline.provenance = {
+            "backbone": registry.get("backbone", config.backbone.type).provenance(),
+            "rewards": {
+                name: registry.get("reward", spec.type).provenance()
+                for name, spec in zip(names, config.rewards, strict=True)
+            },
+            "combiner": registry.get("combiner", config.combiner.type).provenance(),
+        }
+        return pipeline
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
@@ -156,6 +167,7 @@ class Pipeline:
             num_steps=schedule.num_steps,
             key_frames=key_frames,
             rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
+            components=self.provenance,
         )
         scorer = None
         if config.guidance.method != "none":

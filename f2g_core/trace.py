@@ -60,6 +60,8 @@ class RunTrace:
     events: list[str] = field(default_factory=list)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each reward's :meth:`~f2g_core.interfaces.Reward.trace_info` (model, template version …)."""
+    components: dict[str, Any] = field(default_factory=dict)
+    """Which plugin and distribution (and version) provided the backbone, each reward and the combiner."""
     final: StepRecord | None = None
     """Best-of-N: the scores of the N finished samples and the chosen one."""
     decode_frames: int = 0
