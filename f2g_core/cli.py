@@ -18,12 +18,13 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from f2g_core import __version__
-from f2g_core.config import apply_overrides, deep_merge, load_config, read_config_file
-from f2g_core.errors import ConfigError, F2GError
+from f2g_core.config import ConfigSources, RunConfig, read_config_file
+from f2g_core.errors import ConfigError, F2GError, shorten_values
 
 
 class Interrupted(F2GError):
@@ -83,11 +84,10 @@ def _plugin_defaults() -> dict[str, Any]:
     return default_plugins().default_run_config()
 
 
-def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None, save: bool, out: Path | None) -> None:
+def _run(config: RunConfig, save: bool, out: Path | None) -> None:
     from f2g_core.pipeline import Pipeline
     from f2g_core.plugins import default_plugins
 
-    config = load_config(data, where=where)
     with Pipeline.from_config(config) as pipeline:
         if save:
             pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
@@ -106,7 +106,7 @@ def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None,
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = pipeline.generate(prompt=prompt, seed=seed, progress=progress)
+            result = pipeline.generate(progress=progress)
         totals = result.trace.totals()
         console.print(
             f"[bold]{result.prompt!r}[/] seed {result.seed}: {config.guidance.method}, "
@@ -142,11 +142,13 @@ def generate(
     save: Annotated[bool, typer.Option(help="Write the run directory.")] = True,
 ) -> None:
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
-    data = _plugin_defaults()
-    where = "defaults"
+    sources = ConfigSources()
+    sources.merge("plugin defaults", _plugin_defaults())
     if config is not None:
-        data, where = deep_merge(data, read_config_file(config)), str(config)
-    flags: dict[str, Any] = {}
+        sources.merge(str(config), read_config_file(config))
+    flags: dict[str, Any] = {"prompt": prompt}
+    if seed is not None:
+        flags["seed"] = seed
     if backbone:
         flags["backbone"] = {"type": backbone}
     if reward:
@@ -156,8 +158,9 @@ def generate(
         flags["guidance"] = {k: v for k, v in guidance.items() if v is not None}
     if steps is not None:
         flags["sampler"] = {"num_steps": steps}
-    data = apply_overrides(deep_merge(data, flags), set_ or [])
-    if "backbone" not in data:
+    sources.merge("command-line flags", flags)
+    sources.set(set_ or [])
+    if "backbone" not in sources.data:
         from f2g_core.plugins import default_plugins
 
         raise ConfigError(
@@ -165,7 +168,7 @@ def generate(
             "defaults (the README's quick start installs the embedded default world)."
             + default_plugins().registry.unavailable_hint()
         )
-    _run(data, where, prompt, seed, save, out)
+    _run(sources.load(), save, out)
 
 
 @app.command()
@@ -178,14 +181,20 @@ def run(
     check: Annotated[bool, typer.Option("--check", help="Validate the config and its components, then stop.")] = False,
 ) -> None:
     """Run a config file exactly as written (plus --set overrides)."""
-    data = apply_overrides(read_config_file(config), set_ or [])
+    sources = ConfigSources()
+    sources.merge(str(config), read_config_file(config))
+    flags = {key: value for key, value in {"prompt": prompt, "seed": seed}.items() if value is not None}
+    if flags:
+        sources.merge("command-line flags", flags)
+    sources.set(set_ or [])
+    run_config = sources.load()
     if check:
         from f2g_core.pipeline import Pipeline
 
-        Pipeline.from_config(load_config(data, where=str(config)))
+        Pipeline.from_config(run_config)
         console.print(f"{config}: ok")
         return
-    _run(data, str(config), prompt, seed, True, out)
+    _run(run_config, True, out)
 
 
 # ------------------------------------------------------------------------------------------------- listing
@@ -347,13 +356,14 @@ def main(argv: list[str] | None = None) -> None:
     except F2GError as error:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/] {escape(shorten_values(str(error)))}", highlight=False, soft_wrap=True)
         sys.exit(2 if isinstance(error, ConfigError) else 1)
     except Exception as error:
         if _state["debug"]:
             raise
         errors.print(
-            f"[red]error:[/] unexpected {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            f"[red]error:[/] unexpected {type(error).__name__}: {escape(shorten_values(str(error)))} "
+            "(rerun with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
         )

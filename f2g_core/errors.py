@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_LONG_QUOTED = re.compile(r"(['\"])([^'\"]{121,})\1")
+
 
 class F2GError(Exception):
     """Base class of every error f2g raises on purpose; its message says what is wrong and how to fix it."""
@@ -25,3 +29,11 @@ class BudgetExceeded(F2GError):
     The sampler reacts by finishing the video unguided and recording the stop in the trace; it never aborts the
     run, so nothing computed so far is lost.
     """
+
+
+def shorten_values(message: str, keep: int = 60) -> str:
+    """``message`` with every quoted value over 120 characters cut to its start and its length.
+
+    Errors quote what the user gave; a 10,000-character prompt must not make a 20 KB error line.
+    """
+    return _LONG_QUOTED.sub(lambda m: f"{m[1]}{m[2][:keep]}…{m[1]} ({len(m[2])} characters)", message)

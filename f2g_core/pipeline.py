@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from f2g_core.config import RunConfig, load_config
+from f2g_core.config import RunConfig, check_request, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 from f2g_core.outputs import prepare_output_dir, save_run
@@ -154,6 +154,7 @@ class Pipeline:
         if not prompt:
             raise ConfigError("prompt: no prompt given; pass one (f2g generate PROMPT) or set `prompt:` in the config")
         seed = self.config.seed if seed is None else seed
+        check_request(prompt, seed)
         self.load()
         config, backbone = self.config, self.backbone
         key_frames = self.key_frames()

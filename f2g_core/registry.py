@@ -164,16 +164,18 @@ class Registry:
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line per problem, each prefixed with its dotted/indexed path (``rewards[1].options.detail: …``)."""
-    lines = []
-    for problem in error.errors():
-        location = prefix
-        for part in problem["loc"]:
-            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
-        message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (not an option of this component)"
-        lines.append(f"{location}: {message}" if location else message)
-    return "; ".join(lines)
+    return "; ".join(format_problem(problem, prefix) for problem in error.errors())
+
+
+def format_problem(problem: Mapping[str, Any], prefix: str = "") -> str:
+    """One pydantic problem as ``path: message`` (``path`` = ``prefix`` + its location)."""
+    location = prefix
+    for part in problem["loc"]:
+        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    message = problem["msg"]
+    if problem["type"] == "extra_forbidden":
+        message = "unknown key (not an option of this component)"
+    return f"{location}: {message}" if location else message
 
 
 def _label_parts(label: str) -> list[str]:

@@ -1,5 +1,6 @@
 """Outcomes of the `f2g` command as users meet them: usage errors, Ctrl-C, unexpected errors (docs/cli.md)."""
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -24,6 +25,10 @@ class Slow(Reward):
     """Announces that scoring started (a file), then sleeps: the test interrupts it there."""
 
     name = "slow"
+
+    def load(self):
+        if os.environ.get("F2G_TEST_LOADED"):
+            Path(os.environ["F2G_TEST_LOADED"]).touch()
 
     def score(self, batch):
         Path(os.environ["F2G_TEST_STARTED"]).touch()
@@ -156,3 +161,44 @@ def test_out_pointing_at_a_file_exits_2_before_sampling(site: Path) -> None:
     )
     assert done.returncode == 2 and "--out" in done.stderr and "is a file" in done.stderr
     assert not started.exists()  # the reward never ran: nothing was computed and lost
+
+
+@pytest.mark.parametrize(
+    ("args", "blamed"),
+    [
+        (["--seed", "-1"], "command-line flags: seed: Input should be greater than or equal to 0"),
+        (["--set", "guidance.num_candidates=0"], "--set guidance.num_candidates=0: guidance.num_candidates:"),
+        (["--set", "rewards.0.weight=.nan"], "--set rewards.0.weight=.nan: rewards[0].weight:"),
+    ],
+)
+def test_bad_flags_fail_before_loading_and_are_blamed_on_the_flag(site: Path, args: list[str], blamed: str) -> None:
+    loaded = site / "loaded"
+    done = subprocess.run(
+        [*F2G, "run", str(_config(site, "slow")), *args],
+        capture_output=True,
+        text=True,
+        env=_env(site, F2G_TEST_LOADED=str(loaded)),
+        timeout=120,
+    )
+    assert done.returncode == 2 and f"error: {blamed}" in done.stderr, done.stderr
+    assert "run.yaml" not in done.stderr and not loaded.exists()
+
+
+def test_generate_flags_are_not_blamed_on_defaults(site: Path) -> None:
+    args = ["generate", "x", "-c", str(_config(site, "slow")), "-n", "0", "--no-save"]
+    done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert done.returncode == 2 and "error: command-line flags: guidance.num_candidates:" in done.stderr, done.stderr
+
+
+def test_run_on_a_directory_says_it_is_a_directory(site: Path) -> None:
+    done = subprocess.run([*F2G, "run", str(site)], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert done.returncode == 2 and "is a directory, not a config file" in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("f2g_plugin_shapes") is None, reason="needs f2g-plugin-shapes")
+def test_a_huge_prompt_gives_a_short_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "F2G_LOAD_PLUGINS"}
+    done = subprocess.run(
+        [*F2G, "generate", "a red circle " * 800, "--no-save"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 2 and len(done.stderr) < 2000 and "characters)" in done.stderr, done.stderr[:500]
