@@ -24,11 +24,13 @@ from rich.table import Table
 
 from f2g_core import __version__
 from f2g_core.config import ConfigSources, RunConfig, read_config_file
-from f2g_core.errors import ConfigError, F2GError, shorten_values
+from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
 
 
 class Interrupted(F2GError):
     """Ctrl-C during a command. Raised in place of KeyboardInterrupt, which typer would turn into a silent exit."""
+
+    exit_code = 130
 
 
 class _Group(typer.core.TyperGroup):
@@ -84,11 +86,12 @@ def _plugin_defaults() -> dict[str, Any]:
     return default_plugins().default_run_config()
 
 
-def _run(config: RunConfig, save: bool, out: Path | None) -> None:
+def _run(config: RunConfig, save: bool, out: Path | None, allow_unguided: bool) -> None:
     from f2g_core.pipeline import Pipeline
     from f2g_core.plugins import default_plugins
 
     with Pipeline.from_config(config) as pipeline:
+        pipeline.check()
         if save:
             pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
         with Progress(
@@ -108,11 +111,7 @@ def _run(config: RunConfig, save: bool, out: Path | None) -> None:
 
             result = pipeline.generate(progress=progress)
         totals = result.trace.totals()
-        console.print(
-            f"[bold]{result.prompt!r}[/] seed {result.seed}: {config.guidance.method}, "
-            f"{totals['model_calls']} model calls, {totals['reward_calls']} reward calls, "
-            f"{totals['seconds']['total']:.2f} s"
-        )
+        console.print(f"[bold]{escape(repr(result.prompt))}[/] seed {result.seed}: {_summary(config, totals)}")
         for event in result.trace.events:
             console.print(f"[yellow]note:[/] {event}")
         hook = default_plugins().manager.hook
@@ -122,6 +121,27 @@ def _run(config: RunConfig, save: bool, out: Path | None) -> None:
         if save:
             directory = pipeline.save(result, out)
             console.print(f"wrote {directory}")
+        if totals["planned_guided_steps"] and not totals["guided_steps"] and not allow_unguided:
+            raise UnguidedRun(
+                f"guidance never happened: none of the {totals['planned_guided_steps']} planned guided steps "
+                "selected by a valid reward score (see the notes above), so the video is unguided"
+                + (" (it was saved)" if save else "")
+                + ". Fix the rewards, or pass --allow-unguided to accept an unguided fallback."
+            )
+
+
+def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
+    """The one-line outcome: method and how many of the planned guided steps a valid score actually decided."""
+    method: str = config.guidance.method
+    planned, guided = totals["planned_guided_steps"], totals["guided_steps"]
+    if planned and not guided:
+        method = f"[red]{method} failed: unguided[/] (0 of {planned} guided steps scored)"
+    elif planned:
+        method += f" ({guided} of {planned} guided steps scored)" if guided < planned else f" ({guided} guided steps)"
+    return (
+        f"{method}, {totals['model_calls']} model calls, {totals['reward_calls']} reward calls, "
+        f"{totals['seconds']['total']:.2f} s"
+    )
 
 
 @app.command()
@@ -140,6 +160,12 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     save: Annotated[bool, typer.Option(help="Write the run directory.")] = True,
+    allow_unguided: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unguided", help="Exit 0 even when no guided step was decided by a valid score (else exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
     sources = ConfigSources()
@@ -168,7 +194,7 @@ def generate(
             "defaults (the README's quick start installs the embedded default world)."
             + default_plugins().registry.unavailable_hint()
         )
-    _run(sources.load(), save, out)
+    _run(sources.load(), save, out, allow_unguided)
 
 
 @app.command()
@@ -179,6 +205,12 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate the config and its components, then stop.")] = False,
+    allow_unguided: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unguided", help="Exit 0 even when no guided step was decided by a valid score (else exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Run a config file exactly as written (plus --set overrides)."""
     sources = ConfigSources()
@@ -191,10 +223,10 @@ def run(
     if check:
         from f2g_core.pipeline import Pipeline
 
-        Pipeline.from_config(run_config)
+        Pipeline.from_config(run_config).check()
         console.print(f"{config}: ok")
         return
-    _run(run_config, True, out)
+    _run(run_config, True, out, allow_unguided)
 
 
 # ------------------------------------------------------------------------------------------------- listing
@@ -357,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             raise
         errors.print(f"[red]error:[/] {escape(shorten_values(str(error)))}", highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(error, ConfigError) else 1)
+        sys.exit(error.exit_code)
     except Exception as error:
         if _state["debug"]:
             raise

@@ -14,13 +14,14 @@ import copy
 import json
 import re
 import sys
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from f2g_core.errors import ConfigError
 from f2g_core.registry import format_problem, format_validation_error
@@ -29,6 +30,22 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+
+def _http_url(value: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL; write it like http://localhost:8000/v1")
+    return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+"""An ``http://`` or ``https://`` URL with a host, checked when options are parsed (so ``--check`` catches it);
+for component options such as an API's ``base_url``."""
 
 
 class _Strict(BaseModel):

@@ -10,9 +10,23 @@ _LONG_QUOTED = re.compile(r"(['\"])([^'\"]{121,})\1")
 class F2GError(Exception):
     """Base class of every error f2g raises on purpose; its message says what is wrong and how to fix it."""
 
+    exit_code = 1
+    """The ``f2g`` command's exit status for this error (docs/cli.md)."""
+
 
 class ConfigError(F2GError, ValueError):
     """A run configuration (file, dict, CLI flag or component options) is invalid."""
+
+    exit_code = 2
+
+
+class UnguidedRun(F2GError):
+    """Guidance was planned but no step's selection used a valid reward score: the video is unguided.
+
+    The CLI raises it after saving the video (nothing is lost) unless ``--allow-unguided`` is given.
+    """
+
+    exit_code = 3
 
 
 class PluginError(F2GError):

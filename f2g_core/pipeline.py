@@ -136,6 +136,20 @@ class Pipeline:
             )
         return list(frames)
 
+    def check(self) -> None:
+        """What the run would reject, found without loading anything: key frames against the backbone's frame
+        count and against each reward's needs (:meth:`~f2g_core.interfaces.Reward.check_key_frames`)."""
+        frames = self.key_frames()
+        if self.config.guidance.method == "none":
+            return
+        for index, (name, reward) in enumerate(self.rewards.items()):
+            try:
+                reward.check_key_frames(tuple(frames), self.backbone.num_frames)
+            except ValueError as error:
+                raise ConfigError(
+                    f"guidance.key_frames: reward {name!r} (rewards[{index}]) cannot score frames {frames}: {error}"
+                ) from None
+
     def resolved_config(self, prompt: str, seed: int) -> dict[str, Any]:
         """The config as run: prompt and seed filled in, every component's options with their defaults."""
         data = self.config.model_dump(mode="json")
@@ -155,6 +169,7 @@ class Pipeline:
             raise ConfigError("prompt: no prompt given; pass one (f2g generate PROMPT) or set `prompt:` in the config")
         seed = self.config.seed if seed is None else seed
         check_request(prompt, seed)
+        self.check()
         self.load()
         config, backbone = self.config, self.backbone
         key_frames = self.key_frames()

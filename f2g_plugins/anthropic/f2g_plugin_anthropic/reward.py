@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from f2g_core.config import HttpURL
 from f2g_core.lvlm.retry import Failure
 from f2g_core.lvlm.reward import LVLMOptions, LVLMRequest, LVLMResponse, LVLMReward, MalformedResponse
 
@@ -21,7 +22,7 @@ OFFICIAL_BASE_URL = "https://api.anthropic.com"
 
 class AnthropicOptions(LVLMOptions):
     model: str = Field("claude-sonnet-4-20250514", description="Claude model id.")
-    base_url: str | None = Field(None, description="Alternative endpoint (a proxy or gateway).")
+    base_url: HttpURL | None = Field(None, description="Alternative endpoint (a proxy or gateway).")
     api_key_env: str = Field("ANTHROPIC_API_KEY", description="Environment variable holding the key.")
     temperature: float | None = Field(  # type: ignore[assignment]
         None,

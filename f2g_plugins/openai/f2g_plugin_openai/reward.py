@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from f2g_core.config import HttpURL
 from f2g_core.errors import ConfigError
 from f2g_core.lvlm.parsing import TokenLogprob
 from f2g_core.lvlm.retry import Failure
@@ -24,7 +25,7 @@ OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 
 class OpenAIOptions(LVLMOptions):
     model: str = Field("gpt-4o", description="Model name (on a local server: the name it serves).")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+    base_url: HttpURL | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
     detail: Literal["low", "high", "auto"] = Field("low", description="Image detail (paper: low).")
     seed: int | None = Field(None, description="Sampling seed sent to the API (sample k uses seed + k).")
     logprobs: bool = Field(True, description="Ask for log-probabilities and score their expectation.")
