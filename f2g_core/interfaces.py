@@ -256,7 +256,7 @@ class Backbone(Component):
 
     @property
     def num_frames(self) -> int:
-        """Frames in a decoded video."""
+        """Frames in a decoded video; known before :meth:`load` (``f2g run --check`` validates key frames with it)."""
         raise NotImplementedError
 
     def latent_shape(self) -> tuple[int, ...]:
