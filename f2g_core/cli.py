@@ -1,6 +1,8 @@
 """The ``f2g`` command: generate, run a config, list plugins and components, manage API keys.
 
-Errors print one line and exit non-zero; ``--debug`` (or ``F2G_DEBUG=1``) shows the traceback instead.
+Outcomes (docs/cli.md): 0 success; 2 usage or configuration error (typer prints usage errors itself, in every
+install, so the CLI needs neither click nor typer's vendored copy of it); 1 any other error, as one line, with
+``--debug`` (or ``F2G_DEBUG=1``) for the traceback; 130 interrupted (Ctrl-C), after printing "interrupted".
 """
 
 from __future__ import annotations
@@ -8,29 +10,50 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from f2g_core import __version__
-from f2g_core.config import apply_overrides, deep_merge, load_config, read_config_file
-from f2g_core.errors import ConfigError, F2GError
+from f2g_core.config import ConfigSources, RunConfig, read_config_file
+from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
+
+
+class Interrupted(F2GError):
+    """Ctrl-C during a command. Raised in place of KeyboardInterrupt, which typer would turn into a silent exit."""
+
+    exit_code = 130
+
+
+class _Group(typer.core.TyperGroup):
+    """The command groups of ``f2g``: a Ctrl-C inside any sub-command surfaces as :class:`Interrupted`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
 
 app = typer.Typer(
+    cls=_Group,
     name="f2g",
     help="Train-free, gradient-free reward guidance (Free²Guide) for text-to-video diffusion models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-list_app = typer.Typer(help="List registered components.", no_args_is_help=True)
+list_app = typer.Typer(cls=_Group, help="List registered components.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
-keys_app = typer.Typer(help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
+keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
@@ -60,16 +83,17 @@ def _main(
 def _plugin_defaults() -> dict[str, Any]:
     from f2g_core.plugins import default_plugins
 
-    defaults = default_plugins().manager.hook.default_run_config()
-    return dict(defaults) if defaults else {}
+    return default_plugins().default_run_config()
 
 
-def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None, save: bool, out: Path | None) -> None:
+def _run(config: RunConfig, save: bool, out: Path | None, allow_unguided: bool) -> None:
     from f2g_core.pipeline import Pipeline
     from f2g_core.plugins import default_plugins
 
-    config = load_config(data, where=where)
     with Pipeline.from_config(config) as pipeline:
+        pipeline.check()
+        if save:
+            pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -85,13 +109,9 @@ def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None,
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = pipeline.generate(prompt=prompt, seed=seed, progress=progress)
+            result = pipeline.generate(progress=progress)
         totals = result.trace.totals()
-        console.print(
-            f"[bold]{result.prompt!r}[/] seed {result.seed}: {config.guidance.method}, "
-            f"{totals['model_calls']} model calls, {totals['reward_calls']} reward calls, "
-            f"{totals['seconds']['total']:.2f} s"
-        )
+        console.print(f"[bold]{escape(repr(result.prompt))}[/] seed {result.seed}: {_summary(config, totals)}")
         for event in result.trace.events:
             console.print(f"[yellow]note:[/] {event}")
         hook = default_plugins().manager.hook
@@ -101,6 +121,27 @@ def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None,
         if save:
             directory = pipeline.save(result, out)
             console.print(f"wrote {directory}")
+        if totals["planned_guided_steps"] and not totals["guided_steps"] and not allow_unguided:
+            raise UnguidedRun(
+                f"guidance never happened: none of the {totals['planned_guided_steps']} planned guided steps "
+                "selected by a valid reward score (see the notes above), so the video is unguided"
+                + (" (it was saved)" if save else "")
+                + ". Fix the rewards, or pass --allow-unguided to accept an unguided fallback."
+            )
+
+
+def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
+    """The one-line outcome: method and how many of the planned guided steps a valid score actually decided."""
+    method: str = config.guidance.method
+    planned, guided = totals["planned_guided_steps"], totals["guided_steps"]
+    if planned and not guided:
+        method = f"[red]{method} failed: unguided[/] (0 of {planned} guided steps scored)"
+    elif planned:
+        method += f" ({guided} of {planned} guided steps scored)" if guided < planned else f" ({guided} guided steps)"
+    return (
+        f"{method}, {totals['model_calls']} model calls, {totals['reward_calls']} reward calls, "
+        f"{totals['seconds']['total']:.2f} s"
+    )
 
 
 @app.command()
@@ -119,13 +160,21 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     save: Annotated[bool, typer.Option(help="Write the run directory.")] = True,
+    allow_unguided: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unguided", help="Exit 0 even when no guided step was decided by a valid score (else exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
-    data = _plugin_defaults()
-    where = "defaults"
+    sources = ConfigSources()
+    sources.merge("plugin defaults", _plugin_defaults())
     if config is not None:
-        data, where = deep_merge(data, read_config_file(config)), str(config)
-    flags: dict[str, Any] = {}
+        sources.merge(str(config), read_config_file(config))
+    flags: dict[str, Any] = {"prompt": prompt}
+    if seed is not None:
+        flags["seed"] = seed
     if backbone:
         flags["backbone"] = {"type": backbone}
     if reward:
@@ -135,13 +184,17 @@ def generate(
         flags["guidance"] = {k: v for k, v in guidance.items() if v is not None}
     if steps is not None:
         flags["sampler"] = {"num_steps": steps}
-    data = apply_overrides(deep_merge(data, flags), set_ or [])
-    if "backbone" not in data:
+    sources.merge("command-line flags", flags)
+    sources.set(set_ or [])
+    if "backbone" not in sources.data:
+        from f2g_core.plugins import default_plugins
+
         raise ConfigError(
-            "backbone: none configured. Pass --backbone ID or --config FILE, or install the embedded default "
-            "world: pip install f2g-plugin-shapes"
+            "backbone: none configured. Pass --backbone ID or --config FILE, or install a plugin that provides "
+            "defaults (the README's quick start installs the embedded default world)."
+            + default_plugins().registry.unavailable_hint()
         )
-    _run(data, where, prompt, seed, save, out)
+    _run(sources.load(), save, out, allow_unguided)
 
 
 @app.command()
@@ -152,16 +205,28 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate the config and its components, then stop.")] = False,
+    allow_unguided: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unguided", help="Exit 0 even when no guided step was decided by a valid score (else exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Run a config file exactly as written (plus --set overrides)."""
-    data = apply_overrides(read_config_file(config), set_ or [])
+    sources = ConfigSources()
+    sources.merge(str(config), read_config_file(config))
+    flags = {key: value for key, value in {"prompt": prompt, "seed": seed}.items() if value is not None}
+    if flags:
+        sources.merge("command-line flags", flags)
+    sources.set(set_ or [])
+    run_config = sources.load()
     if check:
         from f2g_core.pipeline import Pipeline
 
-        Pipeline.from_config(load_config(data, where=str(config)))
+        Pipeline.from_config(run_config).check()
         console.print(f"{config}: ok")
         return
-    _run(data, str(config), prompt, seed, True, out)
+    _run(run_config, True, out, allow_unguided)
 
 
 # ------------------------------------------------------------------------------------------------- listing
@@ -180,11 +245,18 @@ def plugins(
         if info.builtin and not all_:
             continue
         status = "[green]ok[/]" if info.ok else f"[red]failed[/]: {info.error}"
+        if info.skipped:
+            status += f"; [yellow]skipped[/] {', '.join(s.split(' (')[0] for s in info.skipped)} (id taken)"
+        if info.notes:
+            status += "; [yellow]" + "; ".join(info.notes) + "[/]"
         table.add_row(info.name, info.distribution or "-", info.version or "-", status, ", ".join(info.components))
     console.print(table)
     if all_:
         for info in loaded.failures:
             errors.print(f"[bold]{info.name}[/] traceback:\n{info.details}")
+        for info in loaded.infos:
+            for skipped in info.skipped:
+                errors.print(f"[bold]{info.name}[/] skipped {skipped}")
 
 
 _KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner"}
@@ -199,6 +271,8 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
             {
                 "name": e.name,
                 "plugin": e.plugin,
+                "distribution": e.distribution,
+                "version": e.version,
                 "aliases": list(e.aliases),
                 "options": e.cls.Options.model_json_schema(),
             }
@@ -206,9 +280,10 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
         ]
         console.print_json(json.dumps(payload))
         return
-    table = Table("id", "aliases", "plugin", "description")
+    table = Table("id", "aliases", "plugin", "distribution", "description")
     for entry in entries:
-        table.add_row(entry.name, ", ".join(entry.aliases), entry.plugin, entry.cls.description())
+        origin = " ".join(part for part in (entry.distribution, entry.version) if part) or "-"
+        table.add_row(entry.name, ", ".join(entry.aliases), entry.plugin, origin, entry.cls.description())
     console.print(table)
     if options:
         for entry in entries:
@@ -286,32 +361,41 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def _exit_interrupted() -> None:
+    """Exit 130 now. A reward still running in a worker thread (a sleeping remote call, a long model forward)
+    would otherwise hold the interpreter at shutdown, so with such threads alive the process ends without
+    waiting for them (the run directory is never half-written: saving is atomic, see outputs.py)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: run the app, turning f2g errors into one-line messages."""
+    """Console-script entry: run the app and turn every outcome into its documented exit code.
+
+    typer runs in standalone mode: it prints usage errors with the usage line and exits 2 by itself; f2g's own
+    errors, interruptions and unexpected failures propagate out of it and are reported here as one line.
+    """
     if not _state["debug"]:
         warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="f2g")
+    except (Interrupted, KeyboardInterrupt):
+        errors.print("interrupted", highlight=False)
+        _exit_interrupted()
     except F2GError as error:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(error, ConfigError) else 1)
-    except (typer.Abort, KeyboardInterrupt):
-        errors.print("aborted")
-        sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors and unexpected failures
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+        errors.print(f"[red]error:[/] {escape(shorten_values(str(error)))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except Exception as error:
         if _state["debug"]:
             raise
         errors.print(
-            f"[red]error:[/] unexpected {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            f"[red]error:[/] unexpected {type(error).__name__}: {escape(shorten_values(str(error)))} "
+            "(rerun with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
         )

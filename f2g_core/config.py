@@ -2,6 +2,10 @@
 
 Component blocks are ``{type, options}`` (rewards add ``weight`` and an optional ``name``). Their ``options`` are
 validated later, against each component's own ``Options`` model, when the registry builds them.
+
+A config is usually assembled from layers (plugin defaults, a file, command-line flags, ``--set``):
+:class:`ConfigSources` merges them and blames each validation error on the layer that set the bad value.
+Files are strict: duplicate keys, non-UTF-8 bytes and booleans given for numbers are errors, never guesses.
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ import copy
 import json
 import re
 import sys
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from f2g_core.errors import ConfigError
-from f2g_core.registry import format_validation_error
+from f2g_core.registry import format_problem, format_validation_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,8 +32,40 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
+def _http_url(value: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL; write it like http://localhost:8000/v1")
+    return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+"""An ``http://`` or ``https://`` URL with a host, checked when options are parsed (so ``--check`` catches it);
+for component options such as an API's ``base_url``."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``seed: true`` must not run as seed 1: pydantic would coerce a boolean to a number, f2g refuses."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                info = cls.model_fields.get(str(key))
+                if isinstance(value, bool) and info is not None and _numeric(info.annotation):
+                    raise ValueError(f"{key}: {value!r} is a boolean; give a number")
+        return data
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field annotation is a number (int, float, or an optional one)."""
+    return annotation in (int, float) or set(getattr(annotation, "__args__", ())) - {type(None)} in ({int}, {float})
 
 
 class ComponentConfig(_Strict):
@@ -40,7 +78,7 @@ class ComponentConfig(_Strict):
 class RewardConfig(ComponentConfig):
     """A reward in the ensemble."""
 
-    weight: float = Field(1.0, description="Weight of this reward in the combiner.")
+    weight: float = Field(1.0, allow_inf_nan=False, description="Weight of this reward in the combiner (finite).")
     name: str | None = Field(None, description="Label in traces; defaults to the type (made unique).")
 
 
@@ -98,6 +136,11 @@ class OutputConfig(_Strict):
     fps: int = Field(8, ge=1, le=120, description="Frames per second of written videos.")
     formats: list[VideoFormat] = Field(default_factory=lambda: list(VIDEO_FORMATS), description="Video files.")
 
+    @field_validator("dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
 
 class RunConfig(_Strict):
     """Everything one guided generation needs."""
@@ -148,22 +191,52 @@ class RunConfig(_Strict):
 # ---------------------------------------------------------------------------------------------------- loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader for which a key repeated in one mapping is an error (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (each setting may appear once)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"duplicate key(s) {', '.join(repr(k) for k in repeated)} (each setting may appear once)")
+    return dict(pairs)
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Parse a YAML (.yaml/.yml), TOML (.toml) or JSON (.json) file into a dict, with a clear error."""
-    path = Path(path)
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{str(path)!r} is a directory, not a config file; pass a .yaml, .toml or .json file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    if path.suffix not in {".toml", ".json", ".yaml", ".yml"}:
+        raise ConfigError(f"{path}: unknown config format {path.suffix!r}; use .yaml, .yml, .toml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not a text file (byte {error.start} is not UTF-8); a config is UTF-8 YAML, TOML or JSON"
+        ) from None
     try:
         if path.suffix == ".toml":
             data: Any = tomllib.loads(text)
         elif path.suffix == ".json":
-            data = json.loads(text)
-        elif path.suffix in {".yaml", ".yml"}:
-            data = yaml.safe_load(text)
+            data = json.loads(text, object_pairs_hook=_unique_json_object)
         else:
-            raise ConfigError(f"{path}: unknown config format {path.suffix!r}; use .yaml, .yml, .toml or .json")
-    except (yaml.YAMLError, json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except (yaml.YAMLError, ValueError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {error}".replace("\n", " ")) from None
     if data is None:
         data = {}
@@ -179,11 +252,85 @@ def load_config(source: RunConfig | Mapping[str, Any] | str | Path, where: str =
     if isinstance(source, (str, Path)):
         where = where or str(source)
         source = read_config_file(source)
+    if not isinstance(source, Mapping):
+        raise ConfigError(
+            f"config: expected a RunConfig, a mapping of settings or a config file path, not {type(source).__name__}"
+        )
     try:
         return RunConfig.model_validate(dict(source))
     except ValidationError as error:
         prefix = f"{where}: " if where else ""
         raise ConfigError(prefix + _clean(format_validation_error(error))) from None
+
+
+Path_ = tuple[str | int, ...]
+
+
+def _paths(data: Any, prefix: Path_ = ()) -> list[Path_]:
+    """Every leaf path of a nested dict/list (``("rewards", 0, "weight")``)."""
+    if isinstance(data, Mapping) and data:
+        return [path for key, value in data.items() for path in _paths(value, (*prefix, key))]
+    if isinstance(data, list) and data:
+        return [path for index, value in enumerate(data) for path in _paths(value, (*prefix, index))]
+    return [prefix]
+
+
+@dataclass
+class ConfigSources:
+    """A config assembled from labelled layers; validation errors name the layer that set the bad value.
+
+    ``merge(label, partial)`` deep-merges a partial config (plugin defaults, a file, flags); ``set(assignments)``
+    applies ``--set KEY=VALUE`` overrides, each its own layer. ``load()`` validates the result.
+    """
+
+    data: dict[str, Any] = field(default_factory=dict)
+    layers: list[tuple[str, list[Path_]]] = field(default_factory=list)
+
+    def merge(self, label: str, partial: Mapping[str, Any]) -> None:
+        self.data = deep_merge(self.data, partial)
+        self.layers.append((label, _paths(partial)))
+
+    def set(self, assignments: Sequence[str]) -> None:
+        self.data = apply_overrides(self.data, list(assignments))
+        for assignment in assignments:
+            key = assignment.partition("=")[0].strip()
+            self.layers.append((f"--set {assignment}", [tuple(int(p) if p.isdigit() else p for p in key.split("."))]))
+
+    def blame(self, location: Sequence[str | int]) -> str:
+        """The label of the last layer that set ``location`` (or anything inside it); all labels for the root."""
+        loc = tuple(location)
+        for label, paths in reversed(self.layers):
+            if loc and any(p[: len(loc)] == loc or loc[: len(p)] == p for p in paths if p):
+                return label
+        return " + ".join(dict.fromkeys(label for label, paths in self.layers if paths != [()])) or "config"
+
+    def load(self) -> RunConfig:
+        try:
+            return RunConfig.model_validate(self.data)
+        except ValidationError as error:
+            lines = [
+                f"{self.blame(_data_location(problem['loc']))}: " + _clean(format_problem(problem))
+                for problem in error.errors()
+            ]
+            raise ConfigError("; ".join(lines)) from None
+
+
+def _data_location(loc: Sequence[Any]) -> tuple[str | int, ...]:
+    """A pydantic error location as a path into the data (drop union/validator tags such as ``function-after``)."""
+    return tuple(part for part in loc if isinstance(part, int) or ("[" not in str(part) and "-" not in str(part)))
+
+
+def check_request(prompt: Any, seed: Any) -> None:
+    """Reject a bad prompt or seed passed to the Python API before any work (``generate(prompt=123)``)."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError(f"prompt: expected a non-empty string, not {_short(prompt)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: expected an integer >= 0, not {_short(seed)}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= limit else text[:limit] + '…'}"
 
 
 def _clean(message: str) -> str:
@@ -232,6 +379,9 @@ def apply_overrides(data: Mapping[str, Any], assignments: list[str]) -> dict[str
 
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|(^|[_-])token$)", re.IGNORECASE)
+_NAMES_A_SECRET = re.compile(r"[_-](env|var|variable|name|file|path)$", re.IGNORECASE)
+"""Keys that hold where a secret lives (``api_key_env: OPENAI_API_KEY``), not the secret: kept, or a saved config
+would no longer find its key when run again."""
 REDACTED = "***redacted***"
 
 
@@ -239,12 +389,16 @@ def redact(value: Any) -> Any:
     """A copy with every value under a secret-looking key (api_key, token, secret, password …) replaced."""
     if isinstance(value, Mapping):
         return {
-            key: (REDACTED if _SECRET_KEY.search(str(key)) and item not in (None, "") else redact(item))
+            key: (REDACTED if _is_secret(str(key)) and item not in (None, "") else redact(item))
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
+
+
+def _is_secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key)) and not _NAMES_A_SECRET.search(key)
 
 
 def dump_yaml(config: RunConfig | Mapping[str, Any]) -> str:

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
+_LONG_QUOTED = re.compile(r"(['\"])([^'\"]{121,})\1")
+
 
 class F2GError(Exception):
     """Base class of every error f2g raises on purpose; its message says what is wrong and how to fix it."""
 
+    exit_code = 1
+    """The ``f2g`` command's exit status for this error (docs/cli.md)."""
+
 
 class ConfigError(F2GError, ValueError):
     """A run configuration (file, dict, CLI flag or component options) is invalid."""
+
+    exit_code = 2
+
+
+class UnguidedRun(F2GError):
+    """Guidance was planned but no step's selection used a valid reward score: the video is unguided.
+
+    The CLI raises it after saving the video (nothing is lost) unless ``--allow-unguided`` is given.
+    """
+
+    exit_code = 3
 
 
 class PluginError(F2GError):
@@ -25,3 +43,11 @@ class BudgetExceeded(F2GError):
     The sampler reacts by finishing the video unguided and recording the stop in the trace; it never aborts the
     run, so nothing computed so far is lost.
     """
+
+
+def shorten_values(message: str, keep: int = 60) -> str:
+    """``message`` with every quoted value over 120 characters cut to its start and its length.
+
+    Errors quote what the user gave; a 10,000-character prompt must not make a 20 KB error line.
+    """
+    return _LONG_QUOTED.sub(lambda m: f"{m[1]}{m[2][:keep]}…{m[1]} ({len(m[2])} characters)", message)

@@ -47,8 +47,9 @@ def register_backbones(register: Register) -> None:
 def default_run_config() -> Mapping[str, Any] | None:
     """Return a partial run configuration used when the user gives none (``f2g generate PROMPT``).
 
-    The first plugin that returns a mapping wins; the embedded default world (``f2g-plugin-shapes``) uses this to
-    make a fresh install generate something useful with no flags.
+    f2g asks plugins in load order (built-ins, first-party distributions, then the others; see
+    :meth:`f2g_core.plugins.Plugins.default_run_config`) and the first that returns a mapping wins; the embedded
+    default world uses this to make a fresh install generate something useful with no flags.
     """
 
 

@@ -124,6 +124,13 @@ class Reward(Component):
         """Return ``len(batch)`` scores. Return NaN for a candidate that could not be scored, never a made-up 0."""
         raise NotImplementedError
 
+    def check_key_frames(self, frame_indices: Sequence[int], num_frames: int) -> None:
+        """Raise ``ValueError`` (saying what to change) if this reward cannot score these key frames.
+
+        Called by ``f2g run --check`` and before every run, before anything loads, so a reward that needs, say,
+        exactly four frames for a 2×2 grid fails at once instead of scoring NaN at every guided step.
+        """
+
     def usage(self) -> Mapping[str, float]:
         """Cumulative counters since ``load()`` (calls, tokens, cost_usd, cache_hits, failures, …).
 
@@ -249,7 +256,7 @@ class Backbone(Component):
 
     @property
     def num_frames(self) -> int:
-        """Frames in a decoded video."""
+        """Frames in a decoded video; known before :meth:`load` (``f2g run --check`` validates key frames with it)."""
         raise NotImplementedError
 
     def latent_shape(self) -> tuple[int, ...]:

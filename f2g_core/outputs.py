@@ -1,9 +1,20 @@
-"""Writing a run directory: the video (mp4, gif), the key-frame grid, the resolved config and the trace."""
+"""Writing a run directory: the video (mp4, gif), the key-frame grid, the resolved config and the trace.
+
+Nothing finished is lost and nothing half-written looks finished: the output folder is checked (``~`` expanded,
+created, probed for writing) before any model loads; a run is written into a hidden staging folder
+(``.f2g-partial-*``) and renamed to its final, unique name only once complete (``rename`` refuses a non-empty
+target, so concurrent processes never share a name); a save that fails keeps the video and says where it is.
+"""
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,19 +24,94 @@ import imageio.v3 as iio
 import numpy as np
 
 from f2g_core.config import dump_yaml
+from f2g_core.errors import ConfigError, F2GError
 from f2g_core.images import key_frame_grid, to_uint8
 
+STAGING_PREFIX = ".f2g-partial-"
 
-def run_directory(parent: Path, prompt: str, seed: int) -> Path:
-    """A new, unique folder ``<parent>/<time>-<prompt slug>-s<seed>``."""
+
+class SaveError(F2GError):
+    """Writing a run directory failed after generation; the message says where the video was kept."""
+
+
+def prepare_output_dir(parent: str | Path, setting: str = "output.dir") -> Path:
+    """``parent`` with ``~`` expanded, created and proven writable; else a ConfigError naming ``setting``."""
+    path = Path(parent).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{setting}: {str(path)!r} is a file, not a folder; choose a folder for run directories")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{setting}: cannot write run directories into {str(path)!r} ({error.strerror or error}); "
+            "choose a writable folder (--out DIR or output.dir)"
+        ) from None
+    return path
+
+
+def run_stem(prompt: str, seed: int) -> str:
+    """``<time>-<prompt slug>-s<seed>``: the name of a run directory before any de-duplicating suffix."""
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:48] or "run"
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-s{seed}"
-    candidate, counter = parent / stem, 1
-    while candidate.exists():
-        counter += 1
-        candidate = parent / f"{stem}-{counter}"
-    candidate.mkdir(parents=True)
-    return candidate
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-s{seed}"
+
+
+def _publish(staging: Path, parent: Path, stem: str) -> Path:
+    """Rename the complete ``staging`` folder to the first free ``stem``, ``stem-2``, … (atomic, race-free)."""
+    for counter in itertools.count(1):
+        candidate = parent / (stem if counter == 1 else f"{stem}-{counter}")
+        try:
+            os.rename(staging, candidate)
+        except OSError as error:
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                continue
+            raise
+        return candidate
+    raise AssertionError("unreachable")
+
+
+def _rescue(video: np.ndarray, staging: Path) -> Path | None:
+    """Keep the frames as ``video.npy`` (no codec involved): in the staging folder, else the temp folder."""
+    for folder in (staging, Path(tempfile.mkdtemp(prefix="f2g-rescued-"))):
+        try:
+            target = folder / "video.npy"
+            np.save(target, np.asarray(video))
+            return target
+        except OSError:
+            continue
+    return None
+
+
+def save_run(
+    parent: str | Path,
+    prompt: str,
+    seed: int,
+    video: np.ndarray,
+    key_frames: Sequence[int],
+    config: Mapping[str, Any],
+    trace: Mapping[str, Any],
+    formats: Sequence[str] = ("mp4", "gif"),
+    fps: int = 8,
+) -> tuple[Path, dict[str, Path]]:
+    """Write a complete run directory under ``parent`` atomically; returns it and its files by kind.
+
+    Ctrl-C while saving removes the staging folder (nothing half-written remains); any other failure raises
+    :class:`SaveError` naming the file that still holds the video.
+    """
+    folder = prepare_output_dir(parent)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        written = write_run(staging, video, key_frames, config, trace, formats=formats, fps=fps)
+        directory = _publish(staging, folder, run_stem(prompt, seed))
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as error:
+        rescued = _rescue(video, staging)
+        kept = f"the video is kept in {rescued} (numpy.load it)" if rescued else "the video could not be kept"
+        raise SaveError(f"saving the run into {folder} failed ({type(error).__name__}: {error}); {kept}") from error
+    return directory, {kind: directory / path.name for kind, path in written.items()}
 
 
 def _even(frames: np.ndarray) -> np.ndarray:

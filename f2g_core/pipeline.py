@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from f2g_core.config import RunConfig, load_config
+from f2g_core.config import RunConfig, check_request, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
-from f2g_core.outputs import run_directory, write_run
+from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.registry import Registry
 from f2g_core.sampling import Job, Progress, Scorer, default_key_frames, sample
@@ -59,6 +59,8 @@ class Pipeline:
         self.combiner = combiner
         self._loaded = False
         self._runner: asyncio.Runner | None = None
+        self.provenance: dict[str, Any] = {}
+        """Where each component came from (plugin, distribution, version): written to ``trace.json``."""
 
     @classmethod
     def from_config(
@@ -75,7 +77,16 @@ class Pipeline:
         }
         combiner = registry.build("combiner", config.combiner.type, config.combiner.options, "combiner")
         assert isinstance(backbone, Backbone) and isinstance(combiner, Combiner)
-        return cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner)
+        pipeline = cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner)
+        pipeline.provenance = {
+            "backbone": registry.get("backbone", config.backbone.type).provenance(),
+            "rewards": {
+                name: registry.get("reward", spec.type).provenance()
+                for name, spec in zip(names, config.rewards, strict=True)
+            },
+            "combiner": registry.get("combiner", config.combiner.type).provenance(),
+        }
+        return pipeline
 
     # ---------------------------------------------------------------------------------------------- lifecycle
 
@@ -97,18 +108,20 @@ class Pipeline:
                 ) from error
         self._loaded = True
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Release every component and the event loop; ``wait=False`` does not wait for reward threads."""
         for _, component in self._components():
             component.close()
-        if self._runner is not None:
+        if self._runner is not None and wait:
             self._runner.close()
-            self._runner = None
+        self._runner = None
 
     def __enter__(self) -> Pipeline:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # After Ctrl-C a sync reward may still be running in a worker thread; waiting for it would hang the exit.
+        self.close(wait=not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)))
 
     # ---------------------------------------------------------------------------------------------- running
 
@@ -122,6 +135,20 @@ class Pipeline:
                 f"{self.backbone.num_frames} frames (valid: 0..{self.backbone.num_frames - 1})"
             )
         return list(frames)
+
+    def check(self) -> None:
+        """What the run would reject, found without loading anything: key frames against the backbone's frame
+        count and against each reward's needs (:meth:`~f2g_core.interfaces.Reward.check_key_frames`)."""
+        frames = self.key_frames()
+        if self.config.guidance.method == "none":
+            return
+        for index, (name, reward) in enumerate(self.rewards.items()):
+            try:
+                reward.check_key_frames(tuple(frames), self.backbone.num_frames)
+            except ValueError as error:
+                raise ConfigError(
+                    f"guidance.key_frames: reward {name!r} (rewards[{index}]) cannot score frames {frames}: {error}"
+                ) from None
 
     def resolved_config(self, prompt: str, seed: int) -> dict[str, Any]:
         """The config as run: prompt and seed filled in, every component's options with their defaults."""
@@ -141,6 +168,8 @@ class Pipeline:
         if not prompt:
             raise ConfigError("prompt: no prompt given; pass one (f2g generate PROMPT) or set `prompt:` in the config")
         seed = self.config.seed if seed is None else seed
+        check_request(prompt, seed)
+        self.check()
         self.load()
         config, backbone = self.config, self.backbone
         key_frames = self.key_frames()
@@ -154,6 +183,7 @@ class Pipeline:
             num_steps=schedule.num_steps,
             key_frames=key_frames,
             rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
+            components=self.provenance,
         )
         scorer = None
         if config.guidance.method != "none":
@@ -188,12 +218,19 @@ class Pipeline:
             key_frames=key_frames,
         )
 
+    def output_dir(self, parent: Path | None = None) -> Path:
+        """The folder run directories go to (``parent`` or ``output.dir``), checked writable; call before work."""
+        if parent is not None:
+            return prepare_output_dir(parent, setting="--out")
+        return prepare_output_dir(self.config.output.dir)
+
     def save(self, result: RunResult, parent: Path | None = None) -> Path:
-        """Write the run directory (video files, grid.png, config.yaml redacted, trace.json); returns it."""
+        """Write the run directory (video files, grid.png, config.yaml redacted, trace.json) atomically."""
         output = self.config.output
-        directory = run_directory(Path(parent) if parent is not None else output.dir, result.prompt, result.seed)
-        result.files = write_run(
-            directory,
+        result.directory, result.files = save_run(
+            self.output_dir(parent),
+            result.prompt,
+            result.seed,
             result.video,
             result.key_frames,
             result.config,
@@ -201,8 +238,7 @@ class Pipeline:
             formats=output.formats,
             fps=output.fps,
         )
-        result.directory = directory
-        return directory
+        return result.directory
 
 
 def generate(
@@ -214,6 +250,8 @@ def generate(
 ) -> RunResult:
     """One call: build a pipeline from ``config``, generate, and (by default) write the run directory."""
     with Pipeline.from_config(config, registry=registry) as pipeline:
+        if save:
+            pipeline.output_dir()  # a bad output folder fails now, not after the video is made
         result = pipeline.generate(prompt=prompt, seed=seed)
         if save:
             pipeline.save(result)

@@ -15,28 +15,9 @@ from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 Kind = Literal["reward", "combiner", "backbone"]
 KINDS: dict[Kind, type[Component]] = {"reward": Reward, "combiner": Combiner, "backbone": Backbone}
 
-KNOWN_PROVIDERS: dict[str, str] = {
-    "openai": "f2g-plugin-openai",
-    "anthropic": "f2g-plugin-anthropic",
-    "transformers-vlm": "f2g-plugin-transformers-vlm",
-    "clip": "f2g-plugin-clip",
-    "pickscore": "f2g-plugin-clip",
-    "hps": "f2g-plugin-clip",
-    "imagereward": "f2g-plugin-imagereward",
-    "viclip": "f2g-plugin-viclip",
-    "shapes": "f2g-plugin-shapes",
-    "shapes-judge": "f2g-plugin-shapes",
-    "shapes-oracle": "f2g-plugin-shapes",
-    "wan": "f2g-plugin-diffusers",
-    "ltx-video": "f2g-plugin-diffusers",
-    "hunyuan-video": "f2g-plugin-diffusers",
-    "cogvideox": "f2g-plugin-diffusers",
-    "animatediff": "f2g-plugin-diffusers",
-    "modelscope": "f2g-plugin-diffusers",
-    "zeroscope": "f2g-plugin-diffusers",
-    "videocrafter2": "f2g-plugin-diffusers",
-}
-"""Ids of components published by the f2g project, so an unknown id can say which package provides it."""
+
+class DuplicateId(PluginError):
+    """A component's id (or alias) is already taken; the newcomer is skipped, the existing entry stays."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +29,44 @@ class Entry:
     cls: type[Component]
     plugin: str
     aliases: tuple[str, ...] = ()
+    distribution: str | None = None
+    """The installed distribution that provided it (``f2g-core`` for built-ins, None for in-process plugins)."""
+    version: str | None = None
+    override: bool = False
+    """Registered with ``override=True``: it replaced (or may replace) a component of the same id."""
+
+    def provenance(self) -> dict[str, str | None]:
+        """Where this component came from, as recorded in ``trace.json``."""
+        return {"type": self.name, "plugin": self.plugin, "distribution": self.distribution, "version": self.version}
 
 
 @dataclass
 class Registry:
-    """All components the loaded plugins registered, by kind and id (aliases included)."""
+    """All components the loaded plugins registered, by kind and id (aliases included).
+
+    ``unavailable`` maps plugins that are installed but not in use (failed to load, or not selected by
+    ``F2G_LOAD_PLUGINS``) to the reason, so an unknown id can say "installed but skipped, because …".
+    """
 
     entries: dict[Kind, dict[str, Entry]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
+    unavailable: dict[str, str] = field(default_factory=dict)
 
-    def add(self, kind: Kind, cls: type[Component], plugin: str, aliases: Iterable[str] = ()) -> None:
-        """Register ``cls`` under its ``name`` and ``aliases``; a second owner of an id is an error naming both."""
+    def add(
+        self,
+        kind: Kind,
+        cls: type[Component],
+        plugin: str,
+        aliases: Iterable[str] = (),
+        distribution: str | None = None,
+        version: str | None = None,
+        override: bool = False,
+    ) -> Entry | None:
+        """Register ``cls`` under its ``name`` and ``aliases``.
+
+        An id already taken by another class raises :class:`DuplicateId` naming both owners, and nothing is
+        added, unless ``override=True``: then the newcomer replaces it and the replaced entry is returned (the
+        caller logs it). An entry registered with ``override=True`` is itself never displaced by a later one.
+        """
         base = KINDS[kind]
         if not isinstance(cls, type) or not issubclass(cls, base):
             raise PluginError(
@@ -68,16 +77,23 @@ class Registry:
             raise PluginError(f"plugin {plugin!r} registered {cls.__name__} without a `name` class attribute")
         if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
             raise PluginError(f"{kind} {name!r} from plugin {plugin!r}: Options must be a pydantic model")
-        entry = Entry(kind=kind, name=name, cls=cls, plugin=plugin, aliases=tuple(aliases))
+        entry = Entry(kind, name, cls, plugin, tuple(aliases), distribution, version, override)
         table = self.entries[kind]
+        taken = [table[key] for key in (name, *entry.aliases) if key in table and table[key].cls is not cls]
+        if taken and (not override or any(old.override for old in taken)):
+            old = taken[0]
+            raise DuplicateId(
+                f"duplicate {kind} id {name!r}: already registered by plugin {old.plugin!r} "
+                f"({old.distribution or old.cls.__module__}); plugin {plugin!r} ({distribution or cls.__module__}) "
+                f"tried to register {cls.__module__}.{cls.__qualname__} under it and that component is skipped "
+                "(uninstall one, select plugins with F2G_LOAD_PLUGINS, or register with override=True)"
+            )
+        for old in taken:
+            for key in [key for key, value in table.items() if value is old]:
+                del table[key]
         for key in (name, *entry.aliases):
-            if key in table and table[key].cls is not cls:
-                raise PluginError(
-                    f"duplicate {kind} id {key!r}: registered by plugin {table[key].plugin!r} "
-                    f"({table[key].cls.__module__}.{table[key].cls.__qualname__}) and by plugin {plugin!r} "
-                    f"({cls.__module__}.{cls.__qualname__}); uninstall one or disable it with F2G_LOAD_PLUGINS"
-                )
             table[key] = entry
+        return taken[0] if taken else None
 
     def remove_plugin(self, plugin: str) -> None:
         """Forget everything ``plugin`` registered (used to undo a plugin whose registration failed midway)."""
@@ -94,7 +110,7 @@ class Registry:
         return sorted({entry.name: entry for entry in self.entries[kind].values()}.values(), key=lambda e: e.name)
 
     def get(self, kind: Kind, name: str, path: str = "") -> Entry:
-        """Look up an id; an unknown one raises a ConfigError with close matches and the package to install."""
+        """Look up an id; an unknown one raises a ConfigError with close matches and installed-but-unused plugins."""
         table = self.entries[kind]
         if name in table:
             return table[name]
@@ -103,11 +119,38 @@ class Registry:
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         if close:
             message += f" Did you mean {', '.join(repr(c) for c in close)}?"
-        if name in KNOWN_PROVIDERS:
-            message += f" It is provided by {KNOWN_PROVIDERS[name]}: pip install {KNOWN_PROVIDERS[name]}."
+        message += self.unavailable_hint(name)
         available = self.names(kind)
         message += f" Installed {kind}s: {', '.join(available) if available else 'none'} (see `f2g list {kind}s`)."
         raise ConfigError(message)
+
+    def unavailable_hint(self, name: str = "") -> str:
+        """Installed plugins that could provide ``name`` but are not in use, and why (empty when there are none).
+
+        Plugins whose entry-point name or distribution resembles ``name`` are named; failed plugins are always
+        worth naming (they may provide anything), plugins merely not selected only when they resemble ``name``
+        (all of them when no ``name`` is given).
+        """
+        like = {
+            label: reason
+            for label, reason in self.unavailable.items()
+            if name and any(part and (part in name or name in part) for part in _label_parts(label))
+        }
+        failed = {label: reason for label, reason in self.unavailable.items() if "failed to load" in reason}
+        shown = (like or failed) if name else self.unavailable
+        if not shown:
+            return (
+                " No installed plugin provides it: install the plugin that does (docs/plugins.md lists the "
+                "project's plugins)."
+            )
+        by_reason: dict[str, list[str]] = {}
+        for label, reason in shown.items():
+            by_reason.setdefault(reason, []).append(label)
+        return "".join(
+            f" Plugin{'s' if len(labels) > 1 else ''} {', '.join(labels)} "
+            f"{'are' if len(labels) > 1 else 'is'} installed but {reason}."
+            for reason, labels in by_reason.items()
+        )
 
     def build(self, kind: Kind, name: str, options: Mapping[str, Any] | None, path: str) -> Component:
         """Instantiate a component with validated options; errors carry the config path of the bad field."""
@@ -121,13 +164,21 @@ class Registry:
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line per problem, each prefixed with its dotted/indexed path (``rewards[1].options.detail: …``)."""
-    lines = []
-    for problem in error.errors():
-        location = prefix
-        for part in problem["loc"]:
-            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
-        message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (not an option of this component)"
-        lines.append(f"{location}: {message}" if location else message)
-    return "; ".join(lines)
+    return "; ".join(format_problem(problem, prefix) for problem in error.errors())
+
+
+def format_problem(problem: Mapping[str, Any], prefix: str = "") -> str:
+    """One pydantic problem as ``path: message`` (``path`` = ``prefix`` + its location)."""
+    location = prefix
+    for part in problem["loc"]:
+        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    message = problem["msg"]
+    if problem["type"] == "extra_forbidden":
+        message = "unknown key (not an option of this component)"
+    return f"{location}: {message}" if location else message
+
+
+def _label_parts(label: str) -> list[str]:
+    """The words of a plugin label ``'name' (distribution version)`` worth matching against an id."""
+    words = label.replace("(", " ").replace(")", " ").replace("'", " ").split()
+    return [word for word in words if not word[:1].isdigit()]

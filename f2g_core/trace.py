@@ -60,6 +60,8 @@ class RunTrace:
     events: list[str] = field(default_factory=list)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each reward's :meth:`~f2g_core.interfaces.Reward.trace_info` (model, template version …)."""
+    components: dict[str, Any] = field(default_factory=dict)
+    """Which plugin and distribution (and version) provided the backbone, each reward and the combiner."""
     final: StepRecord | None = None
     """Best-of-N: the scores of the N finished samples and the chosen one."""
     decode_frames: int = 0
@@ -82,7 +84,8 @@ class RunTrace:
             "model_calls": sum(r.model_calls for r in records),
             "frames_decoded": sum(r.frames_decoded for r in records) + self.decode_frames,
             "reward_calls": sum(r.reward_calls for r in records),
-            "guided_steps": sum(1 for r in self.steps if r.guided),
+            "guided_steps": sum(1 for r in records if r.guided and r.fallback is None),
+            "planned_guided_steps": sum(1 for r in records if r.guided),
             "fallbacks": sum(1 for r in records if r.fallback),
             "seconds": {"total": self.seconds_total, **seconds},
             "usage": usage,

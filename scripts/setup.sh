@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Create ./.venv and install f2g into it.
+# Create a virtual environment (./.venv, or $F2G_VENV) and install f2g into it.
 #   bash scripts/setup.sh         core + the embedded default world (f2g-plugin-shapes): enough for `f2g generate`
 #   bash scripts/setup.sh --dev   core + every plugin in f2g_plugins/ with test extras + ruff/mypy: the test suite
+#   bash scripts/setup.sh --core  f2g-core with its test extras only: the core's tests run without any plugin
 # torch is installed first and pinned by constraints.txt for every later install, so no dependency can replace the
 # CPU wheel with a multi-gigabyte CUDA build (see docs/install.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+venv=${F2G_VENV:-.venv}
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
 "${pip[@]}" "torch==2.13.0"
-if [ "${1:-}" = "--dev" ]; then
-  packages=(-e ".[dev]")
-  for plugin in f2g_plugins/*/; do
-    [ -f "$plugin/pyproject.toml" ] && packages+=(-e "${plugin%/}[test]")
-  done
-else
-  packages=(-e . -e f2g_plugins/shapes)
-fi
+case "${1:-}" in
+  --dev)
+    packages=(-e ".[dev]")
+    for plugin in f2g_plugins/*/; do
+      [ -f "$plugin/pyproject.toml" ] && packages+=(-e "${plugin%/}[test]")
+    done
+    ;;
+  --core) packages=(-e ".[test]") ;;
+  "") packages=(-e . -e f2g_plugins/shapes) ;;
+  *) echo "usage: bash scripts/setup.sh [--dev | --core]" >&2; exit 2 ;;
+esac
 "${pip[@]}" "${packages[@]}"
-.venv/bin/python -m pip check --disable-pip-version-check >/dev/null || .venv/bin/python -m pip check
+"$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null || "$venv/bin/python" -m pip check

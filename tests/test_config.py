@@ -66,7 +66,7 @@ COMPONENT_ERRORS = [
         _with(rewards=[{"type": "mode-distance"}, {"type": "mode-distance", "options": {"detail": "high"}}]),
         "rewards[1].options.detail: unknown key",
     ),
-    (_with(rewards=[{"type": "openai"}]), "pip install f2g-plugin-openai"),
+    (_with(rewards=[{"type": "openai"}]), "rewards[0].type: unknown reward 'openai'"),
     (_with(combiner={"type": "borda-count"}), "combiner.type: unknown combiner"),
 ]
 

@@ -42,17 +42,39 @@ def test_register_plugin_fixture_registers_components(register_plugin) -> None: 
     assert reward.options.value == 3.0
 
 
-def test_duplicate_ids_are_an_error_naming_both_plugins() -> None:
+def test_a_duplicate_id_skips_only_the_clashing_component() -> None:
     class Other(EchoReward):
         """Same id, different class."""
 
+    class Extra(EchoReward):
+        name = "extra"
+
     with pytest.warns(UserWarning, match="duplicate reward id 'echo'"):
         plugins = load_plugins(
-            extra=[("first", _plugin(EchoReward)), ("second", _plugin(Other))], entry_point_group=None
+            extra=[("first", _plugin(EchoReward)), ("second", _plugin(Other, Extra))], entry_point_group=None
         )
-    failed = {info.name: info for info in plugins.failures}
-    assert "second" in failed and "'first'" in failed["second"].error and "'second'" in failed["second"].error
+    infos = {info.name: info for info in plugins.infos}
+    assert infos["second"].ok and infos["second"].components == ["reward:extra"]
+    assert "'first'" in infos["second"].skipped[0] and "'second'" in infos["second"].skipped[0]
     assert plugins.registry.get("reward", "echo").cls is EchoReward
+    assert plugins.registry.get("reward", "extra").cls is Extra
+
+
+def test_an_explicit_override_replaces_and_is_logged() -> None:
+    class Better(EchoReward):
+        """Replaces echo on purpose."""
+
+    @hookimpl
+    def register_rewards(register):  # type: ignore[no-untyped-def]
+        register(Better, override=True)
+
+    better = types.SimpleNamespace(register_rewards=register_rewards)
+    with pytest.warns(UserWarning, match="overrides reward 'echo' of plugin 'first'"):
+        plugins = load_plugins(
+            extra=[("first", _plugin(EchoReward)), ("better", better)],
+            entry_point_group=None,
+        )
+    assert plugins.registry.get("reward", "echo").cls is Better
 
 
 def test_a_plugin_whose_hook_raises_registers_nothing_and_others_still_load() -> None:
@@ -146,8 +168,9 @@ def test_unknown_component_lists_close_matches_and_the_package(f2g_registry: Reg
     with pytest.raises(ConfigError) as info:
         f2g_registry.get("combiner", "weighted-summ", "combiner.type")
     assert "combiner.type" in str(info.value) and "'weighted-sum'" in str(info.value)
-    with pytest.raises(ConfigError, match="pip install f2g-plugin-clip"):
+    with pytest.raises(ConfigError, match="No installed plugin provides it") as missing:
         f2g_registry.get("reward", "clip", "rewards[0].type")
+    assert "pip install" not in str(missing.value)
 
 
 def test_options_errors_carry_the_config_path(f2g_registry: Registry) -> None:

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, SecretStr
 
+from f2g_core.config import HttpURL
 from f2g_core.errors import ComponentError
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
@@ -136,7 +137,7 @@ class LVLMOptions(AsyncReward.Options, TemplateOptions):
     api_key_env: str | None = Field(
         None, description="Environment variable holding the key (default: the provider's, e.g. OPENAI_API_KEY)."
     )
-    base_url: str | None = Field(
+    base_url: HttpURL | None = Field(
         None,
         description="Endpoint: a proxy, gateway or compatible server (default: the provider's base-URL environment "
         "variable, e.g. OPENAI_BASE_URL, else the official API).",

@@ -33,6 +33,13 @@ class ShapesJudgeReward(Reward):
 
         load_judge(self.options.weights)
 
+    def check_key_frames(self, frame_indices: Sequence[int], num_frames: int) -> None:
+        if len(frame_indices) != 4:
+            raise ValueError(
+                f"shapes-judge rates 2×2 grids of 4 key frames, got {len(frame_indices)}; "
+                "give guidance.key_frames four frames, or null for the default"
+            )
+
     def score(self, batch: RewardBatch) -> Sequence[float]:
         from f2g_plugin_shapes.judge import expected_rating, rate_grids
 

@@ -1,0 +1,34 @@
+"""CI runs what the README says it runs, and that command checks what users install (issue 11, item 7)."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_test_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("Run every check CI runs") :]
+    return re.search(r"```bash\n(.+?)\n```", section, re.DOTALL).group(1).strip()  # type: ignore[union-attr]
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    command = _readme_test_command()
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[-1] == command and command in (ROOT / "CONTRIBUTING.md").read_text()
+
+
+def test_the_test_command_lints_types_isolates_the_core_and_smoke_tests_the_main_job() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    for needed in (
+        "ruff check .",
+        "ruff format --check .",
+        "mypy",
+        "setup.sh --core",
+        "F2G_STRICT_PLUGINS=1",
+        "smoke_main_job.py",
+    ):
+        assert needed in script, needed
+    smoke = (ROOT / "scripts" / "smoke_main_job.py").read_text()
+    assert '"bash", "scripts/setup.sh"]' in smoke  # the README's main-job command, verbatim
+    assert "bash scripts/setup.sh && .venv/bin/f2g generate" in (ROOT / "README.md").read_text()

@@ -1,0 +1,204 @@
+"""Outcomes of the `f2g` command as users meet them: usage errors, Ctrl-C, unexpected errors (docs/cli.md)."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+
+PLUGIN = '''
+import math, os, time
+from pathlib import Path
+from f2g_core.gaussian_mixture import register_backbones  # noqa: F401
+from f2g_core.hookspecs import hookimpl
+from f2g_core.interfaces import Reward
+
+
+class Slow(Reward):
+    """Announces that scoring started (a file), then sleeps: the test interrupts it there."""
+
+    name = "slow"
+
+    def load(self):
+        if os.environ.get("F2G_TEST_LOADED"):
+            Path(os.environ["F2G_TEST_LOADED"]).touch()
+
+    def score(self, batch):
+        Path(os.environ["F2G_TEST_STARTED"]).touch()
+        time.sleep(60)
+        return [0.0] * len(batch)
+
+
+class Interrupting(Reward):
+    """Raises KeyboardInterrupt from inside scoring (what a reward sees when its library is interrupted)."""
+
+    name = "interrupting"
+
+    def score(self, batch):
+        raise KeyboardInterrupt
+
+
+@hookimpl
+def register_rewards(register):
+    register(Slow)
+    register(Interrupting)
+'''
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A folder on PYTHONPATH with a test plugin distribution (entry point `outcomes`)."""
+    (tmp_path / "f2g_outcomes_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "f2g_outcomes-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: outcomes-test\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[f2g]\noutcomes = f2g_outcomes_plugin\n")
+    return tmp_path
+
+
+def _env(site: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "F2G_LOAD_PLUGINS": "outcomes",
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+def _config(site: Path, reward: str) -> Path:
+    data = {
+        "prompt": "the upper-right mode",
+        "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
+        "rewards": [{"type": reward}],
+        "sampler": {"num_steps": 6},
+        "guidance": {"num_candidates": 2, "num_guided_steps": 2},
+        "output": {"dir": str(site / "runs"), "formats": ["gif"]},
+    }
+    path = site / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def no_click(tmp_path: Path) -> Path:
+    """A PYTHONPATH entry that makes `import click` fail, as in the main-job install (typer vendors click)."""
+    package = tmp_path / "noclick" / "click"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'click'\", name='click')\n")
+    return package.parent
+
+
+@pytest.mark.parametrize("args", [["lst"], ["run"], ["generate"], ["list", "reward"], ["run", "x.yaml", "--chek"]])
+def test_usage_errors_exit_2_with_usage_and_no_traceback(no_click: Path, args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(no_click), "F2G_LOAD_PLUGINS": "", "COLUMNS": "200"}
+    done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Usage:" in done.stderr and "Traceback" not in done.stderr and "unexpected" not in done.stderr
+
+
+def test_sigint_mid_run_prints_interrupted_and_exits_130(site: Path) -> None:
+    started = site / "started"
+    process = subprocess.Popen(
+        [*F2G, "run", str(_config(site, "slow"))],
+        env=_env(site, F2G_TEST_STARTED=str(started)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), process.communicate()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not (site / "runs").exists() or not any((site / "runs").iterdir())
+
+
+def test_keyboard_interrupt_raised_inside_a_reward_exits_130(site: Path) -> None:
+    done = subprocess.run(
+        [*F2G, "run", str(_config(site, "interrupting"))], capture_output=True, text=True, env=_env(site), timeout=120
+    )
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr
+    assert not (site / "runs").exists() or not any((site / "runs").iterdir())
+
+
+def test_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(site: Path) -> None:
+    bad = site / "f2g_outcomes_plugin.py"
+    bad.write_text(bad.read_text() + "\nSlow.load = lambda self: 1 / 0\n")
+    config = str(_config(site, "slow"))
+    done = subprocess.run([*F2G, "run", config], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        line for line in done.stderr.splitlines() if line.strip()
+    ]
+    debug = subprocess.run(
+        [*F2G, "--debug", "run", config], capture_output=True, text=True, env=_env(site), timeout=120
+    )
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
+
+
+def test_out_pointing_at_a_file_exits_2_before_sampling(site: Path) -> None:
+    (site / "taken").write_text("a file")
+    started = site / "started"
+    done = subprocess.run(
+        [*F2G, "run", str(_config(site, "slow")), "--out", str(site / "taken")],
+        capture_output=True,
+        text=True,
+        env=_env(site, F2G_TEST_STARTED=str(started)),
+        timeout=120,
+    )
+    assert done.returncode == 2 and "--out" in done.stderr and "is a file" in done.stderr
+    assert not started.exists()  # the reward never ran: nothing was computed and lost
+
+
+@pytest.mark.parametrize(
+    ("args", "blamed"),
+    [
+        (["--seed", "-1"], "command-line flags: seed: Input should be greater than or equal to 0"),
+        (["--set", "guidance.num_candidates=0"], "--set guidance.num_candidates=0: guidance.num_candidates:"),
+        (["--set", "rewards.0.weight=.nan"], "--set rewards.0.weight=.nan: rewards[0].weight:"),
+    ],
+)
+def test_bad_flags_fail_before_loading_and_are_blamed_on_the_flag(site: Path, args: list[str], blamed: str) -> None:
+    loaded = site / "loaded"
+    done = subprocess.run(
+        [*F2G, "run", str(_config(site, "slow")), *args],
+        capture_output=True,
+        text=True,
+        env=_env(site, F2G_TEST_LOADED=str(loaded)),
+        timeout=120,
+    )
+    assert done.returncode == 2 and f"error: {blamed}" in done.stderr, done.stderr
+    assert "run.yaml" not in done.stderr and not loaded.exists()
+
+
+def test_generate_flags_are_not_blamed_on_defaults(site: Path) -> None:
+    args = ["generate", "x", "-c", str(_config(site, "slow")), "-n", "0", "--no-save"]
+    done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert done.returncode == 2 and "error: command-line flags: guidance.num_candidates:" in done.stderr, done.stderr
+
+
+def test_run_on_a_directory_says_it_is_a_directory(site: Path) -> None:
+    done = subprocess.run([*F2G, "run", str(site)], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert done.returncode == 2 and "is a directory, not a config file" in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("f2g_plugin_shapes") is None, reason="needs f2g-plugin-shapes")
+def test_a_huge_prompt_gives_a_short_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "F2G_LOAD_PLUGINS"}
+    done = subprocess.run(
+        [*F2G, "generate", "a red circle " * 800, "--no-save"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 2 and len(done.stderr) < 2000 and "characters)" in done.stderr, done.stderr[:500]
