@@ -19,6 +19,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import functools
 import importlib
@@ -113,7 +114,14 @@ class Plugins:
         return {}
 
 
+_STRICT: contextvars.ContextVar[bool | None] = contextvars.ContextVar("f2g_strict_plugins", default=None)
+"""Strictness for the current :func:`load_plugins` call when its caller chose one (else the environment)."""
+
+
 def _strict() -> bool:
+    chosen = _STRICT.get()
+    if chosen is not None:
+        return chosen
     return os.environ.get("F2G_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -207,13 +215,24 @@ def _add(manager: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> bool:
 
 
 def load_plugins(
-    extra: Iterable[tuple[str, Any]] = (), entry_point_group: str | None = hookspecs.PROJECT_NAME
+    extra: Iterable[tuple[str, Any]] = (),
+    entry_point_group: str | None = hookspecs.PROJECT_NAME,
+    strict: bool | None = None,
 ) -> Plugins:
     """Build a plugin manager and registry from the built-ins, installed entry points and ``extra`` plugins.
 
     ``extra`` is ``(name, module_or_object)`` pairs (tests register throwaway plugins this way), loaded last;
-    ``entry_point_group=None`` skips installed plugins entirely (an isolated registry).
+    ``entry_point_group=None`` skips installed plugins entirely (an isolated registry). ``strict`` (default:
+    ``F2G_STRICT_PLUGINS``) makes every plugin problem a :class:`PluginError` instead of a warning.
     """
+    token = _STRICT.set(strict)
+    try:
+        return _load_plugins(extra, entry_point_group)
+    finally:
+        _STRICT.reset(token)
+
+
+def _load_plugins(extra: Iterable[tuple[str, Any]], entry_point_group: str | None) -> Plugins:
     manager = new_manager()
     registry = Registry()
     infos: list[PluginInfo] = []
@@ -235,7 +254,7 @@ def load_plugins(
                 continue
             _add(manager, loaded, info)
     for name, plugin in extra:
-        info = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)))
+        info = PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__))
         infos.append(info)
         _add(manager, plugin, info)
     impls = {kind: getattr(manager.hook, hook).get_hookimpls() for kind, hook in HOOKS.items()}

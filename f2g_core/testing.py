@@ -23,8 +23,6 @@ fixtures (a fake OpenAI/Anthropic server) are opt-in, from ``f2g_lvlm.testing`` 
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,41 +49,19 @@ __all__ = [
     "textured_gmm_config",
 ]
 
-STRICT_ENV = "F2G_STRICT_PLUGINS"
-
-
-def strict_from_env() -> bool:
-    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
 
 def isolated_plugins(extra: Sequence[tuple[str, Any]] = (), *, strict: bool | None = None) -> Plugins:
     """Built-in combiners, the analytic test components and ``extra`` plugins; no installed entry points.
 
-    ``strict`` (default: ``F2G_STRICT_PLUGINS``) turns a plugin of ``extra`` that failed to load or registered no
-    component into a :class:`~f2g_core.errors.PluginError` naming it, instead of a warning.
+    ``strict`` (default: ``F2G_STRICT_PLUGINS``) turns a plugin that fails to load or registers nothing into a
+    :class:`~f2g_core.errors.PluginError` naming it, instead of a warning (the same rule as ``load_plugins``).
     """
     from f2g_core import gaussian_mixture, textured_mixture
-    from f2g_core.errors import PluginError
     from f2g_core.plugins import load_plugins
 
     test_components = [("f2g-testing", gaussian_mixture), ("f2g-testing-textured", textured_mixture)]
     extra = [(name, plugin) for name, plugin in extra if all(plugin is not known for _, known in test_components)]
-    strict = strict_from_env() if strict is None else strict
-    with warnings.catch_warnings():
-        if strict:  # the error below replaces load_plugins' warning
-            warnings.simplefilter("ignore", UserWarning)
-        plugins = load_plugins(extra=[*test_components, *extra], entry_point_group=None)
-    if strict:
-        names = {name for name, _ in extra}
-        broken = [f"{info.name}: {info.error}" for info in plugins.infos if info.name in names and not info.ok]
-        broken += [
-            f"{info.name}: registered no component"
-            for info in plugins.infos
-            if info.name in names and info.ok and not info.components
-        ]
-        if broken:
-            raise PluginError("strict plugin loading failed: " + "; ".join(broken))
-    return plugins
+    return load_plugins(extra=[*test_components, *extra], entry_point_group=None, strict=strict)
 
 
 def reward_batch(

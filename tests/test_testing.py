@@ -47,12 +47,12 @@ def test_strict_register_plugin_raises_on_a_broken_or_empty_plugin(register_plug
     empty = types.SimpleNamespace(unrelated=lambda: None)
     with pytest.warns(UserWarning, match="boom"):
         assert register_plugin(broken, name="broken").failures  # lenient by default: a warning
-    with pytest.raises(PluginError, match="broken: RuntimeError: boom"):
+    with pytest.raises(PluginError, match=r"'broken'.*RuntimeError: boom"):
         register_plugin(broken, name="broken", strict=True)
-    with pytest.raises(PluginError, match="empty: registered no component"):
+    with pytest.raises(PluginError, match=r"'empty'.*registers nothing"):
         register_plugin(empty, name="empty", strict=True)
     monkeypatch.setenv("F2G_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match="empty: registered no component"):
+    with pytest.raises(PluginError, match=r"'empty'.*registers nothing"):
         register_plugin(empty, name="empty")
 
     @hookimpl
