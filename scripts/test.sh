@@ -28,10 +28,7 @@ done
 
 step "core tests, core alone"
 F2G_VENV="$venvs/core" bash scripts/setup.sh --core
-# Still needing plugin-only dependencies (they move to shared plugin packages, issue 11 item 6): the LVLM
-# machinery tests (tenacity, the openai/anthropic plugins) and the checkpoint reader (safetensors, huggingface_hub).
-core_needs_plugins=(--ignore=tests/lvlm --ignore=tests/test_checkpoints.py)
-"$venvs/core/bin/python" -m pytest -p no:cacheprovider tests "${core_needs_plugins[@]}" "$@"
+"$venvs/core/bin/python" -m pytest -p no:cacheprovider tests "$@"
 
 step "plugin tests, F2G_STRICT_PLUGINS=1"
 F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest f2g_plugins "$@"
