@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, get_args
 
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = "Generated from the code by `scripts/docs_hooks.py` when the site is built; edit the code, not this page."
 _OUTSIDE_LINK = re.compile(r"\]\((\.\./[^)#\s]+)(#[^)\s]*)?\)")
+_LOCAL_LINK = re.compile(r"\]\((?!https?:|#|/)([^)#\s]+)(#[^)\s]*)?\)")  # links inside copied repository pages
 
 
 def _cell(text: Any) -> str:
@@ -200,34 +201,58 @@ PAGES = {
 # ---------------------------------------------------------------------------------------- mkdocs events
 
 
+def _links(file: File) -> list[re.Match[str]]:
+    """Links a page makes to repository files: ``../…`` from docs pages, any relative link from copied ones."""
+    pattern = _LOCAL_LINK if file.src_uri.startswith("repo/") else _OUTSIDE_LINK
+    assert file.abs_src_path is not None
+    return list(pattern.finditer(Path(file.abs_src_path).read_text(encoding="utf-8")))
+
+
+def _site_uri(file: File, target: str, docs: Path) -> str | None:
+    """Where a link's target lives on the site (``x.md`` in docs, ``repo/<path>`` for other repository files)."""
+    assert file.abs_src_path is not None
+    source = (Path(file.abs_src_path).parent / target).resolve()
+    if not source.is_file():
+        return None
+    if source.is_relative_to(docs):
+        return source.relative_to(docs).as_posix()
+    if source.is_relative_to(ROOT):
+        return "repo/" + source.relative_to(ROOT).as_posix()
+    return None
+
+
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add the generated pages and the repository files that pages link to."""
+    """Add the generated pages and the repository files that pages (and those files, if pages) link to."""
     for uri, make in PAGES.items():
         files.append(File.generated(config, uri, content=make()))
-    docs = Path(config["docs_dir"])
-    for page in [f for f in files if f.src_uri.endswith(".md") and f.abs_src_path]:
-        text = Path(page.abs_src_path).read_text(encoding="utf-8")
-        for target, _anchor in _OUTSIDE_LINK.findall(text):
-            source = (docs / posixpath.dirname(page.src_uri) / target).resolve()
-            if source.is_relative_to(docs.resolve()) or not source.is_relative_to(ROOT):
+    docs = Path(config["docs_dir"]).resolve()
+    pending = [f for f in files if f.src_uri.endswith(".md") and f.abs_src_path]
+    while pending:
+        page = pending.pop()
+        for match in _links(page):
+            uri = _site_uri(page, match.group(1), docs)
+            if uri is None or not uri.startswith("repo/") or files.get_file_from_path(uri) is not None:
                 continue
-            uri = "repo/" + source.relative_to(ROOT).as_posix()
-            if source.is_file() and files.get_file_from_path(uri) is None:
-                files.append(File.generated(config, uri, abs_src_path=str(source)))
+            added = File.generated(config, uri, abs_src_path=str(ROOT / uri.removeprefix("repo/")))
+            if uri.endswith(".md"):  # served as a page, reachable by its links only
+                added.inclusion = InclusionLevel.NOT_IN_NAV
+                pending.append(added)
+            files.append(added)
     return files
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    """Point links to repository files at their copies under ``repo/``."""
-    docs = Path(config["docs_dir"])
+    """Point links to repository files at their copies under ``repo/`` (and copied pages' links back at docs/)."""
+    docs = Path(config["docs_dir"]).resolve()
+    if page.file.abs_src_path is None:
+        return markdown
+    pattern = _LOCAL_LINK if page.file.src_uri.startswith("repo/") else _OUTSIDE_LINK
 
     def rewrite(match: re.Match[str]) -> str:
-        target, anchor = match.group(1), match.group(2) or ""
-        source = (docs / posixpath.dirname(page.file.src_uri) / target).resolve()
-        if source.is_relative_to(docs.resolve()) or not (source.is_file() and source.is_relative_to(ROOT)):
+        uri = _site_uri(page.file, match.group(1), docs)
+        if uri is None:
             return match.group(0)  # left as written: mkdocs reports it and the strict build fails
-        uri = "repo/" + source.relative_to(ROOT).as_posix()
         relative = posixpath.relpath(uri, posixpath.dirname(page.file.src_uri) or ".")
-        return f"]({relative}{anchor})"
+        return f"]({relative}{match.group(2) or ''})"
 
-    return _OUTSIDE_LINK.sub(rewrite, markdown)
+    return pattern.sub(rewrite, markdown)
