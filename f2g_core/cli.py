@@ -42,6 +42,7 @@ class _Group(typer.core.TyperGroup):
         except KeyboardInterrupt:
             raise Interrupted("interrupted") from None
 
+from f2g_core.scaffold.command import plugin_app
 
 app = typer.Typer(
     cls=_Group,
@@ -55,6 +56,7 @@ list_app = typer.Typer(cls=_Group, help="List registered components.", no_args_i
 app.add_typer(list_app, name="list")
 keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(plugin_app, name="plugin")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}
@@ -263,6 +265,7 @@ _KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner"}
 
 
 def _list(kind: str, options: bool, as_json: bool) -> None:
+    from f2g_core.describe import field_default, field_limits, type_name
     from f2g_core.plugins import default_plugins
 
     entries = default_plugins().registry.components(_KINDS[kind])  # type: ignore[arg-type]
@@ -290,15 +293,11 @@ def _list(kind: str, options: bool, as_json: bool) -> None:
             fields = entry.cls.Options.model_fields
             if not fields:
                 continue
-            detail = Table("option", "type", "default", "description", title=f"{entry.name} options")
+            detail = Table("option", "type", "default", "limits", "description", title=f"{entry.name} options")
             for field_name, field in fields.items():
-                default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-                detail.add_row(field_name, _type_name(field.annotation), default, field.description or "")
+                limits = field_limits(field)
+                detail.add_row(field_name, type_name(field.annotation), field_default(field), limits, field.description)
             console.print(detail)
-
-
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def _list_command(kind: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sys
+import tomllib
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +25,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from f2g_core.errors import ConfigError
 from f2g_core.registry import format_problem, format_validation_error
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 
 def _http_url(value: str) -> str:

@@ -3,3 +3,4 @@
 from f2g_plugin_anthropic.reward import AnthropicReward
 
 __all__ = ["AnthropicReward"]
+__version__ = "0.2.0"

@@ -5,4 +5,4 @@ from f2g_plugin_clip.hps import HPSReward
 from f2g_plugin_clip.pickscore import PickScoreReward
 
 __all__ = ["ClipComponents", "ClipReward", "HPSReward", "PickScoreReward"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

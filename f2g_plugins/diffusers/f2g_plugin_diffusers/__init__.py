@@ -3,4 +3,4 @@
 Importing this package is cheap: torch and diffusers load when a backbone is used, not when plugins are listed.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -3,4 +3,4 @@
 from f2g_plugin_imagereward.reward import ImageRewardReward
 
 __all__ = ["ImageRewardReward"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,6 +14,8 @@ use (PEP 562), so a plugin's entry point that only registers its reward stays ch
 
 from __future__ import annotations
 
+__version__ = "0.2.0"
+
 import importlib
 from typing import Any
 

@@ -3,3 +3,4 @@
 from f2g_plugin_openai.reward import OpenAIReward
 
 __all__ = ["OpenAIReward"]
+__version__ = "0.2.0"

@@ -14,4 +14,4 @@ from f2g_plugin_shapes.grammar import Prompt, PromptError, parse_prompt
 from f2g_plugin_shapes.world import render_prompt
 
 __all__ = ["DIMENSIONS", "Evaluation", "Prompt", "PromptError", "evaluate", "parse_prompt", "render_prompt"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,3 +11,5 @@
 No module imports torch at package import time except :mod:`~f2g_torch_utils.compat`: importing a plugin to list
 it stays cheap.
 """
+
+__version__ = "0.2.0"

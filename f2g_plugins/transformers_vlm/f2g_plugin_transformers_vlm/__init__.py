@@ -3,3 +3,4 @@
 from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
 
 __all__ = ["TransformersVLMReward"]
+__version__ = "0.2.0"

@@ -3,4 +3,4 @@
 from f2g_plugin_viclip.reward import ViCLIPReward
 
 __all__ = ["ViCLIPReward"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
