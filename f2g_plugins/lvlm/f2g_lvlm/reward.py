@@ -298,7 +298,8 @@ class LVLMReward(AsyncReward):
             client, self._client, self._client_loop, self._limit = self._client, None, None, None
             if hasattr(client, "close"):
                 await client.close()
-        self.close()
+        # A client of another, stopped loop (the one score() runs) is closed on that loop, which cannot run here.
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         client, loop = self._client, self._client_loop
