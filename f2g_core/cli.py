@@ -20,6 +20,7 @@ from rich.table import Table
 from f2g_core import __version__
 from f2g_core.config import apply_overrides, deep_merge, load_config, read_config_file
 from f2g_core.errors import ConfigError, F2GError
+from f2g_core.eval.cli import register as register_eval
 
 app = typer.Typer(
     name="f2g",
@@ -32,6 +33,7 @@ list_app = typer.Typer(help="List registered components.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 keys_app = typer.Typer(help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+register_eval(app)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}

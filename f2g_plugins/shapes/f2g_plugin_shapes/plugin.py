@@ -35,6 +35,20 @@ def register_rewards(register: Register) -> None:
 
 
 @hookimpl
+def register_suites(register: Register) -> None:
+    from f2g_plugin_shapes.evaluation import ShapesBenchmarkSuite
+
+    register(ShapesBenchmarkSuite)
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    from f2g_plugin_shapes.evaluation import ShapesMetric
+
+    register(ShapesMetric)
+
+
+@hookimpl
 def default_run_config() -> Mapping[str, Any]:
     return {
         "backbone": {"type": "shapes", "options": {}},

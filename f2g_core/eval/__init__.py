@@ -1,0 +1,8 @@
+"""``f2g eval``: suites × seeds × configs, scored by held-out metrics, stored resumably, summarised and reported.
+
+Modules, each with one job: :mod:`suites` (what to generate), :mod:`metrics` (how finished videos are scored),
+:mod:`jobs` (one job = item × seed × config, and running it), :mod:`store` (the SQLite results store),
+:mod:`limits` (one concurrency limit and budget for remote rewards per eval run), :mod:`engines` (local threads,
+Ray actors), :mod:`summary` (bootstrap intervals), :mod:`report` (the HTML report), :mod:`export` (VBench layout),
+:mod:`cli` (the ``f2g eval`` command).
+"""
