@@ -59,7 +59,27 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
-_COLUMNS = ["item_id", "seed", "config_hash", "config", "seed_index", "prompt", "category", "dimension", "metrics", "model_calls", "reward_calls", "tokens", "cost_usd", "seconds", "run_dir", "steps", "events", "worker", "finished_at"]
+_COLUMNS = (
+    "item_id",
+    "seed",
+    "config_hash",
+    "config",
+    "seed_index",
+    "prompt",
+    "category",
+    "dimension",
+    "metrics",
+    "model_calls",
+    "reward_calls",
+    "tokens",
+    "cost_usd",
+    "seconds",
+    "run_dir",
+    "steps",
+    "events",
+    "worker",
+    "finished_at",
+)
 
 
 class DirectoryInUse(F2GError):
