@@ -75,7 +75,7 @@ def test_missing_file_and_empty_selection(tmp_path: Path) -> None:
         load_suite(str(tmp_path / "nope.txt"))
     path = tmp_path / "s.jsonl"
     path.write_text('{"prompt": "a", "dimension": "color"}\n')
-    with pytest.raises(ConfigError, match="s.jsonl: no prompts with dimension spatial_relation"):
+    with pytest.raises(ConfigError, match=r"s\.jsonl: no prompts with dimension spatial_relation"):
         load_suite(str(path), ["spatial_relation"])
 
 
