@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'f2g-core[ray]')")
+pytest.importorskip("ray", reason="ray is not installed (pip install 'f2g-core[ray]')")
+
+import ray
 
 from f2g_core.eval.engines.ray_engine import RayEngine
 from f2g_core.eval.jobs import JobResult
