@@ -132,7 +132,7 @@ def write_report(
     columns = list(summaries[0].metrics) if summaries else []
     e = html.escape
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>",
         f"<title>f2g eval: {e(suite.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>f2g eval: {e(suite.name)}</h1>",
         f"<p>{len(rows)} videos, {len(order)} configs, baseline <b>{e(baseline or '-')}</b>. "

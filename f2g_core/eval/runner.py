@@ -55,6 +55,14 @@ def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
         )
     if not configs:
         raise ConfigError("-c: give at least one run config (-c A.yaml -c B.yaml)")
+    seen: dict[str, str] = {}
+    for config in configs:
+        if config.hash in seen:
+            raise ConfigError(
+                f"-c: configs {seen[config.hash]!r} and {config.name!r} make the same videos (they differ at most in "
+                "prompt, seed or output settings); drop one"
+            )
+        seen[config.hash] = config.name
     return configs
 
 

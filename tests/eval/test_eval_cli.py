@@ -75,6 +75,10 @@ def test_bad_inputs_fail_before_any_video(eval_files, tmp_path, capsys) -> None:
     assert run_cli(eval_args(eval_files, out, "--metric", "no-such-metric")) == 2
     assert "--metric 'no-such-metric': no metric or reward of that name" in capsys.readouterr().err
     assert run_cli(eval_args(eval_files, out, "--seeds", "3-x")) == 2
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(eval_files["base"].read_text().replace("[gif]", "[mp4]"))
+    assert run_cli([*eval_args(eval_files, out), "-c", str(twin)]) == 2
+    assert "configs 'base' and 'twin' make the same videos" in capsys.readouterr().err
     assert not (out / "results.sqlite").exists()
 
 
