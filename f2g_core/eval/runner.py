@@ -41,12 +41,18 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
-    """``-c FILE`` (named by the file's stem) or ``-c NAME=FILE``; names must be unique."""
+    """``-c FILE`` (named by the file's stem), ``-c NAME=FILE`` or ``-c DIR`` (its *.yaml, by name); unique names."""
     configs: list[EvalConfig] = []
     for ref in refs:
         name, sep, path = ref.partition("=")
         if not sep:
             name, path = Path(ref).stem, ref
+        if not sep and Path(ref).is_dir():
+            files = sorted(Path(ref).glob("*.yaml")) + sorted(Path(ref).glob("*.yml"))
+            if not files:
+                raise ConfigError(f"-c {ref}: the folder has no .yaml configs")
+            configs += [EvalConfig(f.stem, load_config(read_config_file(f), where=str(f))) for f in files]
+            continue
         configs.append(EvalConfig(name=name, config=load_config(read_config_file(path), where=path)))
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
