@@ -125,3 +125,15 @@ def test_kill_9_half_way_then_rerun_completes_with_exactly_8_rows(eval_files, tm
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 8
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_failing_job_is_reported_and_the_others_are_kept(eval_files, tmp_path, capsys) -> None:
+    eval_files["suite"].write_text("a red circle moving left\na purple elephant dancing\n")
+    out = tmp_path / "out"
+    assert run_cli([*eval_args(eval_files, out), "--seeds", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "2 job(s) failed (first: item" in err and "finished jobs are kept" in err
+    rows = read_csv(out / "results.csv")
+    assert [r["prompt"] for r in rows] == ["a red circle moving left"] * 2
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 2
