@@ -20,7 +20,7 @@ DEFAULT_GUIDANCE: dict[str, Any] = {
     "num_guided_steps": 6,
     "selection": "argmax",
 }
-"""The guidance settings ``f2g generate PROMPT`` uses (the paper row of the shapes benchmark, benchmarks/shapes/paper.yaml)."""
+"""The guidance settings ``f2g generate PROMPT`` uses (the paper row of the shapes benchmark: benchmarks/shapes)."""
 
 
 @hookimpl
