@@ -123,7 +123,7 @@ def finish(
         measured = metric.measure(job.item, result.video)
         for column, dim in zip(metric.columns(), metric.dimensions or (metric.name,), strict=True):
             values[column] = _finite(measured.get(dim))
-    directory = pipeline.save(result, out / "runs" / job.config_name)
+    directory = pipeline.save(result, out / "runs" / job.config_name / job.item.id)  # unique per worker and job
     totals = result.trace.totals()
     tokens, cost = _usage_totals(totals["usage"])
     steps = [

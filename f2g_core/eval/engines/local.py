@@ -90,12 +90,12 @@ class LocalEngine:
                     on_failure(job, outcome)
                 else:
                     on_result(outcome)
+            for thread in threads:
+                thread.join()
         finally:
-            while not todo.empty():  # on an interrupt: let the threads stop after their current job
+            while not todo.empty():  # on an interrupt: the (daemon) threads stop after their current job
                 try:
                     todo.get_nowait()
                 except queue.Empty:
                     break
-            for thread in threads:
-                thread.join(timeout=60)
             limits.install(None)
