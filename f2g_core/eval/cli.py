@@ -14,7 +14,9 @@ from f2g_core.errors import F2GError
 
 def eval_command(
     suite: Annotated[str, typer.Argument(help="Suite file (.txt, .jsonl, .csv, VBench_full_info.json) or name.")],
-    config: Annotated[list[str], typer.Option("--config", "-c", help="Run config FILE, NAME=FILE or DIR (its *.yaml); repeat.")],
+    config: Annotated[
+        list[str], typer.Option("--config", "-c", help="Run config FILE, NAME=FILE or DIR (its *.yaml); repeat.")
+    ],
     out: Annotated[Path, typer.Option(help="Eval directory (results store, CSV, summary, report, videos).")],
     seeds: Annotated[str, typer.Option(help="Seeds per item: 0-4, 0,3,7 …")] = "0",
     metric: Annotated[
