@@ -108,6 +108,14 @@ Progress = Callable[[int, int, float], None]
 """``progress(done, total, spent_usd)`` after each finished job."""
 
 
+def require(module: str, extra: str, what: str) -> None:
+    """A clear message, before any video is made, when an optional dependency is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{what} needs {module}, which is not installed: pip install 'f2g-core[{extra}]'")
+
+
 def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.RunLimits) -> Engine:
     by_hash = {c.hash: c.config for c in configs}
     if spec.engine == "ray":
@@ -123,6 +131,10 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     """Validate the suite, configs, metrics and baseline without loading any model."""
     from f2g_core.pipeline import Pipeline
 
+    if spec.engine == "ray":
+        require("ray", "ray", "--engine ray")
+    if spec.report:
+        require("matplotlib", "eval", "report.html (turn it off with --no-report)")
     suite = load_suite(spec.suite, spec.dimensions)
     configs = load_configs(spec.configs)
     if spec.baseline is not None and spec.baseline not in [c.name for c in configs]:
