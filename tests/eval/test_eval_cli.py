@@ -137,3 +137,18 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(eval_files, tmp_path,
     assert [r["prompt"] for r in rows] == ["a red circle moving left"] * 2
     with sqlite3.connect(out / "results.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 2
+
+
+def test_missing_optional_dependency_is_named_before_any_video(eval_files, tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    from f2g_core.errors import ConfigError
+    from f2g_core.eval.runner import EvalSpec, prepare
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    spec = EvalSpec(suite=str(eval_files["suite"]), configs=[str(eval_files["base"])], out=tmp_path, engine="ray")
+    with pytest.raises(
+        ConfigError, match=r"--engine ray needs ray, which is not installed: pip install 'f2g-core\[ray\]'"
+    ):
+        prepare(spec)
