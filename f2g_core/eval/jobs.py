@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from f2g_core.config import RunConfig
-from f2g_core.eval.metrics import Metric
+from f2g_core.eval.metrics import Metric, build_metric
 from f2g_core.eval.suites import SuiteItem
 from f2g_core.pipeline import Pipeline, RunResult
 
@@ -160,8 +160,6 @@ class Worker:
     """
 
     def __init__(self, configs: Mapping[str, RunConfig], metric_refs: Sequence[str], out: Path, name: str) -> None:
-        from f2g_core.eval.metrics import build_metric
-
         self.configs = dict(configs)
         self.metrics = [build_metric(ref) for ref in metric_refs]
         self.out = out
