@@ -31,6 +31,9 @@ def eval_command(
         int, typer.Option(help="Videos in flight: threads (local) or actors (ray; 0 = one per CPU).")
     ] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
+    gpus_per_worker: Annotated[
+        float, typer.Option(help="GPUs each Ray actor reserves (1 = one pipeline per GPU; 0.5 = two per GPU).")
+    ] = 0.0,
     export: Annotated[list[str] | None, typer.Option(help="Also write videos for another tool: vbench.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     max_concurrency: Annotated[
@@ -62,6 +65,7 @@ def eval_command(
         engine=engine,  # type: ignore[arg-type]
         workers=workers,
         address=address,
+        gpus_per_worker=gpus_per_worker,
         export=export or [],
         report=report,
         max_concurrency=max_concurrency,

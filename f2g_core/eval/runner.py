@@ -86,6 +86,7 @@ class EvalSpec:
     engine: Literal["local", "ray"] = "local"
     workers: int = 1
     address: str | None = None
+    gpus_per_worker: float = 0.0
     export: list[str] = field(default_factory=list)
     report: bool = True
     max_concurrency: int | None = None
@@ -121,7 +122,7 @@ def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.Ru
     if spec.engine == "ray":
         from f2g_core.eval.engines.ray_engine import RayEngine
 
-        return RayEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address)
+        return RayEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker)
     from f2g_core.eval.engines.local import LocalEngine
 
     return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits)
