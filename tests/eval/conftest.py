@@ -10,15 +10,15 @@ pytest.importorskip("f2g_plugin_shapes", reason="the eval tests run the shapes w
 
 BASE = """\
 backbone: {type: shapes}
-sampler: {num_steps: 12}
+sampler: {num_steps: 8}
 guidance: {method: none}
 output: {formats: [gif]}
 """
 GUIDED = """\
 backbone: {type: shapes}
 rewards: [{type: shapes-judge}]
-sampler: {num_steps: 12}
-guidance: {method: free2guide, num_candidates: 3, num_guided_steps: 3}
+sampler: {num_steps: 8}
+guidance: {method: free2guide, num_candidates: 3, num_guided_steps: 2}
 output: {formats: [gif, mp4]}
 """
 PROMPTS = "a red circle moving left\na blue square above a green triangle\n"

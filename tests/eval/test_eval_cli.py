@@ -42,8 +42,8 @@ def test_eval_writes_every_job_once_and_resumes_without_redoing(eval_files, tmp_
     for r in rows:
         assert r["shapes.overall"] in ("0.0", "1.0") and 0 <= float(r["shapes.score"]) <= 1
         assert (out / r["run_dir"] / "video.gif").is_file()
-        assert int(r["model_calls"]) == (12 if r["config"] == "base" else 12 + 3 * (3 - 1))  # T + K(n − 1)
-        assert int(r["reward_calls"]) == (0 if r["config"] == "base" else 9)
+        assert int(r["model_calls"]) == (8 if r["config"] == "base" else 8 + 2 * (3 - 1))  # T + K(n − 1)
+        assert int(r["reward_calls"]) == (0 if r["config"] == "base" else 2 * 3)
     summary = (out / "summary.md").read_text()
     assert "| base | 4 |" in summary and "## Paired differences against base" in summary
     assert (out / "report.html").stat().st_size > 1000
