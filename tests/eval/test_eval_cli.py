@@ -152,3 +152,17 @@ def test_missing_optional_dependency_is_named_before_any_video(eval_files, tmp_p
         ConfigError, match=r"--engine ray needs ray, which is not installed: pip install 'f2g-core\[ray\]'"
     ):
         prepare(spec)
+
+
+def test_any_reward_serves_as_a_metric_and_is_checked_for_being_held_out(eval_files, tmp_path) -> None:
+    from f2g_core.eval.runner import EvalSpec, run_eval
+
+    eval_files["suite"].write_text("a red circle moving left\n")
+    spec = EvalSpec(
+        suite=str(eval_files["suite"]), configs=[str(eval_files["base"]), str(eval_files["guided"])],
+        out=tmp_path / "o", metrics=["shapes-judge"], report=False,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="metric 'shapes-judge' is not held out from config 'guided'"):
+        outcome = run_eval(spec)
+    values = [row.metrics["shapes-judge"] for row in outcome.rows]
+    assert len(values) == 2 and all(v is not None and 1.0 <= v <= 9.0 for v in values)  # the judge's 1–9 rating
