@@ -141,9 +141,11 @@ class RayEngine:
             .options(name=f"f2g-eval-limits-{uuid.uuid4().hex[:8]}")
             .remote(self.run_limits.max_concurrency, self.run_limits.max_calls, self.run_limits.max_cost_usd)
         )
-        actor_class = ray.remote(EvalActor).options(num_cpus=1, num_gpus=self.num_gpus, max_restarts=0)
-        slots = self.workers or int(ray.cluster_resources().get("CPU", 1))
-        slots = max(1, min(slots, len(jobs)))
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        slots = max(1, min(self.workers or int(cpus), len(jobs)))
+        # More actors than CPUs share them (videos in flight hide a remote reward's latency); each gets at most one
+        per_actor = min(1.0, cpus / slots)
+        actor_class = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
         out = str(self.out)
 
         def start(slot: int) -> Any:
