@@ -19,10 +19,7 @@ import numpy as np
 
 from f2g_core import Pipeline
 
-try:  # f2g 0.2: the fake server lives in the f2g-lvlm distribution
-    from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
-except ImportError:  # f2g-core 0.1 layout
-    from f2g_core.lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 
 
 def brightness_rater(request: RecordedRequest) -> Answer:

@@ -43,6 +43,7 @@ class _Group(typer.core.TyperGroup):
             raise Interrupted("interrupted") from None
 
 from f2g_core.scaffold.command import plugin_app
+from f2g_core.eval.cli import register as register_eval
 
 app = typer.Typer(
     cls=_Group,
@@ -57,6 +58,7 @@ app.add_typer(list_app, name="list")
 keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plugin_app, name="plugin")
+register_eval(app)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}

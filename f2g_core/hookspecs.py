@@ -60,3 +60,21 @@ def describe_result(prompt: str, video: Any, config: Any) -> str | None:
     ``video`` is a float array (frames, height, width, 3) in [0, 1]; ``config`` is the resolved
     :class:`f2g_core.config.RunConfig`. The CLI prints every non-empty answer after a run.
     """
+
+
+@hookspec
+def register_suites(register: Register) -> None:
+    """Register :class:`f2g_core.eval.suites.NamedSuite` subclasses: prompt suites ``f2g eval NAME`` can run.
+
+    A suite's ``name`` is what users pass instead of a file (``f2g eval shapes-benchmark``); its ``Options`` are
+    set on the command line as ``NAME:key=value,key=value``.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register :class:`f2g_core.eval.metrics.Metric` subclasses: scorers of finished videos for ``f2g eval``.
+
+    A metric reports one or more named dimensions per video (``--metric NAME``). Every registered reward can also
+    serve as a one-dimension metric without registering anything.
+    """

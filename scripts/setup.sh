@@ -24,4 +24,8 @@ case "${1:-}" in
   *) echo "usage: bash scripts/setup.sh [--dev | --core]" >&2; exit 2 ;;
 esac
 "${pip[@]}" "${packages[@]}"
+if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  # headless Chromium for the `f2g eval` report test (tests/eval/test_report_browser.py); skipped where missing
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null || "$venv/bin/python" -m pip check

@@ -5,10 +5,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-try:  # f2g 0.2: the LVLM base and its test server live in the f2g-lvlm distribution
-    from f2g_lvlm.testing import lvlm_env, lvlm_server
-except ImportError:  # f2g-core 0.1 layout
-    from f2g_core.lvlm.pytest_fixtures import lvlm_env, lvlm_server
+from f2g_lvlm.testing import lvlm_env, lvlm_server  # the f2g-lvlm distribution (pip install f2g-lvlm)
 
 __all__ = ["lvlm_env", "lvlm_server"]
 # --8<-- [end:conftest]

@@ -40,6 +40,7 @@ from pydantic import Field, SecretStr
 
 from f2g_core.config import HttpURL
 from f2g_core.errors import ComponentError
+from f2g_core.eval.limits import call_slot, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
@@ -401,6 +402,7 @@ class LVLMReward(AsyncReward):
         needed = sum(plan.misses for plan in plans)
         if needed:
             self.budget.check(needed, f"{self.name} reward")
+            await reserve_calls(needed, f"{self.name} reward")
         client, limit = self._loop_state()
         tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
         try:
@@ -455,7 +457,7 @@ class LVLMReward(AsyncReward):
             if attempt > 0 and not self.budget.allows(1):
                 log.warning("%s reward: no budget left to re-ask an unparsable answer; scoring NaN", self.name)
                 return None
-            async with limit:
+            async with limit, call_slot():  # this reward's limit, then the eval run's shared one
                 response = await self._call_with_retries(client, request)
             if response is None:
                 return None
@@ -495,7 +497,9 @@ class LVLMReward(AsyncReward):
         self._usage.calls += 1
         self._usage.input_tokens += response.input_tokens
         self._usage.output_tokens += response.output_tokens
-        self._usage.cost_usd += self.prices.cost(self.options.model, response.input_tokens, response.output_tokens)
+        cost = self.prices.cost(self.options.model, response.input_tokens, response.output_tokens)
+        self._usage.cost_usd += cost
+        record_cost(cost)
         return response
 
     # ------------------------------------------------------------------ messages without secrets

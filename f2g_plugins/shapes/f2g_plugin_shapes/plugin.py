@@ -20,7 +20,7 @@ DEFAULT_GUIDANCE: dict[str, Any] = {
     "num_guided_steps": 6,
     "selection": "argmax",
 }
-"""The guidance settings ``f2g generate PROMPT`` uses (the best configuration of benchmarks/shapes_alignment.py)."""
+"""The guidance settings ``f2g generate PROMPT`` uses (the paper row of the shapes benchmark: benchmarks/shapes)."""
 
 
 @hookimpl
@@ -32,6 +32,20 @@ def register_backbones(register: Register) -> None:
 def register_rewards(register: Register) -> None:
     register(ShapesJudgeReward)
     register(ShapesOracleReward)
+
+
+@hookimpl
+def register_suites(register: Register) -> None:
+    from f2g_plugin_shapes.evaluation import ShapesBenchmarkSuite
+
+    register(ShapesBenchmarkSuite)
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    from f2g_plugin_shapes.evaluation import ShapesMetric
+
+    register(ShapesMetric)
 
 
 @hookimpl

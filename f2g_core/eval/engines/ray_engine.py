@@ -1,0 +1,189 @@
+"""The Ray engine: the same jobs on Ray actors that each hold a loaded pipeline, rows streamed to the driver.
+
+Why plain actors rather than Ray Data's ``map_batches``: a job is one video of minutes, not a row of a table, and
+what matters is that each finished video is committed at once and a lost one is redone exactly once. With actors
+the driver sees every job finish (``ray.wait``), commits it to the store immediately, and when an actor dies
+(its process killed, its node lost) puts that actor's one job back in the queue and starts a replacement actor;
+the store's primary key makes a duplicate impossible even if a job were reported twice. Ray Data would buffer
+rows in blocks and retry whole tasks, which is the wrong unit for resumability.
+
+Per actor: one pipeline (model weights, reward clients, metrics), ``num_cpus`` / ``num_gpus`` resources. Shared
+by all actors of a run: one named actor holding the remote rewards' concurrency limit and budget
+(:class:`LimitsActor`), and the eval directory, which must be on a filesystem every node sees.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from f2g_core.config import RunConfig
+from f2g_core.eval import limits
+from f2g_core.eval.engines import OnFailure, OnResult
+from f2g_core.eval.engines.local import describe
+from f2g_core.eval.jobs import Job, JobResult, Worker
+
+NAMESPACE = "f2g"
+
+
+class LimitsActor:
+    """The run's :class:`~f2g_core.eval.limits.RunLimits`, held once for every actor (an async Ray actor)."""
+
+    def __init__(self, max_concurrency: int | None, max_calls: int | None, max_cost_usd: float | None) -> None:
+        self.limits = limits.RunLimits(max_concurrency, max_calls, max_cost_usd)
+
+    async def acquire(self) -> None:
+        await self.limits.acquire()
+
+    async def release(self) -> None:
+        self.limits.release()
+
+    async def reserve(self, calls: int) -> bool:
+        return await self.limits.reserve(calls)
+
+    async def spend(self, cost_usd: float) -> None:
+        self.limits.spend(cost_usd)
+
+    async def stats(self) -> dict[str, Any]:
+        return self.limits.stats()
+
+
+class RayLimits:
+    """What an actor installs as its run limits: a client of the run's :class:`LimitsActor`."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def acquire(self) -> None:
+        await self.handle.acquire.remote()
+
+    def release(self) -> None:
+        self.handle.release.remote()
+
+    async def reserve(self, calls: int) -> bool:
+        return bool(await self.handle.reserve.remote(calls))
+
+    def spend(self, cost_usd: float) -> None:
+        self.handle.spend.remote(cost_usd)
+
+
+class EvalActor:
+    """One engine slot on Ray: a :class:`~f2g_core.eval.jobs.Worker` in its own process."""
+
+    def __init__(
+        self, configs: Mapping[str, RunConfig], metric_refs: Sequence[str], out: str, name: str, limits_actor: Any
+    ) -> None:
+        limits.install(RayLimits(limits_actor))
+        self.worker = Worker(configs, metric_refs, Path(out), f"{name}:{os.getpid()}")
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, job: Job) -> JobResult:
+        return next(iter(self.worker.run([job])))
+
+
+class RayEngine:
+    """Runs jobs on ``workers`` actors (0 = one per CPU of the cluster) of a local Ray or the one at ``address``."""
+
+    def __init__(
+        self,
+        configs: Mapping[str, RunConfig],
+        metric_refs: Sequence[str],
+        out: Path,
+        workers: int = 0,
+        run_limits: limits.RunLimits | None = None,
+        address: str | None = None,
+        num_gpus: float = 0.0,
+    ) -> None:
+        self.configs = dict(configs)
+        self.metric_refs = list(metric_refs)
+        self.out = Path(out).resolve()
+        self.workers = workers
+        self.run_limits = run_limits or limits.RunLimits()
+        self.address = address
+        self.num_gpus = num_gpus
+        self.pids: dict[int, int] = {}
+        """Actor slot -> process id of its current actor (tests kill one)."""
+        self.restarts = 0
+        """Actors replaced after dying."""
+        self.stats: dict[str, Any] = {}
+        """The shared limits' counters at the end of the run (calls, cost, most requests in flight)."""
+
+    def _start_ray(self) -> bool:
+        import ray
+
+        if ray.is_initialized():
+            return False
+        if self.address:
+            ray.init(address=self.address, namespace=NAMESPACE, log_to_driver=False)
+        else:
+            ray.init(
+                num_cpus=os.cpu_count() or 1,
+                namespace=NAMESPACE,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=200 * 1024 * 1024,
+            )
+        return True
+
+    def run(self, jobs: Sequence[Job], on_result: OnResult, on_failure: OnFailure) -> None:
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        started = self._start_ray()
+        gate = (
+            ray.remote(LimitsActor)
+            .options(name=f"f2g-eval-limits-{uuid.uuid4().hex[:8]}")
+            .remote(self.run_limits.max_concurrency, self.run_limits.max_calls, self.run_limits.max_cost_usd)
+        )
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        slots = max(1, min(self.workers or int(cpus), len(jobs)))
+        # More actors than CPUs share them (videos in flight hide a remote reward's latency); each gets at most one
+        per_actor = min(1.0, cpus / slots)
+        actor_class = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
+        out = str(self.out)
+
+        def start(slot: int) -> Any:
+            actor = actor_class.remote(self.configs, self.metric_refs, out, f"ray-{slot}", gate)
+            try:
+                self.pids[slot] = ray.get(actor.pid.remote())
+            except RayActorError as error:
+                raise RuntimeError(f"a Ray eval actor could not start: {error}") from error
+            return actor
+
+        actors = [start(slot) for slot in range(slots)]
+        queue = deque(jobs)
+        pending: dict[Any, tuple[int, Job]] = {}
+        idle = deque(range(slots))
+        try:
+            while queue or pending:
+                while queue and idle:
+                    slot = idle.popleft()
+                    job = queue.popleft()
+                    pending[actors[slot].run.remote(job)] = (slot, job)
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                slot, job = pending.pop(ready[0])
+                try:
+                    row = ray.get(ready[0])
+                except RayActorError:
+                    queue.appendleft(job)  # the actor died with this job: redo it on a fresh actor
+                    ray.kill(actors[slot], no_restart=True)
+                    actors[slot] = start(slot)
+                    self.restarts += 1
+                except RayTaskError as error:
+                    on_failure(job, describe(error.cause) if error.cause is not None else str(error))
+                else:
+                    on_result(row)
+                idle.append(slot)
+            self.stats = ray.get(gate.stats.remote())
+        finally:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+            ray.kill(gate, no_restart=True)
+            if started:
+                ray.shutdown()

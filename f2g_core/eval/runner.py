@@ -1,0 +1,244 @@
+"""An eval run from start to finish: validate everything, skip finished jobs, run the rest, write the outputs.
+
+Everything that can be wrong (suite, configs, metrics, baseline) is checked before the first video, so a typo
+costs seconds; every finished job is committed before the next one is reported, so a crash costs at most the
+videos in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from f2g_core.config import load_config, read_config_file, redact
+from f2g_core.errors import ConfigError
+from f2g_core.eval import limits
+from f2g_core.eval.engines import Engine
+from f2g_core.eval.jobs import EvalConfig, Job, JobResult, make_jobs
+from f2g_core.eval.metrics import build_metric, not_held_out
+from f2g_core.eval.store import Store, lock_directory
+from f2g_core.eval.suites import Suite, load_suite
+from f2g_core.eval.summary import markdown, metric_columns, summarise
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-4`` → 0..4; ``0,3,7``; ``0-2,10``."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            first, sep, last = part.partition("-")
+            seeds += list(range(int(first), int(last) + 1)) if sep else [int(first)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: use a range and/or a list, e.g. 0-4 or 0,3,7") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r}: give distinct seeds >= 0, e.g. 0-4")
+    return seeds
+
+
+def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
+    """``-c FILE`` (named by the file's stem), ``-c NAME=FILE`` or ``-c DIR`` (its *.yaml, by name); unique names."""
+    configs: list[EvalConfig] = []
+    for ref in refs:
+        name, sep, path = ref.partition("=")
+        if not sep:
+            name, path = Path(ref).stem, ref
+        if not sep and Path(ref).is_dir():
+            files = sorted(Path(ref).glob("*.yaml")) + sorted(Path(ref).glob("*.yml"))
+            if not files:
+                raise ConfigError(f"-c {ref}: the folder has no .yaml configs")
+            configs += [EvalConfig(f.stem, load_config(read_config_file(f), where=str(f))) for f in files]
+            continue
+        configs.append(EvalConfig(name=name, config=load_config(read_config_file(path), where=path)))
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"-c: two configs are named {next(n for n in names if names.count(n) > 1)!r}; name them with -c NAME=FILE"
+        )
+    if not configs:
+        raise ConfigError("-c: give at least one run config (-c A.yaml -c B.yaml)")
+    seen: dict[str, str] = {}
+    for config in configs:
+        if config.hash in seen:
+            raise ConfigError(
+                f"-c: configs {seen[config.hash]!r} and {config.name!r} make the same videos (they differ at most in "
+                "prompt, seed or output settings); drop one"
+            )
+        seen[config.hash] = config.name
+    return configs
+
+
+@dataclass
+class EvalSpec:
+    """What ``f2g eval`` was asked to do."""
+
+    suite: str
+    configs: list[str]
+    out: Path
+    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=list)
+    dimensions: list[str] = field(default_factory=list)
+    baseline: str | None = None
+    engine: Literal["local", "ray"] = "local"
+    workers: int = 1
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    export: list[str] = field(default_factory=list)
+    report: bool = True
+    max_concurrency: int | None = None
+    max_calls: int | None = None
+    max_cost_usd: float | None = None
+
+
+@dataclass
+class EvalOutcome:
+    suite: Suite
+    configs: list[EvalConfig]
+    rows: list[JobResult]
+    ran: int
+    """Jobs run by this invocation (the others were already in the store)."""
+    failures: dict[tuple[str, int, str], str]
+    files: dict[str, Path]
+
+
+Progress = Callable[[int, int, float], None]
+"""``progress(done, total, spent_usd)`` after each finished job."""
+
+
+def require(module: str, extra: str, what: str) -> None:
+    """A clear message, before any video is made, when an optional dependency is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{what} needs {module}, which is not installed: pip install 'f2g-core[{extra}]'")
+
+
+def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.RunLimits) -> Engine:
+    by_hash = {c.hash: c.config for c in configs}
+    if spec.engine == "ray":
+        from f2g_core.eval.engines.ray_engine import RayEngine
+
+        return RayEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker)
+    from f2g_core.eval.engines.local import LocalEngine
+
+    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits)
+
+
+def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
+    """Validate the suite, configs, metrics and baseline without loading any model."""
+    from f2g_core.pipeline import Pipeline
+
+    if spec.engine == "ray":
+        require("ray", "ray", "--engine ray")
+    if spec.report:
+        require("matplotlib", "eval", "report.html (turn it off with --no-report)")
+    suite = load_suite(spec.suite, spec.dimensions)
+    configs = load_configs(spec.configs)
+    if spec.baseline is not None and spec.baseline not in [c.name for c in configs]:
+        raise ConfigError(
+            f"--baseline {spec.baseline!r}: not one of the configs ({', '.join(c.name for c in configs)})"
+        )
+    for config in configs:
+        Pipeline.from_config(config.config)  # builds the components (options checked), loads nothing
+    metrics = [build_metric(ref) for ref in spec.metrics]
+    for message in not_held_out(metrics, {c.name: c.config for c in configs}):
+        warnings.warn(message, stacklevel=2)
+    return suite, configs, make_jobs(suite.items, spec.seeds, configs)
+
+
+def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
+    """Run (or resume) an evaluation into ``spec.out`` and write its results, summary and report."""
+    suite, configs, jobs = prepare(spec)
+    lock = lock_directory(spec.out)
+    try:
+        with Store(spec.out / "results.sqlite") as store:
+            for config in configs:
+                store.add_config(config.hash, config.name, json.dumps(redact(config.config.model_dump(mode="json"))))
+            known = store.prompts()
+            for item in suite.items:
+                if item.id in known and known[item.id] != item.prompt:
+                    raise ConfigError(
+                        f"{suite.source}: item {item.id!r} has prompt {item.prompt!r}, but {spec.out} holds results "
+                        f"for it with prompt {known[item.id]!r}; give the new prompt a new id, or use another --out"
+                    )
+            done = store.done()
+            todo = [job for job in jobs if job.key not in done]
+            failures: dict[tuple[str, int, str], str] = {}
+            finished = len(jobs) - len(todo)
+            run_limits = limits.RunLimits(spec.max_concurrency, spec.max_calls, spec.max_cost_usd)
+            spent = sum(r.cost_usd for r in store.rows([j.key for j in jobs]))
+
+            def on_result(row: JobResult) -> None:
+                nonlocal finished, spent
+                store.add(row)
+                finished += 1
+                spent += row.cost_usd
+                if progress is not None:
+                    progress(finished, len(jobs), spent)
+
+            def on_failure(job: Job, message: str) -> None:
+                failures[job.key] = message
+                store.add_failure(job.key, message)
+
+            if progress is not None:
+                progress(finished, len(jobs), spent)
+            if todo:
+                make_engine(spec, configs, run_limits).run(todo, on_result, on_failure)
+            rows = store.rows([job.key for job in jobs])
+        files = write_outputs(spec, suite, configs, rows)
+    finally:
+        lock.release()
+    return EvalOutcome(suite, configs, rows, len(todo) - len(failures), failures, files)
+
+
+def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
+    columns = metric_columns(rows)
+    header = ["item_id", "prompt", "category", "dimension", "seed", "config", "config_hash", *columns]
+    header += ["model_calls", "reward_calls", "tokens", "cost_usd", "seconds", "run_dir"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in rows:
+            metrics = ["" if r.metrics.get(c) is None else r.metrics[c] for c in columns]
+            writer.writerow(
+                [
+                    r.item_id,
+                    r.prompt,
+                    r.category or "",
+                    r.dimension,
+                    r.seed,
+                    r.config,
+                    r.config_hash,
+                    *metrics,
+                    r.model_calls,
+                    r.reward_calls,
+                    r.tokens,
+                    f"{r.cost_usd:.6f}",
+                    f"{r.seconds:.3f}",
+                    r.run_dir,
+                ]
+            )
+    return path
+
+
+def write_outputs(spec: EvalSpec, suite: Suite, configs: list[EvalConfig], rows: list[JobResult]) -> dict[str, Path]:
+    """results.csv, summary.md, report.html and the requested exports (rewritten from the store every run)."""
+    order = [c.name for c in configs]
+    baseline = spec.baseline or order[0]
+    summaries = summarise(rows, order, baseline)
+    files = {"csv": write_csv(spec.out / "results.csv", rows)}
+    files["summary"] = spec.out / "summary.md"
+    files["summary"].write_text(markdown(summaries, baseline, f"f2g eval: {suite.name}"), encoding="utf-8")
+    if spec.report and rows:
+        from f2g_core.eval.report import write_report
+
+        files["report"] = write_report(spec.out / "report.html", suite, order, rows, summaries, baseline)
+    if "vbench" in spec.export:
+        from f2g_core.eval.export import export_vbench
+
+        files["vbench"] = export_vbench(spec.out, rows)
+    return files

@@ -1,0 +1,184 @@
+"""The results store: one SQLite file per eval directory, one row per (item id, seed, config hash).
+
+Why SQLite: a finished job is committed in one transaction, so ``kill -9`` at any moment leaves either the whole
+row or none (WAL journal; no half-written CSV lines), and the primary key makes a second copy of a job impossible
+— a re-run, a Ray task retried after its worker died, or a second process all insert-or-ignore. ``results.csv``
+is derived from it, never appended to.
+
+The directory lock (:func:`lock_directory`) makes a second ``f2g eval`` on the same DIR refuse with a message
+naming the process that holds it, instead of racing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from f2g_core.errors import F2GError
+from f2g_core.eval.jobs import JobResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    item_id     TEXT    NOT NULL,
+    seed        INTEGER NOT NULL,
+    config_hash TEXT    NOT NULL,
+    config      TEXT    NOT NULL,
+    seed_index  INTEGER NOT NULL,
+    prompt      TEXT    NOT NULL,
+    category    TEXT,
+    dimension   TEXT    NOT NULL,
+    metrics     TEXT    NOT NULL,  -- JSON object: column -> value (null = not applicable or failed)
+    model_calls INTEGER NOT NULL,
+    reward_calls INTEGER NOT NULL,
+    tokens      INTEGER NOT NULL,
+    cost_usd    REAL    NOT NULL,
+    seconds     REAL    NOT NULL,
+    run_dir     TEXT    NOT NULL,
+    steps       TEXT    NOT NULL,  -- JSON list: per guided step, every candidate's combined reward
+    events      TEXT    NOT NULL,  -- JSON list of the trace's notes (budget stops, fallbacks)
+    worker      TEXT    NOT NULL,
+    finished_at REAL    NOT NULL,
+    PRIMARY KEY (item_id, seed, config_hash)
+);
+CREATE TABLE IF NOT EXISTS configs (
+    config_hash TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    config      TEXT NOT NULL      -- JSON of the validated run config
+);
+CREATE TABLE IF NOT EXISTS failures (
+    item_id TEXT NOT NULL, seed INTEGER NOT NULL, config_hash TEXT NOT NULL,
+    error TEXT NOT NULL, failed_at REAL NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "item_id",
+    "seed",
+    "config_hash",
+    "config",
+    "seed_index",
+    "prompt",
+    "category",
+    "dimension",
+    "metrics",
+    "model_calls",
+    "reward_calls",
+    "tokens",
+    "cost_usd",
+    "seconds",
+    "run_dir",
+    "steps",
+    "events",
+    "worker",
+    "finished_at",
+)
+
+
+class DirectoryInUse(F2GError):
+    """Another ``f2g eval`` holds the output directory."""
+
+
+class Store:
+    """The store of one eval directory; use from one thread (the engine's driver), as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add_config(self, config_hash: str, name: str, config_json: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO configs VALUES (?, ?, ?)", (config_hash, name, config_json))
+
+    def add(self, row: JobResult) -> bool:
+        """Commit one finished job; False when the store already had it (never a second copy)."""
+        data = row.to_dict()
+        values = {
+            **data,
+            "metrics": json.dumps(data["metrics"]),
+            "steps": json.dumps(data["steps"]),
+            "events": json.dumps(data["events"]),
+            "finished_at": time.time(),
+        }
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"INSERT OR IGNORE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                [values[c] for c in _COLUMNS],
+            )
+            db.execute(
+                "DELETE FROM failures WHERE item_id = ? AND seed = ? AND config_hash = ?",
+                (row.item_id, row.seed, row.config_hash),
+            )
+            return cursor.rowcount == 1
+
+    def add_failure(self, key: tuple[str, int, str], error: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", (*key, error, time.time()))
+
+    def done(self) -> set[tuple[str, int, str]]:
+        """Keys of every finished job."""
+        return {(i, s, h) for i, s, h in self.db.execute("SELECT item_id, seed, config_hash FROM results")}
+
+    def prompts(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT DISTINCT item_id, prompt FROM results"))
+
+    def rows(self, keys: Iterable[tuple[str, int, str]] | None = None) -> list[JobResult]:
+        """Finished jobs as results (all of them, or those with the given keys, in that order)."""
+        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM results")
+        found = {}
+        for record in cursor:
+            data = dict(zip(_COLUMNS, record, strict=True))
+            for name in ("metrics", "steps", "events"):
+                data[name] = json.loads(data[name])
+            data.pop("finished_at")
+            result = JobResult(**data)
+            found[result.key] = result
+        if keys is None:
+            return list(found.values())
+        return [found[key] for key in keys if key in found]
+
+
+def lock_directory(directory: Path) -> FileLock:
+    """Hold ``directory``'s lock for this process, or raise :class:`DirectoryInUse` naming its holder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(directory / ".eval.lock")
+    owner = directory / ".eval.owner"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = owner.read_text(encoding="utf-8").strip() if owner.exists() else "another process"
+        raise DirectoryInUse(
+            f"{directory} is in use by another f2g eval ({holder}); wait for it to finish, or use another --out"
+        ) from None
+    owner.write_text(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%H:%M:%S')}\n")
+    return lock

@@ -1,0 +1,186 @@
+"""Prompt suites: what an evaluation generates, from a file or from a plugin.
+
+Files: one prompt per line (``.txt`` and anything else); JSON Lines or CSV with a ``prompt`` column and optional
+``id``, ``category``, ``dimension`` and ``seed``; and VBench's ``VBench_full_info.json`` as distributed (a list of
+``{prompt_en, dimension: [...], auxiliary_info}``). Plugins provide named suites through ``register_suites``.
+
+Item ids key the results store, so they must not change when a suite file is edited: an item without an ``id``
+gets one from its prompt (a hash, numbered for repeats), never from its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from f2g_core.errors import ConfigError
+from f2g_core.eval.hooks import collect
+from f2g_core.eval.refs import parse_ref
+from f2g_core.interfaces import Component
+from f2g_core.registry import format_validation_error
+
+
+@dataclass(frozen=True)
+class SuiteItem:
+    """One prompt of a suite."""
+
+    id: str
+    prompt: str
+    category: str | None = None
+    dimensions: tuple[str, ...] = ()
+    """VBench dimensions (or any labels) the prompt belongs to; ``--dimension`` filters on them."""
+    seed: int = 0
+    """Base seed: the item's jobs use ``seed + s`` for every ``s`` of ``--seeds`` (lets a suite fix its pairs)."""
+
+    @property
+    def dimension(self) -> str:
+        return ",".join(self.dimensions)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    items: tuple[SuiteItem, ...]
+    source: str
+    """The file or the named suite it came from (for messages)."""
+
+
+class NamedSuite(Component):
+    """A suite a plugin provides by name (subclass it, set ``name``, implement :meth:`items`)."""
+
+    def items(self) -> Sequence[SuiteItem]:
+        raise NotImplementedError
+
+
+def prompt_id(prompt: str) -> str:
+    return hashlib.sha1(prompt.encode("utf-8")).hexdigest()[:12]
+
+
+def _with_ids(raw: Iterable[tuple[int, dict[str, Any]]], source: str) -> list[SuiteItem]:
+    """Items from ``(line, fields)``; each problem names the file and the line."""
+    items: list[SuiteItem] = []
+    seen: dict[str, int] = {}
+    for line, fields in raw:
+        where = f"{source}:{line}"
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ConfigError(f"{where}: no prompt (each item needs a non-empty `prompt`)")
+        prompt = prompt.strip()
+        dims = fields.get("dimension") or ()
+        if isinstance(dims, str):
+            dims = [d.strip() for d in dims.replace(";", ",").split(",") if d.strip()]
+        if not isinstance(dims, list | tuple) or not all(isinstance(d, str) for d in dims):
+            raise ConfigError(f"{where}: `dimension` must be a name or a list of names")
+        try:
+            seed = int(fields.get("seed") or 0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: `seed` must be an integer, not {fields.get('seed')!r}") from None
+        item_id = str(fields.get("id") or "").strip()
+        if not item_id:
+            base = prompt_id(prompt)
+            count = seen.get(base, 0) + 1
+            seen[base] = count
+            item_id = base if count == 1 else f"{base}-{count}"
+        category = fields.get("category")
+        items.append(SuiteItem(item_id, prompt, str(category) if category else None, tuple(dims), seed))
+    ids = [item.id for item in items]
+    if len(ids) != len(set(ids)):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"{source}: item id {duplicate!r} is used twice; ids must be unique")
+    return items
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}:{number}: each line must be a JSON object with a `prompt`")
+        rows.append((number, value))
+    return rows
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "prompt" not in reader.fieldnames:
+            raise ConfigError(f"{path}:1: the header must have a `prompt` column (got {reader.fieldnames})")
+        return [(reader.line_num, dict(row)) for row in reader]
+
+
+def _read_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: expected a list of prompts (VBench_full_info.json format)")
+    rows = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: entry {index} is not an object")
+        fields = dict(entry)
+        if "prompt" not in fields and "prompt_en" in fields:
+            fields["prompt"] = fields.pop("prompt_en")
+        rows.append((index + 1, fields))
+    return rows
+
+
+def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    return [
+        (number, {"prompt": text})
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if text.strip() and not text.lstrip().startswith("#")
+    ]
+
+
+READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".json": _read_json}
+
+
+def named_suites() -> dict[str, tuple[str, type[NamedSuite]]]:
+    """Suites registered by plugins: ``name -> (plugin, class)``."""
+    return collect("register_suites")
+
+
+def load_suite(ref: str, dimensions: Sequence[str] = ()) -> Suite:
+    """A suite from a file path or a registered name (``NAME:key=value``), filtered to ``dimensions`` if given."""
+    path = Path(ref)
+    if path.is_file():
+        source = str(path)
+        items = _with_ids(READERS.get(path.suffix.lower(), _read_lines)(path), source)
+        name = path.stem
+    else:
+        name, options = parse_ref(ref, "suite")
+        registered = named_suites()
+        if name not in registered:
+            known = ", ".join(sorted(registered)) or "none"
+            raise ConfigError(
+                f"suite {ref!r}: no such file, and no installed plugin provides a suite of that name "
+                f"(named suites: {known})"
+            )
+        cls = registered[name][1]
+        try:
+            suite = cls(cls.Options.model_validate(options))
+        except ValidationError as error:
+            raise ConfigError(f"suite {name!r}: {format_validation_error(error)}") from None
+        source = f"suite {name!r}"
+        items = list(suite.items())
+    if dimensions:
+        wanted = set(dimensions)
+        items = [item for item in items if wanted & set(item.dimensions)]
+    if not items:
+        selection = f" with dimension {', '.join(dimensions)}" if dimensions else ""
+        raise ConfigError(f"{source}: no prompts{selection}")
+    return Suite(name=name, items=tuple(items), source=source)

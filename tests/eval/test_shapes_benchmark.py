@@ -1,0 +1,55 @@
+"""The shapes benchmark is a suite + configs run by ``f2g eval``; its README table is made from the eval's CSV."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from f2g_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "benchmarks" / "shapes"
+
+
+def load_table_script():
+    spec = importlib.util.spec_from_file_location("shapes_table", ROOT / "benchmarks" / "shapes_table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_benchmark_config_is_valid() -> None:
+    from f2g_core.eval.runner import load_configs
+
+    configs = load_configs([str(CONFIGS)])
+    assert len(configs) == 17 and {"unguided", "paper", "oracle", "best-of-3"} <= {c.name for c in configs}
+
+
+def test_benchmark_rows_and_readme_table_from_f2g_eval(tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    args = ["eval", "shapes-benchmark:pairs=3", "-c", str(CONFIGS / "unguided.yaml"), "-c", str(CONFIGS / "paper.yaml")]
+    main([*args, "--metric", "shapes", "--baseline", "unguided", "--out", str(out), "--no-report"])
+    with (out / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and {r["category"] for r in rows} == {"single", "multiple", "relation"}
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- benchmark-table:start -->\nold\n<!-- benchmark-table:end -->\nafter\n")
+    assert load_table_script().main([str(out), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("after\n")
+    for name in ("unguided", "paper"):
+        mine = [float(r["shapes.overall"]) for r in rows if r["config"] == name]
+        line = next(line for line in text.splitlines() if line.startswith(f"| {name} | 3 |"))
+        assert f"| {100 * sum(mine) / 3:.1f} [" in line
+    assert "Change vs unguided" in text and "| paper | " in text.split("Change vs unguided")[1]
+
+
+def test_table_script_refuses_a_readme_without_markers(tmp_path: Path) -> None:
+    (tmp_path / "results.csv").write_text("item_id,seed,config,category,model_calls,seconds\n")
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no <!-- benchmark-table:start -->"):
+        load_table_script().main([str(tmp_path), "--readme", str(tmp_path / "README.md")])
