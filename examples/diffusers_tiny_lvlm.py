@@ -16,10 +16,9 @@ import os
 import tempfile
 
 import numpy as np
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 
 from f2g_core import Pipeline
-
-from f2g_lvlm.fake_server import Answer, FakeLVLMServer, RecordedRequest
 
 
 def brightness_rater(request: RecordedRequest) -> Answer:

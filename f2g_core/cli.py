@@ -25,6 +25,8 @@ from rich.table import Table
 from f2g_core import __version__
 from f2g_core.config import ConfigSources, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
+from f2g_core.eval.cli import register as register_eval
+from f2g_core.scaffold.command import plugin_app
 
 
 class Interrupted(F2GError):
@@ -42,8 +44,6 @@ class _Group(typer.core.TyperGroup):
         except KeyboardInterrupt:
             raise Interrupted("interrupted") from None
 
-from f2g_core.scaffold.command import plugin_app
-from f2g_core.eval.cli import register as register_eval
 
 app = typer.Typer(
     cls=_Group,

@@ -6,12 +6,8 @@ import ast
 import importlib.metadata
 import re
 import sys
+import tomllib
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "f2g_core"

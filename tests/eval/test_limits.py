@@ -12,11 +12,12 @@ import pytest
 
 pytest.importorskip("f2g_plugin_openai", reason="the shared-limit tests use the openai reward")
 
+from f2g_lvlm.fake_server import Answer, FakeLVLMServer
+
 from f2g_core.eval.engines.local import LocalEngine
 from f2g_core.eval.jobs import EvalConfig, make_jobs
 from f2g_core.eval.limits import RunLimits
 from f2g_core.eval.suites import SuiteItem
-from f2g_lvlm.fake_server import Answer, FakeLVLMServer
 
 
 def lvlm_config(server: FakeLVLMServer) -> EvalConfig:

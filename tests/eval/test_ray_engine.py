@@ -72,9 +72,10 @@ def test_killed_worker_mid_suite_every_job_exactly_once(local_ray, eval_files, t
 
 def test_actors_share_one_concurrency_limit(local_ray, tmp_path) -> None:
     pytest.importorskip("f2g_plugin_openai")
+    from f2g_lvlm.fake_server import Answer, FakeLVLMServer
+
     from f2g_core.eval.jobs import make_jobs
     from f2g_core.eval.suites import SuiteItem
-    from f2g_lvlm.fake_server import Answer, FakeLVLMServer
 
     from .test_limits import lvlm_config
 
