@@ -77,11 +77,13 @@ def guided(
         "sampler": {"num_steps": 50, "eta": 1.0},
         "guidance": {
             "method": "free2guide",
-            "num_candidates": n,
-            "start": start,
-            "num_guided_steps": length,
-            "selection": selection,
-            "temperature": temperature,
+            "options": {
+                "num_candidates": n,
+                "start": start,
+                "num_guided_steps": length,
+                "selection": selection,
+                "temperature": temperature,
+            },
         },
     }
 
@@ -112,7 +114,7 @@ def configs(best: tuple[int, int]) -> dict[str, dict[str, Any]]:
         out[f"best-of-{samples} judge, {steps} steps ({samples * steps} calls)"] = {
             "rewards": [{"type": "shapes-judge"}],
             "sampler": {"num_steps": steps, "eta": 1.0},
-            "guidance": {"method": "best-of-n", "num_candidates": samples},
+            "guidance": {"method": "best-of-n", "options": {"num_candidates": samples}},
         }
     for combiner in ("weighted-sum", "normalized-sum", "consensus"):
         out[f"judge+oracle {combiner} n=5 {b}"] = guided(5, start, length, rewards=ensemble, combiner=combiner)
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             "best-of-2 (judge, 13 steps)": {
                 "rewards": [{"type": "shapes-judge"}],
                 "sampler": {"num_steps": 13},
-                "guidance": {"method": "best-of-n", "num_candidates": 2},
+                "guidance": {"method": "best-of-n", "options": {"num_candidates": 2}},
             },
         }
         all_configs = quick

@@ -105,17 +105,28 @@ def _run(data: dict[str, Any], where: str, prompt: str | None, seed: int | None,
 
 @app.command()
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What the video should show.")],
+    prompt: Annotated[str | None, typer.Argument(help="What the video should show (or use --prompts FILE).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML / TOML / JSON run config.")] = None,
     backbone: Annotated[str | None, typer.Option(help="Backbone id (see `f2g list backbones`).")] = None,
     reward: Annotated[
         list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")
     ] = None,
-    method: Annotated[str | None, typer.Option(help="free2guide, best-of-n or none.")] = None,
-    num_candidates: Annotated[int | None, typer.Option("--num-candidates", "-n", help="Candidates per step.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Search method: free2guide, best-of-n, smc, beam, none (`f2g list samplers`).")
+    ] = None,
+    num_candidates: Annotated[
+        int | None,
+        typer.Option("--num-candidates", "-n", help="The method's size: candidates n / chains N / particles k."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Sampling steps T.")] = None,
     guided_steps: Annotated[int | None, typer.Option(help="How many steps are guided.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="A text file of prompts, one per line: one video per prompt.")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Seeds for every prompt: 0-3, or 1,5,9 (with --prompts or PROMPT).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     save: Annotated[bool, typer.Option(help="Write the run directory.")] = True,
@@ -130,18 +141,96 @@ def generate(
         flags["backbone"] = {"type": backbone}
     if reward:
         flags["rewards"] = [{"type": r} for r in reward]
-    guidance = {"method": method, "num_candidates": num_candidates, "num_guided_steps": guided_steps}
-    if any(v is not None for v in guidance.values()):
-        flags["guidance"] = {k: v for k, v in guidance.items() if v is not None}
     if steps is not None:
         flags["sampler"] = {"num_steps": steps}
-    data = apply_overrides(deep_merge(data, flags), set_ or [])
+    data = _guidance_flags(deep_merge(data, flags), method, num_candidates, guided_steps)
+    data = apply_overrides(data, set_ or [])
     if "backbone" not in data:
         raise ConfigError(
             "backbone: none configured. Pass --backbone ID or --config FILE, or install the embedded default "
             "world: pip install f2g-plugin-shapes"
         )
+    if prompts is not None or seeds is not None:
+        _run_many(data, where, _read_prompts(prompts, prompt), _parse_seeds(seeds, seed), save, out)
+        return
+    if prompt is None:
+        raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
     _run(data, where, prompt, seed, save, out)
+
+
+def _guidance_flags(
+    data: dict[str, Any], method: str | None, size: int | None, guided_steps: int | None
+) -> dict[str, Any]:
+    """Apply --method / -n / --guided-steps: a new method starts from its own default options."""
+    from f2g_core.plugins import default_plugins
+
+    guidance = dict(data.get("guidance") or {})
+    if method is not None and method != guidance.get("method", "free2guide"):
+        guidance = {**guidance, "method": method, "options": {}}
+    options = dict(guidance.get("options") or {})
+    if size is not None:
+        entry = default_plugins().registry.get("sampler", guidance.get("method", "free2guide"), "--method")
+        key = getattr(entry.cls, "size_option", None)
+        if key is None:
+            raise ConfigError(f"-n: guidance method {entry.name!r} has no size option")
+        options[key] = size
+    if guided_steps is not None:
+        options["num_guided_steps"] = guided_steps
+    if method is None and size is None and guided_steps is None:
+        return data
+    return {**data, "guidance": {**guidance, "options": options}}
+
+
+def _read_prompts(path: Path | None, prompt: str | None) -> list[str]:
+    if path is None:
+        if prompt is None:
+            raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
+        return [prompt]
+    if not path.is_file():
+        raise ConfigError(f"--prompts: file {str(path)!r} does not exist")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    found = [line for line in lines if line and not line.startswith("#")]
+    if not found:
+        raise ConfigError(f"--prompts: {path} has no prompts (one per line; # starts a comment)")
+    return found
+
+
+def _parse_seeds(text: str | None, seed: int | None) -> list[int] | None:
+    """``0-3`` → [0, 1, 2, 3]; ``1,5,9`` → [1, 5, 9]; None → the --seed or the config's seed."""
+    if text is None:
+        return None if seed is None else [seed]
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: use a range like 0-3 or a list like 1,5,9") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds {text!r}: give at least one seed >= 0")
+    return seeds
+
+
+def _run_many(
+    data: dict[str, Any], where: str, prompts: list[str], seeds: list[int] | None, save: bool, out: Path | None
+) -> None:
+    """Several videos through ``Pipeline.generate_many`` (batched where the backbone allows), one run dir each."""
+    from f2g_core.pipeline import Pipeline
+
+    config = load_config(data, where=where)
+    with Pipeline.from_config(config) as pipeline:
+        results = pipeline.generate_many(prompts, seeds)
+        for result in results:
+            totals = result.trace.totals()
+            line = (
+                f"[bold]{result.prompt!r}[/] seed {result.seed}: {config.guidance.method}, "
+                f"{totals['model_calls']} model calls, {totals['reward_calls']} reward calls"
+            )
+            if save:
+                line += f", wrote {pipeline.save(result, out)}"
+            console.print(line)
+            for event in result.trace.events:
+                console.print(f"[yellow]note:[/] {event}")
 
 
 @app.command()
@@ -187,7 +276,7 @@ def plugins(
             errors.print(f"[bold]{info.name}[/] traceback:\n{info.details}")
 
 
-_KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner"}
+_KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner", "samplers": "sampler"}
 
 
 def _list(kind: str, options: bool, as_json: bool) -> None:

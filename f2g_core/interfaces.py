@@ -154,9 +154,18 @@ class AsyncReward(Reward):
         """Score candidate ``index`` of ``batch``."""
         raise NotImplementedError
 
+    def _shared_limit(self) -> asyncio.Semaphore:
+        """One semaphore per reward and event loop: concurrent batches (several videos) share the limit."""
+        loop = asyncio.get_running_loop()
+        limits: dict[int, asyncio.Semaphore] = self.__dict__.setdefault("_limits", {})
+        if id(loop) not in limits:
+            limits.clear()
+            limits[id(loop)] = asyncio.Semaphore(int(getattr(self.options, "max_concurrency", 8)))
+        return limits[id(loop)]
+
     async def ascore(self, batch: RewardBatch) -> list[float]:
-        """Score every candidate concurrently under the reward's concurrency limit."""
-        limit = asyncio.Semaphore(int(getattr(self.options, "max_concurrency", 8)))
+        """Score every candidate concurrently under the reward's concurrency limit (shared by concurrent calls)."""
+        limit = self._shared_limit()
 
         async def one(index: int) -> float:
             async with limit:
@@ -232,6 +241,17 @@ class Backbone(Component):
     prompt encoding, the schedule, a batched denoiser that returns x̂0 (classifier-free guidance inside),
     the stochastic transition, and a decoder that decodes only the frames asked for.
     """
+
+    batched_conditioning: ClassVar[bool] = False
+    """True when :meth:`stack_conditioning` is implemented: rows of several prompts then share denoiser calls
+    (``Pipeline.generate_many``); otherwise each video's rows are denoised in their own calls."""
+
+    def stack_conditioning(self, conds: Sequence[Any]) -> Any:
+        """One conditioning for a batch whose row i is conditioned on ``conds[i]`` (results of encode_prompt).
+
+        Denoising a row with the stacked conditioning must give what denoising it with ``conds[i]`` alone gives.
+        """
+        raise NotImplementedError(f"backbone {self.name!r} does not support batched conditioning")
 
     @property
     def device(self) -> torch.device:

@@ -107,6 +107,6 @@ def gmm_config() -> dict[str, Any]:
         "backbone": {"type": "gaussian-mixture"},
         "rewards": [{"type": "mode-distance", "options": {"target": [2.0, 2.0]}}],
         "sampler": {"num_steps": 20},
-        "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}},
         "output": {"formats": ["gif"]},
     }

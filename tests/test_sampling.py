@@ -20,9 +20,15 @@ from f2g_core.plugins import Plugins
 from f2g_core.registry import Registry
 
 
-def _pipeline(config: dict[str, Any], registry: Registry, **guidance: Any) -> Pipeline:
+def _pipeline(config: dict[str, Any], registry: Registry, method: str | None = None, **options: Any) -> Pipeline:
+    """``config`` with guidance method and options changed (``chunk_size`` and ``key_frames`` are not options)."""
     data = json.loads(json.dumps(config))
-    data["guidance"].update(guidance)
+    for shared in ("chunk_size", "key_frames", "reward_timeout_s"):
+        if shared in options:
+            data["guidance"][shared] = options.pop(shared)
+    if method is not None and method != data["guidance"].get("method", "free2guide"):
+        data["guidance"] = {**data["guidance"], "method": method, "options": {}}
+    data["guidance"].setdefault("options", {}).update(options)
     return Pipeline.from_config(data, registry=registry)
 
 
@@ -249,7 +255,7 @@ def test_guidance_raises_the_preferred_modes_share_more_with_larger_n_and_smalle
 ) -> None:
     """Two equally likely modes; the reward prefers (2, 2). Plain sampling finds it about half the time."""
     gmm_config["sampler"]["num_steps"] = 10
-    gmm_config["guidance"]["num_guided_steps"] = 4
+    gmm_config["guidance"]["options"]["num_guided_steps"] = 4
     target, seeds = np.array([2.0, 2.0]), range(100)
 
     def share(**guidance: Any) -> float:

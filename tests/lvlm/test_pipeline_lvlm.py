@@ -43,7 +43,7 @@ def config(server: FakeLVLMServer, seed: int = 0, **options: object) -> dict:
         "backbone": {"type": "gaussian-mixture"},
         "rewards": [{"type": "openai", "options": {"base_url": server.openai_base_url, "model": "judge", **options}}],
         "sampler": {"num_steps": 20},
-        "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}},
         "output": {"formats": ["gif"]},
     }
 

@@ -51,7 +51,7 @@ def registry() -> Any:
     return plugins.registry
 
 
-def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
+def _config(backbone: str, method: str = "free2guide", **options: Any) -> dict[str, Any]:
     return {
         "prompt": "a red car driving at night",
         "negative_prompt": "blurry",
@@ -60,12 +60,10 @@ def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
         "rewards": [{"type": "brightness"}],
         "sampler": {"num_steps": 3, "eta": 1.0},
         "guidance": {
-            "num_candidates": 3,
-            "start": 0,
-            "num_guided_steps": 2,
+            "method": method,
+            "options": {"num_candidates": 3, "start": 0, "num_guided_steps": 2, **options} if method != "none" else {},
             "chunk_size": 2,
             "key_frames": [0, 4, 7],
-            **guidance,
         },
     }
 
