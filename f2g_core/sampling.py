@@ -346,8 +346,8 @@ def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> tor
             population = step.population
         observer.begin(-1, "final")
         step = sampler.finish(tools, population)
-        if any(record.guided for record in tools.records.values()):
-            observer.end(step)
+        if len(step.population) < len(population) or any(record.guided for record in tools.records.values()):
+            observer.end(step)  # a final choice among chains was made
         population = step.population
     if len(population) != len(tools.videos):
         raise RuntimeError(

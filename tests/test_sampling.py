@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from f2g_core.errors import BudgetExceeded
-from f2g_core.gaussian_mixture import GaussianMixtureBackbone, decode_point
+from f2g_core.gaussian_mixture import decode_point
 from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import AsyncReward, Reward, RewardBatch
 from f2g_core.pipeline import Pipeline, generate
@@ -30,37 +30,6 @@ def _pipeline(config: dict[str, Any], registry: Registry, method: str | None = N
         data["guidance"] = {**data["guidance"], "method": method, "options": {}}
     data["guidance"].setdefault("options", {}).update(options)
     return Pipeline.from_config(data, registry=registry)
-
-
-class CountingBackbone(GaussianMixtureBackbone):
-    """Counts samples through the denoiser and frames through the decoder."""
-
-    name = "counting-mixture"
-
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        self.denoised = 0
-        self.batches: list[int] = []
-        self.decoded = 0
-
-    def denoise(self, latents: Any, level: Any, cond: Any) -> Any:
-        self.denoised += latents.shape[0]
-        self.batches.append(latents.shape[0])
-        return super().denoise(latents, level, cond)
-
-    def decode(self, x0: Any, frame_indices: Any) -> np.ndarray:
-        frames = super().decode(x0, frame_indices)
-        self.decoded += frames.shape[0] * frames.shape[1]
-        return frames
-
-
-@pytest.fixture
-def counting(register_plugin: Callable[..., Plugins]) -> Registry:
-    @hookimpl
-    def register_backbones(register):  # type: ignore[no-untyped-def]
-        register(CountingBackbone)
-
-    return register_plugin(types.SimpleNamespace(register_backbones=register_backbones)).registry
 
 
 @pytest.mark.parametrize(("n", "k", "steps"), [(5, 6, 20), (3, 2, 10), (10, 6, 50)])

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, groups
-from f2g_core.randomness import FINAL_STEP
+from f2g_core.randomness import FINAL_STEP, INIT_STEP
 from f2g_core.selection import effective_sample_size, resample, select
 
 if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
@@ -93,7 +93,7 @@ class Free2Guide(Sampler):
             return tools.start(1)
         candidates = tools.initial_candidates(self.options.num_candidates)
         scores = tools.score(_x0(candidates.population), candidates.population.video, 0)
-        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, -1)
+        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, INIT_STEP)
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         if not (_in_window(self.options, k) and tools.guiding):
