@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from shapes_alignment import bootstrap_ci, build_suite, load_rows  # noqa: E402
+from shapes_alignment import bootstrap_ci, build_suite, load_rows
 
 BUDGETS = (75, 150, 300)
 
