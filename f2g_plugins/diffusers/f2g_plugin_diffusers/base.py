@@ -264,9 +264,8 @@ class DiffusersBackbone(Backbone):
             raise ValueError("stacked conditionings must share the CFG scale and rescale")
         try:
             cond = {k: torch.cat([c.cond[k] for c in conds]) for k in first.cond}
-            uncond = (
-                None if first.uncond is None else {k: torch.cat([c.uncond[k] for c in conds]) for k in first.uncond}
-            )  # type: ignore[index]
+            negatives = [c.uncond for c in conds if c.uncond is not None]
+            uncond = None if first.uncond is None else {k: torch.cat([u[k] for u in negatives]) for k in first.uncond}
         except RuntimeError as error:
             raise ValueError(
                 f"backbone {self.name!r}: prompt encodings of different shapes cannot share a batch ({error})"
