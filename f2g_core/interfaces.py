@@ -131,6 +131,14 @@ class Reward(Component):
         """
         return {}
 
+    def enter_run(self, run: int) -> None:
+        """Called before every batch with the id of the video run it belongs to; a new id starts a new run.
+
+        Ids are unique per pipeline. Rewards with per-run budgets keep their run counters per id here: the
+        batches of several videos sampled together (``Pipeline.generate_many``) arrive interleaved, one video's
+        batch at a time, so a budget spent on one video never limits the next.
+        """
+
     def trace_info(self) -> Mapping[str, Any]:
         """Facts about this reward worth keeping with every run (model, prompt-template version, scale …).
 

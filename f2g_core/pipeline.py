@@ -74,6 +74,7 @@ class Pipeline:
         self.combiner = combiner
         self._loaded = False
         self._runner: asyncio.Runner | None = None
+        self._runs = 0  # video runs so far: each gets its own id (reward usage and budget scopes)
 
     @classmethod
     def from_config(
@@ -190,8 +191,10 @@ class Pipeline:
         key_frames = self.key_frames()
         started = time.perf_counter()
         schedule = backbone.schedule(config.sampler.num_steps)
+        first, self._runs = self._runs, self._runs + len(pairs)
         videos = [
             Video(
+                run=first + index,
                 prompt=prompt,
                 seed=seed,
                 cond=backbone.encode_prompt(prompt, config.negative_prompt, config.sampler.cfg_scale),
@@ -205,7 +208,7 @@ class Pipeline:
                     options=self.sampler.trace_info(),
                 ),
             )
-            for prompt, seed in pairs
+            for index, (prompt, seed) in enumerate(pairs)
         ]
         scorer = None
         if self.sampler.needs_rewards:

@@ -65,6 +65,8 @@ class Video:
     seed: int
     cond: Any
     trace: RunTrace
+    run: int = 0
+    """Id of this video's run, unique per pipeline: rewards scope usage and budgets by it."""
 
 
 class Tools:
@@ -90,8 +92,14 @@ class Tools:
 
     @property
     def guiding(self) -> bool:
-        """False once guidance has stopped (no rewards, or a budget ran out): methods then sample plainly."""
-        return self.scorer is not None and self.scorer.stopped is None
+        """False once guidance has stopped for every video (no rewards, or budgets ran out): sample plainly.
+
+        While some videos of a batch are still guided, the stopped ones ride along and score NaN, which every
+        method turns into its plain choice (candidate 0, no resampling).
+        """
+        if self.scorer is None:
+            return False
+        return any(video.run not in self.scorer.stopped for video in self.videos)
 
     # -------------------------------------------------------------------------------------------- model calls
 
@@ -231,10 +239,10 @@ class Tools:
         final = step >= self.num_steps
         info = StepInfo.final(self.num_steps) if final else StepInfo(step, self.num_steps, self._timestep(step))
         for v, rows in groups(video):
-            record = self.records[v]
+            record, run = self.records[v], self.videos[v].run
             record.guided = True
-            if self.scorer.stopped is not None:
-                record.fallback = record.fallback or f"guidance stopped: {self.scorer.stopped}"
+            if run in self.scorer.stopped:
+                record.fallback = record.fallback or f"guidance stopped: {self.scorer.stopped[run]}"
                 continue
             with record.timed("decode"):
                 frames = self.backbone.decode(x0[torch.as_tensor(rows, device=x0.device)], self.key_frames)
@@ -247,13 +255,13 @@ class Tools:
                 step=info,
             )
             with record.timed("reward"):
-                scored = self.scorer.score(batch)
+                scored = self.scorer.score(batch, run)
             record.reward_calls += len(rows) * len(scored.scores)
             record.add_scores(scored.scores, scored.combined, scored.usage)
             self.videos[v].trace.events.extend(scored.problems)
             combined[rows] = scored.combined
-            if self.scorer.stopped is not None:
-                message = f"step {step}: guidance stopped ({self.scorer.stopped}); the video finishes unguided"
+            if run in self.scorer.stopped:
+                message = f"step {step}: guidance stopped ({self.scorer.stopped[run]}); the video finishes unguided"
                 warnings.warn(message, stacklevel=3)
                 self.videos[v].trace.events.append(message)
                 record.fallback = "budget exhausted: unguided"

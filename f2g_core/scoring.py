@@ -51,12 +51,14 @@ class Scorer:
     runner: asyncio.Runner
     timeout_s: float | None = None
     """Seconds one reward may take for one batch; a slower call scores NaN (a sync reward's thread finishes idle)."""
-    stopped: str | None = None
-    """Why guidance stopped (a reward's budget ran out); None while guiding."""
+    stopped: dict[int, str] = field(default_factory=dict)
+    """Per video run: why its guidance stopped (a reward's budget ran out). Runs not in it are still guided."""
     warned: set[str] = field(default_factory=set)
 
-    def score(self, batch: RewardBatch) -> Scored:
-        """Score ``batch`` with every reward concurrently and combine; see the module docstring for failures."""
+    def score(self, batch: RewardBatch, run: int = 0) -> Scored:
+        """Score ``batch`` (of video run ``run``) with every reward concurrently and combine; failures: see above."""
+        for reward in self.rewards.values():
+            reward.enter_run(run)
         before = {name: dict(reward.usage()) for name, reward in self.rewards.items()}
         results = self.runner.run(self._gather(batch))
         scores: dict[str, np.ndarray] = {}
@@ -67,7 +69,7 @@ class Scorer:
             if isinstance(result, ComponentError):
                 fatal = fatal or ComponentError(f"reward {name!r}: {result}")
             elif isinstance(result, BudgetExceeded):
-                self.stopped = self.stopped or f"reward {name!r}: {result}"
+                self.stopped.setdefault(run, f"reward {name!r}: {result}")
             elif isinstance(result, BaseException):
                 problems.append(self._problem(name, batch, result))
             else:
@@ -83,7 +85,7 @@ class Scorer:
             for name, reward in self.rewards.items()
         }
         combined = np.asarray(self.combiner.combine(scores, self.weights), dtype=np.float64).reshape(-1)
-        if self.stopped is not None:
+        if run in self.stopped:
             combined = np.full(len(batch), math.nan)  # a batch cut short by a budget decides nothing
         return Scored(scores=scores, combined=combined, usage=usage, problems=problems)
 
