@@ -153,14 +153,11 @@ class Budget:
             return False
         run_calls, run_cost = self.spent()
         extra = self.estimated_cost(calls)
-        for limit, used, more in (
-            (self.max_calls, run_calls, calls),
-            (self.max_total_calls, self.usage.calls, calls),
-        ):
-            if limit is not None and used + more > limit:
+        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, self.usage.calls)):
+            if limit is not None and made + calls > limit:
                 return False
-        for cap, used in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, self.usage.cost_usd)):
-            if cap is not None and (used >= cap or used + extra > cap + 1e-12):
+        for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, self.usage.cost_usd)):
+            if cap is not None and (cost >= cap or cost + extra > cap + 1e-12):
                 return False
         return True
 
