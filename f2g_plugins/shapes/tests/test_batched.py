@@ -67,9 +67,8 @@ def test_stacked_conditioning_denoises_each_row_with_its_own_prompt(shapes_plugi
 def test_f2g_generate_runs_every_method_on_the_shipped_world(tmp_path: Any, method: str) -> None:
     import json
 
-    from typer.testing import CliRunner
-
     from f2g_core.cli import app
+    from typer.testing import CliRunner
 
     prompt = "a yellow triangle above a green circle"
     args = ["generate", prompt, "--method", method, "--steps", "6", "--out", str(tmp_path)]
@@ -84,9 +83,8 @@ def test_f2g_generate_runs_every_method_on_the_shipped_world(tmp_path: Any, meth
 
 
 def test_f2g_generate_prompts_file_and_seeds(tmp_path: Any) -> None:
-    from typer.testing import CliRunner
-
     from f2g_core.cli import app
+    from typer.testing import CliRunner
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# two prompts\na red circle\n\na blue square moving left\n")
