@@ -80,6 +80,9 @@ class StepInfo:
 class RewardBatch:
     """What a reward scores: the key frames of every candidate for one prompt.
 
+    One batch holds one video's candidates (one prompt): when several videos are sampled together the scorer sends
+    one batch per video, so a combiner normalises within each video's group and a reward never mixes prompts.
+
     ``frames`` has shape (N, F, H, W, 3), float32 in [0, 1]: N candidates, F key frames each, in the order of
     ``frame_indices`` (their positions in the full video of ``num_frames`` frames).
     """
