@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from f2g_core.errors import ComponentError
 from f2g_core.interfaces import Backbone, RewardBatch, Schedule, StepInfo
 from f2g_core.population import Candidates, Population, Sampler, Step, groups, slots_of
 from f2g_core.randomness import INIT_STEP, keyed_noise, keyed_rng
@@ -277,27 +280,19 @@ class Tools:
         """The selection / resampling generator of one video at step ``k`` (``FINAL_STEP`` for final choices)."""
         return keyed_rng(self.videos[video].seed, chain, k)
 
-    def _timed(self, video: np.ndarray, phase: str) -> Any:
-        return _Timed([self.records[v] for v, _ in groups(video)], phase)
+    def _timed(self, video: np.ndarray, phase: str) -> AbstractContextManager[None]:
+        return _timed_all([self.records[v] for v, _ in groups(video)], phase)
 
 
-class _Timed:
-    """Add a block's wall time to ``phase`` of every record given (shared batches are timed for each video)."""
-
-    def __init__(self, records: list[StepRecord], phase: str) -> None:
-        self.records, self.phase = records, phase
-
-    def __enter__(self) -> None:
-        import time
-
-        self.started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        import time
-
-        elapsed = time.perf_counter() - self.started
-        for record in self.records:
-            record.seconds[self.phase] = record.seconds.get(self.phase, 0.0) + elapsed
+@contextmanager
+def _timed_all(records: list[StepRecord], phase: str) -> Iterator[None]:
+    """Add a block's wall time to ``phase`` of every record given (a shared batch is timed for each video)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        for record in records:
+            record.seconds[phase] = record.seconds.get(phase, 0.0) + time.perf_counter() - started
 
 
 class Observer:
@@ -334,9 +329,9 @@ class Observer:
             elif record.phase == "step" or record.guided:
                 trace.steps.append(record)
         self.previous = population.video
-        step = next(iter(self.tools.records.values())).step
-        if self.progress is not None and record.phase == "step":
-            self.progress(step + 1, self.tools.num_steps)
+        current = next(iter(self.tools.records.values()))
+        if self.progress is not None and current.phase == "step":
+            self.progress(current.step + 1, self.tools.num_steps)
 
 
 def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> torch.Tensor:
@@ -358,7 +353,7 @@ def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> tor
             observer.end(step)  # a final choice among chains was made
         population = step.population
     if len(population) != len(tools.videos):
-        raise RuntimeError(
+        raise ComponentError(
             f"sampler {sampler.name!r} finished with {len(population)} rows for {len(tools.videos)} videos"
         )
     return population.x
