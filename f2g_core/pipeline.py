@@ -24,7 +24,7 @@ from f2g_core.outputs import run_directory, write_run
 from f2g_core.plugins import default_plugins
 from f2g_core.population import Sampler
 from f2g_core.registry import Registry, format_validation_error
-from f2g_core.sampling import Progress, Tools, Video, default_key_frames, run
+from f2g_core.sampling import Progress, Tools, Video, decode_chunked, default_key_frames, run
 from f2g_core.scoring import Scorer
 from f2g_core.trace import RunTrace
 
@@ -232,9 +232,10 @@ class Pipeline:
             scorer=scorer,
         )
         latents = run(self.sampler, tools, progress)
+        decoded = decode_chunked(backbone, latents, None, config.guidance.chunk_size)
         results = []
         for index, video in enumerate(videos):
-            frames = np.asarray(backbone.decode_video(latents[index : index + 1])[0], dtype=np.float32)
+            frames = decoded[index]
             video.trace.decode_frames = int(frames.shape[0])
             video.trace.seconds_total = (time.perf_counter() - started) / len(videos)
             results.append(

@@ -60,6 +60,13 @@ def denoise_chunked(
     return torch.cat([backbone.denoise(part, level, cond) for part in latents.split(chunk)])
 
 
+def decode_chunked(backbone: Backbone, x0: torch.Tensor, frames: Sequence[int] | None, chunk: int | None) -> np.ndarray:
+    """Decode ``frames`` (None: all) of every sample, at most ``chunk`` samples per decoder call, float32."""
+    parts = [x0] if chunk is None else list(x0.split(chunk))
+    decode = backbone.decode_video if frames is None else (lambda part: backbone.decode(part, frames))
+    return np.concatenate([np.asarray(decode(part), dtype=np.float32) for part in parts])
+
+
 @dataclass
 class Video:
     """One video of a run: what it is conditioned on, its seed, and the trace its records go to."""
@@ -241,18 +248,28 @@ class Tools:
             return combined
         final = step >= self.num_steps
         info = StepInfo.final(self.num_steps) if final else StepInfo(step, self.num_steps, self._timestep(step))
+        live = []
         for v, rows in groups(video):
             record, run = self.records[v], self.videos[v].run
             record.guided = True
             if run in self.scorer.stopped:
                 record.fallback = record.fallback or f"guidance stopped: {self.scorer.stopped[run]}"
-                continue
-            with record.timed("decode"):
-                frames = self.backbone.decode(x0[torch.as_tensor(rows, device=x0.device)], self.key_frames)
+            else:
+                live.append((v, rows))
+        if not live:
+            return combined
+        wanted = np.concatenate([rows for _, rows in live])
+        with self._timed(video[wanted], "decode"):  # every video's key frames in the same decoder calls
+            index = torch.as_tensor(wanted, device=x0.device)
+            decoded = decode_chunked(self.backbone, x0[index], self.key_frames, self.chunk_size)
+        offset = 0
+        for v, rows in live:
+            record, run = self.records[v], self.videos[v].run
+            frames, offset = decoded[offset : offset + len(rows)], offset + len(rows)
             record.frames_decoded += len(rows) * len(self.key_frames)
             batch = RewardBatch(
                 prompt=self.videos[v].prompt,
-                frames=np.asarray(frames, dtype=np.float32),
+                frames=frames,
                 frame_indices=tuple(self.key_frames),
                 num_frames=self.backbone.num_frames,
                 step=info,
