@@ -302,3 +302,26 @@ def test_f2g_list_samplers_shows_the_built_ins() -> None:
     assert done.exit_code == 0, done.output
     for name in ("free2guide", "best-of-n", "smc", "beam", "none", "num_particles", "lookahead", "initial_candidates"):
         assert name in done.output
+
+
+def test_a_third_party_method_is_a_plugin_like_any_reward(
+    register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any]
+) -> None:
+    """The example of docs/samplers.md, executed as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "samplers.md").read_text()
+    source = text.split("## Writing a method")[1].split("```python\n")[1].split("```")[0]
+    module = types.ModuleType("greedy_plugin")
+    exec(compile(source, "docs/samplers.md", "exec"), module.__dict__)
+    registry = register_plugin(module, name="greedy-plugin").registry
+    assert "greedy" in registry.names("sampler")
+    pipeline = Pipeline.from_config(_config(gmm_config, "greedy", 8, num_candidates=3), registry=registry)
+    result = pipeline.generate(seed=1)
+    assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(8) == 8 + 7 * 2
+    assert result.trace.totals()["guided_steps"] == 7
+    plain = Pipeline.from_config(_config(gmm_config, "none", 8), registry=registry).generate(seed=1)
+    assert (
+        float(np.linalg.norm(result.latents[0].numpy() - 2.0))
+        < float(np.linalg.norm(plain.latents[0].numpy() - 2.0)) + 1.0
+    )
