@@ -320,8 +320,5 @@ def test_a_third_party_method_is_a_plugin_like_any_reward(
     result = pipeline.generate(seed=1)
     assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(8) == 8 + 7 * 2
     assert result.trace.totals()["guided_steps"] == 7
-    plain = Pipeline.from_config(_config(gmm_config, "none", 8), registry=registry).generate(seed=1)
-    assert (
-        float(np.linalg.norm(result.latents[0].numpy() - 2.0))
-        < float(np.linalg.norm(plain.latents[0].numpy() - 2.0)) + 1.0
-    )
+    for step in result.trace.steps[:7]:
+        assert step.chosen == int(np.nanargmax(np.array(step.combined, dtype=float)))
