@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from shapes_alignment import bootstrap_ci, build_suite, load_rows
 
+
 def _cfg(method: str, steps: int, **options: Any) -> dict[str, Any]:
     return {"sampler": {"num_steps": steps, "eta": 1.0}, "guidance": {"method": method, "options": options}}
 
