@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-GUIDANCE = {"method": "free2guide", "num_candidates": 5, "start": 0, "num_guided_steps": 6}
+GUIDANCE = {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}}
 
 
 def config(rewards: list[dict[str, Any]]) -> Any:

@@ -108,7 +108,7 @@ def main() -> None:
         "backbone": {"type": "costly-mixture", "options": {"num_frames": args.frames}},
         "rewards": [{"type": "mode-distance"}],
         "sampler": {"num_steps": args.steps},
-        "guidance": {"num_candidates": args.n, "num_guided_steps": args.guided},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": args.n, "num_guided_steps": args.guided}},
         "output": {"formats": []},
     }
     ours = Pipeline.from_config(config, registry=registry)

@@ -104,7 +104,10 @@ def run(server: Any, args: argparse.Namespace, concurrency: int) -> tuple[float,
             }
         ],
         "sampler": {"num_steps": args.steps},
-        "guidance": {"num_candidates": args.n, "start": 0, "num_guided_steps": args.guided},
+        "guidance": {
+            "method": "free2guide",
+            "options": {"num_candidates": args.n, "start": 0, "num_guided_steps": args.guided},
+        },
     }
     before = server.request_count
     registry = isolated_plugins(extra).registry

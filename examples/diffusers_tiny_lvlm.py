@@ -54,7 +54,7 @@ def main() -> None:
             },
             "rewards": [{"type": "openai", "options": {"base_url": server.openai_base_url, "model": "local"}}],
             "sampler": {"num_steps": args.steps, "eta": 1.0},
-            "guidance": {"num_candidates": args.n, "num_guided_steps": 2},
+            "guidance": {"method": "free2guide", "options": {"num_candidates": args.n, "num_guided_steps": 2}},
         }
         with Pipeline.from_config(config) as pipeline:
             result = pipeline.generate(seed=0)

@@ -31,7 +31,7 @@ def main() -> None:
             ],
             "combiner": {"type": combiner},
             "sampler": {"num_steps": args.steps},
-            "guidance": {"num_candidates": 5, "num_guided_steps": 6},
+            "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "num_guided_steps": 6}},
         }
         with Pipeline.from_config(config) as pipeline:
             result = pipeline.generate(args.prompt, seed=1)

@@ -61,9 +61,9 @@ def main() -> None:
                     "sampler": {"num_steps": args.steps, "eta": 1.0},
                     "guidance": {
                         "method": method,
-                        "num_candidates": args.n,
-                        "start": 0,
-                        "num_guided_steps": args.guided,
+                        "options": {"num_candidates": args.n, "start": 0, "num_guided_steps": args.guided}
+                        if method != "none"
+                        else {},
                     },
                 }
                 with Pipeline.from_config(config, registry=registry) as pipeline:

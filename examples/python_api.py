@@ -24,7 +24,7 @@ def main() -> None:
         "backbone": {"type": "shapes"},
         "rewards": [{"type": "shapes-judge"}],
         "sampler": {"num_steps": args.steps},
-        "guidance": {"method": "free2guide", "num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}},
         "output": {"dir": str(args.out), "formats": ["gif"]},
     }
     with Pipeline.from_config(config) as pipeline:

@@ -90,9 +90,16 @@ def _plugin_defaults() -> dict[str, Any]:
     return default_plugins().default_run_config()
 
 
-def _run(config: RunConfig, save: bool, out: Path | None, allow_unguided: bool) -> None:
+def _run(
+    config: RunConfig,
+    save: bool,
+    out: Path | None,
+    allow_unguided: bool,
+    many: tuple[list[str], list[int]] | None = None,
+) -> None:
+    """Generate the config's video (or, with ``many``, one per prompt × seed through ``generate_many``), report
+    each, save each, and exit 3 when a video's planned guidance never happened (unless ``allow_unguided``)."""
     from f2g_core.pipeline import Pipeline
-    from f2g_core.plugins import default_plugins
 
     with Pipeline.from_config(config) as pipeline:
         pipeline.check()
@@ -113,25 +120,37 @@ def _run(config: RunConfig, save: bool, out: Path | None, allow_unguided: bool) 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = pipeline.generate(progress=progress)
-        totals = result.trace.totals()
-        console.print(f"[bold]{escape(repr(result.prompt))}[/] seed {result.seed}: {_summary(config, totals)}")
-        for event in result.trace.events:
-            console.print(f"[yellow]note:[/] {event}")
-        hook = default_plugins().manager.hook
-        for verdict in hook.describe_result(prompt=result.prompt, video=result.video, config=config):
-            if verdict:
-                console.print(verdict)
-        if save:
-            directory = pipeline.save(result, out)
-            console.print(f"wrote {directory}")
-        if totals["planned_guided_steps"] and not totals["guided_steps"] and not allow_unguided:
+            if many is None:
+                results = [pipeline.generate(progress=progress)]
+            else:
+                results = pipeline.generate_many(*many, progress=progress)
+        unguided = [result for result in results if _report(pipeline, config, result, save, out)]
+        if unguided and not allow_unguided:
+            planned = unguided[0].trace.totals()["planned_guided_steps"]
             raise UnguidedRun(
-                f"guidance never happened: none of the {totals['planned_guided_steps']} planned guided steps "
-                "selected by a valid reward score (see the notes above), so the video is unguided"
+                f"guidance never happened for {len(unguided)} of {len(results)} video(s): none of the {planned} "
+                "planned guided steps selected by a valid reward score (see the notes above), so the video is "
+                "unguided"
                 + (" (it was saved)" if save else "")
                 + ". Fix the rewards, or pass --allow-unguided to accept an unguided fallback."
             )
+
+
+def _report(pipeline: Any, config: RunConfig, result: Any, save: bool, out: Path | None) -> bool:
+    """Print one video's outcome (summary, notes, plugins' verdicts), save it; True when it went unguided."""
+    from f2g_core.plugins import default_plugins
+
+    totals = result.trace.totals()
+    console.print(f"[bold]{escape(repr(result.prompt))}[/] seed {result.seed}: {_summary(config, totals)}")
+    for event in result.trace.events:
+        console.print(f"[yellow]note:[/] {event}")
+    hook = default_plugins().manager.hook
+    for verdict in hook.describe_result(prompt=result.prompt, video=result.video, config=config):
+        if verdict:
+            console.print(verdict)
+    if save:
+        console.print(f"wrote {pipeline.save(result, out)}")
+    return bool(totals["planned_guided_steps"] and not totals["guided_steps"])
 
 
 def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
@@ -150,17 +169,28 @@ def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
 
 @app.command()
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What the video should show.")],
+    prompt: Annotated[str | None, typer.Argument(help="What the video should show (or use --prompts FILE).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML / TOML / JSON run config.")] = None,
     backbone: Annotated[str | None, typer.Option(help="Backbone id (see `f2g list backbones`).")] = None,
     reward: Annotated[
         list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")
     ] = None,
-    method: Annotated[str | None, typer.Option(help="free2guide, best-of-n or none.")] = None,
-    num_candidates: Annotated[int | None, typer.Option("--num-candidates", "-n", help="Candidates per step.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Search method: free2guide, best-of-n, smc, beam, none (`f2g list samplers`).")
+    ] = None,
+    num_candidates: Annotated[
+        int | None,
+        typer.Option("--num-candidates", "-n", help="The method's size: candidates n / chains N / particles k."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Sampling steps T.")] = None,
     guided_steps: Annotated[int | None, typer.Option(help="How many steps are guided.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="A text file of prompts, one per line: one video per prompt.")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Seeds for every prompt: 0-3, or 1,5,9 (with --prompts or PROMPT).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE (dotted).")] = None,
     save: Annotated[bool, typer.Option(help="Write the run directory.")] = True,
@@ -176,19 +206,19 @@ def generate(
     sources.merge("plugin defaults", _plugin_defaults())
     if config is not None:
         sources.merge(str(config), read_config_file(config))
-    flags: dict[str, Any] = {"prompt": prompt}
+    if prompts is not None and prompt is not None:
+        raise ConfigError("prompt: give a PROMPT argument or --prompts FILE, not both")
+    flags: dict[str, Any] = {} if prompt is None else {"prompt": prompt}
     if seed is not None:
         flags["seed"] = seed
     if backbone:
         flags["backbone"] = {"type": backbone}
     if reward:
         flags["rewards"] = [{"type": r} for r in reward]
-    guidance = {"method": method, "num_candidates": num_candidates, "num_guided_steps": guided_steps}
-    if any(v is not None for v in guidance.values()):
-        flags["guidance"] = {k: v for k, v in guidance.items() if v is not None}
     if steps is not None:
         flags["sampler"] = {"num_steps": steps}
     sources.merge("command-line flags", flags)
+    _guidance_flags(sources, method, num_candidates, guided_steps)
     sources.set(set_ or [])
     if "backbone" not in sources.data:
         from f2g_core.plugins import default_plugins
@@ -198,7 +228,70 @@ def generate(
             "defaults (the README's quick start installs the embedded default world)."
             + default_plugins().registry.unavailable_hint()
         )
-    _run(sources.load(), save, out, allow_unguided)
+    if prompts is None and seeds is None:
+        if prompt is None and not sources.data.get("prompt"):
+            raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
+        _run(sources.load(), save, out, allow_unguided)
+        return
+    config_ = sources.load()
+    prompt_list = _read_prompts(prompts) if prompts is not None else [_required_prompt(config_)]
+    _run(config_, save, out, allow_unguided, many=(prompt_list, _parse_seeds(seeds) if seeds else [config_.seed]))
+
+
+def _required_prompt(config: RunConfig) -> str:
+    if not config.prompt:
+        raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
+    return config.prompt
+
+
+def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None, guided_steps: int | None) -> None:
+    """Apply --method / -n / --guided-steps: a different method starts from its own default options."""
+    if method is None and size is None and guided_steps is None:
+        return
+    from f2g_core.plugins import default_plugins
+
+    guidance = dict(sources.data.get("guidance") or {})
+    if method is not None and method != guidance.get("method", "free2guide"):
+        sources.replace("command-line flags", "guidance", {**guidance, "method": method, "options": {}})
+    options: dict[str, Any] = {}
+    if size is not None:
+        name = method or guidance.get("method", "free2guide")
+        entry = default_plugins().registry.get("sampler", name, "--method")
+        key = getattr(entry.cls, "size_option", None)
+        if key is None:
+            raise ConfigError(f"-n: guidance method {entry.name!r} has no size option")
+        options[key] = size
+    if guided_steps is not None:
+        options["num_guided_steps"] = guided_steps
+    if options:
+        sources.merge("command-line flags", {"guidance": {"options": options}})
+
+
+def _read_prompts(path: Path) -> list[str]:
+    if not path.is_file():
+        raise ConfigError(f"--prompts: file {str(path)!r} does not exist")
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise ConfigError(f"--prompts: {path} is not a UTF-8 text file (one prompt per line)") from None
+    found = [line for line in lines if line and not line.startswith("#")]
+    if not found:
+        raise ConfigError(f"--prompts: {path} has no prompts (one per line; # starts a comment)")
+    return found
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``0-3`` → [0, 1, 2, 3]; ``1,5,9`` → [1, 5, 9]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: use a range like 0-3 or a list like 1,5,9") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds {text!r}: give at least one seed >= 0")
+    return seeds
 
 
 @app.command()
@@ -263,7 +356,7 @@ def plugins(
                 errors.print(f"[bold]{info.name}[/] skipped {skipped}")
 
 
-_KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner"}
+_KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner", "samplers": "sampler"}
 
 
 def _list(kind: str, options: bool, as_json: bool) -> None:

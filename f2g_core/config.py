@@ -87,21 +87,43 @@ class SamplerConfig(_Strict):
     )
 
 
-class GuidanceConfig(_Strict):
-    """Reward guidance (Free²Guide) or the best-of-N baseline."""
+_FLAT_GUIDANCE = ("num_candidates", "start", "num_guided_steps", "selection", "temperature")
+"""Keys of the old flat guidance block (they are options of the ``free2guide`` / ``best-of-n`` methods now)."""
 
-    method: Literal["free2guide", "none", "best-of-n"] = Field(
-        "free2guide", description="free2guide: per-step candidate selection; best-of-n: N whole samples; none: plain."
+
+class GuidanceConfig(_Strict):
+    """The search method (a ``sampler`` component) and what every method shares: key frames, chunking, timeouts."""
+
+    method: str = Field(
+        "free2guide",
+        min_length=1,
+        description="Search method id: none, free2guide, best-of-n, smc, beam or a plugin's (`f2g list samplers`).",
     )
-    num_candidates: int = Field(5, ge=1, le=1024, description="Candidates n per guided step (N for best-of-n).")
-    start: int = Field(0, ge=0, description="First guided step (0 = the first, noisiest step).")
-    num_guided_steps: int = Field(6, ge=0, description="How many consecutive steps are guided (paper: 6 of 50).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="The method's options (`f2g list samplers --options`)."
+    )
     key_frames: list[int] | None = Field(
         None, description="0-based frames decoded for the rewards; None = 4 evenly spaced (0, 5, 10, 15 of 16)."
     )
-    selection: Literal["argmax", "soft"] = Field("argmax", description="argmax (λ → 0) or soft: sample ∝ exp(r/λ).")
-    temperature: float = Field(1.0, gt=0.0, description="λ for soft selection.")
-    chunk_size: int | None = Field(None, ge=1, description="Candidates per denoiser call; None = all at once.")
+    chunk_size: int | None = Field(None, ge=1, description="Samples per denoiser call; None = all at once.")
+    reward_timeout_s: float | None = Field(
+        None, gt=0.0, description="Seconds one reward may take for one batch; slower scores count as failed (NaN)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_form(cls, data: Any) -> Any:
+        """The pre-0.2 flat form (``guidance: {num_candidates: 5, …}``) fails with the new form spelled out."""
+        if isinstance(data, Mapping):
+            flat = {key: data[key] for key in _FLAT_GUIDANCE if key in data}
+            if flat:
+                method = data.get("method", "free2guide")
+                inner = ", ".join(f"{key}: {json.dumps(value)}" for key, value in flat.items())
+                raise ValueError(
+                    f"guidance: {', '.join(flat)} are options of the method now; write "
+                    f"guidance: {{method: {method}, options: {{{inner}}}}}"
+                )
+        return data
 
     @model_validator(mode="after")
     def _frames_valid(self) -> GuidanceConfig:
@@ -111,13 +133,6 @@ class GuidanceConfig(_Strict):
             if min(self.key_frames) < 0:
                 raise ValueError("guidance.key_frames: frame indices are 0-based and must be >= 0")
         return self
-
-    @property
-    def guided_steps(self) -> range:
-        """The guided step indices (empty for other methods)."""
-        if self.method != "free2guide":
-            return range(0)
-        return range(self.start, self.start + self.num_guided_steps)
 
 
 VideoFormat = Literal["mp4", "gif"]
@@ -152,21 +167,6 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        guidance, steps = self.guidance, self.sampler.num_steps
-        if guidance.method != "none" and not self.rewards:
-            raise ValueError(
-                f"rewards: guidance method {guidance.method!r} needs at least one reward (or set guidance.method: none)"
-            )
-        if (
-            guidance.method == "free2guide"
-            and guidance.num_guided_steps
-            and guidance.start + guidance.num_guided_steps > steps - 1
-        ):
-            raise ValueError(
-                f"guidance: steps {guidance.start}..{guidance.start + guidance.num_guided_steps - 1} are guided but "
-                f"only steps 0..{steps - 2} of sampler.num_steps={steps} can be (the last step is deterministic); "
-                "lower guidance.start or guidance.num_guided_steps"
-            )
         explicit = [r.name for r in self.rewards if r.name]
         if len(explicit) != len(set(explicit)):
             raise ValueError("rewards: two rewards have the same name; names must be unique")
@@ -285,6 +285,11 @@ class ConfigSources:
         self.data = deep_merge(self.data, partial)
         self.layers.append((label, _paths(partial)))
 
+    def replace(self, label: str, key: str, value: Any) -> None:
+        """Set the top-level block ``key`` whole (no merging with what earlier layers set there)."""
+        self.data = {**self.data, key: value}
+        self.layers.append((label, _paths({key: value})))
+
     def set(self, assignments: Sequence[str]) -> None:
         self.data = apply_overrides(self.data, list(assignments))
         for assignment in assignments:
@@ -350,7 +355,7 @@ def apply_overrides(data: Mapping[str, Any], assignments: list[str]) -> dict[str
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {assignment!r}: use KEY=VALUE, e.g. --set guidance.num_candidates=10")
+            raise ConfigError(f"--set {assignment!r}: use KEY=VALUE, e.g. --set guidance.options.num_candidates=10")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:

@@ -39,6 +39,7 @@ class GaussianMixtureBackbone(Backbone):
     """Analytic test backbone: a mixture of isotropic Gaussians with the exact posterior-mean denoiser."""
 
     name = "gaussian-mixture"
+    batched_conditioning = True  # unconditional: rows of several "prompts" share calls trivially
 
     class Options(Backbone.Options):
         means: list[list[float]] = Field(
@@ -75,6 +76,9 @@ class GaussianMixtureBackbone(Backbone):
         return ddim_schedule(num_steps, ddpm_alphas_cumprod())
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None, cfg_scale: float | None) -> Any:
+        return None
+
+    def stack_conditioning(self, conds: Sequence[Any]) -> Any:
         return None
 
     def denoise(self, latents: Any, level: Level, cond: Any) -> Any:

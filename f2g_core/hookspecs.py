@@ -43,6 +43,15 @@ def register_backbones(register: Register) -> None:
     """Register :class:`f2g_core.interfaces.Backbone` subclasses (text-to-video models the loop can drive)."""
 
 
+@hookspec
+def register_samplers(register: Register) -> None:
+    """Register :class:`f2g_core.population.Sampler` subclasses (search methods: ``guidance.method``).
+
+    The built-ins (``none``, ``free2guide``, ``best-of-n``, ``smc``, ``beam``) register through this hook too;
+    see docs/samplers.md for writing one.
+    """
+
+
 @hookspec(firstresult=True)
 def default_run_config() -> Mapping[str, Any] | None:
     """Return a partial run configuration used when the user gives none (``f2g generate PROMPT``).

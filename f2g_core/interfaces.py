@@ -80,6 +80,9 @@ class StepInfo:
 class RewardBatch:
     """What a reward scores: the key frames of every candidate for one prompt.
 
+    One batch holds one video's candidates (one prompt): when several videos are sampled together the scorer sends
+    one batch per video, so a combiner normalises within each video's group and a reward never mixes prompts.
+
     ``frames`` has shape (N, F, H, W, 3), float32 in [0, 1]: N candidates, F key frames each, in the order of
     ``frame_indices`` (their positions in the full video of ``num_frames`` frames).
     """
@@ -138,6 +141,14 @@ class Reward(Component):
         """
         return {}
 
+    def enter_run(self, run: int) -> None:
+        """Called before every batch with the id of the video run it belongs to; a new id starts a new run.
+
+        Ids are unique per pipeline. Rewards with per-run budgets keep their run counters per id here: the
+        batches of several videos sampled together (``Pipeline.generate_many``) arrive interleaved, one video's
+        batch at a time, so a budget spent on one video never limits the next.
+        """
+
     def trace_info(self) -> Mapping[str, Any]:
         """Facts about this reward worth keeping with every run (model, prompt-template version, scale …).
 
@@ -161,9 +172,18 @@ class AsyncReward(Reward):
         """Score candidate ``index`` of ``batch``."""
         raise NotImplementedError
 
+    def _shared_limit(self) -> asyncio.Semaphore:
+        """One semaphore per reward and event loop: concurrent batches (several videos) share the limit."""
+        loop = asyncio.get_running_loop()
+        limits: dict[int, asyncio.Semaphore] = self.__dict__.setdefault("_limits", {})
+        if id(loop) not in limits:
+            limits.clear()
+            limits[id(loop)] = asyncio.Semaphore(int(getattr(self.options, "max_concurrency", 8)))
+        return limits[id(loop)]
+
     async def ascore(self, batch: RewardBatch) -> list[float]:
-        """Score every candidate concurrently under the reward's concurrency limit."""
-        limit = asyncio.Semaphore(int(getattr(self.options, "max_concurrency", 8)))
+        """Score every candidate concurrently under the reward's concurrency limit (shared by concurrent calls)."""
+        limit = self._shared_limit()
 
         async def one(index: int) -> float:
             async with limit:
@@ -239,6 +259,17 @@ class Backbone(Component):
     prompt encoding, the schedule, a batched denoiser that returns x̂0 (classifier-free guidance inside),
     the stochastic transition, and a decoder that decodes only the frames asked for.
     """
+
+    batched_conditioning: ClassVar[bool] = False
+    """True when :meth:`stack_conditioning` is implemented: rows of several prompts then share denoiser calls
+    (``Pipeline.generate_many``); otherwise each video's rows are denoised in their own calls."""
+
+    def stack_conditioning(self, conds: Sequence[Any]) -> Any:
+        """One conditioning for a batch whose row i is conditioned on ``conds[i]`` (results of encode_prompt).
+
+        Denoising a row with the stacked conditioning must give what denoising it with ``conds[i]`` alone gives.
+        """
+        raise NotImplementedError(f"backbone {self.name!r} does not support batched conditioning")
 
     @property
     def device(self) -> torch.device:

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from f2g_core.config import RunConfig, check_request, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
-from f2g_core.registry import Registry
-from f2g_core.sampling import Job, Progress, Scorer, default_key_frames, sample
+from f2g_core.population import Sampler
+from f2g_core.registry import Registry, format_validation_error
+from f2g_core.sampling import Progress, Tools, Video, decode_chunked, default_key_frames, run
+from f2g_core.scoring import Scorer
 from f2g_core.trace import RunTrace
 
 
@@ -42,6 +45,16 @@ class RunResult:
     directory: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def guided(self) -> bool:
+        """Whether guidance did what was asked: nothing was planned, or a valid score decided at least one step.
+
+        False means guidance was planned but no score ever decided anything (every reward failed, or a budget
+        stopped it first): the video is then a plain sample.
+        """
+        totals = self.trace.totals()
+        return totals["planned_guided_steps"] == 0 or totals["guided_steps"] > 0
+
 
 class Pipeline:
     """A backbone, rewards and a combiner built from one RunConfig; loads lazily, reusable across prompts."""
@@ -52,8 +65,10 @@ class Pipeline:
         backbone: Backbone,
         rewards: Mapping[str, Reward],
         combiner: Combiner,
+        sampler: Sampler,
     ) -> None:
         self.config = config
+        self.sampler = sampler
         self.backbone = backbone
         self.rewards = dict(rewards)
         self.combiner = combiner
@@ -61,6 +76,7 @@ class Pipeline:
         self._runner: asyncio.Runner | None = None
         self.provenance: dict[str, Any] = {}
         """Where each component came from (plugin, distribution, version): written to ``trace.json``."""
+        self._runs = 0  # video runs so far: each gets its own id (reward usage and budget scopes)
 
     @classmethod
     def from_config(
@@ -76,8 +92,9 @@ class Pipeline:
             for index, (name, spec) in enumerate(zip(names, config.rewards, strict=True))
         }
         combiner = registry.build("combiner", config.combiner.type, config.combiner.options, "combiner")
+        sampler = build_sampler(config, registry)
         assert isinstance(backbone, Backbone) and isinstance(combiner, Combiner)
-        pipeline = cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner)
+        pipeline = cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner, sampler)
         pipeline.provenance = {
             "backbone": registry.get("backbone", config.backbone.type).provenance(),
             "rewards": {
@@ -85,6 +102,7 @@ class Pipeline:
                 for name, spec in zip(names, config.rewards, strict=True)
             },
             "combiner": registry.get("combiner", config.combiner.type).provenance(),
+            "sampler": registry.get("sampler", config.guidance.method).provenance(),
         }
         return pipeline
 
@@ -140,7 +158,7 @@ class Pipeline:
         """What the run would reject, found without loading anything: key frames against the backbone's frame
         count and against each reward's needs (:meth:`~f2g_core.interfaces.Reward.check_key_frames`)."""
         frames = self.key_frames()
-        if self.config.guidance.method == "none":
+        if not self.sampler.needs_rewards:
             return
         for index, (name, reward) in enumerate(self.rewards.items()):
             try:
@@ -158,6 +176,7 @@ class Pipeline:
         for block, reward in zip(data["rewards"], self.rewards.values(), strict=True):
             block["options"] = reward.options.model_dump(mode="json")
         data["combiner"]["options"] = self.combiner.options.model_dump(mode="json")
+        data["guidance"]["options"] = self.sampler.options.model_dump(mode="json")
         return data
 
     def generate(
@@ -169,54 +188,102 @@ class Pipeline:
             raise ConfigError("prompt: no prompt given; pass one (f2g generate PROMPT) or set `prompt:` in the config")
         seed = self.config.seed if seed is None else seed
         check_request(prompt, seed)
+        return self._run([(prompt, seed)], progress)[0]
+
+    def generate_many(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        videos_per_batch: int | None = None,
+    ) -> list[RunResult]:
+        """One video per (prompt, seed) pair of ``prompts × seeds`` (default seeds: the config's), prompt-major.
+
+        Where the backbone supports batched conditioning, the chains of up to ``videos_per_batch`` videos (None:
+        all) share every denoiser call; otherwise videos run one after another. Either way each video equals what
+        :meth:`generate` makes for its prompt and seed, and has its own trace (and, once saved, run directory).
+        """
+        if not prompts or any(not p for p in prompts):
+            raise ConfigError("prompts: give at least one non-empty prompt")
+        seeds = list(seeds) if seeds is not None else [self.config.seed]
+        pairs = [(prompt, seed) for prompt in prompts for seed in seeds]
+        for prompt, seed in pairs:
+            check_request(prompt, seed)
+        size = len(pairs) if self.backbone.batched_conditioning else 1
+        size = min(size, videos_per_batch or size)
+        results: list[RunResult] = []
+        for begin in range(0, len(pairs), size):
+            results.extend(self._run(pairs[begin : begin + size], progress))
+        return results
+
+    def _run(self, pairs: list[tuple[str, int]], progress: Progress | None) -> list[RunResult]:
+        """Sample the videos of ``pairs`` in lockstep (one population) and decode them."""
         self.check()
         self.load()
         config, backbone = self.config, self.backbone
         key_frames = self.key_frames()
         started = time.perf_counter()
         schedule = backbone.schedule(config.sampler.num_steps)
-        cond = backbone.encode_prompt(prompt, config.negative_prompt, config.sampler.cfg_scale)
-        trace = RunTrace(
-            prompt=prompt,
-            seed=seed,
-            method=config.guidance.method,
-            num_steps=schedule.num_steps,
-            key_frames=key_frames,
-            rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
-            components=self.provenance,
-        )
+        first, self._runs = self._runs, self._runs + len(pairs)
+        videos = [
+            Video(
+                run=first + index,
+                prompt=prompt,
+                seed=seed,
+                cond=backbone.encode_prompt(prompt, config.negative_prompt, config.sampler.cfg_scale),
+                trace=RunTrace(
+                    prompt=prompt,
+                    seed=seed,
+                    method=self.sampler.name,
+                    num_steps=schedule.num_steps,
+                    key_frames=key_frames,
+                    rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
+                    options=self.sampler.trace_info(),
+                    components=self.provenance,
+                ),
+            )
+            for index, (prompt, seed) in enumerate(pairs)
+        ]
         scorer = None
-        if config.guidance.method != "none":
+        if self.sampler.needs_rewards:
             if self._runner is None:
                 self._runner = asyncio.Runner()
             weights = {name: spec.weight for name, spec in zip(self.rewards, config.rewards, strict=True)}
-            scorer = Scorer(rewards=self.rewards, weights=weights, combiner=self.combiner, runner=self._runner)
-        job = Job(
-            backbone=backbone,
-            cond=cond,
-            schedule=schedule,
-            prompt=prompt,
-            seed=seed,
-            sampler=config.sampler,
-            guidance=config.guidance,
+            scorer = Scorer(
+                rewards=self.rewards,
+                weights=weights,
+                combiner=self.combiner,
+                runner=self._runner,
+                timeout_s=config.guidance.reward_timeout_s,
+            )
+        tools = Tools(
+            backbone,
+            schedule,
+            videos,
+            eta=config.sampler.eta,
             key_frames=key_frames,
-            trace=trace,
+            chunk_size=config.guidance.chunk_size,
             scorer=scorer,
-            progress=progress,
         )
-        latents = sample(job)
-        video = np.asarray(backbone.decode_video(latents)[0], dtype=np.float32)
-        trace.decode_frames = int(video.shape[0])
-        trace.seconds_total = time.perf_counter() - started
-        return RunResult(
-            prompt=prompt,
-            seed=seed,
-            video=video,
-            latents=latents,
-            trace=trace,
-            config=self.resolved_config(prompt, seed),
-            key_frames=key_frames,
-        )
+        latents = run(self.sampler, tools, progress)
+        decoded = decode_chunked(backbone, latents, None, config.guidance.chunk_size)
+        results = []
+        for index, video in enumerate(videos):
+            frames = decoded[index]
+            video.trace.decode_frames = int(frames.shape[0])
+            video.trace.seconds_total = (time.perf_counter() - started) / len(videos)
+            results.append(
+                RunResult(
+                    prompt=video.prompt,
+                    seed=video.seed,
+                    video=frames,
+                    latents=latents[index : index + 1],
+                    trace=video.trace,
+                    config=self.resolved_config(video.prompt, video.seed),
+                    key_frames=key_frames,
+                )
+            )
+        return results
 
     def output_dir(self, parent: Path | None = None) -> Path:
         """The folder run directories go to (``parent`` or ``output.dir``), checked writable; call before work."""
@@ -239,6 +306,26 @@ class Pipeline:
             fps=output.fps,
         )
         return result.directory
+
+
+def build_sampler(config: RunConfig, registry: Registry) -> Sampler:
+    """The configured search method with validated options, checked against the run (steps, rewards)."""
+    entry = registry.get("sampler", config.guidance.method, "guidance.method")
+    try:
+        options = entry.cls.Options.model_validate(config.guidance.options)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, "guidance.options")) from None
+    sampler = entry.cls(options)
+    assert isinstance(sampler, Sampler)
+    try:
+        sampler.check(config.sampler.num_steps)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if sampler.needs_rewards and not config.rewards:
+        raise ConfigError(
+            f"rewards: guidance method {sampler.name!r} needs at least one reward (or set guidance.method: none)"
+        )
+    return sampler
 
 
 def generate(

@@ -38,11 +38,12 @@ from f2g_core import hookspecs
 from f2g_core.errors import PluginError
 from f2g_core.registry import Kind, Registry
 
-BUILTIN_PLUGINS = ("f2g_core.default_plugins.combiners",)
+BUILTIN_PLUGINS = ("f2g_core.default_plugins.combiners", "f2g_core.default_plugins.samplers")
 HOOKS: dict[Kind, str] = {
     "reward": "register_rewards",
     "combiner": "register_combiners",
     "backbone": "register_backbones",
+    "sampler": "register_samplers",
 }
 FIRST_PARTY_DISTRIBUTIONS = ("f2g-core",)
 FIRST_PARTY_PREFIX = "f2g-plugin-"

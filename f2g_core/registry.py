@@ -11,9 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 from f2g_core.errors import ConfigError, PluginError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
+from f2g_core.population import Sampler
 
-Kind = Literal["reward", "combiner", "backbone"]
-KINDS: dict[Kind, type[Component]] = {"reward": Reward, "combiner": Combiner, "backbone": Backbone}
+Kind = Literal["reward", "combiner", "backbone", "sampler"]
+KINDS: dict[Kind, type[Component]] = {"reward": Reward, "combiner": Combiner, "backbone": Backbone, "sampler": Sampler}
 
 
 class DuplicateId(PluginError):

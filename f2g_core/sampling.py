@@ -1,50 +1,41 @@
-"""The sampling loops: plain stochastic sampling, Free²Guide, and best-of-N.
+"""The population loop: the toolbox sampler methods use, the observer that writes the trace, and the loop itself.
 
-One guided step, top to bottom (:func:`guided_step`): draw n noises → n candidate latents in one batched
-transition → x̂0 of every candidate in batched, chunked denoiser calls → decode the key frames only → score with
-every reward concurrently → combine → select → keep the chosen candidate's latents *and* its x̂0, so the next step
-needs no model call. A guided run therefore costs exactly T + K·(n − 1) model calls.
+A run is one or more videos (prompt, seed) sampled in lockstep with one :class:`~f2g_core.population.Sampler`.
+:func:`run` asks the method for its initial population, then for one :class:`~f2g_core.population.Step` per
+sampling step, then for its final choice. The method works through :class:`Tools`:
 
-All randomness comes from generators seeded by (seed, sample, step, candidate): candidate i of step k is the same
-whatever n is, candidate 0 is the unguided transition, and n = 1 reproduces plain sampling bit for bit.
+* :meth:`Tools.start`, :meth:`Tools.plain`, :meth:`Tools.propose`: initial noise, the plain transition, n candidate
+  transitions per row with their Tweedie x̂0, all in batched, chunked, counted denoiser calls;
+* :meth:`Tools.lookahead`: a sharper x̂0 from a few deterministic sub-steps (DLBS);
+* :meth:`Tools.score`: decode only the key frames, score with every reward concurrently, combine within each video;
+* :meth:`Tools.rng`: keyed generators for selection and resampling (see :mod:`f2g_core.randomness`).
+
+Costs are counted where they happen, per video, into that step's record; the :class:`Observer` adds what the
+method decided (parents, chosen candidates, effective sample size) and appends the records to each video's trace.
 """
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import math
+import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from f2g_core.config import GuidanceConfig, SamplerConfig
-from f2g_core.errors import BudgetExceeded
-from f2g_core.interfaces import AsyncReward, Backbone, Combiner, Level, Reward, RewardBatch, Schedule, StepInfo
-from f2g_core.selection import select
+from f2g_core.errors import ComponentError
+from f2g_core.interfaces import Backbone, RewardBatch, Schedule, StepInfo
+from f2g_core.population import Candidates, Population, Sampler, Step, groups, slots_of
+from f2g_core.randomness import INIT_STEP, keyed_noise, keyed_rng
+from f2g_core.scoring import Scorer
 from f2g_core.trace import RunTrace, StepRecord
 
 Progress = Callable[[int, int], None]
-_INIT = 2**31 - 1  # the "step" index used for initial noise
-_SELECT = 1  # stream tag of selection randomness (noise uses 0)
-_FINAL = 2**31 - 2  # the "step" index of best-of-N's final selection
-
-
-def _seed_of(seed: int, sample: int, step: int, candidate: int, stream: int = 0) -> int:
-    return int(np.random.SeedSequence([seed, sample, step, candidate, stream]).generate_state(1, np.uint64)[0])
-
-
-def draw_noise(seed: int, sample: int, step: int, candidates: int, backbone: Backbone) -> torch.Tensor:
-    """(candidates, *latent_shape) standard normal noise, each candidate from its own seeded CPU generator."""
-    shape = backbone.latent_shape()
-    noises = [
-        torch.randn(shape, generator=torch.Generator().manual_seed(_seed_of(seed, sample, step, i)))
-        for i in range(candidates)
-    ]
-    return torch.stack(noises).to(device=backbone.device, dtype=backbone.dtype)
 
 
 def default_key_frames(num_frames: int, count: int = 4) -> list[int]:
@@ -54,60 +45,14 @@ def default_key_frames(num_frames: int, count: int = 4) -> list[int]:
     return [round(i * (num_frames - 1) / (count - 1)) for i in range(count)]
 
 
-@dataclass
-class Scorer:
-    """The rewards of a run, their weights and combiner, and the event loop async rewards run on."""
-
-    rewards: Mapping[str, Reward]
-    weights: Mapping[str, float]
-    combiner: Combiner
-    runner: asyncio.Runner
-
-    def score(self, batch: RewardBatch, record: StepRecord, trace: RunTrace) -> np.ndarray:
-        """Score a batch with every reward concurrently; fill the record; return the combined scores.
-
-        A reward that raises scores NaN for every candidate (with a warning and a trace event), so one failing
-        reward never loses the video. :class:`BudgetExceeded` propagates: the caller stops guiding.
-        """
-        before = {name: dict(reward.usage()) for name, reward in self.rewards.items()}
-        with record.timed("reward"):
-            results = self.runner.run(self._gather(batch))
-        scores: dict[str, np.ndarray] = {}
-        budget: BudgetExceeded | None = None
-        for (name, reward), result in zip(self.rewards.items(), results, strict=True):
-            if isinstance(result, BudgetExceeded):
-                budget = result
-                result = [math.nan] * len(batch)
-            elif isinstance(result, BaseException):
-                message = f"step {batch.step.index}: reward {name!r} failed: {type(result).__name__}: {result}"
-                warnings.warn(message, stacklevel=2)
-                trace.events.append(message)
-                result = [math.nan] * len(batch)
-            values = np.asarray(result, dtype=np.float64).reshape(-1)
-            if values.shape != (len(batch),):
-                raise ValueError(f"reward {name!r} returned {values.size} scores for {len(batch)} candidates")
-            scores[name] = values
-            after = reward.usage()
-            record.usage[name] = {k: float(v) - before[name].get(k, 0.0) for k, v in after.items()}
-        record.reward_calls += len(batch) * len(self.rewards)
-        with record.timed("combine"):
-            combined = np.asarray(self.combiner.combine(scores, self.weights), dtype=np.float64)
-        record.set_scores(scores, combined)
-        if budget is not None:
-            raise budget
-        return combined
-
-    async def _gather(self, batch: RewardBatch) -> list[Any]:
-        async def one(reward: Reward) -> Sequence[float]:
-            if isinstance(reward, AsyncReward):
-                return await reward.ascore(batch)
-            return await asyncio.to_thread(reward.score, batch)
-
-        return await asyncio.gather(*(one(r) for r in self.rewards.values()), return_exceptions=True)
+def draw_noise(seed: int, chain: int, step: int, candidates: int, backbone: Backbone) -> torch.Tensor:
+    """(candidates, *latent_shape) noise of one chain at one step, keyed (seed, chain, step, candidate)."""
+    keys = [(seed, chain, step, i) for i in range(candidates)]
+    return keyed_noise(keys, backbone.latent_shape(), backbone.device, backbone.dtype)
 
 
 def denoise_chunked(
-    backbone: Backbone, latents: torch.Tensor, level: Level, cond: Any, chunk: int | None
+    backbone: Backbone, latents: torch.Tensor, level: Any, cond: Any, chunk: int | None
 ) -> torch.Tensor:
     """x̂0 of a batch, at most ``chunk`` samples per denoiser call (memory), concatenated."""
     if chunk is None or latents.shape[0] <= chunk:
@@ -115,130 +60,317 @@ def denoise_chunked(
     return torch.cat([backbone.denoise(part, level, cond) for part in latents.split(chunk)])
 
 
-@dataclass
-class Job:
-    """What one sampling run needs besides the latents."""
+def decode_chunked(backbone: Backbone, x0: torch.Tensor, frames: Sequence[int] | None, chunk: int | None) -> np.ndarray:
+    """Decode ``frames`` (None: all) of every sample, at most ``chunk`` samples per decoder call, float32."""
+    parts = [x0] if chunk is None else list(x0.split(chunk))
+    decode = backbone.decode_video if frames is None else (lambda part: backbone.decode(part, frames))
+    return np.concatenate([np.asarray(decode(part), dtype=np.float32) for part in parts])
 
-    backbone: Backbone
-    cond: Any
-    schedule: Schedule
+
+@dataclass
+class Video:
+    """One video of a run: what it is conditioned on, its seed, and the trace its records go to."""
+
     prompt: str
     seed: int
-    sampler: SamplerConfig
-    guidance: GuidanceConfig
-    key_frames: list[int]
+    cond: Any
     trace: RunTrace
-    scorer: Scorer | None = None
-    progress: Progress | None = None
-
-    def total_steps(self) -> int:
-        """Sampling steps the whole job runs (N chains for best-of-N), for progress bars."""
-        samples = self.guidance.num_candidates if self.guidance.method == "best-of-n" else 1
-        return samples * self.schedule.num_steps
+    run: int = 0
+    """Id of this video's run, unique per pipeline: rewards scope usage and budgets by it."""
 
 
-def key_frame_batch(job: Job, x0: torch.Tensor, step: StepInfo, record: StepRecord) -> RewardBatch:
-    """Decode only the key frames of every sample in ``x0`` (timed and counted in ``record``) for the rewards."""
-    with record.timed("decode"):
-        frames = job.backbone.decode(x0, job.key_frames)
-        record.frames_decoded += x0.shape[0] * len(job.key_frames)
-    return RewardBatch(
-        prompt=job.prompt,
-        frames=np.asarray(frames, dtype=np.float32),
-        frame_indices=tuple(job.key_frames),
-        num_frames=job.backbone.num_frames,
-        step=step,
-    )
+class Tools:
+    """What a sampler method may do: model calls, scoring and keyed randomness, each counted per video."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        schedule: Schedule,
+        videos: Sequence[Video],
+        eta: float,
+        key_frames: Sequence[int],
+        chunk_size: int | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        self.backbone, self.schedule, self.videos = backbone, schedule, list(videos)
+        self.eta, self.key_frames, self.chunk_size, self.scorer = eta, list(key_frames), chunk_size, scorer
+        self.records: dict[int, StepRecord] = {}
+
+    @property
+    def num_steps(self) -> int:
+        return self.schedule.num_steps
+
+    @property
+    def guiding(self) -> bool:
+        """False once guidance has stopped for every video (no rewards, or budgets ran out): sample plainly.
+
+        While some videos of a batch are still guided, the stopped ones ride along and score NaN, which every
+        method turns into its plain choice (candidate 0, no resampling).
+        """
+        if self.scorer is None:
+            return False
+        return any(video.run not in self.scorer.stopped for video in self.videos)
+
+    # -------------------------------------------------------------------------------------------- model calls
+
+    def denoise(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
+        """x̂0 of rows ``x`` (of videos ``video``) at schedule level ``level``; counted, chunked by ``chunk_size``.
+
+        At the clean level x̂0 is x itself (no call). Rows of different videos share a denoiser call only when the
+        backbone supports batched conditioning; otherwise each video's rows go separately.
+        """
+        if level >= self.num_steps:
+            return x
+        for v, rows in groups(video):
+            self.records[v].model_calls += len(rows)
+        with self._timed(video, "denoise"):
+            if len(self.videos) == 1 or len(set(video.tolist())) == 1:
+                return denoise_chunked(
+                    self.backbone, x, self.schedule.level(level), self.videos[int(video[0])].cond, self.chunk_size
+                )
+            if self.backbone.batched_conditioning:
+                return self._denoise_mixed(x, level, video)
+            out = torch.empty_like(x)
+            for v, rows in groups(video):
+                index = torch.as_tensor(rows, device=x.device)
+                out[index] = denoise_chunked(
+                    self.backbone, x[index], self.schedule.level(level), self.videos[v].cond, self.chunk_size
+                )
+            return out
+
+    def _denoise_mixed(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
+        """Several videos' rows in one call per chunk, each row with its own prompt's conditioning."""
+        chunk = self.chunk_size or len(x)
+        parts = []
+        for begin in range(0, len(x), chunk):
+            rows = video[begin : begin + chunk]
+            cond = self.backbone.stack_conditioning([self.videos[int(v)].cond for v in rows])
+            parts.append(self.backbone.denoise(x[begin : begin + chunk], self.schedule.level(level), cond))
+        return torch.cat(parts)
+
+    def _noise(self, video: np.ndarray, chains: np.ndarray, step: int, candidate: np.ndarray) -> torch.Tensor:
+        keys = [
+            (self.videos[int(v)].seed, int(c), step, int(i)) for v, c, i in zip(video, chains, candidate, strict=True)
+        ]
+        return keyed_noise(keys, self.backbone.latent_shape(), self.backbone.device, self.backbone.dtype)
+
+    def start(self, chains: int) -> Step:
+        """``chains`` chains of initial noise per video; chain c of a video is keyed (seed, c, INIT, 0)."""
+        video = np.repeat(np.arange(len(self.videos)), chains)
+        slots = slots_of(video)
+        noise = self._noise(video, slots, INIT_STEP, np.zeros_like(video))
+        x = self.backbone.initial_latents(noise, self.schedule)
+        return Step(Population(x=x, x0=None, video=video, chain=slots), parents=np.arange(len(video)))
+
+    def initial_candidates(self, n: int) -> Candidates:
+        """n initial noises per video (candidate 0 is the plain one), with their x̂0 at level 0 (n calls)."""
+        video = np.repeat(np.arange(len(self.videos)), n)
+        index = np.tile(np.arange(n), len(self.videos))
+        noise = self._noise(video, np.zeros_like(video), INIT_STEP, index)
+        x = self.backbone.initial_latents(noise, self.schedule)
+        x0 = self.denoise(x, 0, video)
+        population = Population(x=x, x0=x0, video=video, chain=np.zeros_like(video))
+        return Candidates(population, parent=np.repeat(np.arange(len(self.videos)), n), index=index)
+
+    def with_x0(self, population: Population, k: int) -> Population:
+        """The population with x̂0 at level ``k`` filled in (one counted call per row when not yet known)."""
+        if population.x0 is not None:
+            return population
+        x0 = self.denoise(population.x, k, population.video)
+        return Population(population.x, x0, population.video, population.chain, population.memo)
+
+    def propose(self, population: Population, k: int, n: int) -> Candidates:
+        """n candidate transitions per row from level k to k+1, with their x̂0 at k+1 (rows·n calls).
+
+        Candidate i of the row in slot c of its video uses the noise keyed (seed, c, k, i): candidate 0 is the plain
+        transition, and a candidate's noise does not depend on n or on the other rows.
+        """
+        population = self.with_x0(population, k)
+        assert population.x0 is not None
+        rows = len(population)
+        parent = np.repeat(np.arange(rows), n)
+        index = np.tile(np.arange(n), rows)
+        video = population.video[parent]
+        with self._timed(video, "transition"):
+            noise = self._noise(video, population.slots()[parent], k, index)
+            take = torch.as_tensor(parent, device=population.x.device)
+            x = self.backbone.transition(
+                population.x[take],
+                population.x0[take],
+                self.schedule.level(k),
+                self.schedule.level(k + 1),
+                noise,
+                self.eta,
+            )
+        x0 = self.denoise(x, k + 1, video)
+        memo = {key: value[parent] for key, value in population.memo.items()}
+        return Candidates(Population(x, x0, video, population.chain[parent], memo), parent, index)
+
+    def plain(self, population: Population, k: int) -> Step:
+        """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step."""
+        population = self.with_x0(population, k)
+        assert population.x0 is not None
+        with self._timed(population.video, "transition"):
+            noise = self._noise(population.video, population.slots(), k, np.zeros(len(population), dtype=np.int64))
+            x = self.backbone.transition(
+                population.x, population.x0, self.schedule.level(k), self.schedule.level(k + 1), noise, self.eta
+            )
+        moved = Population(x, None, population.video, population.chain, population.memo)
+        return Step(moved, parents=np.arange(len(population)))
+
+    def lookahead(self, candidates: Population, level: int, steps: int) -> torch.Tensor:
+        """x̂0 of candidates at ``level`` refined by ``steps`` deterministic (eta = 0) sub-steps towards clean.
+
+        The sub-steps visit ``steps`` further levels evenly spaced between ``level`` and the clean end and cost one
+        call per candidate each; 0 returns the Tweedie x̂0 unchanged (the paper).
+        """
+        assert candidates.x0 is not None
+        if steps == 0 or level >= self.num_steps:
+            return candidates.x0
+        levels = [round(v) for v in np.linspace(level, self.num_steps, steps + 2)[:-1]]
+        x, x0 = candidates.x, candidates.x0
+        with self._timed(candidates.video, "lookahead"):
+            for src, dst in itertools.pairwise(levels):
+                zero = torch.zeros_like(x)  # eta = 0 adds no noise
+                x = self.backbone.transition(x, x0, self.schedule.level(src), self.schedule.level(dst), zero, 0.0)
+                x0 = self.denoise(x, dst, candidates.video)
+        return x0
+
+    # -------------------------------------------------------------------------------------------- scoring
+
+    def score(self, x0: torch.Tensor, video: np.ndarray, step: int) -> np.ndarray:
+        """Combined scores of rows ``x0`` (NaN = could not be scored), each video's rows scored as one group.
+
+        Only the key frames are decoded. Rows of a video whose guidance has stopped come back NaN, unscored.
+        """
+        combined = np.full(len(video), math.nan)
+        if self.scorer is None:
+            return combined
+        final = step >= self.num_steps
+        info = StepInfo.final(self.num_steps) if final else StepInfo(step, self.num_steps, self._timestep(step))
+        live = []
+        for v, rows in groups(video):
+            record, run = self.records[v], self.videos[v].run
+            record.guided = True
+            if run in self.scorer.stopped:
+                record.fallback = record.fallback or f"guidance stopped: {self.scorer.stopped[run]}"
+            else:
+                live.append((v, rows))
+        if not live:
+            return combined
+        wanted = np.concatenate([rows for _, rows in live])
+        with self._timed(video[wanted], "decode"):  # every video's key frames in the same decoder calls
+            index = torch.as_tensor(wanted, device=x0.device)
+            decoded = decode_chunked(self.backbone, x0[index], self.key_frames, self.chunk_size)
+        offset = 0
+        for v, rows in live:
+            record, run = self.records[v], self.videos[v].run
+            frames, offset = decoded[offset : offset + len(rows)], offset + len(rows)
+            record.frames_decoded += len(rows) * len(self.key_frames)
+            batch = RewardBatch(
+                prompt=self.videos[v].prompt,
+                frames=frames,
+                frame_indices=tuple(self.key_frames),
+                num_frames=self.backbone.num_frames,
+                step=info,
+            )
+            with record.timed("reward"):
+                scored = self.scorer.score(batch, run)
+            record.reward_calls += len(rows) * len(scored.scores)
+            record.add_scores(scored.scores, scored.combined, scored.usage)
+            self.videos[v].trace.events.extend(scored.problems)
+            combined[rows] = scored.combined
+            if run in self.scorer.stopped:
+                message = f"step {step}: guidance stopped ({self.scorer.stopped[run]}); the video finishes unguided"
+                warnings.warn(message, stacklevel=3)
+                self.videos[v].trace.events.append(message)
+                record.fallback = "budget exhausted: unguided"
+            elif not np.isfinite(scored.combined).any():
+                record.fallback = "every candidate failed to score: unguided"
+                self.videos[v].trace.events.append(f"step {step}: {record.fallback}")
+        return combined
+
+    def _timestep(self, level: int) -> float:
+        return float(self.schedule.level(level).timestep)
+
+    def rng(self, video: int, k: int, chain: int = 0) -> np.random.Generator:
+        """The selection / resampling generator of one video at step ``k`` (``FINAL_STEP`` for final choices)."""
+        return keyed_rng(self.videos[video].seed, chain, k)
+
+    def _timed(self, video: np.ndarray, phase: str) -> AbstractContextManager[None]:
+        return _timed_all([self.records[v] for v, _ in groups(video)], phase)
 
 
-def guided_step(
-    job: Job, x: torch.Tensor, x0: torch.Tensor, k: int, record: StepRecord
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Free²Guide step from level k: returns the chosen candidate's latents at level k+1 and its x̂0."""
-    assert job.scorer is not None
-    backbone, guidance = job.backbone, job.guidance
-    n = guidance.num_candidates
-    src, dst = job.schedule.level(k), job.schedule.level(k + 1)
-    record.guided, record.num_candidates = True, n
-    with record.timed("transition"):
-        noise = draw_noise(job.seed, 0, k, n, backbone)
-        shape = (n, *x.shape[1:])
-        candidates = backbone.transition(x.expand(shape), x0.expand(shape), src, dst, noise, job.sampler.eta)
-    with record.timed("denoise"):
-        candidate_x0 = denoise_chunked(backbone, candidates, dst, job.cond, guidance.chunk_size)
-        record.model_calls += n
-    step = StepInfo(index=k, num_steps=job.schedule.num_steps, timestep=float(dst.timestep))
-    batch = key_frame_batch(job, candidate_x0, step, record)
+@contextmanager
+def _timed_all(records: list[StepRecord], phase: str) -> Iterator[None]:
+    """Add a block's wall time to ``phase`` of every record given (a shared batch is timed for each video)."""
+    started = time.perf_counter()
     try:
-        combined = job.scorer.score(batch, record, job.trace)
-    except BudgetExceeded as stop:
-        job.scorer = None  # guidance stops for the rest of the run; sampling finishes unguided
-        message = f"step {k}: reward budget exhausted ({stop}); guidance stopped, the video finishes unguided"
-        warnings.warn(message, stacklevel=2)
-        job.trace.events.append(message)
-        record.fallback = "budget exhausted: unguided transition"
-        chosen = 0
-    else:
-        rng = np.random.default_rng(_seed_of(job.seed, 0, k, 0, _SELECT))
-        picked = select(combined, guidance.selection, guidance.temperature, rng)
-        if picked is None:
-            record.fallback = "every candidate failed to score: unguided transition"
-            job.trace.events.append(f"step {k}: {record.fallback}")
-        chosen = 0 if picked is None else picked  # candidate 0 carries the unguided noise: the plain transition
-    record.chosen = chosen
-    return candidates[chosen : chosen + 1], candidate_x0[chosen : chosen + 1]
+        yield
+    finally:
+        for record in records:
+            record.seconds[phase] = record.seconds.get(phase, 0.0) + time.perf_counter() - started
 
 
-def run_chain(job: Job, sample: int = 0, guided: range = range(0)) -> torch.Tensor:
-    """Sample one video's latents from noise to clean, guiding the steps in ``guided``; returns level-T latents."""
-    backbone, schedule = job.backbone, job.schedule
-    x = backbone.initial_latents(draw_noise(job.seed, sample, _INIT, 1, backbone), schedule)
-    x0: torch.Tensor | None = None
-    for k in range(schedule.num_steps):
-        src, dst = schedule.level(k), schedule.level(k + 1)
-        record = StepRecord(step=k, timestep=float(src.timestep))
-        if x0 is None:
-            with record.timed("denoise"):
-                x0 = backbone.denoise(x, src, job.cond)
-                record.model_calls += 1
-        if k in guided and job.scorer is not None and k < schedule.num_steps - 1:
-            x, x0 = guided_step(job, x, x0, k, record)
-        else:
-            with record.timed("transition"):
-                noise = draw_noise(job.seed, sample, k, 1, backbone)
-                x = backbone.transition(x, x0, src, dst, noise, job.sampler.eta)
-            x0 = None
-        job.trace.steps.append(record)
-        if job.progress is not None:
-            job.progress(len(job.trace.steps), job.total_steps())
-    return x
+class Observer:
+    """Writes what a method step decided into each video's record and appends the records to the traces."""
+
+    def __init__(self, tools: Tools, progress: Progress | None = None) -> None:
+        self.tools, self.progress = tools, progress
+        self.previous = np.arange(len(tools.videos))  # the video of each row of the previous population
+
+    def begin(self, step: int, phase: str = "step") -> None:
+        timestep = self.tools._timestep(step) if 0 <= step < self.tools.num_steps else 0.0
+        self.tools.records = {
+            v: StepRecord(step=step, timestep=timestep, phase=phase) for v in range(len(self.tools.videos))
+        }
+
+    def end(self, result: Step) -> None:
+        population = result.population
+        first = {v: int(rows[0]) for v, rows in groups(self.previous)}
+        for v, rows in groups(population.video):
+            record = self.tools.records[v]
+            record.parents = [int(p) - first.get(v, 0) for p in result.parents[rows]]
+            record.chains = [int(c) for c in population.chain[rows]]
+            if result.chosen is not None:
+                record.selected = [int(c) for c in result.chosen[rows]]
+                record.chosen = record.selected[0] if len(rows) == 1 else None
+            if result.ess is not None and v in result.ess:
+                record.ess = float(result.ess[v])
+            if result.resampled is not None and v in result.resampled:
+                record.resampled = bool(result.resampled[v])
+            record.decided = record.guided and any(c is not None for c in record.combined)
+            trace = self.tools.videos[v].trace
+            if record.phase == "final":
+                trace.final = record
+            elif record.phase == "step" or record.guided:
+                trace.steps.append(record)
+        self.previous = population.video
+        current = next(iter(self.tools.records.values()))
+        if self.progress is not None and current.phase == "step":
+            self.progress(current.step + 1, self.tools.num_steps)
 
 
-def best_of_n(job: Job) -> torch.Tensor:
-    """The baseline: N whole samples (sample 0 is the plain one), scored when finished; returns the best."""
-    assert job.scorer is not None
-    n = job.guidance.num_candidates
-    finals = torch.cat([run_chain(job, sample=j) for j in range(n)])
-    record = StepRecord(step=-1, timestep=0.0, guided=True, num_candidates=n)
-    batch = key_frame_batch(job, finals, StepInfo.final(job.schedule.num_steps), record)
-    try:
-        combined = job.scorer.score(batch, record, job.trace)
-        rng = np.random.default_rng(_seed_of(job.seed, 0, _FINAL, 0, _SELECT))
-        chosen = select(combined, job.guidance.selection, job.guidance.temperature, rng)
-    except BudgetExceeded as stop:
-        job.trace.events.append(f"best-of-n: reward budget exhausted ({stop}); keeping sample 0")
-        chosen = None
-    if chosen is None:
-        record.fallback = "no sample could be scored: keeping sample 0"
-        chosen = 0
-    record.chosen = chosen
-    job.trace.final = record
-    return finals[chosen : chosen + 1]
-
-
-def sample(job: Job) -> torch.Tensor:
-    """Run the method the guidance config names; returns clean latents (1, *latent_shape)."""
+def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> torch.Tensor:
+    """Sample every video of ``tools`` with ``sampler``; returns clean latents (videos, *latent_shape)."""
+    observer = Observer(tools, progress)
     with torch.inference_mode():
-        if job.guidance.method == "best-of-n":
-            return best_of_n(job)
-        return run_chain(job, guided=job.guidance.guided_steps)
+        observer.begin(-1, "initial")
+        step = sampler.start(tools)
+        observer.end(step)
+        population = step.population
+        for k in range(tools.num_steps):
+            observer.begin(k)
+            step = sampler.step(tools, population, k)
+            observer.end(step)
+            population = step.population
+        observer.begin(-1, "final")
+        step = sampler.finish(tools, population)
+        if len(step.population) < len(population) or any(record.guided for record in tools.records.values()):
+            observer.end(step)  # a final choice among chains was made
+        population = step.population
+    if len(population) != len(tools.videos):
+        raise ComponentError(
+            f"sampler {sampler.name!r} finished with {len(population)} rows for {len(tools.videos)} videos"
+        )
+    return population.x

@@ -1,4 +1,4 @@
-"""Choosing one candidate from combined scores: argmax (λ → 0) or path-integral weights exp(r / λ)."""
+"""Choosing among candidates: argmax (λ → 0), path-integral weights exp(r / λ), and particle resampling."""
 
 from __future__ import annotations
 
@@ -30,3 +30,31 @@ def soft_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits[finite].max()
     weights = np.exp(logits)
     return weights / weights.sum()
+
+
+def normalised(log_weights: np.ndarray) -> np.ndarray:
+    """exp(log w) normalised over the finite entries (NaN / -inf weigh 0); uniform when none is finite."""
+    logw = np.asarray(log_weights, dtype=np.float64)
+    finite = np.isfinite(logw)
+    if not finite.any():
+        return np.full(len(logw), 1.0 / len(logw))
+    weights = np.where(finite, np.exp(logw - logw[finite].max()), 0.0)
+    return weights / weights.sum()
+
+
+def effective_sample_size(log_weights: np.ndarray) -> float:
+    """(Σw)² / Σw² of the normalised weights: k for equal weights, 1 when one particle holds all the weight."""
+    weights = normalised(log_weights)
+    return float(1.0 / np.sum(weights**2))
+
+
+def resample(log_weights: np.ndarray, scheme: str, rng: np.random.Generator) -> np.ndarray:
+    """k ancestor indices (sorted) drawn ∝ the weights: multinomial, or systematic (one uniform, lower variance)."""
+    weights = normalised(log_weights)
+    k = len(weights)
+    if scheme == "multinomial":
+        return np.sort(rng.choice(k, size=k, p=weights))
+    if scheme == "systematic":
+        points = (rng.random() + np.arange(k)) / k
+        return np.minimum(np.searchsorted(np.cumsum(weights), points, side="right"), k - 1)
+    raise ValueError(f"unknown resampling scheme {scheme!r} (use 'multinomial' or 'systematic')")

@@ -162,7 +162,7 @@ def _gmm_config(backbone: str) -> dict[str, Any]:
         "backbone": {"type": backbone},
         "rewards": [{"type": "mode-distance", "options": {"target": [2.0, 2.0]}}],
         "sampler": {"num_steps": 20},
-        "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}},
         "output": {"formats": ["gif"]},
     }
 

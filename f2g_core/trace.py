@@ -17,18 +17,37 @@ def _finite_or_none(values: Any) -> list[float | None]:
 
 @dataclass
 class StepRecord:
-    """One sampling step. Unguided steps only carry counts; guided steps carry every candidate's scores."""
+    """One sampling step of one video. Unguided steps carry counts and ancestry; guided ones every candidate's scores.
+
+    ``phase`` is ``step`` for sampling steps, ``initial`` for a scored initial population (Free²Guide's
+    ``initial_candidates``) and ``final`` for a method's final choice among finished chains (``step`` is then -1).
+    """
 
     step: int
     timestep: float
+    phase: str = "step"
     guided: bool = False
+    """Guidance was attempted: the method asked the rewards to score candidates at this step (planned)."""
+    decided: bool = False
+    """At least one candidate got a valid combined score, so a score decided the selection or resampling."""
     model_calls: int = 0
     frames_decoded: int = 0
     reward_calls: int = 0
-    num_candidates: int = 1
+    num_candidates: int = 0
+    """Candidates scored at this step."""
     scores: dict[str, list[float | None]] = field(default_factory=dict)
     combined: list[float | None] = field(default_factory=list)
     chosen: int | None = None
+    """The kept candidate's index when the video keeps one chain (Free²Guide, best-of-N's final choice)."""
+    selected: list[int] = field(default_factory=list)
+    """For every chain after the step, its index among this step's scored candidates."""
+    parents: list[int] = field(default_factory=list)
+    """For every chain after the step, the chain (row) of the previous step it descends from."""
+    chains: list[int] = field(default_factory=list)
+    """Lineage id of every chain after the step (a resampled copy keeps its ancestor's id)."""
+    ess: float | None = None
+    """Effective sample size of the particle weights (SMC)."""
+    resampled: bool | None = None
     fallback: str | None = None
     usage: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -42,9 +61,18 @@ class StepRecord:
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
-    def set_scores(self, scores: Mapping[str, Any], combined: Any) -> None:
-        self.scores = {name: _finite_or_none(values) for name, values in scores.items()}
-        self.combined = _finite_or_none(combined)
+    def add_scores(
+        self, scores: Mapping[str, Any], combined: Any, usage: Mapping[str, Mapping[str, float]] | None = None
+    ) -> None:
+        """Append one scored group of candidates (per-reward scores, combined scores, the usage it cost)."""
+        for name, values in scores.items():
+            self.scores.setdefault(name, []).extend(_finite_or_none(values))
+        self.combined.extend(_finite_or_none(combined))
+        self.num_candidates += len(_finite_or_none(combined))
+        for name, counters in (usage or {}).items():
+            bucket = self.usage.setdefault(name, {})
+            for key, value in counters.items():
+                bucket[key] = bucket.get(key, 0.0) + float(value)
 
 
 @dataclass
@@ -62,14 +90,21 @@ class RunTrace:
     """Each reward's :meth:`~f2g_core.interfaces.Reward.trace_info` (model, template version …)."""
     components: dict[str, Any] = field(default_factory=dict)
     """Which plugin and distribution (and version) provided the backbone, each reward and the combiner."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The sampler method's options as run."""
     final: StepRecord | None = None
-    """Best-of-N: the scores of the N finished samples and the chosen one."""
+    """The method's final choice among finished chains (best-of-N, SMC, beam): their scores and the chosen one."""
     decode_frames: int = 0
     """Frames decoded for the output video."""
     seconds_total: float = 0.0
 
     def totals(self) -> dict[str, Any]:
-        """Summed counts, times per phase and reward usage over the run."""
+        """Summed counts, times per phase and reward usage over the run.
+
+        ``guided_steps`` counts the records (steps, a scored initial population, the final choice) where a valid
+        score decided a selection; ``planned_guided_steps`` those where guidance was attempted. They differ when
+        every candidate failed to score or a budget stopped guidance.
+        """
         records = [*self.steps, *([self.final] if self.final else [])]
         seconds: dict[str, float] = {}
         usage: dict[str, dict[str, float]] = {}
@@ -84,7 +119,7 @@ class RunTrace:
             "model_calls": sum(r.model_calls for r in records),
             "frames_decoded": sum(r.frames_decoded for r in records) + self.decode_frames,
             "reward_calls": sum(r.reward_calls for r in records),
-            "guided_steps": sum(1 for r in records if r.guided and r.fallback is None),
+            "guided_steps": sum(1 for r in records if r.decided),
             "planned_guided_steps": sum(1 for r in records if r.guided),
             "fallbacks": sum(1 for r in records if r.fallback),
             "seconds": {"total": self.seconds_total, **seconds},
@@ -95,7 +130,7 @@ class RunTrace:
         data = asdict(self)
         data["totals"] = self.totals()
         data["steps"] = [
-            {k: v for k, v in asdict(record).items() if v not in ({}, [], None) or k in ("step", "chosen")}
+            {k: v for k, v in asdict(record).items() if v not in ({}, [], None) or k in ("step", "chosen", "parents")}
             for record in self.steps
         ]
         return data

@@ -61,7 +61,7 @@ def _config(tmp_path: Path, **extra: object) -> Path:
         "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
         "rewards": [{"type": "mode-distance"}],
         "sampler": {"num_steps": 10},
-        "guidance": {"num_candidates": 3, "num_guided_steps": 2},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 3, "num_guided_steps": 2}},
         "output": {"dir": str(tmp_path / "runs"), "formats": ["gif"]},
         **extra,
     }
@@ -91,7 +91,7 @@ def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
         "-n",
         "4",
         "--set",
-        "guidance.num_guided_steps=3",
+        "guidance.options.num_guided_steps=3",
         "--no-save",
         env=env,
     )
@@ -103,8 +103,8 @@ def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"guidance": {"num_candidates": 0}}, "guidance.num_candidates:"),
-        ({"sampler": {"num_steps": 10}, "guidance": {"num_guided_steps": 12}}, "guidance: steps 0..11"),
+        ({"guidance": {"options": {"num_candidates": 0}}}, "guidance.options.num_candidates:"),
+        ({"sampler": {"num_steps": 10}, "guidance": {"options": {"num_guided_steps": 12}}}, "steps 0..11 are guided"),
         (
             {"rewards": [{"type": "mode-distance", "options": {"detail": "low"}}]},
             "rewards[0].options.detail: unknown key",

@@ -30,17 +30,12 @@ MALFORMED = [
     (_with(seed="abc"), "seed:"),
     (_with(sampler__num_steps="many"), "sampler.num_steps:"),
     (_with(sampler__eta=2), "sampler.eta:"),
-    (_with(guidance__num_candidates=0), "guidance.num_candidates:"),
-    (_with(guidance__method="beam"), "guidance.method:"),
-    (_with(guidance__selection="max"), "guidance.selection:"),
-    (_with(guidance__temperature=0), "guidance.temperature:"),
-    (_with(guidance__start=45, sampler__num_steps=50), "guidance: steps 45..50"),
-    (_with(guidance__num_guided_steps=60), "guidance: steps 0..59"),
+    (_with(guidance__num_candidates=5), "guidance: num_candidates are options of the method now; write guidance: {"),
+    (_with(guidance__method=""), "guidance.method:"),
     (_with(guidance__key_frames=[-1]), "guidance.key_frames"),
     (_with(colour="red"), "colour: unknown key"),
     (_with(guidance__beam=3), "guidance.beam: unknown key"),
     ({"rewards": [{"type": "mode-distance"}]}, "backbone: Field required"),
-    (_with(rewards=[]), "rewards: guidance method 'free2guide' needs at least one reward"),
     (_with(rewards=[{"type": "mode-distance", "weight": "heavy"}]), "rewards[0].weight:"),
     (_with(rewards=[{"options": {}}]), "rewards[0].type: Field required"),
     (_with(output__fps=0), "output.fps:"),
@@ -68,6 +63,14 @@ COMPONENT_ERRORS = [
     ),
     (_with(rewards=[{"type": "openai"}]), "rewards[0].type: unknown reward 'openai'"),
     (_with(combiner={"type": "borda-count"}), "combiner.type: unknown combiner"),
+    (_with(guidance__method="bream"), "guidance.method: unknown sampler 'bream'. Did you mean 'beam'"),
+    (_with(guidance__options={"num_candidates": 0}), "guidance.options.num_candidates:"),
+    (_with(guidance__options={"selection": "max"}), "guidance.options.selection:"),
+    (_with(guidance__options={"temperature": 0}), "guidance.options.temperature:"),
+    (_with(guidance__options={"beam": 3}), "guidance.options.beam: unknown key"),
+    (_with(guidance__options={"start": 45}, sampler__num_steps=50), "guidance.options: steps 45..50 are guided"),
+    (_with(guidance__options={"num_guided_steps": 60}), "guidance.options: steps 0..59 are guided"),
+    (_with(rewards=[]), "rewards: guidance method 'free2guide' needs at least one reward"),
 ]
 
 
@@ -86,7 +89,7 @@ def test_key_frames_beyond_the_video_are_rejected(f2g_registry: Registry) -> Non
 
 @pytest.mark.parametrize("suffix", [".yaml", ".toml", ".json"])
 def test_all_file_formats_load_the_same(tmp_path: Path, suffix: str) -> None:
-    data = _with(seed=3, guidance__num_candidates=7)
+    data = _with(seed=3, guidance__options={"num_candidates": 7})
     path = tmp_path / f"run{suffix}"
     if suffix == ".yaml":
         path.write_text(yaml.safe_dump(data))
@@ -94,11 +97,15 @@ def test_all_file_formats_load_the_same(tmp_path: Path, suffix: str) -> None:
         path.write_text(json.dumps(data))
     else:
         path.write_text(
-            'seed = 3\n[backbone]\ntype = "gaussian-mixture"\n[guidance]\nnum_candidates = 7\n'
+            'seed = 3\n[backbone]\ntype = "gaussian-mixture"\n[guidance.options]\nnum_candidates = 7\n'
             '[[rewards]]\ntype = "mode-distance"\n'
         )
     config = load_config(path)
-    assert config.seed == 3 and config.guidance.num_candidates == 7 and config.rewards[0].type == "mode-distance"
+    assert (
+        config.seed == 3
+        and config.guidance.options["num_candidates"] == 7
+        and config.rewards[0].type == "mode-distance"
+    )
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
@@ -118,12 +125,14 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_overrides_parse_values_and_reject_nonsense() -> None:
-    data = apply_overrides(BASE, ["guidance.num_candidates=10", "guidance.key_frames=[0, 5]", "rewards.0.weight=0.5"])
+    data = apply_overrides(
+        BASE, ["guidance.options.num_candidates=10", "guidance.key_frames=[0, 5]", "rewards.0.weight=0.5"]
+    )
     config = load_config(data)
-    assert config.guidance.num_candidates == 10 and config.guidance.key_frames == [0, 5]
+    assert config.guidance.options["num_candidates"] == 10 and config.guidance.key_frames == [0, 5]
     assert config.rewards[0].weight == 0.5
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        apply_overrides(BASE, ["guidance.num_candidates"])
+        apply_overrides(BASE, ["guidance.options.num_candidates"])
 
 
 def test_reward_names_are_unique() -> None:

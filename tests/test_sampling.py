@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from f2g_core.errors import BudgetExceeded
-from f2g_core.gaussian_mixture import GaussianMixtureBackbone, decode_point
+from f2g_core.gaussian_mixture import decode_point
 from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import AsyncReward, Reward, RewardBatch
 from f2g_core.pipeline import Pipeline, generate
@@ -20,41 +20,16 @@ from f2g_core.plugins import Plugins
 from f2g_core.registry import Registry
 
 
-def _pipeline(config: dict[str, Any], registry: Registry, **guidance: Any) -> Pipeline:
+def _pipeline(config: dict[str, Any], registry: Registry, method: str | None = None, **options: Any) -> Pipeline:
+    """``config`` with guidance method and options changed (``chunk_size`` and ``key_frames`` are not options)."""
     data = json.loads(json.dumps(config))
-    data["guidance"].update(guidance)
+    for shared in ("chunk_size", "key_frames", "reward_timeout_s"):
+        if shared in options:
+            data["guidance"][shared] = options.pop(shared)
+    if method is not None and method != data["guidance"].get("method", "free2guide"):
+        data["guidance"] = {**data["guidance"], "method": method, "options": {}}
+    data["guidance"].setdefault("options", {}).update(options)
     return Pipeline.from_config(data, registry=registry)
-
-
-class CountingBackbone(GaussianMixtureBackbone):
-    """Counts samples through the denoiser and frames through the decoder."""
-
-    name = "counting-mixture"
-
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        self.denoised = 0
-        self.batches: list[int] = []
-        self.decoded = 0
-
-    def denoise(self, latents: Any, level: Any, cond: Any) -> Any:
-        self.denoised += latents.shape[0]
-        self.batches.append(latents.shape[0])
-        return super().denoise(latents, level, cond)
-
-    def decode(self, x0: Any, frame_indices: Any) -> np.ndarray:
-        frames = super().decode(x0, frame_indices)
-        self.decoded += frames.shape[0] * frames.shape[1]
-        return frames
-
-
-@pytest.fixture
-def counting(register_plugin: Callable[..., Plugins]) -> Registry:
-    @hookimpl
-    def register_backbones(register):  # type: ignore[no-untyped-def]
-        register(CountingBackbone)
-
-    return register_plugin(types.SimpleNamespace(register_backbones=register_backbones)).registry
 
 
 @pytest.mark.parametrize(("n", "k", "steps"), [(5, 6, 20), (3, 2, 10), (10, 6, 50)])
@@ -249,7 +224,7 @@ def test_guidance_raises_the_preferred_modes_share_more_with_larger_n_and_smalle
 ) -> None:
     """Two equally likely modes; the reward prefers (2, 2). Plain sampling finds it about half the time."""
     gmm_config["sampler"]["num_steps"] = 10
-    gmm_config["guidance"]["num_guided_steps"] = 4
+    gmm_config["guidance"]["options"]["num_guided_steps"] = 4
     target, seeds = np.array([2.0, 2.0]), range(100)
 
     def share(**guidance: Any) -> float:

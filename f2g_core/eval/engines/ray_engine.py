@@ -136,7 +136,7 @@ class RayEngine:
         from ray.exceptions import RayActorError, RayTaskError
 
         started = self._start_ray()
-        gate = (
+        gate: Any = (  # Ray's stubs do not type actor handles made from a class at run time
             ray.remote(LimitsActor)
             .options(name=f"f2g-eval-limits-{uuid.uuid4().hex[:8]}")
             .remote(self.run_limits.max_concurrency, self.run_limits.max_calls, self.run_limits.max_cost_usd)
@@ -145,7 +145,7 @@ class RayEngine:
         slots = max(1, min(self.workers or int(cpus), len(jobs)))
         # More actors than CPUs share them (videos in flight hide a remote reward's latency); each gets at most one
         per_actor = min(1.0, cpus / slots)
-        actor_class = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
+        actor_class: Any = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
         out = str(self.out)
 
         def start(slot: int) -> Any:

@@ -232,6 +232,31 @@ class DiffusersBackbone(Backbone):
             cond, uncond = self._encode(prompt, negative, scale > 1.0)
         return Conditioning(cond=cond, uncond=uncond if scale > 1.0 else None, scale=scale)
 
+    batched_conditioning = True
+
+    def stack_conditioning(self, conds: Sequence[Conditioning]) -> Conditioning:
+        """Row i conditioned on ``conds[i]``: every text tensor concatenated along the batch (same shapes)."""
+        import torch
+
+        first = conds[0]
+        if any(
+            (c.scale, c.guidance_rescale, c.uncond is None)
+            != (first.scale, first.guidance_rescale, first.uncond is None)
+            for c in conds
+        ):
+            raise ValueError("stacked conditionings must share the CFG scale and rescale")
+        try:
+            cond = {k: torch.cat([c.cond[k] for c in conds]) for k in first.cond}
+            negatives = [c.uncond for c in conds if c.uncond is not None]
+            uncond = None if first.uncond is None else {k: torch.cat([u[k] for u in negatives]) for k in first.uncond}
+        except RuntimeError as error:
+            raise ValueError(
+                f"backbone {self.name!r}: prompt encodings of different shapes cannot share a batch ({error})"
+            ) from None
+        return Conditioning(
+            cond=cond, uncond=uncond, scale=first.scale, guidance_rescale=first.guidance_rescale, extra=first.extra
+        )
+
     def _encode(
         self, prompt: str, negative_prompt: str | None, do_cfg: bool
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
@@ -344,7 +369,9 @@ class DiffusersBackbone(Backbone):
 
 
 def _expand(tensor: torch.Tensor, n: int) -> torch.Tensor:
-    """Repeat a batch-1 conditioning tensor for n candidates (a view, no copy)."""
+    """Repeat a batch-1 conditioning tensor for n candidates (a view, no copy); stacked ones have n rows already."""
+    if tensor.shape[0] == n:
+        return tensor
     return tensor.expand(n, *tensor.shape[1:])
 
 

@@ -52,7 +52,7 @@ def registry() -> Any:
     return plugins.registry
 
 
-def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
+def _config(backbone: str, method: str = "free2guide", **options: Any) -> dict[str, Any]:
     return {
         "prompt": "a red car driving at night",
         "negative_prompt": "blurry",
@@ -61,12 +61,10 @@ def _config(backbone: str, **guidance: Any) -> dict[str, Any]:
         "rewards": [{"type": "brightness"}],
         "sampler": {"num_steps": 3, "eta": 1.0},
         "guidance": {
-            "num_candidates": 3,
-            "start": 0,
-            "num_guided_steps": 2,
+            "method": method,
+            "options": {"num_candidates": 3, "start": 0, "num_guided_steps": 2, **options} if method != "none" else {},
             "chunk_size": 2,
             "key_frames": [0, 4, 7],
-            **guidance,
         },
     }
 
@@ -135,3 +133,21 @@ def test_single_candidate_reproduces_unguided_run(registry: Any) -> None:
     with Pipeline.from_config(_config("wan", method="none"), registry=registry) as pipeline:
         plain = pipeline.generate()
     np.testing.assert_array_equal(guided.video, plain.video)
+
+
+@pytest.mark.parametrize("backbone", sorted(OPTIONS))
+def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: Any, backbone: str) -> None:
+    import torch
+
+    config = _config(backbone, method="best-of-n")
+    config["guidance"].update(options={"num_candidates": 2}, chunk_size=None)  # both prompts in every call
+    with Pipeline.from_config(config, registry=registry) as pipeline:
+        assert pipeline.backbone.batched_conditioning
+        many = pipeline.generate_many(["a red car driving at night", "a cat on a sunny windowsill"], seeds=[3])
+        for result in many:
+            alone = pipeline.generate(result.prompt, seed=result.seed)
+            # equal up to the rounding of batched matmuls (which changes with the batch size)
+            torch.testing.assert_close(result.latents, alone.latents, rtol=0, atol=1e-3)
+            assert result.trace.final is not None and alone.trace.final is not None
+            assert result.trace.final.chosen == alone.trace.final.chosen
+        assert not torch.allclose(many[0].latents, many[1].latents)

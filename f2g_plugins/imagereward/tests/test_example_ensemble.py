@@ -35,11 +35,9 @@ def test_example_is_the_papers_setting() -> None:
     assert config.backbone.type == "videocrafter2"
     assert (config.sampler.num_steps, config.sampler.eta) == (50, 1.0)
     g = config.guidance
-    assert (g.method, g.num_candidates, g.start, g.num_guided_steps, g.key_frames) == (
+    assert (g.method, g.options, g.key_frames) == (
         "free2guide",
-        10,
-        0,
-        6,
+        {"num_candidates": 10, "start": 0, "num_guided_steps": 6, "selection": "argmax"},
         [0, 5, 10, 15],
     )
 
@@ -91,7 +89,7 @@ def offline(config: dict[str, Any], server: Any, tiny_files: Any) -> dict[str, A
                 device="cpu",
             )
     config["sampler"]["num_steps"] = 4
-    config["guidance"].update(num_candidates=3, num_guided_steps=2)
+    config["guidance"]["options"].update(num_candidates=3, num_guided_steps=2)
     return config
 
 

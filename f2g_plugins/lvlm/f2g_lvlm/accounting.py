@@ -102,17 +102,47 @@ class Usage:
 
 
 class Budget:
-    """Stops calls before a run spends more than ``max_cost_usd`` or makes more than ``max_calls`` calls.
+    """Stops calls before a video run spends more than ``max_cost_usd`` or makes more than ``max_calls`` calls,
+    and (optionally) before the reward's whole life spends more than ``max_total_cost_usd`` / ``max_total_calls``.
 
+    Runs are told apart by :meth:`enter_run` (the sampler calls it before each batch); spending between two
+    switches belongs to the run entered, so a reused pipeline never carries one video's spending into the next.
     The cost of calls not yet made is estimated from the mean cost of the calls so far (0 before the first), so a
     cost budget can be overshot by at most the first step's calls; a call budget is exact.
     """
 
-    def __init__(self, usage: Usage, max_cost_usd: float | None = None, max_calls: int | None = None) -> None:
+    def __init__(
+        self,
+        usage: Usage,
+        max_cost_usd: float | None = None,
+        max_calls: int | None = None,
+        max_total_cost_usd: float | None = None,
+        max_total_calls: int | None = None,
+    ) -> None:
         self.usage = usage
-        self.max_cost_usd = max_cost_usd
-        self.max_calls = max_calls
-        self.exhausted = False
+        self.max_cost_usd, self.max_calls = max_cost_usd, max_calls
+        self.max_total_cost_usd, self.max_total_calls = max_total_cost_usd, max_total_calls
+        self._run: int | None = None
+        self._mark = (0, 0.0)  # usage (calls, cost) when the current run was entered
+        self._spent: dict[int | None, tuple[int, float]] = {}
+        self._exhausted: set[int | None] = set()
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the current run's budget is spent."""
+        return self._run in self._exhausted
+
+    def enter_run(self, run: int) -> None:
+        """Make ``run`` the run later calls are counted against (its earlier spending is remembered)."""
+        if run == self._run:
+            return
+        self._spent[self._run] = self.spent()
+        self._run, self._mark = run, (self.usage.calls, self.usage.cost_usd)
+
+    def spent(self) -> tuple[int, float]:
+        """(calls, cost) of the current run so far."""
+        calls, cost = self._spent.get(self._run, (0, 0.0))
+        return calls + self.usage.calls - self._mark[0], cost + self.usage.cost_usd - self._mark[1]
 
     def estimated_cost(self, calls: int) -> float:
         mean = self.usage.cost_usd / self.usage.calls if self.usage.calls else 0.0
@@ -121,25 +151,32 @@ class Budget:
     def allows(self, calls: int) -> bool:
         if self.exhausted:
             return False
-        if self.max_calls is not None and self.usage.calls + calls > self.max_calls:
-            return False
-        if self.max_cost_usd is not None:
-            projected = self.usage.cost_usd + self.estimated_cost(calls)
-            if self.usage.cost_usd >= self.max_cost_usd or projected > self.max_cost_usd + 1e-12:
+        run_calls, run_cost = self.spent()
+        extra = self.estimated_cost(calls)
+        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, self.usage.calls)):
+            if limit is not None and made + calls > limit:
+                return False
+        for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, self.usage.cost_usd)):
+            if cap is not None and (cost >= cap or cost + extra > cap + 1e-12):
                 return False
         return True
 
     def check(self, calls: int, who: str) -> None:
-        """Raise :class:`BudgetExceeded` unless ``calls`` more calls fit; once exceeded, always raise."""
+        """Raise :class:`BudgetExceeded` unless ``calls`` more calls fit; once exceeded, always raise (this run)."""
         if self.allows(calls):
             return
-        self.exhausted = True
+        self._exhausted.add(self._run)
         self.usage.budget_stops += 1
+        run_calls, run_cost = self.spent()
         parts = []
         if self.max_calls is not None:
-            parts.append(f"{self.usage.calls} of max_calls={self.max_calls} calls made")
+            parts.append(f"{run_calls} of max_calls={self.max_calls} calls made this run")
         if self.max_cost_usd is not None:
-            parts.append(f"${self.usage.cost_usd:.4f} of max_cost_usd={self.max_cost_usd:g} spent")
+            parts.append(f"${run_cost:.4f} of max_cost_usd={self.max_cost_usd:g} spent this run")
+        if self.max_total_calls is not None:
+            parts.append(f"{self.usage.calls} of max_total_calls={self.max_total_calls} calls made in all")
+        if self.max_total_cost_usd is not None:
+            parts.append(f"${self.usage.cost_usd:.4f} of max_total_cost_usd={self.max_total_cost_usd:g} spent in all")
         raise BudgetExceeded(
             f"{who}: budget reached ({'; '.join(parts)}; the next step needs {calls} more calls): "
             "guidance stops and the video finishes unguided"

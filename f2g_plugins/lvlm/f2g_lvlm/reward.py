@@ -129,8 +129,14 @@ class LVLMOptions(AsyncReward.Options, TemplateOptions):
     parse_retries: int = Field(2, ge=0, description="Extra calls when an answer cannot be parsed; then NaN.")
     cache: bool = Field(True, description="Cache answers on disk (keyed by model, template, images, prompt…).")
     cache_dir: Path | None = Field(None, description="Cache folder (default: $F2G_LVLM_CACHE_DIR or user cache).")
-    max_cost_usd: float | None = Field(None, ge=0, description="Stop guiding before spending more than this.")
-    max_calls: int | None = Field(None, ge=0, description="Stop guiding before making more calls than this.")
+    max_cost_usd: float | None = Field(None, ge=0, description="Stop guiding a video before it spends more than this.")
+    max_calls: int | None = Field(None, ge=0, description="Stop guiding a video before it makes more calls than this.")
+    max_total_cost_usd: float | None = Field(
+        None, ge=0, description="Pipeline-wide: stop guiding before all videos together spend more than this."
+    )
+    max_total_calls: int | None = Field(
+        None, ge=0, description="Pipeline-wide: stop guiding before all videos together make more calls than this."
+    )
     prices: dict[str, Price] = Field(default_factory=dict, description="Model → USD per 1M input/output tokens.")
     api_key: SecretStr | None = Field(
         None, description="API key (prefer the environment or `f2g keys set`; never written to configs or logs)."
@@ -183,7 +189,9 @@ class LVLMReward(AsyncReward):
         )
         self.cache: AnswerCache | None = AnswerCache(opts.cache_dir or default_cache_dir()) if opts.cache else None
         self._usage = Usage()
-        self.budget = Budget(self._usage, opts.max_cost_usd, opts.max_calls)
+        self.budget = Budget(
+            self._usage, opts.max_cost_usd, opts.max_calls, opts.max_total_cost_usd, opts.max_total_calls
+        )
         self.last_details: list[dict[str, Any]] = []
         """Per-candidate details of the last scored batch (answers, probabilities, method), for debugging."""
         self._api_key: str | None = None
@@ -282,6 +290,9 @@ class LVLMReward(AsyncReward):
 
     def usage(self) -> Mapping[str, float]:
         return self._usage.as_dict()
+
+    def enter_run(self, run: int) -> None:
+        self.budget.enter_run(run)
 
     def trace_info(self) -> dict[str, Any]:
         """What produced the scores, for traces and reports: provider, model, template version, scale."""

@@ -61,7 +61,7 @@ def config(server, prompt="a red circle moving right", seed=0, steps=20, n=4, gu
         "backbone": {"type": "shapes"},
         "rewards": rewards,
         "sampler": {"num_steps": steps, "eta": 1.0},
-        "guidance": {"num_candidates": n, "start": 0, "num_guided_steps": guided},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": n, "start": 0, "num_guided_steps": guided}},
     }
 
 

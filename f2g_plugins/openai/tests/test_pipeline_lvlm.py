@@ -43,7 +43,7 @@ def config(server: FakeLVLMServer, seed: int = 0, **options: object) -> dict:
         "backbone": {"type": "gaussian-mixture"},
         "rewards": [{"type": "openai", "options": {"base_url": server.openai_base_url, "model": "judge", **options}}],
         "sampler": {"num_steps": 20},
-        "guidance": {"num_candidates": 5, "start": 0, "num_guided_steps": 6},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}},
         "output": {"formats": ["gif"]},
     }
 
@@ -111,3 +111,18 @@ def test_saved_run_never_contains_the_key(lvlm_env, judge_server, tmp_path):
     texts = [p.read_text(errors="ignore") for p in directory.rglob("*") if p.suffix in {".yaml", ".json", ".txt"}]
     assert texts and not any(secret in text or lvlm_env.openai_key in text for text in texts)
     assert secret not in repr(result.config) and secret not in str(result.trace.to_dict())
+
+
+def test_budgets_are_per_video_run_and_the_total_budget_spans_runs(lvlm_env, judge_server):
+    """max_calls: 12 allows two guided steps of 5 candidates per video, for every video of a reused pipeline."""
+    cfg = config(judge_server, max_calls=12, cache=False)
+    registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+    with Pipeline.from_config(cfg, registry=registry) as pipeline, pytest.warns(UserWarning, match="budget"):
+        first, second = pipeline.generate(seed=0), pipeline.generate(seed=1)
+        many = pipeline.generate_many(["a bright mode", "another bright mode"], seeds=[2])
+    for result in (first, second, *many):
+        assert result.trace.totals()["guided_steps"] == 2, result.prompt
+    cfg = config(judge_server, max_calls=12, max_total_calls=15, cache=False)
+    with Pipeline.from_config(cfg, registry=registry) as pipeline, pytest.warns(UserWarning, match="max_total_calls"):
+        first, second = pipeline.generate(seed=0), pipeline.generate(seed=1)
+    assert first.trace.totals()["guided_steps"] == 2 and second.trace.totals()["guided_steps"] == 1

@@ -30,6 +30,9 @@ class ShapesCondition:
     pad: torch.Tensor
     cfg_scale: float
     prompt: str
+    per_row: bool = False
+    """False: ``text`` is (2, L, D), conditional and unconditional for every row. True (stacked for several
+    prompts): (2n, L, D), the n rows' conditional features then their unconditional ones."""
 
 
 class ShapesBackbone(Backbone):
@@ -128,17 +131,35 @@ class ShapesBackbone(Backbone):
         scale = float(self.options.cfg_scale if cfg_scale is None else cfg_scale)
         return ShapesCondition(text=text, pad=pad, cfg_scale=scale, prompt=canonical)
 
+    batched_conditioning = True
+
+    def stack_conditioning(self, conds: Sequence[ShapesCondition]) -> ShapesCondition:
+        """Rows of several prompts in one batch (token features have a fixed length, so they stack)."""
+        import torch
+
+        if len({c.cfg_scale for c in conds}) != 1:
+            raise ValueError("stacked shapes conditionings must share one cfg_scale")
+        rows = [c for c in conds if not c.per_row]
+        text = torch.cat([*(c.text[:1] for c in rows), *(c.text[1:2] for c in rows)])
+        pad = torch.cat([*(c.pad[:1] for c in rows), *(c.pad[1:2] for c in rows)])
+        return ShapesCondition(text, pad, conds[0].cfg_scale, "; ".join(c.prompt for c in rows), per_row=True)
+
     def denoise(self, latents: torch.Tensor, level: Level, cond: ShapesCondition) -> torch.Tensor:
         """x̂0 for a batch of latents; conditional and unconditional branches run as one batch."""
         import torch
 
         n = latents.shape[0]
         t = torch.full((n,), float(level.timestep))
+        if cond.per_row:
+            positive, negative = (cond.text[:n], cond.pad[:n]), (cond.text[n:], cond.pad[n:])
+        else:
+            positive = (cond.text[:1].expand(n, -1, -1), cond.pad[:1].expand(n, -1))
+            negative = (cond.text[1:].expand(n, -1, -1), cond.pad[1:].expand(n, -1))
         with torch.inference_mode():
             if cond.cfg_scale == 1.0:
-                return self.model.denoiser(latents, t, cond.text[:1].expand(n, -1, -1), cond.pad[:1].expand(n, -1))
-            text = torch.cat([cond.text[:1].expand(n, -1, -1), cond.text[1:].expand(n, -1, -1)])
-            pad = torch.cat([cond.pad[:1].expand(n, -1), cond.pad[1:].expand(n, -1)])
+                return self.model.denoiser(latents, t, *positive)
+            text = torch.cat([positive[0], negative[0]])
+            pad = torch.cat([positive[1], negative[1]])
             out = self.model.denoiser(torch.cat([latents, latents]), torch.cat([t, t]), text, pad)
             conditional, unconditional = out[:n], out[n:]
             return unconditional + cond.cfg_scale * (conditional - unconditional)

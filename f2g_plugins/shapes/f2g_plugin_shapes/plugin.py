@@ -5,6 +5,7 @@ Only light modules are imported here (no torch), so listing plugins stays fast.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,10 +16,7 @@ from f2g_plugin_shapes.rewards import ShapesJudgeReward, ShapesOracleReward
 
 DEFAULT_GUIDANCE: dict[str, Any] = {
     "method": "free2guide",
-    "num_candidates": 5,
-    "start": 0,
-    "num_guided_steps": 6,
-    "selection": "argmax",
+    "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6, "selection": "argmax"},
 }
 """The guidance settings ``f2g generate PROMPT`` uses (the paper row of the shapes benchmark: benchmarks/shapes)."""
 
@@ -54,7 +52,7 @@ def default_run_config() -> Mapping[str, Any]:
         "backbone": {"type": "shapes", "options": {}},
         "rewards": [{"type": "shapes-judge", "options": {}}],
         "sampler": {"num_steps": 50, "eta": 1.0},
-        "guidance": dict(DEFAULT_GUIDANCE),
+        "guidance": copy.deepcopy(DEFAULT_GUIDANCE),
     }
 
 

@@ -124,12 +124,15 @@ def test_oracle_reward_is_graded_and_handles_bad_prompts() -> None:
     assert np.isnan(nan[0])
 
 
-def _config(**guidance: Any) -> dict[str, Any]:
+def _config(**options: Any) -> dict[str, Any]:
     return {
         "backbone": {"type": "shapes"},
         "rewards": [{"type": "shapes-judge"}],
         "sampler": {"num_steps": 6, "eta": 1.0},
-        "guidance": {"method": "free2guide", "num_candidates": 3, "start": 0, "num_guided_steps": 4, **guidance},
+        "guidance": {
+            "method": "free2guide",
+            "options": {"num_candidates": 3, "start": 0, "num_guided_steps": 4, **options},
+        },
         "output": {"formats": ["gif"]},
     }
 

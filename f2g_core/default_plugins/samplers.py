@@ -1,0 +1,310 @@
+"""Built-in search methods, registered through ``register_samplers`` exactly like a third-party plugin's.
+
+Each method's :meth:`step` reads top to bottom. Costs (denoiser calls per video, T = sampling steps):
+
+* ``none``        T
+* ``free2guide``  T + G·(n − 1) + G·n·L  (+ n − 1 with ``initial_candidates``), G guided steps, L ``lookahead``
+* ``best-of-n``   N·T
+* ``smc``         k·T
+* ``beam``        B·T + G·B·(K − 1) + G·B·K·L
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import Field
+
+from f2g_core.hookspecs import Register, hookimpl
+from f2g_core.population import Population, Sampler, Step, groups
+from f2g_core.randomness import FINAL_STEP, INIT_STEP
+from f2g_core.selection import effective_sample_size, resample, select
+
+if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
+    import torch
+
+    from f2g_core.sampling import Tools
+
+
+class _Window(Sampler.Options):
+    """Options shared by the methods that guide a window of consecutive steps."""
+
+    start: int = Field(0, ge=0, description="First guided step (0 = the first, noisiest step).")
+    num_guided_steps: int = Field(6, ge=0, description="How many consecutive steps are guided (paper: 6 of 50).")
+    lookahead: int = Field(
+        0, ge=0, le=50, description="Deterministic sub-steps behind each candidate's x̂0 (DLBS); 0 = one Tweedie step."
+    )
+
+
+def _check_window(options: _Window, num_steps: int) -> None:
+    last = options.start + options.num_guided_steps - 1
+    if options.num_guided_steps and last > num_steps - 2:
+        raise ValueError(
+            f"guidance.options: steps {options.start}..{last} are guided but only steps 0..{num_steps - 2} of "
+            f"sampler.num_steps={num_steps} can be (the last step is deterministic); lower start or num_guided_steps"
+        )
+
+
+def _in_window(options: _Window, k: int) -> bool:
+    return options.start <= k < options.start + options.num_guided_steps
+
+
+class Plain(Sampler):
+    """Plain stochastic sampling, no rewards: one chain per video."""
+
+    name = "none"
+    needs_rewards = False
+    size_option = None
+
+    def model_calls(self, num_steps: int) -> int:
+        return num_steps
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        return tools.plain(population, k)
+
+
+class Free2Guide(Sampler):
+    """Free²Guide: at each guided step draw n candidate transitions, score their x̂0 key frames, keep the best."""
+
+    name = "free2guide"
+
+    class Options(_Window):
+        num_candidates: int = Field(5, ge=1, le=1024, description="Candidates n per guided step.")
+        selection: Literal["argmax", "soft"] = Field(
+            "argmax", description="argmax (λ → 0) or soft: sample a candidate ∝ exp(r/λ)."
+        )
+        temperature: float = Field(1.0, gt=0.0, description="λ for soft selection.")
+        initial_candidates: bool = Field(
+            False, description="Also score n initial noises and start from the best (the official code's variant)."
+        )
+
+    def check(self, num_steps: int) -> None:
+        _check_window(self.options, num_steps)
+
+    def model_calls(self, num_steps: int) -> int:
+        o = self.options
+        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        extra = o.num_candidates - 1 if o.initial_candidates else 0
+        return num_steps + guided * (o.num_candidates - 1) + guided * o.num_candidates * o.lookahead + extra
+
+    def start(self, tools: Tools) -> Step:
+        if not (self.options.initial_candidates and tools.guiding):
+            return tools.start(1)
+        candidates = tools.initial_candidates(self.options.num_candidates)
+        scores = tools.score(_x0(candidates.population), candidates.population.video, 0)
+        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, INIT_STEP)
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        if not (_in_window(self.options, k) and tools.guiding):
+            return tools.plain(population, k)
+        candidates = tools.propose(population, k, self.options.num_candidates)
+        x0 = tools.lookahead(candidates.population, k + 1, self.options.lookahead)
+        scores = tools.score(x0, candidates.population.video, k)
+        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, k)
+
+    def _keep_best(
+        self, tools: Tools, pool: Population, parent: np.ndarray, index: np.ndarray, scores: np.ndarray, k: int
+    ) -> Step:
+        """Per parent row, the selected candidate (candidate 0, the plain transition, when none could be scored)."""
+        picks = []
+        for row in np.unique(parent):
+            mine = np.flatnonzero(parent == row)
+            rng = tools.rng(int(pool.video[mine[0]]), k)
+            chosen = select(scores[mine], self.options.selection, self.options.temperature, rng)
+            picks.append(mine[0 if chosen is None else chosen])
+        rows = np.asarray(picks)
+        return Step(pool.take(rows), parents=parent[rows], chosen=index[rows])
+
+
+class BestOfN(Sampler):
+    """Best-of-N: N whole chains per video in one batched denoiser call per step, the best finished video kept."""
+
+    name = "best-of-n"
+
+    class Options(Sampler.Options):
+        num_candidates: int = Field(5, ge=1, le=1024, description="Chains N per video.")
+        selection: Literal["argmax", "soft"] = Field("argmax", description="argmax, or soft: sample ∝ exp(r/λ).")
+        temperature: float = Field(1.0, gt=0.0, description="λ for soft selection.")
+
+    def num_chains(self) -> int:
+        return int(self.options.num_candidates)
+
+    def model_calls(self, num_steps: int) -> int:
+        return self.options.num_candidates * num_steps
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        return tools.plain(population, k)
+
+    def finish(self, tools: Tools, population: Population) -> Step:
+        scores = tools.score(population.x, population.video, tools.num_steps)
+        picks = []
+        for v, rows in groups(population.video):
+            chosen = select(scores[rows], self.options.selection, self.options.temperature, tools.rng(v, FINAL_STEP))
+            picks.append(rows[0 if chosen is None else chosen])
+        rows = np.asarray(picks)
+        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+
+
+class SMC(Sampler):
+    """Feynman–Kac steering (SMC): k particles weighted by a reward potential on x̂0, resampled when ESS is low."""
+
+    name = "smc"
+    size_option = "num_particles"
+
+    class Options(Sampler.Options):
+        num_particles: int = Field(4, ge=1, le=1024, description="Particles k per video.")
+        potential: Literal["difference", "max", "sum"] = Field(
+            "difference",
+            description="Φ along a particle's path: the latest reward (difference: weights exp(λ(r_t − r_s))), "
+            "its running max, or its running sum; weights are exp(λ(Φ_t − Φ at the last resampling)).",
+        )
+        lam: float = Field(10.0, gt=0.0, description="λ: how strongly the reward tilts the particles.")
+        resample_every: int = Field(1, ge=1, description="Score and (maybe) resample every this many steps.")
+        start: int = Field(0, ge=0, description="First step of the scoring window.")
+        stop: int | None = Field(
+            None, ge=1, description="Steps < stop are scored; None = every step through the last one."
+        )
+        ess_threshold: float = Field(
+            0.5, ge=0.0, le=1.0, description="Resample when ESS < this × k (1 = at every scoring step, 0 = never)."
+        )
+        resampling: Literal["multinomial", "systematic"] = Field("systematic", description="Resampling scheme.")
+        final: Literal["best", "sample"] = Field(
+            "best", description="Keep the particle with the best reward, or sample one ∝ its weight."
+        )
+
+    def num_chains(self) -> int:
+        return int(self.options.num_particles)
+
+    def check(self, num_steps: int) -> None:
+        if self.options.start >= num_steps:
+            raise ValueError(f"guidance.options.start: {self.options.start} >= sampler.num_steps={num_steps}")
+
+    def model_calls(self, num_steps: int) -> int:
+        return self.options.num_particles * num_steps
+
+    def _scored(self, k: int, num_steps: int) -> bool:
+        o = self.options
+        stop = num_steps if o.stop is None else o.stop
+        return o.start <= k < stop and (k - o.start) % o.resample_every == 0
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        if not (self._scored(k, tools.num_steps) and tools.guiding):
+            return tools.plain(population, k)
+        moved = tools.propose(population, k, 1).population
+        reward = tools.score(_x0(moved), moved.video, k)
+        phi, ref, logw = self._weights(moved, reward)
+        moved.memo.update(reward=reward, phi=phi, ref=ref, logw=logw)
+        rows, ess, resampled = np.arange(len(moved)), {}, {}
+        for v, mine in groups(moved.video):
+            ess[v] = effective_sample_size(logw[mine])
+            resampled[v] = bool(np.isfinite(logw[mine]).any() and ess[v] < self.options.ess_threshold * len(mine))
+            if resampled[v]:
+                rows[mine] = mine[resample(logw[mine], self.options.resampling, tools.rng(v, k))]
+        kept = moved.take(rows)
+        for v, mine in groups(kept.video):
+            if resampled[v]:  # equal weights again; the potential is measured from here on
+                kept.memo["ref"][mine], kept.memo["logw"][mine] = kept.memo["phi"][mine], 0.0
+        return Step(kept, parents=rows, chosen=np.zeros(len(rows), dtype=np.int64), ess=ess, resampled=resampled)
+
+    def _weights(self, moved: Population, reward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Φ_t, the reference Φ at the last resampling, and the log weights λ(Φ_t − Φ_ref) of every particle."""
+        memo, lam = moved.memo, self.options.lam
+        phi = {"difference": reward, "max": np.fmax(memo.get("phi", reward), reward), "sum": None}[
+            self.options.potential
+        ]
+        if phi is None:
+            phi = memo.get("phi", np.zeros_like(reward)) + reward
+        ref = memo.get("ref", np.zeros_like(reward))
+        return phi, ref, lam * (phi - ref)
+
+    def finish(self, tools: Tools, population: Population) -> Step:
+        if len(population) == len(tools.videos):
+            return Step(population, parents=np.arange(len(population)))
+        memo, num_steps = population.memo, tools.num_steps
+        if tools.guiding and self._scored(num_steps - 1, num_steps):
+            reward = memo["reward"]  # the last step scored the finished particles already (x̂0 = x when clean)
+        else:
+            reward = tools.score(population.x, population.video, num_steps)
+        logw = memo.get("logw", np.zeros(len(population)))
+        picks = []
+        for v, rows in groups(population.video):
+            rng = tools.rng(v, FINAL_STEP)
+            if self.options.final == "best":
+                chosen = select(reward[rows], "argmax", 1.0, rng)
+            else:  # a particle ∝ its weight since the last resampling (resampled particles weigh the same)
+                chosen = select(np.where(np.isfinite(reward[rows]), logw[rows], np.nan), "soft", 1.0, rng)
+            picks.append(rows[0 if chosen is None else chosen])
+        rows = np.asarray(picks)
+        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+
+
+class Beam(Sampler):
+    """Beam search: B beams × K candidates per guided step, the top B of all B·K kept (look-ahead optional)."""
+
+    name = "beam"
+
+    class Options(_Window):
+        num_beams: int = Field(2, ge=1, le=256, description="Beams B kept per video.")
+        num_candidates: int = Field(3, ge=1, le=256, description="Candidates K per beam per guided step.")
+
+    def num_chains(self) -> int:
+        return int(self.options.num_beams)
+
+    def check(self, num_steps: int) -> None:
+        _check_window(self.options, num_steps)
+
+    def model_calls(self, num_steps: int) -> int:
+        o = self.options
+        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        b, c = o.num_beams, o.num_candidates
+        return b * num_steps + guided * b * (c - 1) + guided * b * c * o.lookahead
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        if not (_in_window(self.options, k) and tools.guiding):
+            return tools.plain(population, k)
+        candidates = tools.propose(population, k, self.options.num_candidates)
+        pool = candidates.population
+        scores = tools.score(tools.lookahead(pool, k + 1, self.options.lookahead), pool.video, k)
+        picks = []
+        for _, mine in groups(pool.video):
+            if not np.isfinite(scores[mine]).any():  # nothing scored: every beam keeps its plain transition
+                picks.extend(mine[candidates.index[mine] == 0])
+                continue
+            order = np.argsort(-np.where(np.isfinite(scores[mine]), scores[mine], -np.inf), kind="stable")
+            picks.extend(np.sort(mine[order[: self.options.num_beams]]))
+        rows = np.asarray(picks)
+        return Step(pool.take(rows), parents=candidates.parent[rows], chosen=rows - _first_rows(pool.video)[rows])
+
+    def finish(self, tools: Tools, population: Population) -> Step:
+        if len(population) == len(tools.videos):
+            return Step(population, parents=np.arange(len(population)))
+        scores = tools.score(population.x, population.video, tools.num_steps)
+        picks = []
+        for v, rows in groups(population.video):
+            chosen = select(scores[rows], "argmax", 1.0, tools.rng(v, FINAL_STEP))
+            picks.append(rows[0 if chosen is None else chosen])
+        rows = np.asarray(picks)
+        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+
+
+def _x0(population: Population) -> torch.Tensor:
+    assert population.x0 is not None, "proposals carry their x̂0"
+    return population.x0
+
+
+def _first_rows(video: np.ndarray) -> np.ndarray:
+    """For every row, the first row of its video."""
+    first = np.zeros(len(video), dtype=np.int64)
+    for _, rows in groups(video):
+        first[rows] = rows[0]
+    return first
+
+
+@hookimpl
+def register_samplers(register: Register) -> None:
+    register(Plain, aliases=("plain",))
+    register(Free2Guide, aliases=("free2",))
+    register(BestOfN, aliases=("best-of",))
+    register(SMC, aliases=("fk-steering",))
+    register(Beam, aliases=("beam-search",))
