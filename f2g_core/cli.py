@@ -202,12 +202,12 @@ def generate(
     ] = False,
 ) -> None:
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
+    if (prompt is None) == (prompts is None):  # a usage error: typer prints the usage line and exits 2
+        raise typer.BadParameter("give a PROMPT argument or --prompts FILE (one of the two)", param_hint="PROMPT")
     sources = ConfigSources()
     sources.merge("plugin defaults", _plugin_defaults())
     if config is not None:
         sources.merge(str(config), read_config_file(config))
-    if prompts is not None and prompt is not None:
-        raise ConfigError("prompt: give a PROMPT argument or --prompts FILE, not both")
     flags: dict[str, Any] = {} if prompt is None else {"prompt": prompt}
     if seed is not None:
         flags["seed"] = seed
@@ -228,20 +228,12 @@ def generate(
             "defaults (the README's quick start installs the embedded default world)."
             + default_plugins().registry.unavailable_hint()
         )
+    loaded = sources.load()
     if prompts is None and seeds is None:
-        if prompt is None and not sources.data.get("prompt"):
-            raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
-        _run(sources.load(), save, out, allow_unguided)
+        _run(loaded, save, out, allow_unguided)
         return
-    config_ = sources.load()
-    prompt_list = _read_prompts(prompts) if prompts is not None else [_required_prompt(config_)]
-    _run(config_, save, out, allow_unguided, many=(prompt_list, _parse_seeds(seeds) if seeds else [config_.seed]))
-
-
-def _required_prompt(config: RunConfig) -> str:
-    if not config.prompt:
-        raise ConfigError("prompt: give a PROMPT argument or --prompts FILE")
-    return config.prompt
+    prompt_list = _read_prompts(prompts) if prompts is not None else [loaded.prompt or ""]
+    _run(loaded, save, out, allow_unguided, many=(prompt_list, _parse_seeds(seeds) if seeds else [loaded.seed]))
 
 
 def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None, guided_steps: int | None) -> None:
