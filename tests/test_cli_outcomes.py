@@ -80,7 +80,7 @@ def _config(site: Path, reward: str) -> Path:
         "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
         "rewards": [{"type": reward}],
         "sampler": {"num_steps": 6},
-        "guidance": {"num_candidates": 2, "num_guided_steps": 2},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 2, "num_guided_steps": 2}},
         "output": {"dir": str(site / "runs"), "formats": ["gif"]},
     }
     path = site / "run.yaml"
@@ -167,7 +167,7 @@ def test_out_pointing_at_a_file_exits_2_before_sampling(site: Path) -> None:
     ("args", "blamed"),
     [
         (["--seed", "-1"], "command-line flags: seed: Input should be greater than or equal to 0"),
-        (["--set", "guidance.num_candidates=0"], "--set guidance.num_candidates=0: guidance.num_candidates:"),
+        (["--set", "guidance.options.num_candidates=0"], "guidance.options.num_candidates:"),  # the method's Options
         (["--set", "rewards.0.weight=.nan"], "--set rewards.0.weight=.nan: rewards[0].weight:"),
     ],
 )
@@ -187,7 +187,8 @@ def test_bad_flags_fail_before_loading_and_are_blamed_on_the_flag(site: Path, ar
 def test_generate_flags_are_not_blamed_on_defaults(site: Path) -> None:
     args = ["generate", "x", "-c", str(_config(site, "slow")), "-n", "0", "--no-save"]
     done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=_env(site), timeout=120)
-    assert done.returncode == 2 and "error: command-line flags: guidance.num_candidates:" in done.stderr, done.stderr
+    # a method's options are validated by its own Options model when the sampler is built, before any load
+    assert done.returncode == 2 and "error: guidance.options.num_candidates:" in done.stderr, done.stderr
 
 
 def test_run_on_a_directory_says_it_is_a_directory(site: Path) -> None:

@@ -47,7 +47,7 @@ def test_a_directory_is_not_called_missing(tmp_path: Path) -> None:
     ("changes", "expected"),
     [
         ({"seed": True}, "seed: True is a boolean"),
-        ({"guidance": {"num_candidates": True}}, "num_candidates: True is a boolean"),
+        ({"sampler": {"num_steps": True}}, "num_steps: True is a boolean"),
         ({"rewards": [{"type": "mode-distance", "weight": False}]}, "weight: False is a boolean"),
         ({"rewards": [{"type": "mode-distance", "weight": math.nan}]}, "rewards[0].weight"),
         ({"rewards": [{"type": "mode-distance", "weight": math.inf}]}, "rewards[0].weight"),
@@ -68,15 +68,15 @@ def test_json_true_seed_from_a_file_is_rejected(tmp_path: Path) -> None:
 
 def test_errors_are_blamed_on_the_layer_that_set_the_value() -> None:
     sources = ConfigSources()
-    sources.merge("plugin defaults", {**BASE, "guidance": {"num_candidates": 5}})
+    sources.merge("plugin defaults", {**BASE, "seed": 3})
     sources.merge("run.yaml", {"sampler": {"num_steps": 1}})
-    sources.merge("command-line flags", {"guidance": {"num_candidates": 0}})
+    sources.merge("command-line flags", {"seed": -1})
     sources.set(["rewards.0.weight=nan"])
     with pytest.raises(ConfigError) as info:
         sources.load()
     problems = str(info.value).split("; ")
     assert any(p.startswith("run.yaml: sampler.num_steps:") for p in problems), problems
-    assert any(p.startswith("command-line flags: guidance.num_candidates:") for p in problems), problems
+    assert any(p.startswith("command-line flags: seed:") for p in problems), problems
     assert any(p.startswith("--set rewards.0.weight=nan: rewards[0].weight:") for p in problems), problems
     assert "plugin defaults" not in str(info.value)
 

@@ -298,7 +298,7 @@ def test_f2g_list_samplers_shows_the_built_ins() -> None:
 
     from f2g_core.cli import app
 
-    done = CliRunner().invoke(app, ["list", "samplers", "--options"])
+    done = CliRunner().invoke(app, ["list", "samplers", "--options"], env={"COLUMNS": "250"})  # no wrapping
     assert done.exit_code == 0, done.output
     for name in ("free2guide", "best-of-n", "smc", "beam", "none", "num_particles", "lookahead", "initial_candidates"):
         assert name in done.output

@@ -122,7 +122,7 @@ def _run(site: Path, rewards: list[dict[str, Any]], *args: str, plugins: str = "
         "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
         "rewards": rewards,
         "sampler": {"num_steps": 6},
-        "guidance": {"num_candidates": 2, "num_guided_steps": 2, **guidance},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 2, "num_guided_steps": 2}, **guidance},
         "output": {"dir": str(site / "runs"), "formats": ["gif"]},
     }
     config = site / "run.yaml"

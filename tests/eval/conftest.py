@@ -18,7 +18,7 @@ GUIDED = """\
 backbone: {type: shapes}
 rewards: [{type: shapes-judge}]
 sampler: {num_steps: 8}
-guidance: {method: free2guide, num_candidates: 3, num_guided_steps: 2}
+guidance: {method: free2guide, options: {num_candidates: 3, num_guided_steps: 2}}
 output: {formats: [gif, mp4]}
 """
 PROMPTS = "a red circle moving left\na blue square above a green triangle\n"

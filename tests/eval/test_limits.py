@@ -28,7 +28,7 @@ def lvlm_config(server: FakeLVLMServer) -> EvalConfig:
         "backbone": {"type": "shapes"},
         "rewards": [{"type": "openai", "options": options}],
         "sampler": {"num_steps": 8},
-        "guidance": {"num_candidates": 3, "num_guided_steps": 2},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 3, "num_guided_steps": 2}},
         "output": {"formats": ["gif"]},
     }
     return EvalConfig("lvlm", load_config(data))
