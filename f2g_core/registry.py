@@ -34,7 +34,9 @@ KNOWN_PROVIDERS: dict[str, str] = {
     "animatediff": "f2g-plugin-diffusers",
     "modelscope": "f2g-plugin-diffusers",
     "zeroscope": "f2g-plugin-diffusers",
-    "videocrafter2": "f2g-plugin-diffusers",
+    "videocrafter2-diffusers": "f2g-plugin-diffusers",
+    "videocrafter2": "f2g-plugin-paper-backbones",
+    "lavie": "f2g-plugin-paper-backbones",
 }
 """Ids of components published by the f2g project, so an unknown id can say which package provides it."""
 
