@@ -33,6 +33,8 @@ class Networks:
     scaling_factor: float
     vae_scale: int
     """Pixels per latent pixel (8 for the SD VAE)."""
+    tokenizer: Any = None
+    """The text tokenizer where it is an object (LaVie's CLIP tokenizer); VideoCrafter2 uses open_clip's function."""
 
 
 @dataclass

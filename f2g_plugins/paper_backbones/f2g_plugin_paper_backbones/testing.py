@@ -38,8 +38,40 @@ VC2_DDIM_STEPS = 5
 VC2_CFG = 12.0
 
 
+LAVIE_FRAMES, LAVIE_SIZE, LAVIE_TOKENS = 4, 8, 8
+LAVIE_DDIM_STEPS = 5
+LAVIE_CFG = 7.5
+
+TINY_LAVIE_UNET: dict[str, Any] = {
+    "block_out_channels": [64, 128],
+    "down_block_types": ["CrossAttnDownBlock3D", "DownBlock3D"],
+    "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D"],
+    "layers_per_block": 1,
+    "attention_head_dim": 2,
+    "cross_attention_dim": 32,
+    "sample_size": 8,
+}
+"""LaVie's UNet3DConditionModel arguments at tiny size (heads of 32 and 64 channels: the rotary table's 32
+channels cover a whole head at the first level and half a head at the second, as in the full model's 40–160)."""
+
+TINY_SD_VAE: dict[str, Any] = {
+    "block_out_channels": [32, 64],
+    "down_block_types": ["DownEncoderBlock2D"] * 2,
+    "up_block_types": ["UpDecoderBlock2D"] * 2,
+    "layers_per_block": 1,
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+}
+"""A diffusers ``AutoencoderKL`` with SD's architecture at 2× instead of 8×."""
+
+
 def _init(key: str, like: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """O(1) activations through the depth: biases 0.1·n, norm scales 1 + 0.1·n, matrices n / sqrt(fan-in)."""
+    """O(1) activations through the depth: biases 0.1·n, norm scales 1 + 0.1·n, matrices n / sqrt(fan-in).
+
+    Rotary frequency tables are not weights (their values are fixed by the architecture) and are kept.
+    """
+    if key.endswith("rotary_emb.freqs"):
+        return like.clone()
     if key.endswith("bias"):
         return 0.1 * noise
     if like.ndim <= 1:
@@ -80,4 +112,18 @@ def vc2_inputs(seed: int = SEED) -> dict[str, torch.Tensor]:
         "prompt_context": _randn(g, 1, n, d).expand(2, n, d).contiguous(),
         "uncond_context": _randn(g, 1, n, d).expand(2, n, d).contiguous(),
         "sample_fs": torch.tensor([28.0, 28.0]),
+    }
+
+
+def lavie_inputs(seed: int = SEED) -> dict[str, torch.Tensor]:
+    """Latents, timesteps and text embeddings for the UNet check; start noise and embeddings for DDIM."""
+    g = torch.Generator().manual_seed(seed + 2)
+    f, s, n, d = LAVIE_FRAMES, LAVIE_SIZE, LAVIE_TOKENS, TINY_LAVIE_UNET["cross_attention_dim"]
+    return {
+        "latents": _randn(g, 2, 4, f, s, s),
+        "timesteps": torch.tensor([981.0, 421.0]),
+        "context": _randn(g, 2, n, d),
+        "x_T": _randn(g, 2, 4, f, s, s),
+        "prompt_context": _randn(g, 1, n, d),
+        "uncond_context": _randn(g, 1, n, d),
     }

@@ -20,7 +20,7 @@ from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
 
-BACKBONES = ["videocrafter2"]
+BACKBONES = ["videocrafter2", "lavie"]
 TINY = {"model": "tiny", "device": "cpu"}  # 32×32, 8 frames: the tiny defaults
 
 
