@@ -114,7 +114,7 @@ class ModelScopeBackbone(_PerFrameVAEBackbone):
 
 
 class VideoCrafter2Backbone(ModelScopeBackbone):
-    """VideoCrafter2 via its diffusers-format conversion (UNet3D; see the module docstring about fps)."""
+    """VideoCrafter2 via its community diffusers conversion (UNet3D, no fs input; official: `videocrafter2`)."""
 
     name = "videocrafter2-diffusers"
 

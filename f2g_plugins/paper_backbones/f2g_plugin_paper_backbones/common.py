@@ -46,7 +46,7 @@ class TextConditioning:
     scale: float
 
 
-TINY_SIZE = {"height": 32, "width": 32, "num_frames": 8}
+TINY_SIZE = {"height": 16, "width": 16, "num_frames": 8}
 """The video size of ``model: tiny`` where the config gives none (the published 16 × 320×512 would take minutes)."""
 
 
@@ -68,7 +68,7 @@ class PaperOptions(Backbone.Options):
     @model_validator(mode="before")
     @classmethod
     def _tiny_size(cls, data: Any) -> Any:
-        """``model: tiny`` defaults to a 32×32, 8-frame video (sizes the config gives are kept)."""
+        """``model: tiny`` defaults to a 16×16, 8-frame video (sizes the config gives are kept)."""
         if isinstance(data, dict) and data.get("model") == "tiny":
             return {**TINY_SIZE, **data}
         return data
@@ -118,7 +118,9 @@ class PaperBackbone(Backbone):
         nets = self._build()
         dtype = resolve_dtype(self.options.dtype, self._device)
         for module in (nets.unet, nets.vae, nets.text):
-            module.to(self._device, dtype).eval().requires_grad_(False)
+            if next(module.parameters()).dtype != dtype:  # (diffusers warns on any dtype cast of its VAE)
+                module.to(dtype=dtype)
+            module.to(self._device).eval().requires_grad_(False)
         self._nets = nets
 
     def _build(self) -> Networks:

@@ -123,8 +123,10 @@ def main() -> None:
             noises.append(noise)
             step_latents.append(latents)
             step_x0.append(result.pred_original_sample)
-        b, c, f, h, w = latents.shape
-        frames = vae.decode(latents.transpose(1, 2).reshape(b * f, c, h, w) / 0.18215).sample
+        # LaVie's decode_latents on unit-scale VAE inputs (the random models' samples are too large: all pixels clip).
+        decode_latents = 0.18215 * inputs["latents"]
+        b, c, f, h, w = decode_latents.shape
+        frames = vae.decode(decode_latents.transpose(1, 2).reshape(b * f, c, h, w) / 0.18215).sample
         frames = frames.reshape(b, f, *frames.shape[1:])
 
     golden = {
@@ -136,6 +138,7 @@ def main() -> None:
         "ddim_timesteps": scheduler.timesteps.numpy(),
         "alphas_cumprod": scheduler.alphas_cumprod.numpy(),
         "samples": latents.numpy(),
+        "decode_latents": decode_latents.numpy(),
         "frames": frames.numpy(),
         "unet_key_digest": np.frombuffer(t.key_digest(seeded_unet).encode(), dtype=np.uint8),
         "diffusers_version": np.frombuffer(diffusers.__version__.encode(), dtype=np.uint8),

@@ -116,7 +116,9 @@ def main() -> None:
             x_T=inputs["x_T"].clone(),
             log_every_t=1,
         )
-        frames = model.decode_first_stage(samples)
+        # Decoded frames of unit-scale VAE inputs (the random models' samples are too large: all pixels clip).
+        decode_latents = model.scale_factor * inputs["latents"]
+        frames = model.decode_first_stage(decode_latents)
 
     golden = {
         **{f"input_{k}": v.numpy() for k, v in inputs.items()},
@@ -128,6 +130,7 @@ def main() -> None:
         "alphas_cumprod": model.alphas_cumprod.numpy(),
         "scale_arr": model.scale_arr.numpy(),
         "samples": samples.numpy(),
+        "decode_latents": decode_latents.numpy(),
         "frames": frames.numpy(),
         "key_digest": np.frombuffer(t.key_digest(seeded).encode(), dtype=np.uint8),
     }

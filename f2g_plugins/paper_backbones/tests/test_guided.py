@@ -21,7 +21,7 @@ from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
 
 BACKBONES = ["videocrafter2", "lavie"]
-TINY = {"model": "tiny", "device": "cpu"}  # 32×32, 8 frames: the tiny defaults
+TINY = {"model": "tiny", "device": "cpu"}  # 16×16, 8 frames: the tiny defaults
 
 
 class Brightness(Reward):
@@ -64,9 +64,9 @@ def test_free2guide_decodes_only_key_frames(registry: Any, backbone: str) -> Non
     Brightness.calls.clear()
     with Pipeline.from_config(_config(backbone), registry=registry) as pipeline:
         result = pipeline.generate()
-    assert result.video.shape == (8, 32, 32, 3) and result.video.dtype == np.float32
+    assert result.video.shape == (8, 16, 16, 3) and result.video.dtype == np.float32
     assert np.isfinite(result.video).all() and 0.0 <= result.video.min() <= result.video.max() <= 1.0
-    assert Brightness.calls == [(3, 3, 32, 32, 3)] * 2  # the 3 key frames of 3 candidates, per guided step
+    assert Brightness.calls == [(3, 3, 16, 16, 3)] * 2  # the 3 key frames of 3 candidates, per guided step
     guided = [step for step in result.trace.steps if step.guided]
     assert len(guided) == 2
     assert all(step.chosen == int(np.nanargmax(np.asarray(step.combined, dtype=float))) for step in guided)
@@ -90,17 +90,17 @@ def test_prompt_is_encoded_once_per_video(registry: Any, backbone: str, monkeypa
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
-@pytest.mark.parametrize("method", ["best-of-n", "none"])
-def test_other_search_methods_run(registry: Any, backbone: str, method: str) -> None:
-    with Pipeline.from_config(_config(backbone, method=method), registry=registry) as pipeline:
+def test_best_of_n_runs(registry: Any, backbone: str) -> None:
+    with Pipeline.from_config(_config(backbone, method="best-of-n", num_candidates=2), registry=registry) as pipeline:
         result = pipeline.generate()
-    assert result.video.shape == (8, 32, 32, 3) and np.isfinite(result.video).all()
+    assert result.video.shape == (8, 16, 16, 3) and np.isfinite(result.video).all()
 
 
-def test_single_candidate_reproduces_unguided_run(registry: Any) -> None:
-    with Pipeline.from_config(_config("videocrafter2", num_candidates=1), registry=registry) as pipeline:
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_single_candidate_reproduces_unguided_run(registry: Any, backbone: str) -> None:
+    with Pipeline.from_config(_config(backbone, num_candidates=1), registry=registry) as pipeline:
         guided = pipeline.generate()
-    with Pipeline.from_config(_config("videocrafter2", method="none"), registry=registry) as pipeline:
+    with Pipeline.from_config(_config(backbone, method="none"), registry=registry) as pipeline:
         plain = pipeline.generate()
     np.testing.assert_array_equal(guided.video, plain.video)
 

@@ -88,10 +88,10 @@ def test_ddim_steps_match_reference_loop(backbone: LaVieBackbone) -> None:
 
 
 def test_decoding_matches_reference(backbone: LaVieBackbone) -> None:
-    samples = torch.from_numpy(GOLDEN["samples"])
+    latents = torch.from_numpy(GOLDEN["decode_latents"])
     expected = np.clip(GOLDEN["frames"] / 2 + 0.5, 0, 1).transpose(0, 1, 3, 4, 2)  # (B, F, H, W, 3)
-    _close(backbone.decode_video(samples), expected)
-    _close(backbone.decode(samples, [2, 1]), expected[:, [2, 1]])
+    _close(backbone.decode_video(latents), expected)
+    _close(backbone.decode(latents, [2, 1]), expected[:, [2, 1]])
 
 
 def test_full_size_layout_is_lavie_base() -> None:

@@ -89,6 +89,6 @@ def test_options_defaults_are_the_papers_and_sizes_are_checked() -> None:
         28,
     )
     tiny_options = VideoCrafter2Backbone.Options(model="tiny", num_frames=4)
-    assert (tiny_options.height, tiny_options.width, tiny_options.num_frames) == (32, 32, 4)
+    assert (tiny_options.height, tiny_options.width, tiny_options.num_frames) == (16, 16, 4)
     with pytest.raises(ValueError, match="multiple of 8"):
         VideoCrafter2Backbone.Options(height=321)

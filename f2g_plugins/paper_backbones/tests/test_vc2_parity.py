@@ -106,10 +106,10 @@ def test_ddim_steps_match_reference_sampler(backbone: VideoCrafter2Backbone) -> 
 
 def test_decoding_matches_reference(backbone: VideoCrafter2Backbone) -> None:
     """Whole videos and key frames alone (the VAE is per-frame: both are exact)."""
-    samples = torch.from_numpy(GOLDEN["samples"])
+    latents = torch.from_numpy(GOLDEN["decode_latents"])
     expected = np.clip(GOLDEN["frames"] / 2 + 0.5, 0, 1).transpose(0, 2, 3, 4, 1)  # (B, F, H, W, 3)
-    _close(backbone.decode_video(samples), expected)
-    _close(backbone.decode(samples, [3, 0]), expected[:, [3, 0]])
+    _close(backbone.decode_video(latents), expected)
+    _close(backbone.decode(latents, [3, 0]), expected[:, [3, 0]])
 
 
 def _meta_state(module_factory: Any) -> dict[str, tuple[int, ...]]:
