@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from f2g_plugin_paper_backbones.lavie import LaVieBackbone
@@ -20,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
         ("paper_lavie_clip_gpt4o.yaml", LaVieBackbone, 7.5, 5),
     ],
 )
-def test_example_is_the_papers_setting(name: str, cls: type, cfg: float, n: int) -> None:
+def test_example_is_the_papers_setting(name: str, cls: Any, cfg: float, n: int) -> None:
     config = load_config(EXAMPLES / name)
     assert config.backbone.type == cls.name
     options = cls.Options(**config.backbone.options)
