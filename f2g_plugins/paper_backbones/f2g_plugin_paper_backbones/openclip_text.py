@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,11 @@ class TextConfig:
 
 
 class _LayerNorm(nn.LayerNorm):
-    """LayerNorm in float32 for half-precision weights, as open_clip computes it."""
+    """LayerNorm computed in float32 (half-precision weights and activations are cast up and back)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).to(x.dtype) if x.dtype != self.weight.dtype else super().forward(x)
+        weight, bias = self.weight.float(), self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
 
 class ResidualBlock(nn.Module):

@@ -159,3 +159,23 @@ def test_f2g_run_completes_offline(tmp_path: Path, backbone: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert list((tmp_path / "runs").rglob("*.gif"))
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_bfloat16_weights_run_and_stay_close(registry: Any, backbone: str) -> None:
+    """Half-precision weights (the GPU default is float16; bfloat16 runs on the CPU): latents stay float32."""
+    import torch
+
+    cls = registry.get("backbone", backbone, "backbone.type").cls
+    results = []
+    for dtype in ("float32", "bfloat16"):
+        model = cls(cls.Options(model="tiny", device="cpu", dtype=dtype, height=8, width=8, num_frames=4))
+        cond = model.encode_prompt("a red car", None, None)
+        schedule = model.schedule(3)
+        x = torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
+        x0 = model.denoise(x, schedule.level(2), cond)
+        assert x0.dtype == torch.float32
+        results.append((x0, model.decode(x0, [0, 3])))
+    (x0_32, frames_32), (x0_16, frames_16) = results
+    assert np.isfinite(frames_16).all() and float(np.abs(frames_16 - frames_32).max()) < 0.2
+    assert float((x0_16 - x0_32).abs().max()) < 0.1 * float(x0_32.abs().max())
