@@ -39,7 +39,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "hunyuan-video": {"height": 64, "width": 64, "num_frames": 17, "max_sequence_length": 16},
     # The tiny UNets cost more per pixel than the tiny transformers: 32×32 keeps a CPU run to a minute or two.
     "modelscope": {"height": 32, "width": 32, "num_frames": 16},
-    "videocrafter2": {"height": 32, "width": 32, "num_frames": 16},
+    "videocrafter2-diffusers": {"height": 32, "width": 32, "num_frames": 16},
     "animatediff": {"height": 32, "width": 32, "num_frames": 16},
 }
 

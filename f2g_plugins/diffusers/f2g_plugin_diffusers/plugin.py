@@ -20,4 +20,4 @@ def register_backbones(register: Register) -> None:
     register(CogVideoXBackbone)
     register(AnimateDiffBackbone)
     register(ModelScopeBackbone, aliases=("zeroscope",))
-    register(VideoCrafter2Backbone, aliases=("vc2",))
+    register(VideoCrafter2Backbone)

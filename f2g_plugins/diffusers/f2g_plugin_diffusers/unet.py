@@ -6,8 +6,9 @@ Stable Diffusion image VAE applied frame by frame, so decoding only the key fram
 VideoCrafter2 was trained with frame-rate conditioning, but diffusers has no UNet class with that input: its
 community diffusers conversion (``adamdad/videocrafterv2_diffusers``) loads into ``UNet3DConditionModel``
 (ModelScope's architecture) through ``TextToVideoSDPipeline``, without the fps embedding (the conversion bakes
-in the default). The ``videocrafter2`` backbone is that pipeline with the paper's settings (320×512, 16 frames,
-CFG 12); it is exactly as faithful as the conversion.
+in the default). The ``videocrafter2-diffusers`` backbone is that pipeline with the paper's settings (320×512,
+16 frames, CFG 12); it is exactly as faithful as the conversion. The official architecture, fs conditioning
+included, is the ``videocrafter2`` backbone of ``f2g-plugin-paper-backbones``.
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ class ModelScopeBackbone(_PerFrameVAEBackbone):
 
 
 class VideoCrafter2Backbone(ModelScopeBackbone):
-    """VideoCrafter2 via its diffusers-format conversion (UNet3D; see the module docstring about fps)."""
+    """VideoCrafter2 via its community diffusers conversion (UNet3D, no fs input; official: `videocrafter2`)."""
 
-    name = "videocrafter2"
+    name = "videocrafter2-diffusers"
 
     class Options(ModelScopeBackbone.Options):
         model: str = model_field("adamdad/videocrafterv2_diffusers")

@@ -23,7 +23,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "ltx-video": {**TINY, "num_frames": 9, "max_sequence_length": 16, "decode_mode": "window"},
     "hunyuan-video": {**TINY, "num_frames": 9, "max_sequence_length": 8},
     "modelscope": {**TINY, "num_frames": 8},
-    "videocrafter2": {**TINY, "num_frames": 8},
+    "videocrafter2-diffusers": {**TINY, "num_frames": 8},
     "animatediff": {**TINY, "num_frames": 8},
 }
 

@@ -83,7 +83,7 @@ FAMILIES = {
     "modelscope": Family(
         ModelScopeBackbone, tiny.modelscope, 8, 9.0, frames_first_noise=True, eta_parity=True, size=16
     ),
-    "videocrafter2": Family(
+    "videocrafter2-diffusers": Family(
         VideoCrafter2Backbone, tiny.modelscope, 8, 12.0, frames_first_noise=True, eta_parity=True, size=16
     ),
     "animatediff": Family(AnimateDiffBackbone, tiny.animatediff, 8, 7.5, eta_parity=True, size=16),

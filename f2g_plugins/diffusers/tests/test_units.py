@@ -129,11 +129,11 @@ def test_plugin_registers_every_family_and_alias() -> None:
         "animatediff",
         "modelscope",
         "zeroscope",
-        "videocrafter2",
+        "videocrafter2-diffusers",
     ]
     classes: dict[str, Any] = {name: registry.get("backbone", name, "backbone.type").cls for name in names}
     assert classes["zeroscope"] is classes["modelscope"]
-    assert classes["videocrafter2"].Options().guidance_scale == 12.0  # the paper's VC2 setting
+    assert classes["videocrafter2-diffusers"].Options().guidance_scale == 12.0  # the paper's VC2 setting
     assert classes["wan"].Options().model == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 
 

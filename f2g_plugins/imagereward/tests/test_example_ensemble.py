@@ -1,8 +1,9 @@
 """``examples/ensemble_imagereward_gpt4o.yaml``: it validates as written, and it runs once made offline.
 
 Offline, the LVLM is f2g-lvlm's fake OpenAI-compatible server on 127.0.0.1, ImageReward a tiny seeded checkpoint
-and VideoCrafter2 its random miniature; nothing else in the file changes, so the test exercises the example's own
-reward, weights and combiner through the real guided pipeline.
+and VideoCrafter2 (the official architecture, f2g-plugin-paper-backbones) its random miniature; nothing else in
+the file changes, so the test exercises the example's own reward, weights and combiner through the real guided
+pipeline.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from f2g_core.config import load_config, read_config_file
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ensemble_imagereward_gpt4o.yaml"
 
 openai_plugin = pytest.importorskip("f2g_plugin_openai.plugin", reason="f2g-plugin-openai is not installed")
-diffusers_plugin = pytest.importorskip("f2g_plugin_diffusers.plugin", reason="f2g-plugin-diffusers is not installed")
+paper_plugin = pytest.importorskip(
+    "f2g_plugin_paper_backbones.plugin", reason="f2g-plugin-paper-backbones is not installed"
+)
 
 lvlm_testing = pytest.importorskip("f2g_lvlm.testing", reason="f2g-lvlm is not installed")
 lvlm_env = lvlm_testing.lvlm_env  # f2g-lvlm's opt-in fixture
@@ -51,7 +54,7 @@ def registry() -> Any:
         [
             ("f2g-plugin-openai", openai_plugin),
             ("f2g-plugin-imagereward", imagereward_plugin),
-            ("f2g-plugin-diffusers", diffusers_plugin),
+            ("f2g-plugin-paper-backbones", paper_plugin),  # the official `videocrafter2`
         ]
     ).registry
 

@@ -1,0 +1,19 @@
+"""Offline hub, quiet diffusers, two threads: the tests build tiny models only."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup would retry for ~45 s before failing
+
+import pytest
+import torch
+
+from f2g_core.compat import ensure_torchvision
+
+ensure_torchvision()
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    torch.set_num_threads(2)
