@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="sampling steps of the timed videos (default 10)")
     args = parser.parse_args(argv)
     import torch
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     if not args.smoke and not torch.cuda.is_available():
         print("gpu_scale: no CUDA device here; this benchmark needs one (or run --smoke for a CPU check).")

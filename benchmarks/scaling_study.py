@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -26,8 +25,27 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from shapes_alignment import bootstrap_ci, build_suite, load_rows
+from f2g_core.eval.summary import bootstrap
+
+
+def bootstrap_ci(values: np.ndarray) -> tuple[float, float]:
+    """Percentile 95% interval of the mean (the same bootstrap as ``f2g eval``'s summaries)."""
+    estimate = bootstrap(values)
+    return estimate.low, estimate.high
+
+
+def build_suite(pairs: int) -> list[dict[str, Any]]:
+    """The two-object items of f2g-plugin-shapes' ``shapes-benchmark`` suite (what ``f2g eval`` runs)."""
+    from f2g_plugin_shapes.evaluation import ShapesBenchmarkSuite
+
+    suite = ShapesBenchmarkSuite(ShapesBenchmarkSuite.Options(pairs=pairs, categories="multiple,relation"))
+    return [{"prompt": item.prompt, "seed": item.seed, "category": item.category} for item in suite.items()]
+
+
+def load_rows(results: Path) -> list[dict[str, Any]]:
+    if not results.is_file():
+        return []
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
 def _cfg(method: str, steps: int, **options: Any) -> dict[str, Any]:
