@@ -5,8 +5,8 @@ implementations, so a script or a notebook can register components on the spot.
 
     python examples/custom_components.py [--steps 50]
 
-The sampler part is written against the sampler plugin kind announced for f2g-core 0.2 (``register_samplers``);
-on an f2g-core without it, the script says so and runs the combiner part only.
+The sampler is a :class:`~f2g_core.population.Sampler` registered through ``register_samplers`` and chosen with
+``guidance: {method: keep-if-better, options: {...}}`` (docs/samplers.md, "Writing a method").
 """
 
 from __future__ import annotations
@@ -14,15 +14,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
 
-from f2g_core import Pipeline, hookspecs
+from f2g_core import Pipeline
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.interfaces import Combiner
 from f2g_core.plugins import load_plugins
+from f2g_core.population import Population, Sampler, Step
+from f2g_core.selection import select
+
+if TYPE_CHECKING:
+    from f2g_core.sampling import Tools
 
 
 class GeometricMean(Combiner):
@@ -46,58 +51,69 @@ def register_combiners(register: Register) -> None:
     register(GeometricMean)
 
 
-def sampler_plugin() -> Any:
-    """An inline sampler, in the announced shape: one short step function over the toolbox."""
-    from f2g_core.interfaces import Sampler  # type: ignore[attr-defined]  # arrives with register_samplers
+class KeepIfBetter(Sampler):
+    """Free²Guide with a margin: keep a proposal only if it beats the plain transition (candidate 0) by `margin`."""
 
-    class KeepIfBetter(Sampler):  # type: ignore[misc, valid-type]
-        """Free²Guide with a margin: keep a proposal only if it beats the unguided one by `margin`."""
+    name = "keep-if-better"
 
-        name = "keep-if-better"
+    class Options(Sampler.Options):
+        num_candidates: int = Field(4, ge=1, description="Proposals per guided step.")
+        num_guided_steps: int = Field(4, ge=0, description="How many steps are guided, from the first one.")
+        margin: float = Field(0.1, ge=0, description="How much better than candidate 0 a proposal must be.")
 
-        class Options(Sampler.Options):  # type: ignore[misc, name-defined]
-            num_candidates: int = Field(4, ge=1, description="Proposals per guided step.")
-            margin: float = Field(0.1, ge=0, description="How much better than candidate 0 a proposal must be.")
+    def model_calls(self, num_steps: int) -> int:
+        return num_steps + self.options.num_guided_steps * (self.options.num_candidates - 1)
 
-        def step(self, state: Any, tools: Any) -> Any:
-            candidates, candidate_x0 = tools.propose(state.x, state.x0, self.options.num_candidates)
-            scores = np.asarray(tools.score(tools.key_frames(candidate_x0)), dtype=np.float64)
-            best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
-            return state.keep(candidates, candidate_x0, best if scores[best] > scores[0] + self.options.margin else 0)
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        if k >= self.options.num_guided_steps or not tools.guiding:
+            return tools.plain(population, k)
+        candidates = tools.propose(population, k, self.options.num_candidates)
+        pool = candidates.population
+        assert pool.x0 is not None, "proposals carry their x̂0"
+        scores = tools.score(pool.x0, pool.video, k)
+        rows = []
+        for row in range(len(population)):
+            mine = np.flatnonzero(candidates.parent == row)  # mine[0] is the plain transition
+            best = select(scores[mine], "argmax", 1.0, tools.rng(int(population.video[row]), k))
+            better = (
+                best is not None
+                and scores[mine[best]] > np.nan_to_num(scores[mine[0]], nan=-np.inf) + self.options.margin
+            )
+            rows.append(mine[best] if better else mine[0])
+        picked = np.asarray(rows)
+        return Step(pool.take(picked), parents=candidates.parent[picked], chosen=candidates.index[picked])
 
-    @hookimpl
-    def register_samplers(register: Register) -> None:
-        register(KeepIfBetter)
 
-    return SimpleNamespace(register_samplers=register_samplers)
+@hookimpl
+def register_samplers(register: Register) -> None:
+    register(KeepIfBetter)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
-    extra: list[tuple[str, Any]] = [("inline-combiner", SimpleNamespace(register_combiners=register_combiners))]
-    has_samplers = hasattr(hookspecs, "register_samplers")
-    if has_samplers:
-        extra.append(("inline-sampler", sampler_plugin()))
-    else:
-        print("this f2g-core has no sampler plugins (register_samplers) yet: running the combiner part only")
-    registry = load_plugins(extra=extra).registry
+    registry = load_plugins(
+        extra=[
+            ("inline-combiner", SimpleNamespace(register_combiners=register_combiners)),
+            ("inline-sampler", SimpleNamespace(register_samplers=register_samplers)),
+        ]
+    ).registry
     config: dict[str, Any] = {
         "backbone": {"type": "shapes"},
         "rewards": [{"type": "shapes-judge", "weight": 0.5}, {"type": "shapes-oracle", "weight": 0.5}],
         "combiner": {"type": "geometric-mean"},
         "sampler": {"num_steps": args.steps},
-        "guidance": {"num_candidates": 4, "num_guided_steps": 4},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 4, "num_guided_steps": 4}},
     }
     with Pipeline.from_config(config, registry=registry) as pipeline:
         result = pipeline.generate("a green square moving right", seed=0)
     print("geometric-mean kept", [step.chosen for step in result.trace.steps if step.guided])
-    if has_samplers:
-        config["guidance"] = {"method": "keep-if-better", "options": {"num_candidates": 4, "margin": 0.1}}
+    for margin in (0.0, 1e9):  # a margin nothing can beat keeps the plain transition at every step
+        config["guidance"] = {"method": "keep-if-better", "options": {"num_candidates": 4, "margin": margin}}
         with Pipeline.from_config(config, registry=registry) as pipeline:
             result = pipeline.generate("a green square moving right", seed=0)
-        print("keep-if-better guided", sum(step.guided for step in result.trace.steps), "steps")
+        print(f"keep-if-better margin={margin:g} kept", [step.chosen for step in result.trace.steps if step.guided])
 
 
 if __name__ == "__main__":

@@ -63,10 +63,10 @@ KINDS: dict[str, Kind] = {
         usage="```yaml\nbackbone: {type: {{id}}, options: {frames: 8}}\n```",
     ),
     "sampler": Kind(
-        "greedy search with a margin over the unguided step",
+        "Free²Guide with a margin over the plain transition",
         "Sampler",
         "samplers",
-        usage="```yaml\nguidance: {method: {{id}}, options: {num_candidates: 4}}\n```",
+        usage="```yaml\nguidance: {method: {{id}}, options: {num_candidates: 4, margin: 0.1}}\n```",
     ),
 }
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from f2g_plugin_diffusers.options import DType
+from f2g_torch_utils.devices import DEVICE_PATTERN, DType, resolve_device
+from f2g_torch_utils.devices import resolve_dtype as resolve_named_dtype
 from pydantic import Field, model_validator
 
 from f2g_core.interfaces import Backbone, Level
@@ -39,7 +40,11 @@ class Networks:
 
 @dataclass
 class TextConditioning:
-    """One prompt's embeddings (batch 1), reused for every candidate and step; ``uncond`` None when CFG is off."""
+    """Text embeddings, reused for every candidate and step; ``uncond`` None when CFG is off.
+
+    Batch 1 for one prompt (broadcast over the candidates), or one row per latent row when several prompts share
+    a denoiser call (:meth:`PaperBackbone.stack_conditioning`).
+    """
 
     cond: torch.Tensor
     uncond: torch.Tensor | None
@@ -55,8 +60,12 @@ class PaperOptions(Backbone.Options):
 
     model: str = Field("", description="Checkpoint (hub id or local path) or 'tiny'.")
 
-    device: str = Field("auto", description="'auto' (cuda if present, else cpu), 'cpu', 'cuda', 'cuda:1', ...")
-    dtype: DType = Field("auto", description="Weights dtype; 'auto' = float16 on CUDA, float32 on CPU.")
+    device: str = Field(
+        "auto", pattern=DEVICE_PATTERN, description="'auto' (cuda if present, else cpu), 'cpu', 'cuda', 'cuda:1', ..."
+    )
+    dtype: DType | Literal["auto"] = Field(
+        "auto", description="Weights dtype; 'auto' = float16 on CUDA, float32 on CPU."
+    )
     height: int = Field(320, ge=8, description="Video height in pixels (a multiple of 8).")
     width: int = Field(512, ge=8, description="Video width in pixels (a multiple of 8).")
     num_frames: int = Field(16, ge=1, description="Frames in the video (the models were trained on 16).")
@@ -81,21 +90,14 @@ class PaperOptions(Backbone.Options):
         return self
 
 
-def resolve_device(name: str) -> torch.device:
-    from f2g_plugin_diffusers.base import resolve_device as resolve
-
-    return resolve(name)
-
-
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """'auto' is float16 on CUDA (the authors' inference precision) and float32 elsewhere."""
+    """'auto' is float16 on CUDA (the authors' inference precision, rather than f2g's usual bfloat16) and float32
+    elsewhere."""
     import torch
 
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    from f2g_plugin_diffusers.base import resolve_dtype as resolve
-
-    return resolve(name, device)
+    return resolve_named_dtype(name, device)
 
 
 class PaperBackbone(Backbone):
@@ -161,6 +163,22 @@ class PaperBackbone(Backbone):
             cond = self._encode_text(prompt)
             uncond = self._encode_text(negative or "") if scale > 1.0 else None
         return TextConditioning(cond=cond, uncond=uncond, scale=scale)
+
+    batched_conditioning = True
+
+    def stack_conditioning(self, conds: Sequence[TextConditioning]) -> TextConditioning:
+        """Row i conditioned on ``conds[i]``: the embeddings concatenated along the batch.
+
+        Every prompt is padded to the tokenizer's fixed length (77), so the shapes agree; the CFG scale, being
+        one number per denoiser call, must be shared.
+        """
+        import torch
+
+        first = conds[0]
+        if any((c.scale, c.uncond is None) != (first.scale, first.uncond is None) for c in conds):
+            raise ValueError("stacked conditionings must share the CFG scale")
+        uncond = None if first.uncond is None else torch.cat([c.uncond for c in conds if c.uncond is not None])
+        return TextConditioning(cond=torch.cat([c.cond for c in conds]), uncond=uncond, scale=first.scale)
 
     def _encode_text(self, prompt: str) -> torch.Tensor:
         raise NotImplementedError

@@ -63,7 +63,8 @@ class LaVieBackbone(PaperBackbone):
             from f2g_plugin_paper_backbones import tiny
 
             return tiny.lavie()
-        from f2g_core.checkpoints import load_strict, resolve_checkpoint
+        from f2g_torch_utils.checkpoints import load_strict, resolve_checkpoint
+
         from f2g_plugin_paper_backbones.lavie_unet import LaVieUNet
 
         what = f"backbone {self.name!r}"
@@ -75,7 +76,7 @@ class LaVieBackbone(PaperBackbone):
 
     def _sd_parts(self, what: str) -> tuple[Any, Any, Any]:
         """SD-1.4's VAE, CLIP text encoder and tokenizer, as LaVie's sample script loads them."""
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         from diffusers import AutoencoderKL
@@ -111,7 +112,7 @@ class LaVieBackbone(PaperBackbone):
         return self.nets.unet(latents, timesteps, context)
 
     def schedule(self, num_steps: int) -> Schedule:
-        from f2g_core.compat import ensure_torchvision
+        from f2g_torch_utils.compat import ensure_torchvision
 
         ensure_torchvision()
         from diffusers import DDIMScheduler
@@ -123,8 +124,7 @@ class LaVieBackbone(PaperBackbone):
 def read_lavie_state(path: str, *, what: str) -> dict[str, torch.Tensor]:
     """``lavie_base.pt``'s UNet state dict; training checkpoints nest it under ``ema`` (LaVie's loader takes that)."""
     import torch
-
-    from f2g_core.checkpoints import read_state_dict
+    from f2g_torch_utils.checkpoints import read_state_dict
 
     try:
         return read_state_dict(path, what=what)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from f2g_core.checkpoints import load_strict
-from f2g_core.compat import ensure_torchvision
+from f2g_torch_utils.checkpoints import load_strict
+from f2g_torch_utils.compat import ensure_torchvision
 
 ensure_torchvision()  # before diffusers, which imports transformers and torchvision
 
@@ -76,7 +75,7 @@ def ldm_name(name: str, levels: int) -> str:
 
 class LDMNamed(torch.nn.Module):
     """A view of a diffusers ``AutoencoderKL`` whose ``state_dict`` and ``load_state_dict`` speak the LDM names and
-    shapes, so :func:`f2g_core.checkpoints.load_strict` checks and loads a checkpoint's VAE keys as they are."""
+    shapes, so :func:`f2g_torch_utils.checkpoints.load_strict` checks and loads a checkpoint's VAE keys as they are."""
 
     def __init__(self, vae: Any, levels: int) -> None:
         super().__init__()

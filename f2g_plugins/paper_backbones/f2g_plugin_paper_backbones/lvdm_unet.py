@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from f2g_torch_utils.compat import ensure_torchvision
 from torch import nn
 from torch.nn import functional as F
-
-from f2g_core.compat import ensure_torchvision
 
 ensure_torchvision()  # before diffusers, which imports transformers and torchvision
 

@@ -87,7 +87,7 @@ class OpenCLIPTextEncoder(nn.Module):
 
 def tokenize(prompts: list[str], context_length: int = 77) -> torch.Tensor:
     """open_clip's tokenizer (lower-cased, cleaned BPE, zero padding, truncated with the end token kept)."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()  # open_clip imports torchvision
     import open_clip

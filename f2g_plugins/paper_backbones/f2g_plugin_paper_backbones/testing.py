@@ -1,8 +1,8 @@
 """Tiny configurations, seeded weights and fixed inputs shared by the tests and the golden-value scripts.
 
 The scripts in ``scripts/`` run this file *by path* inside the reference repositories' own environments, so it
-imports only torch and :mod:`f2g_core.checkpoints` (standard library + torch). Weights come from per-key seeds
-(:func:`f2g_core.checkpoints.seeded_state`): the reference model and ours get identical values for every key
+imports only torch and :mod:`f2g_torch_utils.checkpoints` (standard library + torch). Weights come from per-key seeds
+(:func:`f2g_torch_utils.checkpoints.seeded_state`): the reference model and ours get identical values for every key
 they share, so loading the same seeded dict into both also proves that the key layouts agree.
 """
 
@@ -84,7 +84,7 @@ def _init(key: str, like: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
 
 def seeded_state(reference: Mapping[str, torch.Tensor], seed: int = SEED) -> dict[str, torch.Tensor]:
     """Deterministic random weights for every tensor of ``reference``, each from its own key-derived seed."""
-    from f2g_core.checkpoints import seeded_state as seeded
+    from f2g_torch_utils.checkpoints import seeded_state as seeded
 
     return seeded(reference, seed, _init)
 

@@ -89,7 +89,7 @@ def sd_vae() -> object:
 
 def lavie() -> Networks:
     """The tiny LaVie: inflated SD UNet with rotary + relative-position temporal attention, 2× VAE, tiny CLIP text."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     import transformers

@@ -114,7 +114,7 @@ class VideoCrafter2Backbone(PaperBackbone):
             from f2g_plugin_paper_backbones import tiny
 
             return tiny.videocrafter2()
-        from f2g_core.checkpoints import read_state_dict, resolve_checkpoint
+        from f2g_torch_utils.checkpoints import read_state_dict, resolve_checkpoint
 
         what = f"backbone {self.name!r}"
         path = resolve_checkpoint(self.options.model, self.checkpoint_file, what=what)
@@ -174,7 +174,8 @@ def load_vc2_state(
     unet: Any, vae: Any, vae_levels: int, text: Any, state: dict[str, Any], *, what: str, source: str
 ) -> None:
     """Split ``model.ckpt``'s state dict into its three networks and load each strictly (names as published)."""
-    from f2g_core.checkpoints import load_strict
+    from f2g_torch_utils.checkpoints import load_strict
+
     from f2g_plugin_paper_backbones.ldm_vae import load_ldm_vae
 
     parts: dict[str, dict[str, Any]] = {UNET_PREFIX: {}, VAE_PREFIX: {}, TEXT_PREFIX: {}}

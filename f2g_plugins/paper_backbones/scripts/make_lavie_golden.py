@@ -30,7 +30,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
-sys.path.insert(0, str(REPO))  # f2g_core.checkpoints needs only the standard library and torch
+# f2g_torch_utils.checkpoints (and the f2g_core.errors it raises) need only the standard library and torch
+sys.path[:0] = [str(REPO), str(REPO / "f2g_plugins" / "torch_utils")]
 
 SD14_UNET = {  # stable-diffusion-v1-4/unet/config.json, with the block types LaVie's from_pretrained_2d sets
     "act_fn": "silu",

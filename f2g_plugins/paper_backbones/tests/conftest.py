@@ -8,8 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup would retry for ~45
 
 import pytest
 import torch
-
-from f2g_core.compat import ensure_torchvision
+from f2g_torch_utils.compat import ensure_torchvision
 
 ensure_torchvision()
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from f2g_plugin_paper_backbones import tiny
 from f2g_plugin_paper_backbones.lavie import LaVieBackbone, read_lavie_state
+from f2g_torch_utils.checkpoints import load_strict, save_state_dict
 
-from f2g_core.checkpoints import load_strict, save_state_dict
 from f2g_core.errors import ComponentError
 
 

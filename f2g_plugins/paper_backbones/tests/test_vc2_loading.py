@@ -17,8 +17,8 @@ from f2g_plugin_paper_backbones.videocrafter2 import (
     VideoCrafter2Backbone,
     load_vc2_state,
 )
+from f2g_torch_utils.checkpoints import read_state_dict, save_state_dict
 
-from f2g_core.checkpoints import read_state_dict, save_state_dict
 from f2g_core.errors import ComponentError
 
 

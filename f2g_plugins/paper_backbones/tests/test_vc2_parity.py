@@ -135,7 +135,7 @@ def test_full_size_layout_is_the_published_one() -> None:
 
 def test_text_stage_layout_is_open_clips_vit_h() -> None:
     """The text tower has the names and shapes of open_clip's ViT-H-14 without its image tower, as stored."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     open_clip = pytest.importorskip("open_clip")
@@ -151,7 +151,7 @@ def test_text_stage_layout_is_open_clips_vit_h() -> None:
 
 def test_text_stage_matches_open_clip_penultimate() -> None:
     """Our text tower equals open_clip's (tiny, seeded) read at the penultimate block and final LayerNorm."""
-    from f2g_core.compat import ensure_torchvision
+    from f2g_torch_utils.compat import ensure_torchvision
 
     ensure_torchvision()
     open_clip = pytest.importorskip("open_clip")
