@@ -77,7 +77,7 @@ def test_guides_a_run(register_plugin, gmm_config, lvlm_server, lvlm_env) -> Non
     with Pipeline.from_config(gmm_config, registry=register_plugin(plugin, name="sharpness").registry) as pipeline:
         result = pipeline.generate(seed=0)
     guided = [step for step in result.trace.steps if step.guided]
-    assert len(guided) == gmm_config["guidance"]["num_guided_steps"]
+    assert len(guided) == gmm_config["guidance"]["options"]["num_guided_steps"]
     assert all(step.scores["sharpness-judge"] == [7.0] * 5 for step in guided)  # the server's default answer
     assert result.trace.totals()["usage"]["sharpness-judge"]["calls"] == 5 * len(guided)
 

@@ -48,7 +48,7 @@ class TestModelScopeContract(DiffusersContract):
 
 
 class TestVideoCrafter2Contract(DiffusersContract):
-    component_id = "videocrafter2"
+    component_id = "videocrafter2-diffusers"
     options: ClassVar[dict[str, Any]] = {**TINY, "num_frames": 8}
 
 

@@ -77,7 +77,8 @@ def test_cache_round_trip_and_concurrent_writers(tmp_path):
     reads = 0
     while any(p.is_alive() for p in processes) or any(t.is_alive() for t in threads):
         value = cache.get(key)
-        assert value is not None and len(value["pad"]) == 20000
+        # whole documents only: the first one until a writer replaces it, then the writers' (never a torn one)
+        assert value == {"score": 7.0} or (value is not None and len(value["pad"]) == 20000), value
         reads += 1
     for worker in [*processes, *threads]:
         worker.join()
