@@ -15,8 +15,14 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c co
 case "${1:-}" in
   --dev)
     packages=(-e ".[dev]")
+    # shared packages (no f2g entry point: f2g-lvlm, f2g-torch-utils) before the plugins that depend on them:
+    # pip's resolver fails to match an editable requirement with extras listed after its dependents
     for plugin in f2g_plugins/*/; do
-      [ -f "$plugin/pyproject.toml" ] && packages+=(-e "${plugin%/}[test]")
+      [ -f "$plugin/pyproject.toml" ] && ! grep -q '^\[project.entry-points.f2g\]' "$plugin/pyproject.toml" \
+        && packages+=(-e "${plugin%/}[test]")
+    done
+    for plugin in f2g_plugins/*/; do
+      grep -qs '^\[project.entry-points.f2g\]' "$plugin/pyproject.toml" && packages+=(-e "${plugin%/}[test]")
     done
     ;;
   --core) packages=(-e ".[test]") ;;
