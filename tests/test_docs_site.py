@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytest.importorskip("mkdocs", reason="the docs site needs the dev install (mkdocs, mkdocs-material)")
+
 from f2g_core import hookspecs
 from f2g_core.config import RunConfig
 

@@ -7,13 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "benchmarks" / "lvlm_latency.py"
 
 
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="benchmarks/ is in the repository, not in the installed plugin")
 def test_latency_benchmark_reports_overlap():
     args = ["--n", "4", "--guided", "2", "--latency", "0.25", "--steps", "6", "--report-only"]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "lvlm_latency.py"), *args],
+        [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=300,
