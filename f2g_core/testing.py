@@ -24,6 +24,7 @@ fixtures (a fake OpenAI/Anthropic server) are opt-in, from ``f2g_lvlm.testing`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -48,6 +49,17 @@ __all__ = [
     "textured_batch",
     "textured_gmm_config",
 ]
+
+
+def install_fake_distribution(site: Path, name: str, version: str, entry_points: str) -> Path:
+    """Write ``<name>-<version>.dist-info`` into ``site`` (a folder on ``sys.path``/``PYTHONPATH``) declaring the
+    ``[f2g]`` entry points ``entry_points`` (``"id = module"`` lines): an installed plugin distribution, as
+    ``importlib.metadata`` finds one, without building or installing anything."""
+    dist = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(f"[f2g]\n{entry_points}\n")
+    return dist
 
 
 def isolated_plugins(extra: Sequence[tuple[str, Any]] = (), *, strict: bool | None = None) -> Plugins:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from f2g_core.testing import install_fake_distribution
+
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 
 
@@ -20,10 +22,7 @@ def f2g(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 @pytest.fixture
 def broken_plugin_path(tmp_path: Path) -> Path:
     """A site folder holding an installed distribution whose f2g entry point cannot import."""
-    dist = tmp_path / "f2g_plugin_broken-9.9.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-plugin-broken\nVersion: 9.9\n")
-    (dist / "entry_points.txt").write_text("[f2g]\nbroken = f2g_plugin_broken_missing.plugin\n")
+    install_fake_distribution(tmp_path, "f2g-plugin-broken", "9.9", "broken = f2g_plugin_broken_missing.plugin")
     return tmp_path
 
 
@@ -52,10 +51,7 @@ def test_list_shows_components_and_options() -> None:
 def _config(tmp_path: Path, **extra: object) -> Path:
     test_plugin = tmp_path / "f2g_cli_test_plugin.py"
     test_plugin.write_text("from f2g_core.gaussian_mixture import register_backbones, register_rewards  # noqa: F401\n")
-    dist = tmp_path / "f2g_cli_test-0.1.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-cli-test\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[f2g]\nclitest = f2g_cli_test_plugin\n")
+    install_fake_distribution(tmp_path, "f2g-cli-test", "0.1", "clitest = f2g_cli_test_plugin")
     data = {
         "prompt": "the upper-right mode",
         "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from f2g_core.testing import install_fake_distribution
+
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 
 PLUGIN = '''
@@ -56,10 +58,7 @@ def register_rewards(register):
 def site(tmp_path: Path) -> Path:
     """A folder on PYTHONPATH with a test plugin distribution (entry point `outcomes`)."""
     (tmp_path / "f2g_outcomes_plugin.py").write_text(PLUGIN)
-    dist = tmp_path / "f2g_outcomes-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: outcomes-test\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[f2g]\noutcomes = f2g_outcomes_plugin\n")
+    install_fake_distribution(tmp_path, "outcomes-test", "0.1", "outcomes = f2g_outcomes_plugin")
     return tmp_path
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from f2g_core.errors import ConfigError, PluginError
 from f2g_core.plugins import is_first_party, load_plugins
+from f2g_core.testing import install_fake_distribution
 
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 
@@ -45,10 +46,7 @@ def install(root: Path, distribution: str, entry: str, rewards: dict[str, float]
     (root / f"{module}.py").write_text(
         MODULE.replace("{rewards!r}", repr(rewards)).replace("{defaults!r}", repr(defaults))
     )
-    dist = root / f"{distribution.replace('-', '_')}-0.7.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.7\n")
-    (dist / "entry_points.txt").write_text(f"[f2g]\n{entry} = {module}\n")
+    install_fake_distribution(root, distribution, "0.7", f"{entry} = {module}")
 
 
 @pytest.fixture
@@ -101,10 +99,7 @@ def test_a_plugin_that_registers_nothing_warns_and_names_the_missing_hookimpl(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (site / "fake_unmarked.py").write_text("def register_rewards(register):\n    pass\n")
-    dist = site / "unmarked-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: unmarked\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[f2g]\nunmarked = fake_unmarked\n")
+    install_fake_distribution(site, "unmarked", "1.0", "unmarked = fake_unmarked")
     monkeypatch.setenv("F2G_LOAD_PLUGINS", "unmarked")
     with pytest.warns(UserWarning, match="registers nothing.*'register_rewards'.*@hookimpl"):
         plugins = load_plugins()
@@ -139,10 +134,7 @@ def test_unknown_ids_say_installed_but_skipped_and_why_instead_of_pip_install(
 ) -> None:
     install(site, "f2g-plugin-world", "world", {"world-judge": 1.0})
     (site / "fake_broken_world.py").write_text("raise ImportError('needs libfoo')\n")
-    dist = site / "f2g_plugin_brokenworld-2.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-plugin-brokenworld\nVersion: 2.0\n")
-    (dist / "entry_points.txt").write_text("[f2g]\nbrokenworld = fake_broken_world\n")
+    install_fake_distribution(site, "f2g-plugin-brokenworld", "2.0", "brokenworld = fake_broken_world")
     monkeypatch.setenv("F2G_LOAD_PLUGINS", "brokenworld")
     with pytest.warns(UserWarning, match="needs libfoo"):
         registry = load_plugins().registry
@@ -180,10 +172,7 @@ def test_f2g_plugins_and_list_say_which_distribution_provided_each_component(sit
 def test_trace_json_records_where_each_component_came_from(site: Path) -> None:
     install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0})
     (site / "fake_gmm.py").write_text("from f2g_core.gaussian_mixture import register_backbones  # noqa: F401\n")
-    dist = site / "gmm_test-0.2.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gmm-test\nVersion: 0.2\n")
-    (dist / "entry_points.txt").write_text("[f2g]\ngmm = fake_gmm\n")
+    install_fake_distribution(site, "gmm-test", "0.2", "gmm = fake_gmm")
     flags = [
         "--steps",
         "4",

@@ -11,6 +11,7 @@ from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.plugins import load_plugins
 from f2g_core.registry import Registry
+from f2g_core.testing import install_fake_distribution
 
 
 class EchoReward(Reward):
@@ -122,13 +123,6 @@ def test_registering_a_non_component_is_rejected() -> None:
         Registry().add("reward", dict, plugin="x")
 
 
-def _install_fake_distribution(root: Path, name: str, entry: str) -> None:
-    dist = root / f"{name.replace('-', '_')}-0.3.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text(f"[f2g]\n{entry}\n")
-
-
 def test_entry_points_load_one_at_a_time_and_env_selects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fake_good_plugin.py").write_text(
         textwrap.dedent(
@@ -148,8 +142,8 @@ def test_entry_points_load_one_at_a_time_and_env_selects(tmp_path: Path, monkeyp
             """
         )
     )
-    _install_fake_distribution(tmp_path, "fake-good", "good = fake_good_plugin")
-    _install_fake_distribution(tmp_path, "fake-broken", "broken = module_that_does_not_exist")
+    install_fake_distribution(tmp_path, "fake-good", "0.3", "good = fake_good_plugin")
+    install_fake_distribution(tmp_path, "fake-broken", "0.3", "broken = module_that_does_not_exist")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("F2G_LOAD_PLUGINS", "good,broken")
     with pytest.warns(UserWarning, match="broken"):

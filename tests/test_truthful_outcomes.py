@@ -19,6 +19,7 @@ from f2g_core.errors import ConfigError
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import Pipeline, generate
 from f2g_core.registry import Registry
+from f2g_core.testing import install_fake_distribution
 
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 HAS_OPENAI = importlib.util.find_spec("f2g_plugin_openai") is not None
@@ -109,10 +110,7 @@ def register_rewards(register):
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     (tmp_path / "f2g_truthful_plugin.py").write_text(PLUGIN)
-    dist = tmp_path / "truthful_test-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: truthful-test\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[f2g]\ntruthful = f2g_truthful_plugin\n")
+    install_fake_distribution(tmp_path, "truthful-test", "0.1", "truthful = f2g_truthful_plugin")
     return tmp_path
 
 

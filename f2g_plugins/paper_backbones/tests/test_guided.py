@@ -18,7 +18,7 @@ import yaml
 from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import Backbone, Reward, RewardBatch
 from f2g_core.pipeline import Pipeline
-from f2g_core.testing import isolated_plugins
+from f2g_core.testing import install_fake_distribution, isolated_plugins
 
 BACKBONES = ["videocrafter2", "lavie"]
 TINY = {"model": "tiny", "device": "cpu"}  # 16×16, 8 frames: the tiny defaults
@@ -223,10 +223,7 @@ def register_rewards(register):
 def test_f2g_run_completes_offline(tmp_path: Path, backbone: str) -> None:
     """``f2g run`` on ``backbone: {type: <id>, options: {model: tiny}}`` with a reward plugin, as a user would."""
     (tmp_path / "f2g_brightness_plugin.py").write_text(REWARD_PLUGIN)
-    dist = tmp_path / "f2g_brightness-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: f2g-brightness\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[f2g]\nbrightness = f2g_brightness_plugin\n")
+    install_fake_distribution(tmp_path, "f2g-brightness", "0.1", "brightness = f2g_brightness_plugin")
     config = {
         "prompt": "a red car driving at night",
         "backbone": {"type": backbone, "options": {"model": "tiny"}},
