@@ -206,14 +206,25 @@ class Pipeline:
         if not prompts or any(not p for p in prompts):
             raise ConfigError("prompts: give at least one non-empty prompt")
         seeds = list(seeds) if seeds is not None else [self.config.seed]
-        pairs = [(prompt, seed) for prompt in prompts for seed in seeds]
+        return self.generate_pairs([(prompt, seed) for prompt in prompts for seed in seeds], progress, videos_per_batch)
+
+    def generate_pairs(
+        self,
+        pairs: Sequence[tuple[str, int]],
+        progress: Progress | None = None,
+        videos_per_batch: int | None = None,
+    ) -> list[RunResult]:
+        """One video per ``(prompt, seed)`` pair, in order, batched as :meth:`generate_many` (suites are lists of
+        pairs, not a prompts × seeds grid)."""
+        if not pairs:
+            raise ConfigError("prompts: give at least one (prompt, seed) pair")
         for prompt, seed in pairs:
             check_request(prompt, seed)
         size = len(pairs) if self.backbone.batched_conditioning else 1
         size = min(size, videos_per_batch or size)
         results: list[RunResult] = []
         for begin in range(0, len(pairs), size):
-            results.extend(self._run(pairs[begin : begin + size], progress))
+            results.extend(self._run(list(pairs[begin : begin + size]), progress))
         return results
 
     def _run(self, pairs: list[tuple[str, int]], progress: Progress | None) -> list[RunResult]:

@@ -30,6 +30,14 @@ def eval_command(
     workers: Annotated[
         int, typer.Option(help="Videos in flight: threads (local) or actors (ray; 0 = one per CPU).")
     ] = 1,
+    batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Videos of one config sampled together, sharing every denoiser call (where the backbone supports "
+            "batched conditioning; results are the same as one at a time).",
+        ),
+    ] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
     gpus_per_worker: Annotated[
         float, typer.Option(help="GPUs each Ray actor reserves (1 = one pipeline per GPU; 0.5 = two per GPU).")
@@ -64,6 +72,7 @@ def eval_command(
         baseline=baseline,
         engine=engine,  # type: ignore[arg-type]
         workers=workers,
+        batch=batch,
         address=address,
         gpus_per_worker=gpus_per_worker,
         export=export or [],

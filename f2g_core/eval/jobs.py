@@ -1,8 +1,8 @@
 """Jobs (suite item × seed × config) and running them on a pipeline: the code every engine shares.
 
-:func:`run_jobs` is the one place that turns jobs into videos. Today it calls ``Pipeline.generate`` once per job;
-when the population loop (``Pipeline.generate_many``) lands, batching several videos per denoiser call is a change
-here only.
+:func:`run_jobs` is the one place that turns jobs into videos: ``batch`` jobs of one config at a time through
+``Pipeline.generate_pairs``, so their chains share every denoiser call where the backbone supports batched
+conditioning. A batch that fails is re-run one job at a time, so one bad job fails alone.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from f2g_core.config import RunConfig
+from f2g_core.errors import F2GError
 from f2g_core.eval.metrics import Metric, build_metric
 from f2g_core.eval.suites import SuiteItem
 from f2g_core.pipeline import Pipeline, RunResult
@@ -96,10 +97,33 @@ class JobResult:
         return asdict(self)
 
 
-def run_jobs(pipeline: Pipeline, jobs: Sequence[Job]) -> Iterator[tuple[Job, RunResult]]:
-    """Generate the videos of ``jobs`` (all of one config) on ``pipeline``, yielding each as it finishes."""
+Outcome = RunResult | Exception
+"""A job's video, or why it could not be made."""
+
+
+def batches(jobs: Sequence[Job], size: int) -> list[list[Job]]:
+    """Consecutive runs of at most ``size`` jobs of one config (jobs are config-major, so batches stay full)."""
+    out: list[list[Job]] = []
     for job in jobs:
-        yield job, pipeline.generate(prompt=job.item.prompt, seed=job.seed)
+        if out and len(out[-1]) < max(1, size) and out[-1][0].config_hash == job.config_hash:
+            out[-1].append(job)
+        else:
+            out.append([job])
+    return out
+
+
+def run_jobs(pipeline: Pipeline, jobs: Sequence[Job]) -> Iterator[tuple[Job, Outcome]]:
+    """The videos of ``jobs`` (one config) sampled together, or, if that fails, one at a time."""
+    try:
+        results: Sequence[Outcome] = pipeline.generate_pairs([(job.item.prompt, job.seed) for job in jobs])
+    except Exception as error:
+        if len(jobs) == 1:
+            results = [error]
+        else:
+            for job in jobs:
+                yield from run_jobs(pipeline, [job])
+            return
+    yield from zip(jobs, results, strict=True)
 
 
 def _usage_totals(usage: Mapping[str, Mapping[str, float]]) -> tuple[int, float]:
@@ -153,6 +177,11 @@ def finish(
     )
 
 
+def describe(error: BaseException) -> str:
+    """A job's failure as one line: an f2g error's own message, anything else with its type."""
+    return str(error) if isinstance(error, F2GError) else f"{type(error).__name__}: {error}"
+
+
 class Worker:
     """What one engine slot holds: a loaded pipeline for the config it last ran, and its own metric instances.
 
@@ -179,13 +208,18 @@ class Worker:
             self._hash = config_hash
         return self._pipeline
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
-        """Run jobs of one config, yielding each row as soon as its video is scored and saved."""
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobResult | str]]:
+        """Run one batch of jobs (one config), yielding each row, or what failed, as soon as it is known."""
         if not jobs:
             return
         pipeline = self.pipeline(jobs[0].config_hash)
-        for job, result in run_jobs(pipeline, jobs):
-            yield finish(job, result, pipeline, self.metrics, self.out, self.name)
+        for job, outcome in run_jobs(pipeline, jobs):
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                yield job, finish(job, outcome, pipeline, self.metrics, self.out, self.name)
+            except Exception as error:  # one failed job must not stop the others
+                yield job, describe(error)
 
     def close(self) -> None:
         if self._pipeline is not None:

@@ -85,6 +85,7 @@ class EvalSpec:
     baseline: str | None = None
     engine: Literal["local", "ray"] = "local"
     workers: int = 1
+    batch: int = 1
     address: str | None = None
     gpus_per_worker: float = 0.0
     export: list[str] = field(default_factory=list)
@@ -122,10 +123,12 @@ def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.Ru
     if spec.engine == "ray":
         from f2g_core.eval.engines.ray_engine import RayEngine
 
-        return RayEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker)
+        return RayEngine(
+            by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker, spec.batch
+        )
     from f2g_core.eval.engines.local import LocalEngine
 
-    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits)
+    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.batch)
 
 
 def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:

@@ -27,17 +27,17 @@ def local_ray():
     ray.shutdown()
 
 
-def spec(files: dict[str, Path], out: Path, engine: str) -> EvalSpec:
+def spec(files: dict[str, Path], out: Path, engine: str, batch: int = 1) -> EvalSpec:
     configs = [str(files["base"]), str(files["guided"])]
     return EvalSpec(
         suite=str(files["suite"]), configs=configs, out=out, seeds=[0, 1], metrics=["shapes"], engine=engine,  # type: ignore[arg-type]
-        workers=2, report=False,
+        workers=2, batch=batch, report=False,
     )  # fmt: skip
 
 
 def test_ray_results_equal_the_local_engine(local_ray, eval_files, tmp_path) -> None:
     local = run_eval(spec(eval_files, tmp_path / "local", "local"))
-    remote = run_eval(spec(eval_files, tmp_path / "ray", "ray"))
+    remote = run_eval(spec(eval_files, tmp_path / "ray", "ray", batch=2))  # two videos per actor call
     assert len(local.rows) == len(remote.rows) == 8 and not remote.failures
     by_key = {r.key: r for r in local.rows}
     for row in remote.rows:

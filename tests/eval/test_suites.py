@@ -88,3 +88,16 @@ def test_named_shapes_suite_is_a_stable_prefix() -> None:
     assert all(large_by_id[i.id] == i for i in small)  # a bigger suite extends a smaller one
     with pytest.raises(ConfigError, match="suite 'shapes-benchmark'"):
         load_suite("shapes-benchmark:pairs=0")
+
+
+def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split() -> None:
+    full = {i.id: i for i in load_suite("shapes-benchmark:pairs=400").items}
+    two = load_suite("shapes-benchmark:pairs=400,categories=multiple+relation").items
+    assert len(two) == 400 and {i.category for i in two} == {"multiple", "relation"}
+    assert sum(i.category == "multiple" for i in two) == 200  # the pairs are shared among the kept categories
+    assert all(full[i.id] == i for i in two if i.id in full)  # the same items, just more of them
+    dev = load_suite("shapes-benchmark:pairs=400,categories=multiple+relation,split=dev").items
+    assert len(dev) == 400 and all(i.id.split("-")[1] == "dev" for i in dev)
+    assert not {(i.prompt, i.seed) for i in dev} & {(i.prompt, i.seed) for i in two}
+    with pytest.raises(ConfigError, match="categories='pairs'.*single\\+multiple\\+relation"):
+        load_suite("shapes-benchmark:categories=pairs")

@@ -15,18 +15,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from f2g_core.config import RunConfig
-from f2g_core.errors import F2GError
 from f2g_core.eval import limits
 from f2g_core.eval.engines import OnFailure, OnResult
-from f2g_core.eval.jobs import Job, JobResult, Worker
-
-
-def describe(error: BaseException) -> str:
-    return str(error) if isinstance(error, F2GError) else f"{type(error).__name__}: {error}"
+from f2g_core.eval.jobs import Job, JobResult, Worker, batches, describe
 
 
 class LocalEngine:
-    """``workers`` threads in this process; torch gets ``cpu_count // workers`` threads each."""
+    """``workers`` threads in this process, each sampling ``batch`` videos of one config at a time; torch gets
+    ``cpu_count // workers`` threads each."""
 
     def __init__(
         self,
@@ -35,32 +31,32 @@ class LocalEngine:
         out: Path,
         workers: int = 1,
         run_limits: limits.RunLimits | None = None,
+        batch: int = 1,
     ) -> None:
         self.configs = dict(configs)
         self.metric_refs = list(metric_refs)
         self.out = out
         self.workers = max(1, workers)
         self.run_limits = run_limits or limits.RunLimits()
+        self.batch = batch
 
-    def _work(self, index: int, todo: queue.Queue[Job], done: queue.Queue[tuple[Job, JobResult | str]]) -> None:
+    def _work(self, index: int, todo: queue.Queue[list[Job]], done: queue.Queue[tuple[Job, JobResult | str]]) -> None:
         worker: Worker | None = None
         try:
             worker = Worker(self.configs, self.metric_refs, self.out, f"local-{index}")
             while True:
                 try:
-                    job = todo.get_nowait()
+                    batch = todo.get_nowait()
                 except queue.Empty:
                     return
-                try:
-                    for row in worker.run([job]):
-                        done.put((job, row))
-                except Exception as error:  # one failed job must not stop the others
-                    done.put((job, describe(error)))
+                for job, outcome in worker.run(batch):
+                    done.put((job, outcome))
         except Exception as error:  # the worker could not even start (a metric failed to build)
             message = describe(error)
             while True:
                 try:
-                    done.put((todo.get_nowait(), message))
+                    for job in todo.get_nowait():
+                        done.put((job, message))
                 except queue.Empty:
                     return
         finally:
@@ -72,14 +68,14 @@ class LocalEngine:
             import torch
 
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers))
-        todo: queue.Queue[Job] = queue.Queue()
-        for job in jobs:
-            todo.put(job)
+        todo: queue.Queue[list[Job]] = queue.Queue()
+        for batch in batches(jobs, self.batch):
+            todo.put(batch)
         done: queue.Queue[tuple[Job, JobResult | str]] = queue.Queue()
         limits.install(self.run_limits)
         threads = [
             threading.Thread(target=self._work, args=(i, todo, done), daemon=True, name=f"f2g-eval-{i}")
-            for i in range(min(self.workers, len(jobs)))
+            for i in range(min(self.workers, todo.qsize()))
         ]
         try:
             for thread in threads:

@@ -24,8 +24,7 @@ from typing import Any
 from f2g_core.config import RunConfig
 from f2g_core.eval import limits
 from f2g_core.eval.engines import OnFailure, OnResult
-from f2g_core.eval.engines.local import describe
-from f2g_core.eval.jobs import Job, JobResult, Worker
+from f2g_core.eval.jobs import Job, JobResult, Worker, batches, describe
 
 NAMESPACE = "f2g"
 
@@ -83,12 +82,13 @@ class EvalActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, job: Job) -> JobResult:
-        return next(iter(self.worker.run([job])))
+    def run(self, batch: list[Job]) -> list[tuple[Job, JobResult | str]]:
+        return list(self.worker.run(batch))
 
 
 class RayEngine:
-    """Runs jobs on ``workers`` actors (0 = one per CPU of the cluster) of a local Ray or the one at ``address``."""
+    """Runs jobs on ``workers`` actors (0 = one per CPU of the cluster) of a local Ray or the one at ``address``,
+    ``batch`` videos of one config per actor call."""
 
     def __init__(
         self,
@@ -99,6 +99,7 @@ class RayEngine:
         run_limits: limits.RunLimits | None = None,
         address: str | None = None,
         num_gpus: float = 0.0,
+        batch: int = 1,
     ) -> None:
         self.configs = dict(configs)
         self.metric_refs = list(metric_refs)
@@ -107,6 +108,7 @@ class RayEngine:
         self.run_limits = run_limits or limits.RunLimits()
         self.address = address
         self.num_gpus = num_gpus
+        self.batch = batch
         self.pids: dict[int, int] = {}
         """Actor slot -> process id of its current actor (tests kill one)."""
         self.restarts = 0
@@ -157,28 +159,34 @@ class RayEngine:
             return actor
 
         actors = [start(slot) for slot in range(slots)]
-        queue = deque(jobs)
-        pending: dict[Any, tuple[int, Job]] = {}
+        queue = deque(batches(jobs, self.batch))
+        pending: dict[Any, tuple[int, list[Job]]] = {}
         idle = deque(range(slots))
         try:
             while queue or pending:
                 while queue and idle:
                     slot = idle.popleft()
-                    job = queue.popleft()
-                    pending[actors[slot].run.remote(job)] = (slot, job)
+                    batch = queue.popleft()
+                    pending[actors[slot].run.remote(batch)] = (slot, batch)
                 ready, _ = ray.wait(list(pending), num_returns=1)
-                slot, job = pending.pop(ready[0])
+                slot, batch = pending.pop(ready[0])
                 try:
-                    row = ray.get(ready[0])
+                    outcomes = ray.get(ready[0])
                 except RayActorError:
-                    queue.appendleft(job)  # the actor died with this job: redo it on a fresh actor
+                    queue.appendleft(batch)  # the actor died with this batch: redo it on a fresh actor
                     ray.kill(actors[slot], no_restart=True)
                     actors[slot] = start(slot)
                     self.restarts += 1
-                except RayTaskError as error:
-                    on_failure(job, describe(error.cause) if error.cause is not None else str(error))
+                except RayTaskError as error:  # the worker itself broke (its pipeline would not load)
+                    message = describe(error.cause) if error.cause is not None else str(error)
+                    for job in batch:
+                        on_failure(job, message)
                 else:
-                    on_result(row)
+                    for job, outcome in outcomes:
+                        if isinstance(outcome, str):
+                            on_failure(job, outcome)
+                        else:
+                            on_result(outcome)
                 idle.append(slot)
             self.stats = ray.get(gate.stats.remote())
         finally:
