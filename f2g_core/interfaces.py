@@ -82,6 +82,8 @@ class RewardBatch:
 
     One batch holds one video's candidates (one prompt): when several videos are sampled together the scorer sends
     one batch per video, so a combiner normalises within each video's group and a reward never mixes prompts.
+    ``run`` says which video run the batch belongs to (unique per pipeline): rewards with per-video budgets or
+    counters key them by it, since batches of several videos arrive interleaved or at the same time.
 
     ``frames`` has shape (N, F, H, W, 3), float32 in [0, 1]: N candidates, F key frames each, in the order of
     ``frame_indices`` (their positions in the full video of ``num_frames`` frames).
@@ -92,6 +94,7 @@ class RewardBatch:
     frame_indices: tuple[int, ...]
     num_frames: int
     step: StepInfo
+    run: int = 0
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 5 or self.frames.shape[-1] != 3:
@@ -141,14 +144,6 @@ class Reward(Component):
         """
         return {}
 
-    def enter_run(self, run: int) -> None:
-        """Called before every batch with the id of the video run it belongs to; a new id starts a new run.
-
-        Ids are unique per pipeline. Rewards with per-run budgets keep their run counters per id here: the
-        batches of several videos sampled together (``Pipeline.generate_many``) arrive interleaved, one video's
-        batch at a time, so a budget spent on one video never limits the next.
-        """
-
     def trace_info(self) -> Mapping[str, Any]:
         """Facts about this reward worth keeping with every run (model, prompt-template version, scale …).
 
@@ -171,6 +166,16 @@ class AsyncReward(Reward):
     async def score_candidate(self, batch: RewardBatch, index: int) -> float:
         """Score candidate ``index`` of ``batch``."""
         raise NotImplementedError
+
+    def run_usage(self, run: int) -> Mapping[str, float] | None:
+        """The :meth:`usage` counters of video run ``run`` alone, for rewards that keep them per run.
+
+        A reward that does (keyed by ``RewardBatch.run``) has the batches of several videos sampled together
+        scored at the same time, so one video's remote round trips overlap another's. None (the default): the
+        counters are not kept per run, and the scorer sends this reward one video's batch at a time so that the
+        difference of its totals is exactly what each video spent.
+        """
+        return None
 
     def _shared_limit(self) -> asyncio.Semaphore:
         """One semaphore per reward and event loop: concurrent batches (several videos) share the limit."""

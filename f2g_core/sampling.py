@@ -262,20 +262,24 @@ class Tools:
         with self._timed(video[wanted], "decode"):  # every video's key frames in the same decoder calls
             index = torch.as_tensor(wanted, device=x0.device)
             decoded = decode_chunked(self.backbone, x0[index], self.key_frames, self.chunk_size)
-        offset = 0
+        batches, offset = [], 0
         for v, rows in live:
-            record, run = self.records[v], self.videos[v].run
             frames, offset = decoded[offset : offset + len(rows)], offset + len(rows)
-            record.frames_decoded += len(rows) * len(self.key_frames)
-            batch = RewardBatch(
-                prompt=self.videos[v].prompt,
-                frames=frames,
-                frame_indices=tuple(self.key_frames),
-                num_frames=self.backbone.num_frames,
-                step=info,
+            self.records[v].frames_decoded += len(rows) * len(self.key_frames)
+            batches.append(
+                RewardBatch(
+                    prompt=self.videos[v].prompt,
+                    frames=frames,
+                    frame_indices=tuple(self.key_frames),
+                    num_frames=self.backbone.num_frames,
+                    step=info,
+                    run=self.videos[v].run,
+                )
             )
-            with record.timed("reward"):
-                scored = self.scorer.score(batch, run)
+        with self._timed(video[wanted], "reward"):  # every video's batch at once (remote calls overlap)
+            every = self.scorer.score(batches)
+        for (v, rows), scored in zip(live, every, strict=True):
+            record, run = self.records[v], self.videos[v].run
             record.reward_calls += len(rows) * len(scored.scores)
             record.add_scores(scored.scores, scored.combined, scored.usage)
             self.videos[v].trace.events.extend(scored.problems)

@@ -55,16 +55,25 @@ class Scorer:
     """Per video run: why its guidance stopped (a reward's budget ran out). Runs not in it are still guided."""
     warned: set[str] = field(default_factory=set)
 
-    def score(self, batch: RewardBatch, run: int = 0) -> Scored:
-        """Score ``batch`` (of video run ``run``) with every reward concurrently and combine; failures: see above."""
-        for reward in self.rewards.values():
-            reward.enter_run(run)
-        before = {name: dict(reward.usage()) for name, reward in self.rewards.items()}
-        results = self.runner.run(self._gather(batch))
+    def score(self, batches: Sequence[RewardBatch]) -> list[Scored]:
+        """Score every batch (one per video, ``batch.run`` its run) with every reward at once and combine each.
+
+        Rewards run concurrently; so do one reward's batches of different videos when it keeps its counters per
+        run (:meth:`AsyncReward.run_usage`), otherwise it gets them one video at a time. Failures: see above.
+        """
+        outcomes = self.runner.run(self._gather(batches))
+        return [
+            self._combine(batch, {name: outcome[index] for name, outcome in zip(self.rewards, outcomes, strict=True)})
+            for index, batch in enumerate(batches)
+        ]
+
+    def _combine(self, batch: RewardBatch, outcomes: Mapping[str, tuple[Any, dict[str, float]]]) -> Scored:
+        """One batch's scores (NaN where a reward failed), their combination and usage; stops or raises."""
+        run = batch.run
         scores: dict[str, np.ndarray] = {}
         problems: list[str] = []
         fatal: ComponentError | None = None
-        for name, result in zip(self.rewards, results, strict=True):
+        for name, (result, _) in outcomes.items():
             values = np.full(len(batch), math.nan)
             if isinstance(result, ComponentError):
                 fatal = fatal or ComponentError(f"reward {name!r}: {result}")
@@ -80,13 +89,10 @@ class Scorer:
             scores[name] = values
         if fatal is not None:
             raise fatal
-        usage = {
-            name: {k: float(v) - before[name].get(k, 0.0) for k, v in reward.usage().items()}
-            for name, reward in self.rewards.items()
-        }
         combined = np.asarray(self.combiner.combine(scores, self.weights), dtype=np.float64).reshape(-1)
         if run in self.stopped:
             combined = np.full(len(batch), math.nan)  # a batch cut short by a budget decides nothing
+        usage = {name: spent for name, (_, spent) in outcomes.items()}
         return Scored(scores=scores, combined=combined, usage=usage, problems=problems)
 
     def _problem(self, name: str, batch: RewardBatch, error: BaseException) -> str:
@@ -106,14 +112,41 @@ class Scorer:
             warnings.warn(message, stacklevel=4)
         return message
 
-    async def _gather(self, batch: RewardBatch) -> list[Any]:
-        async def one(reward: Reward) -> Any:
-            call: Any = (
+    async def _gather(self, batches: Sequence[RewardBatch]) -> list[list[tuple[Any, dict[str, float]]]]:
+        """Per reward, per batch: the result (or the exception) and the usage that batch cost."""
+
+        async def call(reward: Reward, batch: RewardBatch) -> Any:
+            work: Any = (
                 reward.ascore(batch) if isinstance(reward, AsyncReward) else asyncio.to_thread(reward.score, batch)
             )
-            return await asyncio.wait_for(call, self.timeout_s)
+            try:
+                return await asyncio.wait_for(work, self.timeout_s)
+            except Exception as error:  # reported per batch and reward by _combine
+                return error
 
-        return await asyncio.gather(*(one(r) for r in self.rewards.values()), return_exceptions=True)
+        async def per_run(reward: AsyncReward, batch: RewardBatch) -> tuple[Any, dict[str, float]]:
+            before = dict(reward.run_usage(batch.run) or {})
+            result = await call(reward, batch)
+            return result, _difference(reward.run_usage(batch.run) or {}, before)
+
+        async def one_by_one(reward: Reward) -> list[tuple[Any, dict[str, float]]]:
+            out = []
+            for batch in batches:
+                before = dict(reward.usage())
+                result = await call(reward, batch)
+                out.append((result, _difference(reward.usage(), before)))
+            return out
+
+        async def all_of(reward: Reward) -> list[tuple[Any, dict[str, float]]]:
+            if isinstance(reward, AsyncReward) and len(batches) > 1 and reward.run_usage(batches[0].run) is not None:
+                return list(await asyncio.gather(*(per_run(reward, batch) for batch in batches)))
+            return await one_by_one(reward)
+
+        return list(await asyncio.gather(*(all_of(reward) for reward in self.rewards.values())))
+
+
+def _difference(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+    return {key: float(value) - before.get(key, 0.0) for key, value in after.items()}
 
 
 def _as_scores(result: Any, count: int) -> np.ndarray:

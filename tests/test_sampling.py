@@ -202,6 +202,39 @@ def test_async_rewards_run_concurrently_under_their_limit(
     assert result.trace.to_dict()["rewards"]["slow-async"]["template"] == "slow@1"
 
 
+class PerRunAsync(SlowAsync):
+    """SlowAsync that keeps a call counter per video run, so its videos' batches may be scored at once."""
+
+    name = "per-run-async"
+    runs: dict[int, float] = {}
+
+    async def score_candidate(self, batch: RewardBatch, index: int) -> float:
+        type(self).runs[batch.run] = type(self).runs.get(batch.run, 0.0) + 1
+        return await super().score_candidate(batch, index)
+
+    def run_usage(self, run: int) -> dict[str, float]:
+        return {"calls": type(self).runs.get(run, 0.0)}
+
+
+@pytest.mark.parametrize(("reward", "peak"), [(SlowAsync, 4), (PerRunAsync, 12)])
+def test_videos_batches_overlap_only_for_rewards_that_count_per_run(
+    register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any], reward: type[SlowAsync], peak: int
+) -> None:
+    @hookimpl
+    def register_rewards(register):  # type: ignore[no-untyped-def]
+        register(reward)
+
+    registry = register_plugin(types.SimpleNamespace(register_rewards=register_rewards)).registry
+    gmm_config["rewards"] = [{"type": reward.name, "options": {"max_concurrency": 64}}]
+    reward.peak = reward.in_flight = 0
+    pipeline = _pipeline(gmm_config, registry, num_candidates=4, num_guided_steps=2)
+    results = pipeline.generate_many(["upper right", "lower left", "anywhere"], seeds=[0])
+    assert reward.peak == peak  # 3 videos × 4 candidates at once, or one video's 4 at a time
+    if reward is PerRunAsync:
+        for result in results:  # each video's trace has its own run's calls, not the others'
+            assert [s.usage[reward.name]["calls"] for s in result.trace.steps if s.guided] == [4.0, 4.0]
+
+
 # ----------------------------------------------------------------------- the sampler samples the right law
 
 

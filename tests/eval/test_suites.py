@@ -99,5 +99,5 @@ def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split() -> None:
     dev = load_suite("shapes-benchmark:pairs=400,categories=multiple+relation,split=dev").items
     assert len(dev) == 400 and all(i.id.split("-")[1] == "dev" for i in dev)
     assert not {(i.prompt, i.seed) for i in dev} & {(i.prompt, i.seed) for i in two}
-    with pytest.raises(ConfigError, match="categories='pairs'.*single\\+multiple\\+relation"):
+    with pytest.raises(ConfigError, match=r"categories='pairs'.*single\+multiple\+relation"):
         load_suite("shapes-benchmark:categories=pairs")

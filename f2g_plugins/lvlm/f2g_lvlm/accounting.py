@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,62 +102,78 @@ class Usage:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
+CURRENT_RUN: ContextVar[int] = ContextVar("f2g_lvlm_run", default=0)
+"""The video run the running scoring task belongs to (``RewardBatch.run``), set by the reward for each batch.
+
+A context variable, not a field: the batches of several videos are scored at the same time on one event loop,
+and each task (with the tasks and threads it starts) sees its own batch's run."""
+
+
+class Ledger:
+    """A reward's :class:`Usage` in total and per video run (the run of the current context)."""
+
+    def __init__(self) -> None:
+        self.total = Usage()
+        self.runs: dict[int, Usage] = {}
+
+    def run(self, run: int | None = None) -> Usage:
+        """The counters of ``run`` (default: the current context's)."""
+        return self.runs.setdefault(CURRENT_RUN.get() if run is None else run, Usage())
+
+    def add(self, **counts: float) -> None:
+        """Add ``counts`` (``calls=1, cost_usd=0.002``) to the total and to the current run."""
+        for usage in (self.total, self.run()):
+            for key, value in counts.items():
+                setattr(usage, key, getattr(usage, key) + value)
+
+
 class Budget:
     """Stops calls before a video run spends more than ``max_cost_usd`` or makes more than ``max_calls`` calls,
     and (optionally) before the reward's whole life spends more than ``max_total_cost_usd`` / ``max_total_calls``.
 
-    Runs are told apart by :meth:`enter_run` (the sampler calls it before each batch); spending between two
-    switches belongs to the run entered, so a reused pipeline never carries one video's spending into the next.
-    The cost of calls not yet made is estimated from the mean cost of the calls so far (0 before the first), so a
-    cost budget can be overshot by at most the first step's calls; a call budget is exact.
+    Spending is kept per video run (the :data:`CURRENT_RUN` of the calling task), so a reused pipeline never
+    carries one video's spending into the next and videos scored at the same time never share a budget. The cost
+    of calls not yet made is estimated from the mean cost of the calls so far (0 before the first), so a cost
+    budget can be overshot by at most the first step's calls; a call budget is exact.
     """
 
     def __init__(
         self,
-        usage: Usage,
+        ledger: Ledger,
         max_cost_usd: float | None = None,
         max_calls: int | None = None,
         max_total_cost_usd: float | None = None,
         max_total_calls: int | None = None,
     ) -> None:
-        self.usage = usage
+        self.ledger = ledger
         self.max_cost_usd, self.max_calls = max_cost_usd, max_calls
         self.max_total_cost_usd, self.max_total_calls = max_total_cost_usd, max_total_calls
-        self._run: int | None = None
-        self._mark = (0, 0.0)  # usage (calls, cost) when the current run was entered
-        self._spent: dict[int | None, tuple[int, float]] = {}
-        self._exhausted: set[int | None] = set()
+        self._exhausted: set[int] = set()
 
     @property
     def exhausted(self) -> bool:
         """Whether the current run's budget is spent."""
-        return self._run in self._exhausted
-
-    def enter_run(self, run: int) -> None:
-        """Make ``run`` the run later calls are counted against (its earlier spending is remembered)."""
-        if run == self._run:
-            return
-        self._spent[self._run] = self.spent()
-        self._run, self._mark = run, (self.usage.calls, self.usage.cost_usd)
+        return CURRENT_RUN.get() in self._exhausted
 
     def spent(self) -> tuple[int, float]:
         """(calls, cost) of the current run so far."""
-        calls, cost = self._spent.get(self._run, (0, 0.0))
-        return calls + self.usage.calls - self._mark[0], cost + self.usage.cost_usd - self._mark[1]
+        mine = self.ledger.run()
+        return mine.calls, mine.cost_usd
 
     def estimated_cost(self, calls: int) -> float:
-        mean = self.usage.cost_usd / self.usage.calls if self.usage.calls else 0.0
-        return calls * mean
+        total = self.ledger.total
+        return calls * (total.cost_usd / total.calls if total.calls else 0.0)
 
     def allows(self, calls: int) -> bool:
         if self.exhausted:
             return False
+        total = self.ledger.total
         run_calls, run_cost = self.spent()
         extra = self.estimated_cost(calls)
-        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, self.usage.calls)):
+        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, total.calls)):
             if limit is not None and made + calls > limit:
                 return False
-        for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, self.usage.cost_usd)):
+        for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, total.cost_usd)):
             if cap is not None and (cost >= cap or cost + extra > cap + 1e-12):
                 return False
         return True
@@ -165,8 +182,9 @@ class Budget:
         """Raise :class:`BudgetExceeded` unless ``calls`` more calls fit; once exceeded, always raise (this run)."""
         if self.allows(calls):
             return
-        self._exhausted.add(self._run)
-        self.usage.budget_stops += 1
+        self._exhausted.add(CURRENT_RUN.get())
+        self.ledger.add(budget_stops=1)
+        total = self.ledger.total
         run_calls, run_cost = self.spent()
         parts = []
         if self.max_calls is not None:
@@ -174,9 +192,9 @@ class Budget:
         if self.max_cost_usd is not None:
             parts.append(f"${run_cost:.4f} of max_cost_usd={self.max_cost_usd:g} spent this run")
         if self.max_total_calls is not None:
-            parts.append(f"{self.usage.calls} of max_total_calls={self.max_total_calls} calls made in all")
+            parts.append(f"{total.calls} of max_total_calls={self.max_total_calls} calls made in all")
         if self.max_total_cost_usd is not None:
-            parts.append(f"${self.usage.cost_usd:.4f} of max_total_cost_usd={self.max_total_cost_usd:g} spent in all")
+            parts.append(f"${total.cost_usd:.4f} of max_total_cost_usd={self.max_total_cost_usd:g} spent in all")
         raise BudgetExceeded(
             f"{who}: budget reached ({'; '.join(parts)}; the next step needs {calls} more calls): "
             "guidance stops and the video finishes unguided"

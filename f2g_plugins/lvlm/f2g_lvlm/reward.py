@@ -43,7 +43,7 @@ from f2g_core.errors import ComponentError
 from f2g_core.eval.limits import call_slot, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
-from f2g_lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
+from f2g_lvlm.accounting import CURRENT_RUN, Budget, Ledger, Price, PriceTable, nanmean
 from f2g_lvlm.cache import AnswerCache, cache_key, default_cache_dir
 from f2g_lvlm.encoding import images_hash, png_base64
 from f2g_lvlm.parsing import AnswerScore, ParseFailure, TokenLogprob, score_answer
@@ -188,9 +188,9 @@ class LVLMReward(AsyncReward):
             max_retry_after=opts.max_retry_after,
         )
         self.cache: AnswerCache | None = AnswerCache(opts.cache_dir or default_cache_dir()) if opts.cache else None
-        self._usage = Usage()
+        self._ledger = Ledger()
         self.budget = Budget(
-            self._usage, opts.max_cost_usd, opts.max_calls, opts.max_total_cost_usd, opts.max_total_calls
+            self._ledger, opts.max_cost_usd, opts.max_calls, opts.max_total_cost_usd, opts.max_total_calls
         )
         self.last_details: list[dict[str, Any]] = []
         """Per-candidate details of the last scored batch (answers, probabilities, method), for debugging."""
@@ -289,10 +289,10 @@ class LVLMReward(AsyncReward):
         self._loaded = True
 
     def usage(self) -> Mapping[str, float]:
-        return self._usage.as_dict()
+        return self._ledger.total.as_dict()
 
-    def enter_run(self, run: int) -> None:
-        self.budget.enter_run(run)
+    def run_usage(self, run: int) -> Mapping[str, float]:
+        return self._ledger.run(run).as_dict()
 
     def trace_info(self) -> dict[str, Any]:
         """What produced the scores, for traces and reports: provider, model, template version, scale."""
@@ -398,15 +398,23 @@ class LVLMReward(AsyncReward):
     async def ascore(self, batch: RewardBatch) -> list[float]:
         """Score all candidates concurrently; the budget is checked for the whole step before any call."""
         self.load()
-        plans = await self._plans(batch, range(len(batch)))
-        results = await self._score_plans(plans)
+        token = CURRENT_RUN.set(batch.run)  # what this batch spends counts against its video run
+        try:
+            plans = await self._plans(batch, range(len(batch)))
+            results = await self._score_plans(plans)
+        finally:
+            CURRENT_RUN.reset(token)
         self.last_details = [details for _, details in results]
         return [score for score, _ in results]
 
     async def score_candidate(self, batch: RewardBatch, index: int) -> float:
         self.load()
-        plans = await self._plans(batch, range(index, index + 1))
-        ((score, _),) = await self._score_plans(plans)
+        token = CURRENT_RUN.set(batch.run)
+        try:
+            plans = await self._plans(batch, range(index, index + 1))
+            ((score, _),) = await self._score_plans(plans)
+        finally:
+            CURRENT_RUN.reset(token)
         return score
 
     async def _score_plans(self, plans: list[_Plan]) -> list[tuple[float, dict[str, Any]]]:
@@ -426,29 +434,29 @@ class LVLMReward(AsyncReward):
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
         if not plan.finite:
-            self._usage.nan_scores += 1
+            self._ledger.add(nan_scores=1)
             return math.nan, {"score": math.nan, "answers": [], "skipped": "non-finite frames"}
         samples = (self._sample(client, limit, plan, sample) for sample in range(len(plan.keys)))
         answers = await asyncio.gather(*samples)
         values = [float(a["score"]) if a is not None else math.nan for a in answers]
         score = nanmean(values)
         if math.isnan(score):
-            self._usage.nan_scores += 1
+            self._ledger.add(nan_scores=1)
         return score, {"score": score, "answers": answers}
 
     async def _sample(self, client: Any, limit: asyncio.Semaphore, plan: _Plan, sample: int) -> dict[str, Any] | None:
         """One answer: from the cache, or from the model (then cached). None when it could not be obtained."""
         cached = plan.cached[sample]
         if cached is not None:
-            self._usage.cache_hits += 1
+            self._ledger.add(cache_hits=1)
             return {**cached, "cached": True}
         result = await self._answer(client, limit, plan.request(sample))
         if result is None:
             return None
         if result.method == "logprobs":
-            self._usage.logprob_scores += 1
+            self._ledger.add(logprob_scores=1)
         else:
-            self._usage.parsed_scores += 1
+            self._ledger.add(parsed_scores=1)
         entry = {
             "score": result.value,
             "answer": result.answer,
@@ -475,7 +483,7 @@ class LVLMReward(AsyncReward):
             try:
                 return score_answer(response.text, request.scale, response.tokens)
             except ParseFailure as exc:
-                self._usage.parse_failures += 1
+                self._ledger.add(parse_failures=1)
                 level = logging.WARNING if attempt + 1 == attempts else logging.INFO
                 log.log(level, "%s reward: %s (attempt %d of %d)", self.name, exc, attempt + 1, attempts)
         log.warning("%s reward: no parsable answer after %d calls; the candidate scores NaN", self.name, attempts)
@@ -488,7 +496,7 @@ class LVLMReward(AsyncReward):
             return self.classify(exc) is Failure.TRANSIENT
 
         def on_retry(state: RetryCallState) -> None:
-            self._usage.retries += 1
+            self._ledger.add(retries=1)
             error = state.outcome.exception() if state.outcome is not None else None
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             log.info("%s reward: retrying in %.2fs after %s", self.name, wait, self._describe(error))
@@ -496,20 +504,19 @@ class LVLMReward(AsyncReward):
         try:
             async for attempt in self.policy.retrying(transient, on_retry):
                 with attempt:
-                    self._usage.requests += 1
+                    self._ledger.add(requests=1)
                     response = await self.send(client, request)
         except Exception as exc:
             kind = self.classify(exc)
             if kind is Failure.FATAL:
                 raise ComponentError(self._fatal_message(exc)) from None
-            self._usage.errors += 1
+            self._ledger.add(errors=1)
             log.warning("%s reward: request failed (%s): %s", self.name, kind.value, self._describe(exc))
             return None
-        self._usage.calls += 1
-        self._usage.input_tokens += response.input_tokens
-        self._usage.output_tokens += response.output_tokens
         cost = self.prices.cost(self.options.model, response.input_tokens, response.output_tokens)
-        self._usage.cost_usd += cost
+        self._ledger.add(
+            calls=1, input_tokens=response.input_tokens, output_tokens=response.output_tokens, cost_usd=cost
+        )
         record_cost(cost)
         return response
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from f2g_lvlm.accounting import Budget, Price, PriceTable, Usage, nanmean
+from f2g_lvlm.accounting import CURRENT_RUN, Budget, Ledger, Price, PriceTable, nanmean
 from f2g_lvlm.cache import AnswerCache, cache_key, default_cache_dir
 from f2g_lvlm.retry import Failure, RetryPolicy, classify_status, retry_after_seconds
 
@@ -116,15 +116,35 @@ def test_price_table_prefixes_and_overrides(caplog):
 
 
 def test_budget():
-    usage = Usage()
-    budget = Budget(usage, max_cost_usd=1.0, max_calls=10)
+    ledger = Ledger()
+    budget = Budget(ledger, max_cost_usd=1.0, max_calls=10)
     assert budget.allows(10) and not budget.allows(11)
-    usage.calls, usage.cost_usd = 4, 0.8  # 0.2 per call
+    ledger.add(calls=4, cost_usd=0.8)  # 0.2 per call
     assert budget.allows(1) and not budget.allows(2)
     with pytest.raises(BudgetExceeded, match=r"max_cost_usd=1"):
         budget.check(2, "test reward")
-    assert usage.budget_stops == 1 and not budget.allows(0)
-    json.dumps(usage.as_dict())
+    assert ledger.total.budget_stops == 1 and not budget.allows(0)
+    json.dumps(ledger.total.as_dict())
+
+
+def test_budget_is_kept_per_video_run_of_the_calling_context():
+    ledger = Ledger()
+    budget = Budget(ledger, max_calls=3, max_total_calls=5)
+
+    def spend(run: int, calls: int) -> bool:
+        token = CURRENT_RUN.set(run)
+        try:
+            if not budget.allows(calls):
+                return False
+            ledger.add(calls=calls)
+            return True
+        finally:
+            CURRENT_RUN.reset(token)
+
+    assert spend(1, 3) and not spend(1, 1)  # run 1 has spent its 3
+    assert spend(2, 2)  # run 2 has its own 3, but only 2 of the 5 in all are left
+    assert not spend(3, 1)  # 5 of max_total_calls=5 made
+    assert (ledger.run(1).calls, ledger.run(2).calls, ledger.total.calls) == (3, 2, 5)
 
 
 def test_nanmean():

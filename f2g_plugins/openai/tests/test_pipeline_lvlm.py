@@ -126,3 +126,20 @@ def test_budgets_are_per_video_run_and_the_total_budget_spans_runs(lvlm_env, jud
     with Pipeline.from_config(cfg, registry=registry) as pipeline, pytest.warns(UserWarning, match="max_total_calls"):
         first, second = pipeline.generate(seed=0), pipeline.generate(seed=1)
     assert first.trace.totals()["guided_steps"] == 2 and second.trace.totals()["guided_steps"] == 1
+
+
+def test_videos_sampled_together_are_scored_concurrently_with_their_own_usage(lvlm_env):
+    """Three videos' candidates are in flight at once (one round trip per step, not three), and each video's
+    trace counts its own calls; the selections equal scoring one video at a time."""
+    with FakeLVLMServer(responder=brightness_judge, latency=0.1) as server:
+        cfg = config(server, max_concurrency=32, cache=False)
+        registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+        prompts = ["a bright video", "a bright mode", "another bright mode"]
+        with Pipeline.from_config(cfg, registry=registry) as pipeline:
+            many = pipeline.generate_many(prompts, seeds=[4])
+            assert server.max_in_flight == 15  # 3 videos × 5 candidates
+            alone = [pipeline.generate(prompt=prompt, seed=4) for prompt in prompts]
+    for together, single in zip(many, alone, strict=True):
+        guided = [s for s in together.trace.steps if s.guided]
+        assert len(guided) == 6 and all(s.usage["openai"]["calls"] == 5 for s in guided)
+        assert [s.chosen for s in guided] == [s.chosen for s in single.trace.steps if s.guided]
