@@ -2,9 +2,10 @@
 in flight hide a remote reward's latency.
 
 1. The shapes backbone guided by the in-process judge (n = 5, 6 of 50 steps): the local engine with 1 and 2
-   worker threads, and the Ray engine with 2 actors (one per CPU here).
+   worker threads, one worker sampling ``--batch`` videos together, and the Ray engine with 2 actors.
 2. The same with the ``openai`` reward against the local fake LVLM server (``f2g_lvlm.fake_server``) answering
-   after 0 ms and after 300 ms: one video at a time, then ``--hide-workers`` videos in flight. The issue's target:
+   after 0 ms and after 300 ms: one video at a time, ``--hide-workers`` videos in flight, and one worker sampling
+   ``--batch`` videos together (their candidates scored in one round trip per step). The issue's target:
    throughput at 300 ms ≥ 0.8 × throughput at 0 ms with videos in flight.
 
     python benchmarks/eval_throughput.py                    # all figures (a few minutes on 2 cores)
@@ -40,8 +41,8 @@ def config(rewards: list[dict[str, Any]]) -> Any:
     )
 
 
-def measure(engine: str, workers: int, run_config: Any, videos: int) -> float:
-    """Videos per minute for ``videos`` jobs of the shapes suite on a fresh engine."""
+def measure(engine: str, workers: int, run_config: Any, videos: int, batch: int = 1) -> float:
+    """Videos per minute for ``videos`` jobs of the shapes suite on a fresh engine (``batch`` videos per call)."""
     from f2g_core.eval.engines.local import LocalEngine
     from f2g_core.eval.engines.ray_engine import RayEngine
     from f2g_core.eval.jobs import EvalConfig, make_jobs
@@ -54,9 +55,9 @@ def measure(engine: str, workers: int, run_config: Any, videos: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         configs = {named.hash: run_config}
         runner: Any = (
-            RayEngine(configs, ["shapes"], Path(folder), workers)
+            RayEngine(configs, ["shapes"], Path(folder), workers, batch=batch)
             if engine == "ray"
-            else LocalEngine(configs, ["shapes"], Path(folder), workers)
+            else LocalEngine(configs, ["shapes"], Path(folder), workers, batch=batch)
         )
         if engine == "ray":  # Ray's start-up (seconds, once per session) is not part of a suite's throughput
             import ray
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=24, help="videos per measurement")
     parser.add_argument("--hide-workers", type=int, default=8, help="videos in flight for the latency figure")
+    parser.add_argument("--batch", type=int, default=8, help="videos per batch for the batched figures")
     parser.add_argument("--latency", type=float, default=0.3, help="fake LVLM server latency (s)")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args(argv)
@@ -83,17 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     from f2g_lvlm.fake_server import Answer, FakeLVLMServer
 
     lines = [f"{os.cpu_count()} CPUs; shapes suite, {args.videos} videos per figure, n=5, 6 of 50 steps guided", ""]
-    lines += ["| setting | engine | videos in flight | videos / min |", "|---|---|---|---|"]
+    lines += ["| setting | engine | workers × videos per batch | videos / min |", "|---|---|---|---|"]
 
-    def row(setting: str, engine: str, workers: int, run_config: Any) -> float:
-        rate = measure(engine, workers, run_config, args.videos)
-        lines.append(f"| {setting} | {engine} | {workers} | {rate:.1f} |")
+    def row(setting: str, engine: str, workers: int, run_config: Any, batch: int = 1) -> float:
+        rate = measure(engine, workers, run_config, args.videos, batch)
+        lines.append(f"| {setting} | {engine} | {workers} × {batch} | {rate:.1f} |")
         print(lines[-1], flush=True)
         return rate
 
     judge = config([{"type": "shapes-judge"}])
     row("judge reward (in process)", "local", 1, judge)
     row("judge reward (in process)", "local", 2, judge)
+    row("judge reward (in process)", "local", 1, judge, batch=args.batch)
     if not args.skip_ray:
         row("judge reward (in process)", "ray", 2, judge)
     rates: dict[tuple[float, int | str], float] = {}
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             label = f"openai reward, fake server {latency * 1000:.0f} ms"
             for workers in (1, args.hide_workers):
                 rates[(latency, workers)] = row(label, "local", workers, lvlm)
+            rates[(latency, "batch")] = row(label, "local", 1, lvlm, batch=args.batch)
             if not args.skip_ray:
                 rates[(latency, "ray")] = row(label, "ray", args.hide_workers, lvlm)
     hidden = rates[(args.latency, args.hide_workers)] / rates[(0.0, args.hide_workers)]
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         f"latency hiding: {args.hide_workers} videos in flight at {args.latency * 1000:.0f} ms reach "
         f"{hidden:.2f}× the zero-latency throughput (one video at a time: {serial:.2f}×)",
     ]
+    batched = rates[(args.latency, "batch")] / rates[(0.0, "batch")]
+    lines.append(f"one worker sampling {args.batch} videos together (one round trip per step for all): {batched:.2f}×")
     if not args.skip_ray:
         ray_hidden = rates[(args.latency, "ray")] / rates[(0.0, "ray")]
         lines.append(f"Ray, {args.hide_workers} actors (processes, no shared GIL): {ray_hidden:.2f}×")

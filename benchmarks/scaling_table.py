@@ -36,6 +36,9 @@ import numpy as np
 
 from f2g_core.eval.summary import bootstrap
 
+sys.path.insert(0, str(Path(__file__).parent))
+from shapes_table import replace_between_markers  # a sibling script, not a package
+
 NAME = re.compile(r"^(?P<method>[^@~]+)@(?P<budget>\d+)(~(?P<variant>.+))?$")
 BASELINE_METHOD = "best-of-n"
 START, END = "<!-- scaling-table:start -->", "<!-- scaling-table:end -->"
@@ -172,14 +175,6 @@ def plot(configs: dict[str, Config], pairs: list[str], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-def replace_between_markers(path: Path, text: str) -> None:
-    content = path.read_text(encoding="utf-8")
-    if START not in content or END not in content:
-        raise SystemExit(f"{path}: no {START} … {END} markers")
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    path.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content), encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("eval_dir", type=Path, help="the --out of the f2g eval run")
@@ -197,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         plot(configs, pairs, args.plot)
     for path in args.readme:
-        replace_between_markers(path, text)
+        replace_between_markers(path, text, START, END)
     print(text)
     return 0
 

@@ -1,10 +1,17 @@
-"""The shapes benchmark's README table, made from an ``f2g eval`` run (the benchmark itself is a suite + configs).
+"""The shapes benchmark's README table, made from ``f2g eval`` runs (the benchmark itself is a suite + configs).
 
-Run the benchmark (resumable; about 45 minutes for the main rows on an idle 2-core CPU, a few hours for all 17):
+Run the benchmark (resumable): every configuration on the first 60 pairs, the main rows on all 400 (about 15
+minutes on an idle 2-core CPU; all 17 on 400 pairs take about an hour):
 
-    f2g eval shapes-benchmark -c benchmarks/shapes --metric shapes --baseline unguided --workers 2 \
-        --out benchmarks/results/shapes
-    python benchmarks/shapes_table.py benchmarks/results/shapes --readme f2g_plugins/shapes/README.md
+    f2g eval shapes-benchmark:pairs=60 -c benchmarks/shapes --metric shapes --baseline unguided --workers 2 \
+        --batch 4 --no-report --out benchmarks/results/shapes-60
+    f2g eval shapes-benchmark -c benchmarks/shapes/unguided.yaml -c benchmarks/shapes/paper.yaml \
+        -c benchmarks/shapes/oracle.yaml -c benchmarks/shapes/best-of-3.yaml --metric shapes --baseline unguided \
+        --workers 2 --batch 4 --out benchmarks/results/shapes
+    python benchmarks/shapes_table.py benchmarks/results/shapes benchmarks/results/shapes-60 \
+        --readme f2g_plugins/shapes/README.md
+
+Several eval directories are merged: each configuration is taken from the run where it has the most pairs.
 
 ``shapes-benchmark`` is f2g-plugin-shapes' suite (400 fixed (prompt, seed) pairs; ``shapes-benchmark:pairs=60``
 for a quicker run), ``benchmarks/shapes/*.yaml`` the configurations, ``--metric shapes`` the exact evaluator.
@@ -96,20 +103,38 @@ def table(rows: Sequence[dict[str, str]], baseline: str) -> str:
     return "\n".join(lines)
 
 
+def merged_rows(eval_dirs: Sequence[Path]) -> list[dict[str, str]]:
+    """The rows of every run's ``results.csv``, each configuration from the run where it has the most rows."""
+    best: dict[str, list[dict[str, str]]] = {}
+    for folder in eval_dirs:
+        with (folder / "results.csv").open(newline="", encoding="utf-8") as handle:
+            by_config: dict[str, list[dict[str, str]]] = {}
+            for row in csv.DictReader(handle):
+                by_config.setdefault(row["config"], []).append(row)
+        for name, rows in by_config.items():
+            if len(rows) > len(best.get(name, [])):
+                best[name] = rows
+    return [row for rows in best.values() for row in rows]
+
+
+def replace_between_markers(path: Path, text: str, start: str = START, end: str = END) -> None:
+    """Put ``text`` between the ``start`` and ``end`` markers of ``path`` (generated tables in docs)."""
+    content = path.read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise SystemExit(f"{path}: no {start} … {end} markers")
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", content), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("eval_dir", type=Path, help="the --out of the f2g eval run")
+    parser.add_argument("eval_dirs", type=Path, nargs="+", help="the --out of one or more f2g eval runs")
     parser.add_argument("--baseline", default="unguided")
     parser.add_argument("--readme", type=Path, help="replace the table between the benchmark-table markers")
     args = parser.parse_args(argv)
-    with (args.eval_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
-        text = table(list(csv.DictReader(handle)), args.baseline)
+    text = table(merged_rows(args.eval_dirs), args.baseline)
     if args.readme is not None:
-        readme = args.readme.read_text(encoding="utf-8")
-        if START not in readme or END not in readme:
-            raise SystemExit(f"{args.readme}: no {START} … {END} markers")
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-        args.readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", readme), encoding="utf-8")
+        replace_between_markers(args.readme, text)
     print(text)
     return 0
 

@@ -55,3 +55,16 @@ def test_table_script_refuses_a_readme_without_markers(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- benchmark-table:start -->"):
         load_table_script().main([str(tmp_path), "--readme", str(tmp_path / "README.md")])
+
+
+def test_table_script_takes_each_config_from_the_run_with_the_most_pairs(tmp_path: Path) -> None:
+    header = "item_id,seed,config,category,shapes.overall,model_calls,seconds\n"
+    for folder, rows in (("big", [("a", 1), ("b", 1), ("c", 1)]), ("small", [("a", 0), ("b", 0)])):
+        (tmp_path / folder).mkdir()
+        lines = [f"{item},0,{config},single,{value},50,1.0\n" for item, value in rows for config in ("x",)]
+        lines += [f"{item},0,only-{folder},single,{value},50,1.0\n" for item, value in rows]
+        (tmp_path / folder / "results.csv").write_text(header + "".join(lines))
+    merged = load_table_script().merged_rows([tmp_path / "small", tmp_path / "big"])
+    x = [r for r in merged if r["config"] == "x"]
+    assert len(x) == 3 and {r["shapes.overall"] for r in x} == {"1"}  # the 3-pair run, not the 2-pair one
+    assert {r["config"] for r in merged} == {"x", "only-big", "only-small"}
