@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import socket
 import sqlite3
@@ -29,7 +30,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_cluster(tmp_path: Path) -> Iterator[str]:
-    """A one-node Ray cluster started by ``ray start --head``; its address."""
+    """A one-node Ray cluster started by ``ray start --head``, its address. Token authentication is off for this
+    throwaway cluster (Ray turns it on when ``~/.ray/auth_token`` exists, and the driver would then need it too)."""
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
     if ray_cli is None:
         pytest.skip("the ray command is not installed beside this Python")
@@ -37,7 +39,7 @@ def ray_cluster(tmp_path: Path) -> Iterator[str]:
     started = subprocess.run(
         [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats"],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True, text=True, timeout=180, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
     )  # fmt: skip
     assert started.returncode == 0, started.stderr[-2000:]
     try:
