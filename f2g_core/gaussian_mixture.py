@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -124,6 +124,21 @@ class ModeReward(Reward):
         return [float(-((p - target) ** 2).sum()) for p in points]
 
 
+class Brightness(Reward):
+    """Test reward for any backbone: the mean pixel value of each candidate's key frames.
+
+    Cheap, deterministic and computed from frames alone, so tests of real (tiny) backbones can guide with it;
+    ``calls`` keeps the shape of every frame batch scored, for tests that check what a reward was shown.
+    """
+
+    name = "brightness"
+    calls: ClassVar[list[tuple[int, ...]]] = []
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        Brightness.calls.append(batch.frames.shape)
+        return [float(v) for v in batch.frames.mean(axis=(1, 2, 3, 4))]
+
+
 @hookimpl
 def register_backbones(register: Register) -> None:
     register(GaussianMixtureBackbone)
@@ -132,3 +147,4 @@ def register_backbones(register: Register) -> None:
 @hookimpl
 def register_rewards(register: Register) -> None:
     register(ModeReward)
+    register(Brightness)

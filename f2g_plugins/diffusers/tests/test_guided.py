@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import f2g_plugin_diffusers.plugin as plugin
 import numpy as np
 import pytest
 from f2g_plugin_diffusers.framemap import num_latent_frames, prefix_span, window_spans
 
-from f2g_core.hookspecs import hookimpl
-from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.gaussian_mixture import Brightness
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import isolated_plugins
 
@@ -28,28 +25,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-class Brightness(Reward):
-    """Mean pixel value of the key frames: a cheap, deterministic, frame-based reward."""
-
-    name = "brightness"
-    calls: ClassVar[list[tuple[int, ...]]] = []
-
-    def score(self, batch: RewardBatch) -> Sequence[float]:
-        Brightness.calls.append(batch.frames.shape)
-        return [float(v) for v in batch.frames.mean(axis=(1, 2, 3, 4))]
-
-
-@hookimpl
-def register_rewards(register: Any) -> None:
-    register(Brightness)
-
-
 @pytest.fixture(scope="module")
 def registry() -> Any:
-    plugins = isolated_plugins(
-        [("f2g-plugin-diffusers", plugin), ("test-rewards", SimpleNamespace(register_rewards=register_rewards))]
-    )
-    return plugins.registry
+    return isolated_plugins([("f2g-plugin-diffusers", plugin)]).registry  # with the test reward ``brightness``
 
 
 def _config(backbone: str, method: str = "free2guide", **options: Any) -> dict[str, Any]:

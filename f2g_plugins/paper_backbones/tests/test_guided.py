@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import f2g_plugin_paper_backbones.plugin as plugin
 import numpy as np
 import pytest
 import yaml
 
-from f2g_core.hookspecs import hookimpl
-from f2g_core.interfaces import Backbone, Reward, RewardBatch
+from f2g_core.gaussian_mixture import Brightness
+from f2g_core.interfaces import Backbone
 from f2g_core.pipeline import Pipeline
 from f2g_core.testing import install_fake_distribution, isolated_plugins
 
@@ -24,28 +22,9 @@ BACKBONES = ["videocrafter2", "lavie"]
 TINY = {"model": "tiny", "device": "cpu"}  # 16×16, 8 frames: the tiny defaults
 
 
-class Brightness(Reward):
-    """Mean pixel value of the key frames: a cheap, deterministic, frame-based reward."""
-
-    name = "brightness"
-    calls: ClassVar[list[tuple[int, ...]]] = []
-
-    def score(self, batch: RewardBatch) -> Sequence[float]:
-        Brightness.calls.append(batch.frames.shape)
-        return [float(v) for v in batch.frames.mean(axis=(1, 2, 3, 4))]
-
-
-@hookimpl
-def register_rewards(register: Any) -> None:
-    register(Brightness)
-
-
 @pytest.fixture(scope="module")
 def registry() -> Any:
-    plugins = isolated_plugins(
-        [("f2g-plugin-paper-backbones", plugin), ("test-rewards", SimpleNamespace(register_rewards=register_rewards))]
-    )
-    return plugins.registry
+    return isolated_plugins([("f2g-plugin-paper-backbones", plugin)]).registry  # with the test reward ``brightness``
 
 
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {"free2guide": {"num_candidates": 3, "start": 0, "num_guided_steps": 2}}
