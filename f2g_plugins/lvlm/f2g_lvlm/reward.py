@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from PIL import Image
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError
 
 from f2g_core.config import HttpURL
-from f2g_core.errors import ComponentError
+from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.eval.limits import call_slot, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
@@ -258,6 +258,14 @@ class LVLMReward(AsyncReward):
     def base_url(self) -> str:
         """The endpoint: the ``base_url`` option, else ``$<base_url_env>`` (as the SDK reads it), else the official."""
         env = os.environ.get(self.base_url_env) if self.base_url_env else None
+        if env and not self.options.base_url:
+            try:
+                TypeAdapter(HttpURL).validate_python(env)
+            except ValidationError as error:  # checked like the option: the SDK would fail obscurely later
+                raise ConfigError(
+                    f"${self.base_url_env}={env!r} is not an http(s) URL with a host (e.g. http://localhost:8000/v1); "
+                    f"fix or unset it, or set the {self.name} reward's base_url option"
+                ) from error
         return (self.options.base_url or env or self.official_base_url).rstrip("/")
 
     def is_official(self) -> bool:

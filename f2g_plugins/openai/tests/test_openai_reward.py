@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 
 import pytest
 from f2g_lvlm.testing import Answer, FakeLVLMServer, Reply, error_reply
@@ -302,3 +303,10 @@ async def test_base_url_from_environment(lvlm_env, lvlm_server, lvlm_batch, lvlm
     reward = lvlm_rewards(OpenAIReward, model="m")
     assert await reward.ascore(lvlm_batch(n=1)) == [7.0]
     assert reward.cache_params()["base_url"] == lvlm_server.openai_base_url
+
+
+@pytest.mark.parametrize("value", ["localhost:8000/v1", "ftp://example.com", "http://"])
+def test_a_malformed_base_url_environment_variable_is_named(lvlm_env, lvlm_rewards, monkeypatch, value):
+    monkeypatch.setenv("OPENAI_BASE_URL", value)
+    with pytest.raises(ConfigError, match=rf"\$OPENAI_BASE_URL='{re.escape(value)}' is not an http\(s\) URL"):
+        lvlm_rewards(OpenAIReward, model="m")  # loads it
