@@ -13,7 +13,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
@@ -27,6 +27,9 @@ from f2g_core.config import ConfigSources, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
 from f2g_core.eval.cli import register as register_eval
 from f2g_core.scaffold.command import plugin_app
+
+if TYPE_CHECKING:  # the pipeline imports torch; --help and listing must not
+    from f2g_core.pipeline import Pipeline
 
 
 class Interrupted(F2GError):
@@ -96,12 +99,11 @@ def _run(
     out: Path | None,
     allow_unguided: bool,
     many: tuple[list[str], list[int]] | None = None,
+    sources: ConfigSources | None = None,
 ) -> None:
     """Generate the config's video (or, with ``many``, one per prompt × seed through ``generate_many``), report
     each, save each, and exit 3 when a video's planned guidance never happened (unless ``allow_unguided``)."""
-    from f2g_core.pipeline import Pipeline
-
-    with Pipeline.from_config(config) as pipeline:
+    with _pipeline(config, sources) as pipeline:
         pipeline.check()
         if save:
             pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
@@ -230,10 +232,24 @@ def generate(
         )
     loaded = sources.load()
     if prompts is None and seeds is None:
-        _run(loaded, save, out, allow_unguided)
+        _run(loaded, save, out, allow_unguided, sources=sources)
         return
     prompt_list = _read_prompts(prompts) if prompts is not None else [loaded.prompt or ""]
-    _run(loaded, save, out, allow_unguided, many=(prompt_list, _parse_seeds(seeds) if seeds else [loaded.seed]))
+    many = (prompt_list, _parse_seeds(seeds) if seeds else [loaded.seed])
+    _run(loaded, save, out, allow_unguided, many=many, sources=sources)
+
+
+def _pipeline(config: RunConfig, sources: ConfigSources | None) -> Pipeline:
+    """The pipeline of ``config``; a bad component option is blamed on the layer (file, flag, ``--set``) that set
+    it, as the config's own errors are."""
+    from f2g_core.pipeline import Pipeline
+
+    try:
+        return Pipeline.from_config(config)
+    except ConfigError as error:
+        if sources is None or error.location is None:
+            raise
+        raise ConfigError(f"{sources.blame(error.location)}: {error}", error.location) from None
 
 
 def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None, guided_steps: int | None) -> None:
@@ -310,12 +326,10 @@ def run(
     sources.set(set_ or [])
     run_config = sources.load()
     if check:
-        from f2g_core.pipeline import Pipeline
-
-        Pipeline.from_config(run_config).check()
+        _pipeline(run_config, sources).check()
         console.print(f"{config}: ok")
         return
-    _run(run_config, True, out, allow_unguided)
+    _run(run_config, True, out, allow_unguided, sources=sources)
 
 
 # ------------------------------------------------------------------------------------------------- listing

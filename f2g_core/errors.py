@@ -15,9 +15,17 @@ class F2GError(Exception):
 
 
 class ConfigError(F2GError, ValueError):
-    """A run configuration (file, dict, CLI flag or component options) is invalid."""
+    """A run configuration (file, dict, CLI flag or component options) is invalid.
+
+    ``location`` is the config path of the bad value (``("guidance", "options", "lam")``) when the error was
+    found after the layers were merged, so the CLI can name the file, flag or ``--set`` that set it.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, location: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class UnguidedRun(F2GError):

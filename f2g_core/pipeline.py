@@ -23,7 +23,7 @@ from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.population import Sampler
-from f2g_core.registry import Registry, format_validation_error
+from f2g_core.registry import Registry, options_error
 from f2g_core.sampling import Progress, Tools, Video, decode_chunked, default_key_frames, run
 from f2g_core.scoring import Scorer
 from f2g_core.trace import RunTrace
@@ -325,13 +325,13 @@ def build_sampler(config: RunConfig, registry: Registry) -> Sampler:
     try:
         options = entry.cls.Options.model_validate(config.guidance.options)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error, "guidance.options")) from None
+        raise options_error(error, ("guidance", "options"), entry.cls.Options) from None
     sampler = entry.cls(options)
     assert isinstance(sampler, Sampler)
     try:
         sampler.check(config.sampler.num_steps)
     except ValueError as error:
-        raise ConfigError(str(error)) from None
+        raise ConfigError(str(error), ("guidance", "options")) from None
     if sampler.needs_rewards and not config.rewards:
         raise ConfigError(
             f"rewards: guidance method {sampler.name!r} needs at least one reward (or set guidance.method: none)"

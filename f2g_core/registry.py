@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,24 +160,39 @@ class Registry:
         try:
             parsed = entry.cls.Options.model_validate(dict(options or {}))
         except ValidationError as error:
-            raise ConfigError(format_validation_error(error, f"{path}.options")) from None
+            raise options_error(error, (*_config_path(path), "options"), entry.cls.Options) from None
         return entry.cls(parsed)
 
 
-def format_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line per problem, each prefixed with its dotted/indexed path (``rewards[1].options.detail: …``)."""
-    return "; ".join(format_problem(problem, prefix) for problem in error.errors())
+def format_validation_error(error: ValidationError, prefix: str = "", known: Sequence[str] = ()) -> str:
+    """One line per problem, each prefixed with its dotted/indexed path (``rewards[1].options.detail: …``);
+    an unknown key gets the closest of the ``known`` option names as a suggestion."""
+    return "; ".join(format_problem(problem, prefix, known) for problem in error.errors())
 
 
-def format_problem(problem: Mapping[str, Any], prefix: str = "") -> str:
+def format_problem(problem: Mapping[str, Any], prefix: str = "", known: Sequence[str] = ()) -> str:
     """One pydantic problem as ``path: message`` (``path`` = ``prefix`` + its location)."""
     location = prefix
     for part in problem["loc"]:
         location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
     message = problem["msg"]
     if problem["type"] == "extra_forbidden":
-        message = "unknown key (not an option of this component)"
+        close = difflib.get_close_matches(str(problem["loc"][-1]), list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        message = f"unknown key (not an option of this component{hint})"
     return f"{location}: {message}" if location else message
+
+
+def _config_path(text: str) -> tuple[str | int, ...]:
+    """``rewards[0].options`` as ``("rewards", 0, "options")``."""
+    return tuple(int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", text))
+
+
+def options_error(error: ValidationError, path: tuple[str | int, ...], options: type[BaseModel]) -> ConfigError:
+    """A component's options that failed validation, as a ConfigError at config path ``path`` (+ the field)."""
+    prefix = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+    first = tuple(part for part in error.errors()[0]["loc"] if isinstance(part, (str, int)))
+    return ConfigError(format_validation_error(error, prefix, list(options.model_fields)), (*path, *first))
 
 
 def _label_parts(label: str) -> list[str]:

@@ -166,7 +166,10 @@ def test_out_pointing_at_a_file_exits_2_before_sampling(site: Path) -> None:
     ("args", "blamed"),
     [
         (["--seed", "-1"], "command-line flags: seed: Input should be greater than or equal to 0"),
-        (["--set", "guidance.options.num_candidates=0"], "guidance.options.num_candidates:"),  # the method's Options
+        (  # checked by the method's own Options model, and still blamed on the flag
+            ["--set", "guidance.options.num_candidates=0"],
+            "--set guidance.options.num_candidates=0: guidance.options.num_candidates:",
+        ),
         (["--set", "rewards.0.weight=.nan"], "--set rewards.0.weight=.nan: rewards[0].weight:"),
     ],
 )
@@ -187,7 +190,19 @@ def test_generate_flags_are_not_blamed_on_defaults(site: Path) -> None:
     args = ["generate", "x", "-c", str(_config(site, "slow")), "-n", "0", "--no-save"]
     done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=_env(site), timeout=120)
     # a method's options are validated by its own Options model when the sampler is built, before any load
-    assert done.returncode == 2 and "error: guidance.options.num_candidates:" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "error: command-line flags: guidance.options.num_candidates:" in done.stderr, done.stderr
+
+
+def test_a_component_option_error_names_the_file_and_suggests_the_option(site: Path, tmp_path: Path) -> None:
+    data = yaml.safe_load(_config(site, "slow").read_text())
+    config = tmp_path / "smc.yaml"
+    config.write_text(yaml.safe_dump({**data, "guidance": {"method": "smc", "options": {"lamda": 2}}}))
+    done = subprocess.run(
+        [*F2G, "run", str(config), "--check"], capture_output=True, text=True, env=_env(site), timeout=120
+    )
+    expected = f"error: {config}: guidance.options.lamda: unknown key (not an option of this component; did you mean"
+    assert done.returncode == 2 and expected in done.stderr and "'lam'?" in done.stderr, done.stderr
 
 
 def test_run_on_a_directory_says_it_is_a_directory(site: Path) -> None:

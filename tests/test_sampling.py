@@ -206,7 +206,7 @@ class PerRunAsync(SlowAsync):
     """SlowAsync that keeps a call counter per video run, so its videos' batches may be scored at once."""
 
     name = "per-run-async"
-    runs: dict[int, float] = {}
+    runs: ClassVar[dict[int, float]] = {}
 
     async def score_candidate(self, batch: RewardBatch, index: int) -> float:
         type(self).runs[batch.run] = type(self).runs.get(batch.run, 0.0) + 1
