@@ -52,7 +52,9 @@ def test_ray_results_equal_the_local_engine(local_ray, eval_files, tmp_path) -> 
 def test_killed_worker_mid_suite_every_job_exactly_once(local_ray, eval_files, tmp_path) -> None:
     run_spec = spec(eval_files, tmp_path, "ray")
     _, configs, jobs = prepare(run_spec)
-    engine = RayEngine({c.hash: c.config for c in configs}, ["shapes"], tmp_path, workers=2, run_limits=RunLimits())
+    engine = RayEngine(  # two videos per actor call: the killed actor's whole batch is redone, once
+        {c.hash: c.config for c in configs}, ["shapes"], tmp_path, workers=2, run_limits=RunLimits(), batch=2
+    )
     rows: list[JobResult] = []
     killed: list[int] = []
 
