@@ -149,11 +149,18 @@ class Budget:
         self.max_cost_usd, self.max_calls = max_cost_usd, max_calls
         self.max_total_cost_usd, self.max_total_calls = max_total_cost_usd, max_total_calls
         self._exhausted: set[int] = set()
+        self._pending = 0
+        """Calls let through by :meth:`check` whose step has not finished: batches of several videos check at
+        the same time, and each must see the others' calls, or together they would overshoot a total budget."""
 
     @property
     def exhausted(self) -> bool:
         """Whether the current run's budget is spent."""
         return CURRENT_RUN.get() in self._exhausted
+
+    def release(self, calls: int) -> None:
+        """The step that reserved ``calls`` is done (its calls, made or not, are counted in the ledger now)."""
+        self._pending -= calls
 
     def spent(self) -> tuple[int, float]:
         """(calls, cost) of the current run so far."""
@@ -170,7 +177,7 @@ class Budget:
         total = self.ledger.total
         run_calls, run_cost = self.spent()
         extra = self.estimated_cost(calls)
-        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, total.calls)):
+        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, total.calls + self._pending)):
             if limit is not None and made + calls > limit:
                 return False
         for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, total.cost_usd)):
@@ -179,8 +186,10 @@ class Budget:
         return True
 
     def check(self, calls: int, who: str) -> None:
-        """Raise :class:`BudgetExceeded` unless ``calls`` more calls fit; once exceeded, always raise (this run)."""
+        """Reserve ``calls`` more calls (give them back with :meth:`release` when the step is done), or raise
+        :class:`BudgetExceeded` if they do not fit; once exceeded, always raise (this run)."""
         if self.allows(calls):
+            self._pending += calls
             return
         self._exhausted.add(CURRENT_RUN.get())
         self.ledger.add(budget_stops=1)

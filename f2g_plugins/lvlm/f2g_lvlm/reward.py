@@ -429,16 +429,20 @@ class LVLMReward(AsyncReward):
         needed = sum(plan.misses for plan in plans)
         if needed:
             self.budget.check(needed, f"{self.name} reward")
-            await reserve_calls(needed, f"{self.name} reward")
-        client, limit = self._loop_state()
-        tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
         try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            if needed:
+                await reserve_calls(needed, f"{self.name} reward")
+            client, limit = self._loop_state()
+            tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        finally:
+            self.budget.release(needed)
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
         if not plan.finite:

@@ -143,3 +143,14 @@ def test_videos_sampled_together_are_scored_concurrently_with_their_own_usage(lv
         guided = [s for s in together.trace.steps if s.guided]
         assert len(guided) == 6 and all(s.usage["openai"]["calls"] == 5 for s in guided)
         assert [s.chosen for s in guided] == [s.chosen for s in single.trace.steps if s.guided]
+
+
+def test_a_total_budget_holds_when_videos_are_scored_at_the_same_time(lvlm_env, judge_server):
+    """Three videos' steps check the pipeline-wide budget at once: the calls reserved by each count for the
+    others, so 5 candidates × 3 videos under max_total_calls=20 make exactly 20 calls, not 30."""
+    cfg = config(judge_server, max_total_calls=20, max_concurrency=32, cache=False)
+    registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+    with Pipeline.from_config(cfg, registry=registry) as pipeline, pytest.warns(UserWarning, match="max_total_calls"):
+        many = pipeline.generate_many(["a bright video", "a bright mode", "another bright mode"], seeds=[5])
+    assert judge_server.request_count == 20
+    assert sorted(r.trace.totals()["guided_steps"] for r in many) == [1, 1, 2]
