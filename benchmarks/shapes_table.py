@@ -1,13 +1,13 @@
 """The shapes benchmark's README table, made from ``f2g eval`` runs (the benchmark itself is a suite + configs).
 
-Run the benchmark (resumable): every configuration on the first 60 pairs, the main rows on all 400 (about 15
-minutes on an idle 2-core CPU; all 17 on 400 pairs take about an hour):
+Run the benchmark (resumable): every configuration on the first 60 pairs, the main rows on all 400 (about 20
+minutes on the 2-core CPU; all 17 on 400 pairs take about an hour):
 
     f2g eval shapes-benchmark:pairs=60 -c benchmarks/shapes --metric shapes --baseline unguided --workers 2 \
         --batch 4 --no-report --out benchmarks/results/shapes-60
     f2g eval shapes-benchmark -c benchmarks/shapes/unguided.yaml -c benchmarks/shapes/paper.yaml \
         -c benchmarks/shapes/oracle.yaml -c benchmarks/shapes/best-of-3.yaml --metric shapes --baseline unguided \
-        --workers 2 --batch 4 --out benchmarks/results/shapes
+        --engine ray --workers 2 --batch 4 --out benchmarks/results/shapes
     python benchmarks/shapes_table.py benchmarks/results/shapes benchmarks/results/shapes-60 \
         --readme f2g_plugins/shapes/README.md
 
