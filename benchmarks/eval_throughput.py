@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+LVLM_OPTIONS = {"model": "fake", "cache": False, "max_concurrency": 64}
+"""Room for a batch's candidates (8 videos × 5) in flight at once; a worker of one video uses 5 of it."""
 GUIDANCE = {"method": "free2guide", "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6}}
 
 
@@ -102,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[tuple[float, int | str], float] = {}
     for latency in (0.0, args.latency):
         with FakeLVLMServer(Answer("Answer: 5"), latency=latency) as server:
-            lvlm = config(
-                [{"type": "openai", "options": {"base_url": server.openai_base_url, "model": "fake", "cache": False}}]
-            )
+            lvlm = config([{"type": "openai", "options": {**LVLM_OPTIONS, "base_url": server.openai_base_url}}])
             label = f"openai reward, fake server {latency * 1000:.0f} ms"
             for workers in (1, args.hide_workers):
                 rates[(latency, workers)] = row(label, "local", workers, lvlm)
