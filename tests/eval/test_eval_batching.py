@@ -8,18 +8,10 @@ from typing import Any
 
 import pytest
 
-from f2g_core.cli import main
 from f2g_core.pipeline import Pipeline
 
 from .conftest import eval_args
-
-
-def run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+from .test_eval_cli import run_cli as run
 
 
 def rows_of(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
