@@ -69,7 +69,7 @@ def test_killed_worker_mid_suite_every_job_exactly_once(local_ray, eval_files, t
     engine.run(jobs, on_result, lambda job, message: pytest.fail(message))
     assert killed and engine.restarts >= 1
     assert sorted(r.key for r in rows) == sorted(j.key for j in jobs)  # all of them, none twice
-    assert all(not r.worker.endswith(f":{killed[0]}") for r in rows[1:] if r.key not in {rows[0].key})
+    # (rows of the killed actor may still arrive: a batch it finished just before the kill is kept, not redone)
 
 
 def test_actors_share_one_concurrency_limit(local_ray, tmp_path) -> None:
