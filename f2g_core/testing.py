@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     import numpy as np
 
     from f2g_core.interfaces import RewardBatch, StepInfo
+    from f2g_core.pipeline import Pipeline, RunResult
     from f2g_core.plugins import Plugins
     from f2g_core.registry import Registry
 
 __all__ = [
+    "assert_same_as_one_at_a_time",
     "f2g_registry",
     "gmm_backbone",
     "gmm_config",
@@ -60,6 +62,20 @@ def install_fake_distribution(site: Path, name: str, version: str, entry_points:
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (dist / "entry_points.txt").write_text(f"[f2g]\n{entry_points}\n")
     return dist
+
+
+def assert_same_as_one_at_a_time(pipeline: Pipeline, results: Sequence[RunResult], atol: float) -> None:
+    """Each video sampled together with others (``generate_many``) equals ``generate`` of its prompt and seed:
+    latents up to ``atol`` (a network's batched matmuls round differently with the batch size) and the same final
+    choice; and different prompts gave different videos."""
+    import torch
+
+    for result in results:
+        alone = pipeline.generate(result.prompt, seed=result.seed)
+        torch.testing.assert_close(result.latents, alone.latents, rtol=0, atol=atol)
+        assert result.trace.final is not None and alone.trace.final is not None
+        assert result.trace.final.chosen == alone.trace.final.chosen
+    assert not torch.allclose(results[0].latents, results[1].latents)
 
 
 def isolated_plugins(extra: Sequence[tuple[str, Any]] = (), *, strict: bool | None = None) -> Plugins:

@@ -11,7 +11,7 @@ from f2g_plugin_diffusers.framemap import num_latent_frames, prefix_span, window
 
 from f2g_core.gaussian_mixture import Brightness
 from f2g_core.pipeline import Pipeline
-from f2g_core.testing import isolated_plugins
+from f2g_core.testing import assert_same_as_one_at_a_time, isolated_plugins
 
 TINY = {"model": "tiny", "height": 32, "width": 32, "device": "cpu"}
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -115,17 +115,10 @@ def test_single_candidate_reproduces_unguided_run(registry: Any) -> None:
 
 @pytest.mark.parametrize("backbone", sorted(OPTIONS))
 def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: Any, backbone: str) -> None:
-    import torch
 
     config = _config(backbone, method="best-of-n")
     config["guidance"].update(options={"num_candidates": 2}, chunk_size=None)  # both prompts in every call
     with Pipeline.from_config(config, registry=registry) as pipeline:
         assert pipeline.backbone.batched_conditioning
         many = pipeline.generate_many(["a red car driving at night", "a cat on a sunny windowsill"], seeds=[3])
-        for result in many:
-            alone = pipeline.generate(result.prompt, seed=result.seed)
-            # equal up to the rounding of batched matmuls (which changes with the batch size)
-            torch.testing.assert_close(result.latents, alone.latents, rtol=0, atol=1e-3)
-            assert result.trace.final is not None and alone.trace.final is not None
-            assert result.trace.final.chosen == alone.trace.final.chosen
-        assert not torch.allclose(many[0].latents, many[1].latents)
+        assert_same_as_one_at_a_time(pipeline, many, atol=1e-3)

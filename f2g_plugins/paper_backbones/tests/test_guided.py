@@ -16,7 +16,7 @@ import yaml
 from f2g_core.gaussian_mixture import Brightness
 from f2g_core.interfaces import Backbone
 from f2g_core.pipeline import Pipeline
-from f2g_core.testing import install_fake_distribution, isolated_plugins
+from f2g_core.testing import assert_same_as_one_at_a_time, install_fake_distribution, isolated_plugins
 
 BACKBONES = ["videocrafter2", "lavie"]
 TINY = {"model": "tiny", "device": "cpu"}  # 16×16, 8 frames: the tiny defaults
@@ -151,7 +151,6 @@ def test_single_candidate_reproduces_unguided_run(registry: Any, backbone: str) 
 def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: Any, backbone: str) -> None:
     """Both backbones declare batched conditioning: two prompts share every UNet call, and each video is the one
     :meth:`Pipeline.generate` makes for its prompt and seed (up to the rounding of batched matmuls)."""
-    import torch
 
     config = _config(backbone, method="best-of-n", num_candidates=2)
     with Pipeline.from_config(config, registry=registry) as pipeline:
@@ -168,13 +167,7 @@ def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: 
         unet.forward = counted
         many = pipeline.generate_many(["a red car driving at night", "a cat on a sunny windowsill"], seeds=[3])
         assert rows == [2 * 2 * 2] * 3  # 2 videos × 2 chains, doubled for CFG, in one call per step
-        for result in many:
-            alone = pipeline.generate(result.prompt, seed=result.seed)
-            # equal up to the rounding of batched matmuls (which changes with the batch size), carried by CFG 12
-            torch.testing.assert_close(result.latents, alone.latents, rtol=0, atol=1e-3)
-            assert result.trace.final is not None and alone.trace.final is not None
-            assert result.trace.final.chosen == alone.trace.final.chosen
-        assert not torch.allclose(many[0].latents, many[1].latents)
+        assert_same_as_one_at_a_time(pipeline, many, atol=1e-3)  # rounding carried by CFG 12
 
 
 REWARD_PLUGIN = '''
