@@ -172,15 +172,21 @@ def format_validation_error(error: ValidationError, prefix: str = "", known: Seq
 
 def format_problem(problem: Mapping[str, Any], prefix: str = "", known: Sequence[str] = ()) -> str:
     """One pydantic problem as ``path: message`` (``path`` = ``prefix`` + its location)."""
-    location = prefix
-    for part in problem["loc"]:
-        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    location = _path_text(problem["loc"], prefix)
     message = problem["msg"]
     if problem["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(problem["loc"][-1]), list(known), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         message = f"unknown key (not an option of this component{hint})"
     return f"{location}: {message}" if location else message
+
+
+def _path_text(parts: Iterable[Any], prefix: str = "") -> str:
+    """A config path as text: ``("rewards", 0, "options")`` after ``prefix`` as ``prefix.rewards[0].options``."""
+    text = prefix
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def _config_path(text: str) -> tuple[str | int, ...]:
@@ -190,7 +196,7 @@ def _config_path(text: str) -> tuple[str | int, ...]:
 
 def options_error(error: ValidationError, path: tuple[str | int, ...], options: type[BaseModel]) -> ConfigError:
     """A component's options that failed validation, as a ConfigError at config path ``path`` (+ the field)."""
-    prefix = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+    prefix = _path_text(path)
     first = tuple(part for part in error.errors()[0]["loc"] if isinstance(part, (str, int)))
     return ConfigError(format_validation_error(error, prefix, list(options.model_fields)), (*path, *first))
 
