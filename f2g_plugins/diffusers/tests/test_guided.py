@@ -115,7 +115,6 @@ def test_single_candidate_reproduces_unguided_run(registry: Any) -> None:
 
 @pytest.mark.parametrize("backbone", sorted(OPTIONS))
 def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: Any, backbone: str) -> None:
-
     config = _config(backbone, method="best-of-n")
     config["guidance"].update(options={"num_candidates": 2}, chunk_size=None)  # both prompts in every call
     with Pipeline.from_config(config, registry=registry) as pipeline:

@@ -151,7 +151,6 @@ def test_single_candidate_reproduces_unguided_run(registry: Any, backbone: str) 
 def test_generate_many_batches_prompts_and_equals_one_video_at_a_time(registry: Any, backbone: str) -> None:
     """Both backbones declare batched conditioning: two prompts share every UNet call, and each video is the one
     :meth:`Pipeline.generate` makes for its prompt and seed (up to the rounding of batched matmuls)."""
-
     config = _config(backbone, method="best-of-n", num_candidates=2)
     with Pipeline.from_config(config, registry=registry) as pipeline:
         assert pipeline.backbone.batched_conditioning
