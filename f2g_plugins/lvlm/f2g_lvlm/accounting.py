@@ -149,18 +149,26 @@ class Budget:
         self.max_cost_usd, self.max_calls = max_cost_usd, max_calls
         self.max_total_cost_usd, self.max_total_calls = max_total_cost_usd, max_total_calls
         self._exhausted: set[int] = set()
-        self._pending = 0
-        """Calls let through by :meth:`check` whose step has not finished: batches of several videos check at
-        the same time, and each must see the others' calls, or together they would overshoot a total budget."""
+        self._reserved: dict[int, tuple[int, int]] = {}
+        """Per video run whose step is in flight: (calls let through by :meth:`check`, the run's calls then).
+        Batches of several videos check at the same time, and each must see the others' calls not made yet, or
+        together they would overshoot a total budget; a call once made is counted by the ledger alone."""
 
     @property
     def exhausted(self) -> bool:
         """Whether the current run's budget is spent."""
         return CURRENT_RUN.get() in self._exhausted
 
-    def release(self, calls: int) -> None:
-        """The step that reserved ``calls`` is done (its calls, made or not, are counted in the ledger now)."""
-        self._pending -= calls
+    def release(self) -> None:
+        """The current run's step is done: the calls it reserved and did not make are free again."""
+        self._reserved.pop(CURRENT_RUN.get(), None)
+
+    def _outstanding(self) -> int:
+        """Calls reserved by steps in flight and not made yet."""
+        return sum(
+            max(0, reserved - (self.ledger.run(run).calls - before))
+            for run, (reserved, before) in self._reserved.items()
+        )
 
     def spent(self) -> tuple[int, float]:
         """(calls, cost) of the current run so far."""
@@ -177,7 +185,7 @@ class Budget:
         total = self.ledger.total
         run_calls, run_cost = self.spent()
         extra = self.estimated_cost(calls)
-        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, total.calls + self._pending)):
+        for limit, made in ((self.max_calls, run_calls), (self.max_total_calls, total.calls + self._outstanding())):
             if limit is not None and made + calls > limit:
                 return False
         for cap, cost in ((self.max_cost_usd, run_cost), (self.max_total_cost_usd, total.cost_usd)):
@@ -185,11 +193,20 @@ class Budget:
                 return False
         return True
 
+    def reserve(self, calls: int) -> bool:
+        """Let ``calls`` more calls of the current run's step through if they fit (a parse retry asks for one);
+        they count as reserved until made or until :meth:`release`."""
+        if not self.allows(calls):
+            return False
+        run = CURRENT_RUN.get()
+        reserved, before = self._reserved.get(run, (0, self.ledger.run().calls))
+        self._reserved[run] = (reserved + calls, before)
+        return True
+
     def check(self, calls: int, who: str) -> None:
-        """Reserve ``calls`` more calls (give them back with :meth:`release` when the step is done), or raise
+        """Reserve ``calls`` more calls for the current run's step (:meth:`release` when it is done), or raise
         :class:`BudgetExceeded` if they do not fit; once exceeded, always raise (this run)."""
-        if self.allows(calls):
-            self._pending += calls
+        if self.reserve(calls):
             return
         self._exhausted.add(CURRENT_RUN.get())
         self.ledger.add(budget_stops=1)

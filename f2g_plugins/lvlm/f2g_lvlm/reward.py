@@ -442,7 +442,8 @@ class LVLMReward(AsyncReward):
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
         finally:
-            self.budget.release(needed)
+            if needed:
+                self.budget.release()
 
     async def _score_plan(self, client: Any, limit: asyncio.Semaphore, plan: _Plan) -> tuple[float, dict[str, Any]]:
         if not plan.finite:
@@ -485,7 +486,7 @@ class LVLMReward(AsyncReward):
         """Ask until the answer parses (``1 + parse_retries`` calls at most, within the budget)."""
         attempts = 1 + self.options.parse_retries
         for attempt in range(attempts):
-            if attempt > 0 and not self.budget.allows(1):
+            if attempt > 0 and not self.budget.reserve(1):
                 log.warning("%s reward: no budget left to re-ask an unparsable answer; scoring NaN", self.name)
                 return None
             async with limit, call_slot():  # this reward's limit, then the eval run's shared one

@@ -147,6 +147,54 @@ def test_budget_is_kept_per_video_run_of_the_calling_context():
     assert (ledger.run(1).calls, ledger.run(2).calls, ledger.total.calls) == (3, 2, 5)
 
 
+def test_a_reservation_counts_only_its_calls_not_made_yet():
+    """A step reserves its calls so videos checked at the same time see each other's; once a reserved call is
+    made it is counted in the ledger alone, so a parse retry that fits the total budget is not refused."""
+    ledger = Ledger()
+    budget = Budget(ledger, max_total_calls=6)
+    token = CURRENT_RUN.set(1)
+    try:
+        budget.check(5, "test reward")  # run 1's step: 5 candidates
+        assert budget.allows(1) and not budget.allows(2)  # nothing made yet: 5 reserved + 1 fit
+        ledger.add(calls=2)
+    finally:
+        CURRENT_RUN.reset(token)
+    token = CURRENT_RUN.set(2)
+    try:
+        assert budget.allows(1) and not budget.allows(2)  # run 1: 2 made + 3 still reserved
+    finally:
+        CURRENT_RUN.reset(token)
+    token = CURRENT_RUN.set(1)
+    try:
+        ledger.add(calls=3)
+        assert budget.allows(1) and not budget.allows(2)  # all 5 made: a retry fits, counted once
+        budget.release()
+        assert budget.allows(1) and not budget.allows(2)
+    finally:
+        CURRENT_RUN.reset(token)
+
+
+def test_a_parse_retry_is_reserved_like_the_step_calls():
+    """A retry made while some of the step's reserved calls are not made yet adds to the reservation: the other
+    runs still see every call that is coming, so together they never overshoot the total budget."""
+    ledger = Ledger()
+    budget = Budget(ledger, max_total_calls=6)
+    token = CURRENT_RUN.set(1)
+    try:
+        budget.check(5, "test reward")
+        ledger.add(calls=1)  # the first answer did not parse
+        assert budget.reserve(1)  # its retry fits: 1 made + 4 reserved + 1
+        ledger.add(calls=1)
+        assert not budget.reserve(1)  # 2 made + 4 still to come: a second retry would make 7
+    finally:
+        CURRENT_RUN.reset(token)
+    token = CURRENT_RUN.set(2)
+    try:
+        assert not budget.allows(1)
+    finally:
+        CURRENT_RUN.reset(token)
+
+
 def test_nanmean():
     assert nanmean([1.0, float("nan"), 3.0]) == 2.0
     assert nanmean([float("nan")]) != nanmean([float("nan")])  # NaN
