@@ -95,11 +95,11 @@ def _plugin_defaults() -> dict[str, Any]:
 
 def _run(
     config: RunConfig,
+    sources: ConfigSources,
     save: bool,
     out: Path | None,
     allow_unguided: bool,
     many: tuple[list[str], list[int]] | None = None,
-    sources: ConfigSources | None = None,
 ) -> None:
     """Generate the config's video (or, with ``many``, one per prompt × seed through ``generate_many``), report
     each, save each, and exit 3 when a video's planned guidance never happened (unless ``allow_unguided``)."""
@@ -232,14 +232,14 @@ def generate(
         )
     loaded = sources.load()
     if prompts is None and seeds is None:
-        _run(loaded, save, out, allow_unguided, sources=sources)
+        _run(loaded, sources, save, out, allow_unguided)
         return
     prompt_list = _read_prompts(prompts) if prompts is not None else [loaded.prompt or ""]
     many = (prompt_list, _parse_seeds(seeds) if seeds else [loaded.seed])
-    _run(loaded, save, out, allow_unguided, many=many, sources=sources)
+    _run(loaded, sources, save, out, allow_unguided, many=many)
 
 
-def _pipeline(config: RunConfig, sources: ConfigSources | None) -> Pipeline:
+def _pipeline(config: RunConfig, sources: ConfigSources) -> Pipeline:
     """The pipeline of ``config``; a bad component option is blamed on the layer (file, flag, ``--set``) that set
     it, as the config's own errors are."""
     from f2g_core.pipeline import Pipeline
@@ -247,7 +247,7 @@ def _pipeline(config: RunConfig, sources: ConfigSources | None) -> Pipeline:
     try:
         return Pipeline.from_config(config)
     except ConfigError as error:
-        if sources is None or error.location is None:
+        if error.location is None:
             raise
         raise ConfigError(f"{sources.blame(error.location)}: {error}", error.location) from None
 
@@ -329,7 +329,7 @@ def run(
         _pipeline(run_config, sources).check()
         console.print(f"{config}: ok")
         return
-    _run(run_config, True, out, allow_unguided, sources=sources)
+    _run(run_config, sources, True, out, allow_unguided)
 
 
 # ------------------------------------------------------------------------------------------------- listing
