@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+
+from f2g_core.cli import main
 
 pytest.importorskip("f2g_plugin_shapes", reason="the eval tests run the shapes world (f2g-plugin-shapes)")
 
@@ -32,6 +35,21 @@ def eval_files(tmp_path: Path) -> dict[str, Path]:
     files["base"].write_text(BASE)
     files["guided"].write_text(GUIDED)
     return files
+
+
+def run_cli(args: list[str]) -> int:
+    """Run the ``f2g`` command line in-process and return its exit code."""
+    try:
+        main(args)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of an eval's results.csv."""
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def eval_args(files: dict[str, Path], out: Path, *extra: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +9,11 @@ import pytest
 
 from f2g_core.pipeline import Pipeline
 
-from .conftest import eval_args
-from .test_eval_cli import run_cli as run
+from .conftest import eval_args, read_csv, run_cli
 
 
 def rows_of(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
-    with (out / "results.csv").open(newline="") as handle:
-        return {(r["item_id"], r["seed"], r["config"]): r for r in csv.DictReader(handle)}
+    return {(r["item_id"], r["seed"], r["config"]): r for r in read_csv(out / "results.csv")}
 
 
 @pytest.fixture
@@ -34,10 +31,10 @@ def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_batched_eval_gives_the_rows_of_one_video_at_a_time(eval_files, tmp_path, batch_sizes) -> None:
-    assert run(eval_args(eval_files, tmp_path / "one", "--no-report")) == 0
+    assert run_cli(eval_args(eval_files, tmp_path / "one", "--no-report")) == 0
     assert batch_sizes == [1] * 8
     batch_sizes.clear()
-    assert run(eval_args(eval_files, tmp_path / "three", "--no-report", "--batch", "3")) == 0
+    assert run_cli(eval_args(eval_files, tmp_path / "three", "--no-report", "--batch", "3")) == 0
     assert sorted(batch_sizes) == [1, 1, 3, 3]  # 4 jobs per config: a batch of 3, then 1
     one, three = rows_of(tmp_path / "one"), rows_of(tmp_path / "three")
     assert one.keys() == three.keys() and len(one) == 8
@@ -59,7 +56,7 @@ def test_a_job_that_fails_in_a_batch_fails_alone(eval_files, tmp_path, monkeypat
 
     monkeypatch.setattr(ShapesBackbone, "encode_prompt", encode)
     out = tmp_path / "out"
-    assert run(eval_args(eval_files, out, "--no-report", "--batch", "4")) == 1
+    assert run_cli(eval_args(eval_files, out, "--no-report", "--batch", "4")) == 1
     rows = rows_of(out)
     assert len(rows) == 4 and all(r["prompt"] == "a red circle moving left" for r in rows.values())
     err = capsys.readouterr().err

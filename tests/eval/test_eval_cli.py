@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from f2g_core.cli import main
-
-from .conftest import eval_args
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+from .conftest import eval_args, read_csv, run_cli
 
 
 def test_eval_writes_every_job_once_and_resumes_without_redoing(eval_files, tmp_path, capsys) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import socket
@@ -17,9 +16,8 @@ import pytest
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'f2g-core[ray]')")
 
-from f2g_core.cli import main
 
-from .conftest import eval_args
+from .conftest import eval_args, read_csv, run_cli
 
 
 def _free_port() -> int:
@@ -51,12 +49,8 @@ def ray_cluster(tmp_path: Path) -> Iterator[str]:
 def test_eval_runs_on_an_existing_cluster_by_address(ray_cluster, eval_files, tmp_path) -> None:
     out = tmp_path / "out"
     args = eval_args(eval_files, out, "--engine", "ray", "--address", ray_cluster, "--workers", "2", "--no-report")
-    try:
-        main(args)
-    except SystemExit as done:
-        assert not done.code, done.code
-    with (out / "results.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    assert run_cli(args) == 0
+    rows = read_csv(out / "results.csv")
     assert len(rows) == 8 and {r["config"] for r in rows} == {"base", "guided"}
     with sqlite3.connect(out / "results.sqlite") as store:
         workers = [w for (w,) in store.execute("SELECT worker FROM results")]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 from pathlib import Path
 
 import pytest
 
 from f2g_core.cli import main
+
+from .conftest import read_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "benchmarks" / "shapes"
@@ -35,8 +36,7 @@ def test_benchmark_rows_and_readme_table_from_f2g_eval(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as done:  # the console-script entry exits with the documented code
         main([*args, "--metric", "shapes", "--baseline", "unguided", "--out", str(out), "--no-report"])
     assert done.value.code in (0, None)
-    with (out / "results.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(out / "results.csv")
     assert len(rows) == 6 and {r["category"] for r in rows} == {"single", "multiple", "relation"}
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- benchmark-table:start -->\nold\n<!-- benchmark-table:end -->\nafter\n")
