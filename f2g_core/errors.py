@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_LONG_QUOTED = re.compile(r"(['\"])([^'\"]{121,})\1")
+_LONG_QUOTED = re.compile(r"(?<!\w)(['\"])([^'\"]{121,})\1(?!\w)")
+"""A quoted value (``repr`` of a prompt …): a quote opens after a non-word character and closes before one, so the
+apostrophes of words like README's in an error's prose are not taken for quotes."""
 
 
 class F2GError(Exception):

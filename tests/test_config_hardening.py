@@ -92,6 +92,18 @@ def test_long_values_in_errors_are_cut() -> None:
     assert len(short) < 200 and "(10400 characters)" in short and short.startswith("unexpected 'a red circle")
 
 
+def test_apostrophes_in_prose_are_not_quotes() -> None:
+    """Words like README's and project's far apart in one message are prose, not a quoted value to cut."""
+    message = (
+        "backbone: none configured. Pass --backbone ID or --config FILE, or install a plugin that provides defaults "
+        "(the README's quick start installs the embedded default world). No installed plugin provides it: install "
+        "the plugin that does (docs/plugins.md lists the project's plugins)."
+    )
+    assert shorten_values(message) == message
+    quoted = f"bad prompt {'x' * 200!r} (the README's limits)"
+    assert "(200 characters)" in shorten_values(quoted)
+
+
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
