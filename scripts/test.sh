@@ -4,7 +4,9 @@
 #   2. the core's tests in a venv holding f2g-core[test] alone (no plugin installed);
 #   3. every plugin's tests with F2G_STRICT_PLUGINS=1 (any plugin problem is fatal), then the core's tests with
 #      every plugin installed;
-#   4. a smoke test of the README's main-job install (bash scripts/setup.sh in a fresh copy): the main job, a
+#   4. every test marked `numerics` (float results computed two ways) once more on a second CPU kernel path: ATen's
+#      portable kernels and oneDNN's / MKL's SSE code paths, so a tolerance that holds on one CPU only fails here;
+#   5. a smoke test of the README's main-job install (bash scripts/setup.sh in a fresh copy): the main job, a
 #      usage error, Ctrl-C (scripts/smoke_main_job.py).
 # Extra arguments go to every pytest run (e.g. -x). Venvs other than .venv live under $F2G_TEST_VENVS (default
 # .test-venvs/) and are reused between runs (setup.sh is idempotent).
@@ -34,6 +36,10 @@ step "plugin tests, F2G_STRICT_PLUGINS=1"
 F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest f2g_plugins "$@"
 step "core tests, every plugin installed"
 .venv/bin/python -m pytest tests "$@"
+
+step "numerical tests on a second CPU kernel path (ATEN_CPU_CAPABILITY=default, oneDNN/MKL SSE)"
+ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+  .venv/bin/python -m pytest -m numerics f2g_plugins tests "$@"
 
 step "main-job smoke test"
 .venv/bin/python scripts/smoke_main_job.py --workdir "$venvs/main-job"

@@ -32,3 +32,12 @@ def test_the_test_command_lints_types_isolates_the_core_and_smoke_tests_the_main
     smoke = (ROOT / "scripts" / "smoke_main_job.py").read_text()
     assert '"bash", "scripts/setup.sh"]' in smoke  # the README's main-job command, verbatim
     assert "bash scripts/setup.sh && .venv/bin/f2g generate" in (ROOT / "README.md").read_text()
+
+
+def test_the_test_command_reruns_the_numerical_tests_on_a_second_kernel_path() -> None:
+    """Issue 19: a tolerance that holds on one CPU only must fail in CI, not on a user's machine."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    rerun = next(line for line in script.splitlines() if "ATEN_CPU_CAPABILITY=default" in line and "\\" in line)
+    assert "ONEDNN_MAX_CPU_ISA=" in rerun and "MKL_ENABLE_INSTRUCTIONS=" in rerun
+    following = script[script.index(rerun) :].splitlines()[1]
+    assert "-m numerics" in following and "f2g_plugins" in following and "tests" in following

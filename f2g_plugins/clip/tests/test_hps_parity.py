@@ -23,6 +23,8 @@ from f2g_plugin_clip.testing import (
     seeded_state,
 )
 
+from f2g_core.testing import assert_close_to_scale
+
 GOLDEN = json.loads((Path(__file__).parent / "golden_hps.json").read_text())
 
 
@@ -51,13 +53,17 @@ def test_tokens_match_reference(hps: HPSReward, prompt: str) -> None:
     assert hps._parts.tokenizer([prompt])[0].tolist() == GOLDEN["tokens"][prompt]
 
 
+PARITY_ULPS = 4096
+
+
+@pytest.mark.numerics
 @pytest.mark.parametrize("prompt", HPS_PROMPTS)
 def test_scores_match_reference(hps: HPSReward, prompt: str) -> None:
     ours = []
     for image in hps_parity_images():
         frames = np.asarray(image, dtype=np.float32)[None, None] / 255.0  # one candidate, one frame
         ours.extend(hps.score(make_batch(frames, prompt=prompt)))
-    np.testing.assert_allclose(ours, GOLDEN["scores"][prompt], atol=1e-4, rtol=0)
+    assert_close_to_scale(ours, GOLDEN["scores"][prompt], ulps=PARITY_ULPS, what="HPS scores vs reference")
 
 
 def test_golden_scores_spread() -> None:

@@ -13,7 +13,7 @@ from f2g_plugin_diffusers.schedules import ddim_schedule, flow_schedule
 from pydantic import ValidationError
 
 from f2g_core.steppers import gaussian_step
-from f2g_core.testing import isolated_plugins
+from f2g_core.testing import assert_close_to_scale, isolated_plugins
 
 
 def test_latent_index_of_causal_vae() -> None:
@@ -64,9 +64,9 @@ def test_ddim_schedule_steps_like_ddim_scheduler(spacing: str, eta: float) -> No
         ref = scheduler.step(eps, t, x, eta=eta, variance_noise=noise)
         src, dst = schedule.level(i), schedule.level(i + 1)
         x0 = (x - src.sigma * eps) / src.alpha
-        torch.testing.assert_close(x0, ref.pred_original_sample, atol=2e-5, rtol=1e-5)
+        assert_close_to_scale(x0, ref.pred_original_sample, ulps=64, what="x̂0 vs the scheduler's")
         ours = gaussian_step(x, x0, src.alpha, src.sigma, dst.alpha, dst.sigma, eta, noise)
-        torch.testing.assert_close(ours, ref.prev_sample, atol=2e-5, rtol=1e-5)
+        assert_close_to_scale(ours, ref.prev_sample, ulps=64, what="next sample vs the scheduler's")
         x = ref.prev_sample
 
 

@@ -25,9 +25,11 @@ from f2g_plugin_imagereward.testing import (
 from PIL import Image
 
 from f2g_core.interfaces import RewardBatch, StepInfo
+from f2g_core.testing import assert_close_to_scale
 
+pytestmark = pytest.mark.numerics
 GOLDEN = json.loads((Path(__file__).parent / "golden_imagereward.json").read_text())
-TOLERANCE = 1e-4
+PARITY_ULPS = 4096
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +68,9 @@ def test_scores_match_reference(reward: ImageRewardReward, prompt: str) -> None:
     assert reward._model is not None
     ours = score_images(reward._model, reward._tokenizer, prompt, parity_images())
     expected = GOLDEN["scores"][prompt]
-    assert np.max(np.abs(np.asarray(ours) - np.asarray(expected))) < TOLERANCE
+    assert_close_to_scale(ours, expected, ulps=PARITY_ULPS, what="scores")
     single = score_images(reward._model, reward._tokenizer, prompt, parity_images()[:1])
-    assert single[0] == pytest.approx(GOLDEN["single_image_scores"][prompt], abs=TOLERANCE)
+    assert_close_to_scale(single[:1], [GOLDEN["single_image_scores"][prompt]], ulps=PARITY_ULPS, what="one image")
 
 
 def test_scores_are_not_degenerate() -> None:
@@ -84,5 +86,5 @@ def test_reward_on_a_batch_matches_reference(reward: ImageRewardReward, prompt: 
     frames = batch_frames().astype(np.float32) / 255.0
     batch = RewardBatch(prompt, frames, (0, 15), 16, StepInfo(index=0, num_steps=50, timestep=980.0))
     expected = np.asarray(GOLDEN["batch_scores"][prompt]).reshape(3, 2)
-    np.testing.assert_allclose(reward.frame_scores(batch), expected, atol=TOLERANCE, rtol=0)
-    np.testing.assert_allclose(reward.score(batch), expected.mean(axis=1), atol=TOLERANCE, rtol=0)
+    assert_close_to_scale(reward.frame_scores(batch), expected, ulps=PARITY_ULPS, what="frame scores")
+    assert_close_to_scale(reward.score(batch), expected.mean(axis=1), ulps=PARITY_ULPS, what="scores")

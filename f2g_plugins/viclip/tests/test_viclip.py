@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from f2g_core.errors import ComponentError
 from f2g_core.interfaces import RewardBatch, StepInfo
+from f2g_core.testing import assert_close_to_scale
 
 GOLDEN = json.loads((Path(__file__).parent / "golden_viclip.json").read_text())
-TOLERANCE = 1e-4
+PARITY_ULPS = 4096
 
 
 def reward_for(checkpoint: Path, **options: Any) -> ViCLIPReward:
@@ -52,10 +53,11 @@ def test_tokens_match_reference(reward: ViCLIPReward, prompt: str) -> None:
     assert reward._tokenizer([prompt])[0].tolist() == GOLDEN["tokens"][prompt]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_scores_match_reference(reward: ViCLIPReward, prompt: str) -> None:
     scores = reward.score(batch(parity_videos() / 255.0, prompt))
-    np.testing.assert_allclose(scores, GOLDEN["scores"][prompt], atol=TOLERANCE, rtol=0)
+    assert_close_to_scale(scores, GOLDEN["scores"][prompt], ulps=PARITY_ULPS, what="ViCLIP scores vs reference")
 
 
 def test_golden_scores_are_not_degenerate() -> None:
