@@ -40,7 +40,7 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError
 
 from f2g_core.config import HttpURL
 from f2g_core.errors import ComponentError, ConfigError
-from f2g_core.eval.limits import call_slot, record_cost, reserve_calls
+from f2g_core.eval.limits import call_slot, cost_unknown, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_lvlm.accounting import CURRENT_RUN, Budget, Ledger, Price, PriceTable, nanmean
@@ -428,14 +428,14 @@ class LVLMReward(AsyncReward):
     async def _score_plans(self, plans: list[_Plan]) -> list[tuple[float, dict[str, Any]]]:
         """Score the candidates of one step, all or none within the budget.
 
-        A cost budget cannot price a call before one was made; then the first candidate that needs calls goes
-        alone (a probe), and the rest of the step is sent only if it fits at the cost the probe measured. A
-        step that does not fit raises :class:`BudgetExceeded` before its calls, so a cost budget is overshot by
-        at most that one probe.
+        A cost budget (the reward's, or an eval run's ``--max-cost-usd``) cannot price a call before one was made;
+        then the first candidate that needs calls goes alone (a probe), and the rest of the step is sent only if
+        it fits at the cost the probe measured. A step that does not fit raises :class:`BudgetExceeded` before its
+        calls, so a cost budget is overshot by at most that one probe.
         """
         done: dict[int, tuple[float, dict[str, Any]]] = {}
         missing = [index for index, plan in enumerate(plans) if plan.misses]
-        if len(missing) > 1 and self.budget.cost_unknown():
+        if len(missing) > 1 and (self.budget.cost_unknown() or cost_unknown()):
             done.update(await self._score_some(plans, missing[:1]))
         done.update(await self._score_some(plans, [i for i in range(len(plans)) if i not in done]))
         return [done[index] for index in range(len(plans))]
