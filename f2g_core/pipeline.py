@@ -24,7 +24,7 @@ from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.population import Sampler
 from f2g_core.registry import Registry, options_error
-from f2g_core.sampling import Progress, Tools, Video, decode_chunked, default_key_frames, run
+from f2g_core.sampling import Progress, Tools, Video, blame, decode_chunked, default_key_frames, run
 from f2g_core.scoring import Scorer
 from f2g_core.trace import RunTrace
 
@@ -250,6 +250,7 @@ class Pipeline:
                     key_frames=key_frames,
                     rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
                     options=self.sampler.trace_info(),
+                    planned=self.sampler.planned_guided_steps(schedule.num_steps),
                     components=self.provenance,
                 ),
             )
@@ -277,7 +278,13 @@ class Pipeline:
             scorer=scorer,
         )
         latents = run(self.sampler, tools, progress)
-        decoded = decode_chunked(backbone, latents, None, config.guidance.chunk_size)
+        with blame(f"backbone {backbone.name!r} failed decoding the finished videos"):
+            decoded = decode_chunked(backbone, latents, None, config.guidance.chunk_size)
+        if not np.isfinite(decoded).all():
+            raise ComponentError(
+                f"backbone {backbone.name!r} decoded non-finite frames (NaN or inf) from finite latents; the video "
+                "would be black, so nothing was saved. Check the decoder's dtype (float16 overflows) and weights"
+            )
         results = []
         for index, video in enumerate(videos):
             frames = decoded[index]

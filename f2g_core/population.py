@@ -125,6 +125,15 @@ class Sampler(Component):
         """Denoiser calls (samples through the model) one video costs with these options."""
         raise NotImplementedError
 
+    def planned_guided_steps(self, num_steps: int) -> int | None:
+        """How many times per video this method scores candidates with these options when nothing stops it
+        (guided steps, a scored initial population, a scored final choice); None when it cannot say.
+
+        The trace reports it as ``planned_guided_steps``, so a budget that stops guidance early shows as "2 of 6
+        guided steps scored"; with None the trace counts the scorings the method attempted.
+        """
+        return None
+
     def start(self, tools: Tools) -> Step:
         """The initial population: :meth:`num_chains` chains of noise per video."""
         return tools.start(self.num_chains())

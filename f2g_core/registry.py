@@ -142,8 +142,8 @@ class Registry:
         shown = (like or failed) if name else self.unavailable
         if not shown:
             return (
-                " No installed plugin provides it: install the plugin that does (docs/plugins.md lists the "
-                "project's plugins)."
+                " No installed plugin provides it: install the plugin that does (docs/index.md lists the "
+                "project's plugins and what each provides)."
             )
         by_reason: dict[str, list[str]] = {}
         for label, reason in shown.items():

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from f2g_core.errors import ComponentError
+from f2g_core.errors import ComponentError, F2GError
 from f2g_core.interfaces import Backbone, RewardBatch, Schedule, StepInfo
 from f2g_core.population import Candidates, Population, Sampler, Step, groups, slots_of
 from f2g_core.randomness import INIT_STEP, keyed_noise, keyed_rng
@@ -95,6 +95,10 @@ class Tools:
         self.backbone, self.schedule, self.videos = backbone, schedule, list(videos)
         self.eta, self.key_frames, self.chunk_size, self.scorer = eta, list(key_frames), chunk_size, scorer
         self.records: dict[int, StepRecord] = {}
+        self.where = "at its start"
+        """Where the loop is (``at step 7``), for error messages."""
+        self.pool: dict[int, int] = {}
+        """Per video: candidates proposed at the current step (bounds the ``chosen`` a method may return)."""
 
     @property
     def num_steps(self) -> int:
@@ -123,7 +127,7 @@ class Tools:
             return x
         for v, rows in groups(video):
             self.records[v].model_calls += len(rows)
-        with self._timed(video, "denoise"):
+        with self._timed(video, "denoise"), self._backbone():
             if len(self.videos) == 1 or len(set(video.tolist())) == 1:
                 return denoise_chunked(
                     self.backbone, x, self.schedule.level(level), self.videos[int(video[0])].cond, self.chunk_size
@@ -159,7 +163,8 @@ class Tools:
         video = np.repeat(np.arange(len(self.videos)), chains)
         slots = slots_of(video)
         noise = self._noise(video, slots, INIT_STEP, np.zeros_like(video))
-        x = self.backbone.initial_latents(noise, self.schedule)
+        with self._backbone():
+            x = self.backbone.initial_latents(noise, self.schedule)
         return Step(Population(x=x, x0=None, video=video, chain=slots), parents=np.arange(len(video)))
 
     def initial_candidates(self, n: int) -> Candidates:
@@ -167,7 +172,9 @@ class Tools:
         video = np.repeat(np.arange(len(self.videos)), n)
         index = np.tile(np.arange(n), len(self.videos))
         noise = self._noise(video, np.zeros_like(video), INIT_STEP, index)
-        x = self.backbone.initial_latents(noise, self.schedule)
+        with self._backbone():
+            x = self.backbone.initial_latents(noise, self.schedule)
+        self._proposed(video)
         x0 = self.denoise(x, 0, video)
         population = Population(x=x, x0=x0, video=video, chain=np.zeros_like(video))
         return Candidates(population, parent=np.repeat(np.arange(len(self.videos)), n), index=index)
@@ -191,7 +198,8 @@ class Tools:
         parent = np.repeat(np.arange(rows), n)
         index = np.tile(np.arange(n), rows)
         video = population.video[parent]
-        with self._timed(video, "transition"):
+        self._proposed(video)
+        with self._timed(video, "transition"), self._backbone():
             noise = self._noise(video, population.slots()[parent], k, index)
             take = torch.as_tensor(parent, device=population.x.device)
             x = self.backbone.transition(
@@ -210,7 +218,7 @@ class Tools:
         """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step."""
         population = self.with_x0(population, k)
         assert population.x0 is not None
-        with self._timed(population.video, "transition"):
+        with self._timed(population.video, "transition"), self._backbone():
             noise = self._noise(population.video, population.slots(), k, np.zeros(len(population), dtype=np.int64))
             x = self.backbone.transition(
                 population.x, population.x0, self.schedule.level(k), self.schedule.level(k + 1), noise, self.eta
@@ -229,7 +237,7 @@ class Tools:
             return candidates.x0
         levels = [round(v) for v in np.linspace(level, self.num_steps, steps + 2)[:-1]]
         x, x0 = candidates.x, candidates.x0
-        with self._timed(candidates.video, "lookahead"):
+        with self._timed(candidates.video, "lookahead"), self._backbone():
             for src, dst in itertools.pairwise(levels):
                 zero = torch.zeros_like(x)  # eta = 0 adds no noise
                 x = self.backbone.transition(x, x0, self.schedule.level(src), self.schedule.level(dst), zero, 0.0)
@@ -259,7 +267,7 @@ class Tools:
         if not live:
             return combined
         wanted = np.concatenate([rows for _, rows in live])
-        with self._timed(video[wanted], "decode"):  # every video's key frames in the same decoder calls
+        with self._timed(video[wanted], "decode"), self._backbone():  # every video's key frames in the same calls
             index = torch.as_tensor(wanted, device=x0.device)
             decoded = decode_chunked(self.backbone, x0[index], self.key_frames, self.chunk_size)
         batches, offset = [], 0
@@ -280,7 +288,7 @@ class Tools:
             every = self.scorer.score(batches)
         for (v, rows), scored in zip(live, every, strict=True):
             record, run = self.records[v], self.videos[v].run
-            record.reward_calls += len(rows) * len(scored.scores)
+            record.reward_calls += len(rows) * (len(scored.scores) - len(scored.refused))  # refused: no calls
             record.add_scores(scored.scores, scored.combined, scored.usage)
             self.videos[v].trace.events.extend(scored.problems)
             combined[rows] = scored.combined
@@ -304,6 +312,25 @@ class Tools:
     def _timed(self, video: np.ndarray, phase: str) -> AbstractContextManager[None]:
         return _timed_all([self.records[v] for v, _ in groups(video)], phase)
 
+    def _backbone(self) -> AbstractContextManager[None]:
+        return blame(f"backbone {self.backbone.name!r} failed {self.where}")
+
+    def _proposed(self, video: np.ndarray) -> None:
+        for v, rows in groups(video):
+            self.pool[v] = self.pool.get(v, 0) + len(rows)
+
+
+@contextmanager
+def blame(context: str) -> Iterator[None]:
+    """Turn an unexpected exception of a component into a one-line :class:`ComponentError` starting with
+    ``context`` (which names the component), so the user learns which component broke, not only how."""
+    try:
+        yield
+    except F2GError:
+        raise
+    except Exception as error:
+        raise ComponentError(f"{context}: {type(error).__name__}: {error}") from error
+
 
 @contextmanager
 def _timed_all(records: list[StepRecord], phase: str) -> Iterator[None]:
@@ -325,6 +352,7 @@ class Observer:
 
     def begin(self, step: int, phase: str = "step") -> None:
         timestep = self.tools._timestep(step) if 0 <= step < self.tools.num_steps else 0.0
+        self.tools.pool = {}
         self.tools.records = {
             v: StepRecord(step=step, timestep=timestep, phase=phase) for v in range(len(self.tools.videos))
         }
@@ -356,25 +384,112 @@ class Observer:
 
 
 def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> torch.Tensor:
-    """Sample every video of ``tools`` with ``sampler``; returns clean latents (videos, *latent_shape)."""
+    """Sample every video of ``tools`` with ``sampler``; returns clean latents (videos, *latent_shape).
+
+    Every step the method returns is checked before it is used (:func:`check_step`): a malformed step or an
+    exception of the method fails as a :class:`ComponentError` naming the sampler, and latents that stop being
+    finite fail naming the backbone and the step, instead of a black video.
+    """
     observer = Observer(tools, progress)
     with torch.inference_mode():
         observer.begin(-1, "initial")
-        step = sampler.start(tools)
+        tools.where = "at its start"
+        step = check_step(sampler, tools, _call(sampler, "start", tools), None)
         observer.end(step)
         population = step.population
         for k in range(tools.num_steps):
             observer.begin(k)
-            step = sampler.step(tools, population, k)
+            tools.where = f"at step {k} of {tools.num_steps}"
+            step = check_step(sampler, tools, _call(sampler, "step", tools, population, k), observer.previous)
             observer.end(step)
             population = step.population
         observer.begin(-1, "final")
-        step = sampler.finish(tools, population)
+        tools.where = "at its finish"
+        step = check_step(sampler, tools, _call(sampler, "finish", tools, population), observer.previous)
         if len(step.population) < len(population) or any(record.guided for record in tools.records.values()):
             observer.end(step)  # a final choice among chains was made
         population = step.population
-    if len(population) != len(tools.videos):
+    if not np.array_equal(population.video, np.arange(len(tools.videos))):
         raise ComponentError(
-            f"sampler {sampler.name!r} finished with {len(population)} rows for {len(tools.videos)} videos"
+            f"sampler {sampler.name!r} finished with {len(population)} rows (videos {population.video.tolist()}) "
+            f"for {len(tools.videos)} videos; its finish() must keep exactly one row per video, in order"
         )
     return population.x
+
+
+def _call(sampler: Sampler, method: str, *args: Any) -> Any:
+    """``sampler.<method>(*args)``; an unexpected exception of the method is blamed on the sampler by name."""
+    with blame(f"sampler {sampler.name!r} failed in {method}() {args[0].where}"):
+        return getattr(sampler, method)(*args)
+
+
+def check_step(sampler: Sampler, tools: Tools, result: object, previous: np.ndarray | None) -> Step:
+    """``result`` if it is a well-formed step of ``sampler`` from a population whose rows belong to the videos
+    ``previous`` (None for the initial population, which has no ancestors); else a :class:`ComponentError` naming
+    the sampler and the problem.
+
+    Checked: the type, one video, chain and parent per row, rows grouped by video in order, every parent a row
+    of the same video, every ``chosen`` within the candidates proposed or scored, and finite latents. O(rows):
+    nothing next to one denoiser call.
+    """
+
+    def fail(problem: str) -> ComponentError:
+        return ComponentError(f"sampler {sampler.name!r} returned a malformed step {tools.where}: {problem}")
+
+    if not isinstance(result, Step) or not isinstance(result.population, Population):
+        got = type(result.population if isinstance(result, Step) else result).__name__
+        raise fail(f"a {got} instead of a Step holding a Population (f2g_core.population)")
+    population = result.population
+    if not isinstance(population.x, torch.Tensor) or population.x.dim() == 0:
+        raise fail(f"latents x are a {type(population.x).__name__}, not a (rows, ...) tensor")
+    rows = len(population)
+    fields = {"video": population.video, "chain": population.chain, "parents": result.parents}
+    if result.chosen is not None:
+        fields["chosen"] = result.chosen
+    arrays = {}
+    for label, values in fields.items():
+        array = np.asarray(values)
+        if array.shape != (rows,) or not np.issubdtype(array.dtype, np.integer):
+            raise fail(f"{label} is {array.dtype} of shape {array.shape}; expected {rows} integers, one per row")
+        arrays[label] = array
+    video, parents = arrays["video"], arrays["parents"]
+    last, jumps = len(tools.videos) - 1, np.diff(video)
+    if rows == 0 or video[0] != 0 or video[-1] != last or jumps.min(initial=0) < 0 or jumps.max(initial=0) > 1:
+        raise fail(f"rows of videos {_few(video)}; expected every video 0..{last}, rows grouped in order")
+    if previous is not None:
+        bad = (parents < 0) | (parents >= len(previous))
+        if bad.any():
+            raise fail(f"parent {int(parents[bad][0])} out of range: the previous population has {len(previous)} rows")
+        if not np.array_equal(previous[parents], video):
+            row = int(np.flatnonzero(previous[parents] != video)[0])
+            raise fail(f"row {row} of video {int(video[row])} descends from row {int(parents[row])} of another video")
+    if "chosen" in arrays:
+        for v, mine in groups(video):
+            chains = 0 if previous is None else int(np.sum(previous == v))
+            limit = max(1, tools.records[v].num_candidates, tools.pool.get(v, 0), chains)
+            chosen = arrays["chosen"][mine]
+            if chosen.min() < 0 or chosen.max() >= limit:
+                wrong = int(chosen[(chosen < 0) | (chosen >= limit)][0])
+                raise fail(f"chosen candidate {wrong} of video {v}, which had {limit} candidates")
+    _check_finite(tools, population)
+    return result
+
+
+def _check_finite(tools: Tools, population: Population) -> None:
+    """Non-finite latents only ever decode to a black (or garbage) video: stop at the step where they appear."""
+    x = population.x
+    if not torch.is_floating_point(x) or bool(torch.isfinite(x).all()):
+        return
+    bad = sorted({int(population.video[r]) for r in torch.nonzero(~torch.isfinite(x.flatten(1)).all(dim=1)).flatten()})
+    which = ", ".join(f"{tools.videos[v].prompt!r} seed {tools.videos[v].seed}" for v in bad[:3])
+    raise ComponentError(
+        f"backbone {tools.backbone.name!r} produced non-finite latents (NaN or inf) {tools.where} for {which}"
+        f"{' …' if len(bad) > 3 else ''}; the video would be black, so nothing was saved. Check the backbone's "
+        "dtype (float16 overflows), weights and cfg_scale"
+    )
+
+
+def _few(values: np.ndarray, count: int = 8) -> str:
+    """The first ``count`` values of an array, for a message."""
+    shown = ", ".join(str(int(v)) for v in values[:count])
+    return f"[{shown}{', …' if len(values) > count else ''}]"

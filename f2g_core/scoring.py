@@ -35,6 +35,8 @@ class Scored:
     combined: np.ndarray
     usage: dict[str, dict[str, float]]
     problems: list[str]
+    refused: list[str] = field(default_factory=list)
+    """Rewards whose budget refused this batch: they scored nothing (NaN) and made no calls."""
 
 
 class _Malformed(Exception):
@@ -72,6 +74,7 @@ class Scorer:
         run = batch.run
         scores: dict[str, np.ndarray] = {}
         problems: list[str] = []
+        refused: list[str] = []
         fatal: ComponentError | None = None
         for name, (result, _) in outcomes.items():
             values = np.full(len(batch), math.nan)
@@ -79,6 +82,7 @@ class Scorer:
                 fatal = fatal or ComponentError(f"reward {name!r}: {result}")
             elif isinstance(result, BudgetExceeded):
                 self.stopped.setdefault(run, f"reward {name!r}: {result}")
+                refused.append(name)
             elif isinstance(result, BaseException):
                 problems.append(self._problem(name, batch, result))
             else:
@@ -93,7 +97,7 @@ class Scorer:
         if run in self.stopped:
             combined = np.full(len(batch), math.nan)  # a batch cut short by a budget decides nothing
         usage = {name: spent for name, (_, spent) in outcomes.items()}
-        return Scored(scores=scores, combined=combined, usage=usage, problems=problems)
+        return Scored(scores=scores, combined=combined, usage=usage, problems=problems, refused=refused)
 
     def _problem(self, name: str, batch: RewardBatch, error: BaseException) -> str:
         if isinstance(error, TimeoutError):

@@ -25,11 +25,25 @@ def soft_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Normalised exp(r / λ) over finite scores (0 weight for NaN), computed stably."""
     if temperature <= 0:
         raise ValueError("temperature (λ) must be > 0")
-    finite = np.isfinite(scores)
-    logits = np.where(finite, np.asarray(scores, dtype=np.float64) / temperature, -np.inf)
-    logits -= logits[finite].max()
-    weights = np.exp(logits)
+    weights = np.exp(tilted_log_weights(scores, 1.0 / temperature))
     return weights / weights.sum()
+
+
+def tilted_log_weights(values: np.ndarray, lam: float) -> np.ndarray:
+    """log of exp(λ·v) up to a constant: λ·(v − max v) over the finite values, -inf for NaN.
+
+    Shifting before scaling (the log-sum-exp trick) keeps every result in [-inf, 0] with the best at exactly 0, so
+    any finite λ > 0 — 1e308 included, where λ·v alone overflows to inf for every value — gives the right weights:
+    a large λ concentrates them on the best values instead of losing them all (λ = inf: on the best alone). All
+    -inf when no value is finite.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.full(len(values), -np.inf)
+    shifted = np.where(finite, values - values[finite].max(), -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):  # λ·(negative gap) below -1.8e308 is -inf: the exact limit
+        return np.where(shifted == 0.0, 0.0, np.where(finite, lam * shifted, -np.inf))
 
 
 def normalised(log_weights: np.ndarray) -> np.ndarray:

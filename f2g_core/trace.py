@@ -94,6 +94,9 @@ class RunTrace:
     """The sampler method's options as run."""
     final: StepRecord | None = None
     """The method's final choice among finished chains (best-of-N, SMC, beam): their scores and the chosen one."""
+    planned: int | None = None
+    """Scorings the method planned per video (:meth:`~f2g_core.population.Sampler.planned_guided_steps`); None:
+    unknown, then ``planned_guided_steps`` counts the scorings attempted."""
     decode_frames: int = 0
     """Frames decoded for the output video."""
     seconds_total: float = 0.0
@@ -102,8 +105,9 @@ class RunTrace:
         """Summed counts, times per phase and reward usage over the run.
 
         ``guided_steps`` counts the records (steps, a scored initial population, the final choice) where a valid
-        score decided a selection; ``planned_guided_steps`` those where guidance was attempted. They differ when
-        every candidate failed to score or a budget stopped guidance.
+        score decided a selection; ``planned_guided_steps`` those the method planned to guide (:attr:`planned`;
+        at least those it attempted). They differ when candidates failed to score or a budget stopped guidance
+        (the steps after the stop count as planned, not as guided).
         """
         records = [*self.steps, *([self.final] if self.final else [])]
         seconds: dict[str, float] = {}
@@ -120,7 +124,7 @@ class RunTrace:
             "frames_decoded": sum(r.frames_decoded for r in records) + self.decode_frames,
             "reward_calls": sum(r.reward_calls for r in records),
             "guided_steps": sum(1 for r in records if r.decided),
-            "planned_guided_steps": sum(1 for r in records if r.guided),
+            "planned_guided_steps": max(self.planned or 0, sum(1 for r in records if r.guided)),
             "fallbacks": sum(1 for r in records if r.fallback),
             "seconds": {"total": self.seconds_total, **seconds},
             "usage": usage,

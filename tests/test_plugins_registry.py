@@ -167,6 +167,21 @@ def test_unknown_component_lists_close_matches_and_the_package(f2g_registry: Reg
     assert "pip install" not in str(missing.value)
 
 
+def test_the_unknown_id_message_points_to_docs_that_name_the_package(f2g_registry: Registry) -> None:
+    """docs/troubleshooting.md promised a `pip install f2g-plugin-clip` hint the message never gave: the message
+    names a page, and that page (and the troubleshooting entry) must really lead to the package."""
+    import re
+    from pathlib import Path
+
+    with pytest.raises(ConfigError) as missing:
+        f2g_registry.get("reward", "clip", "rewards[0].type")
+    (page,) = re.findall(r"docs/[\w-]+\.md", str(missing.value))
+    root = Path(__file__).resolve().parents[1]
+    assert "`f2g-plugin-clip`" in (root / page).read_text()
+    entry = (root / "docs" / "troubleshooting.md").read_text().split("**`unknown reward 'clip'`**")[1].split("\n\n")[0]
+    assert Path(page).name in entry and "pip install f2g-plugin-clip" in entry
+
+
 def test_options_errors_carry_the_config_path(f2g_registry: Registry) -> None:
     with pytest.raises(ConfigError) as info:
         f2g_registry.build("reward", "mode-distance", {"target": "up", "detail": 1}, "rewards[1]")

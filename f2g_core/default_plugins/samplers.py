@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, groups
 from f2g_core.randomness import FINAL_STEP, INIT_STEP
-from f2g_core.selection import effective_sample_size, resample, select
+from f2g_core.selection import effective_sample_size, resample, select, tilted_log_weights
 
 if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
     import torch
@@ -46,6 +46,11 @@ def _check_window(options: _Window, num_steps: int) -> None:
         )
 
 
+def _guided(options: _Window, num_steps: int) -> int:
+    """Steps of the window that can be guided (the last step never is)."""
+    return min(options.num_guided_steps, max(num_steps - 1 - options.start, 0))
+
+
 def _in_window(options: _Window, k: int) -> bool:
     return options.start <= k < options.start + options.num_guided_steps
 
@@ -59,6 +64,9 @@ class Plain(Sampler):
 
     def model_calls(self, num_steps: int) -> int:
         return num_steps
+
+    def planned_guided_steps(self, num_steps: int) -> int:
+        return 0
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         return tools.plain(population, k)
@@ -74,7 +82,9 @@ class Free2Guide(Sampler):
         selection: Literal["argmax", "soft"] = Field(
             "argmax", description="argmax (λ → 0) or soft: sample a candidate ∝ exp(r/λ)."
         )
-        temperature: float = Field(1.0, gt=0.0, description="λ for soft selection.")
+        temperature: float = Field(
+            1.0, gt=0.0, allow_inf_nan=False, description="λ for soft selection (finite; small λ approaches argmax)."
+        )
         initial_candidates: bool = Field(
             False, description="Also score n initial noises and start from the best (the official code's variant)."
         )
@@ -84,9 +94,12 @@ class Free2Guide(Sampler):
 
     def model_calls(self, num_steps: int) -> int:
         o = self.options
-        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        guided = _guided(o, num_steps)
         extra = o.num_candidates - 1 if o.initial_candidates else 0
         return num_steps + guided * (o.num_candidates - 1) + guided * o.num_candidates * o.lookahead + extra
+
+    def planned_guided_steps(self, num_steps: int) -> int:
+        return _guided(self.options, num_steps) + int(self.options.initial_candidates)
 
     def start(self, tools: Tools) -> Step:
         if not (self.options.initial_candidates and tools.guiding):
@@ -125,13 +138,18 @@ class BestOfN(Sampler):
     class Options(Sampler.Options):
         num_candidates: int = Field(5, ge=1, le=1024, description="Chains N per video.")
         selection: Literal["argmax", "soft"] = Field("argmax", description="argmax, or soft: sample ∝ exp(r/λ).")
-        temperature: float = Field(1.0, gt=0.0, description="λ for soft selection.")
+        temperature: float = Field(
+            1.0, gt=0.0, allow_inf_nan=False, description="λ for soft selection (finite; small λ approaches argmax)."
+        )
 
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
 
     def model_calls(self, num_steps: int) -> int:
         return self.options.num_candidates * num_steps
+
+    def planned_guided_steps(self, num_steps: int) -> int:
+        return 1  # the finished chains
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         return tools.plain(population, k)
@@ -159,7 +177,13 @@ class SMC(Sampler):
             description="Φ along a particle's path: the latest reward (difference: weights exp(λ(r_t − r_s))), "
             "its running max, or its running sum; weights are exp(λ(Φ_t − Φ at the last resampling)).",
         )
-        lam: float = Field(10.0, gt=0.0, description="λ: how strongly the reward tilts the particles.")
+        lam: float = Field(
+            10.0,
+            gt=0.0,
+            allow_inf_nan=False,
+            description="λ: how strongly the reward tilts the particles (finite; a very large λ puts all the weight "
+            "on the best particle, i.e. greedy selection).",
+        )
         resample_every: int = Field(1, ge=1, description="Score and (maybe) resample every this many steps.")
         start: int = Field(0, ge=0, description="First step of the scoring window.")
         stop: int | None = Field(
@@ -173,15 +197,37 @@ class SMC(Sampler):
             "best", description="Keep the particle with the best reward, or sample one ∝ its weight."
         )
 
+        @model_validator(mode="after")
+        def _window(self) -> SMC.Options:
+            if self.stop is not None and self.stop <= self.start:
+                raise ValueError(
+                    f"stop={self.stop} must be greater than start={self.start}: steps start <= k < stop are scored, "
+                    "so this window is empty; raise stop or lower start"
+                )
+            return self
+
     def num_chains(self) -> int:
         return int(self.options.num_particles)
 
     def check(self, num_steps: int) -> None:
-        if self.options.start >= num_steps:
-            raise ValueError(f"guidance.options.start: {self.options.start} >= sampler.num_steps={num_steps}")
+        o = self.options
+        if o.start >= num_steps:
+            raise ValueError(
+                f"guidance.options.start: {o.start} >= sampler.num_steps={num_steps}; steps are 0..{num_steps - 1}"
+            )
+        if o.stop is not None and o.stop > num_steps:
+            raise ValueError(
+                f"guidance.options.stop: {o.stop} > sampler.num_steps={num_steps}; use at most {num_steps}, or leave "
+                "it unset to score through the last step"
+            )
 
     def model_calls(self, num_steps: int) -> int:
         return self.options.num_particles * num_steps
+
+    def planned_guided_steps(self, num_steps: int) -> int:
+        scored = sum(self._scored(k, num_steps) for k in range(num_steps))
+        final = self.options.num_particles > 1 and not self._scored(num_steps - 1, num_steps)
+        return scored + int(final)  # the final choice rescores the particles unless the last step just did
 
     def _scored(self, k: int, num_steps: int) -> bool:
         o = self.options
@@ -208,7 +254,8 @@ class SMC(Sampler):
         return Step(kept, parents=rows, chosen=np.zeros(len(rows), dtype=np.int64), ess=ess, resampled=resampled)
 
     def _weights(self, moved: Population, reward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Φ_t, the reference Φ at the last resampling, and the log weights λ(Φ_t − Φ_ref) of every particle."""
+        """Φ_t, the reference Φ at the last resampling, and the log weights λ(Φ_t − Φ_ref) of every particle, shifted
+        per video so the largest is 0 (any finite λ, however large, then neither overflows nor loses the best)."""
         memo, lam = moved.memo, self.options.lam
         phi = {"difference": reward, "max": np.fmax(memo.get("phi", reward), reward), "sum": None}[
             self.options.potential
@@ -216,7 +263,10 @@ class SMC(Sampler):
         if phi is None:
             phi = memo.get("phi", np.zeros_like(reward)) + reward
         ref = memo.get("ref", np.zeros_like(reward))
-        return phi, ref, lam * (phi - ref)
+        logw = np.empty_like(reward)
+        for _, mine in groups(moved.video):
+            logw[mine] = tilted_log_weights(phi[mine] - ref[mine], lam)
+        return phi, ref, logw
 
     def finish(self, tools: Tools, population: Population) -> Step:
         if len(population) == len(tools.videos):
@@ -256,9 +306,12 @@ class Beam(Sampler):
 
     def model_calls(self, num_steps: int) -> int:
         o = self.options
-        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        guided = _guided(o, num_steps)
         b, c = o.num_beams, o.num_candidates
         return b * num_steps + guided * b * (c - 1) + guided * b * c * o.lookahead
+
+    def planned_guided_steps(self, num_steps: int) -> int:
+        return _guided(self.options, num_steps) + int(self.options.num_beams > 1)
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         if not (_in_window(self.options, k) and tools.guiding):

@@ -7,10 +7,12 @@ threads; the Ray engine: a client of one named actor holding the counters) and t
 through the three helpers below, before every request:
 
 * :func:`call_slot` — at most ``max_concurrency`` remote requests in flight across the run;
-* :func:`reserve_calls` — the calls a step needs fit the run's ``max_calls`` and its spend is under
-  ``max_cost_usd``, else :class:`~f2g_core.errors.BudgetExceeded` (the video finishes unguided, as with a
-  reward's own budget);
-* :func:`record_cost` — what a finished request cost.
+* :func:`reserve_calls` — the calls a step needs fit the run's ``max_calls`` and, at the mean cost of the calls
+  so far (the calls reserved and not yet paid included), its ``max_cost_usd``, else
+  :class:`~f2g_core.errors.BudgetExceeded` (the video finishes unguided, as with a reward's own budget);
+* :func:`record_cost` — what a finished request cost;
+* :func:`cost_unknown` — a cost limit is set but no call has been paid yet: the reward then sends one call alone
+  before the rest of its step, so the run's spend is never overshot by a whole step of unknown cost.
 
 With nothing installed (plain ``f2g generate``) the helpers do nothing.
 """
@@ -31,6 +33,7 @@ class Limits(Protocol):
     def release(self) -> None: ...
     async def reserve(self, calls: int) -> bool: ...
     def spend(self, cost_usd: float) -> None: ...
+    def cost_unknown(self) -> bool: ...
 
 
 class RunLimits:
@@ -46,6 +49,9 @@ class RunLimits:
         self.in_flight = 0
         self.max_in_flight = 0
         self.calls = 0
+        """Calls reserved (made or still to be made)."""
+        self.paid = 0
+        """Calls whose cost was recorded."""
         self.cost_usd = 0.0
         self.refused = 0
 
@@ -69,7 +75,11 @@ class RunLimits:
     async def reserve(self, calls: int) -> bool:
         with self._lock:
             over_calls = self.max_calls is not None and self.calls + calls > self.max_calls
-            over_cost = self.max_cost_usd is not None and self.cost_usd >= self.max_cost_usd
+            mean = self.cost_usd / self.paid if self.paid else 0.0
+            committed = self.cost_usd + max(0, self.calls - self.paid) * mean  # reserved calls not yet paid
+            over_cost = self.max_cost_usd is not None and (
+                self.cost_usd >= self.max_cost_usd or committed + calls * mean > self.max_cost_usd + 1e-12
+            )
             if over_calls or over_cost:
                 self.refused += 1
                 return False
@@ -79,6 +89,11 @@ class RunLimits:
     def spend(self, cost_usd: float) -> None:
         with self._lock:
             self.cost_usd += cost_usd
+            self.paid += 1
+
+    def cost_unknown(self) -> bool:
+        with self._lock:
+            return self.max_cost_usd is not None and self.paid == 0
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -128,6 +143,13 @@ async def reserve_calls(calls: int, who: str) -> None:
 
 
 def record_cost(cost_usd: float) -> None:
+    """Record one answered call and its cost (0 for unpriced models: the call still counts towards the mean)."""
     limits = _installed
-    if limits is not None and cost_usd:
+    if limits is not None:
         limits.spend(cost_usd)
+
+
+def cost_unknown() -> bool:
+    """Whether the run has a cost limit but no call was paid yet, so the cost of a call cannot be estimated."""
+    limits = _installed
+    return limits is not None and limits.cost_unknown()

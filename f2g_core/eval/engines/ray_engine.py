@@ -56,6 +56,12 @@ class RayLimits:
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
+        self._paid = False
+
+    def cost_unknown(self) -> bool:
+        """Until this actor's first paid call: whether the run has a cost limit is the actor's to know, so an
+        actor's first step sends one call alone (a little latency, once) rather than a whole step unpriced."""
+        return not self._paid
 
     async def acquire(self) -> None:
         await self.handle.acquire.remote()
@@ -67,6 +73,7 @@ class RayLimits:
         return bool(await self.handle.reserve.remote(calls))
 
     def spend(self, cost_usd: float) -> None:
+        self._paid = True
         self.handle.spend.remote(cost_usd)
 
 

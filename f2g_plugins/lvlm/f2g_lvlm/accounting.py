@@ -93,6 +93,9 @@ class Usage:
     """Candidates scored NaN (could not be scored)."""
     logprob_scores: int = 0
     parsed_scores: int = 0
+    logprob_fallbacks: int = 0
+    """Answers whose answer-token log-probabilities were unusable (NaN, +inf): scored from the parsed answer
+    instead (and counted in ``parsed_scores``)."""
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -133,8 +136,10 @@ class Budget:
 
     Spending is kept per video run (the :data:`CURRENT_RUN` of the calling task), so a reused pipeline never
     carries one video's spending into the next and videos scored at the same time never share a budget. The cost
-    of calls not yet made is estimated from the mean cost of the calls so far (0 before the first), so a cost
-    budget can be overshot by at most the first step's calls; a call budget is exact.
+    of calls not yet made is estimated from the mean cost of the calls so far; before the first call it is unknown
+    (:meth:`cost_unknown`), so the reward sends one call alone first and the rest of its step only if it fits. A
+    cost budget is therefore overshot by at most one call (per video being scored at that moment), and only when
+    that one call alone costs more than the budget; a call budget is exact.
     """
 
     def __init__(
@@ -174,6 +179,11 @@ class Budget:
         """(calls, cost) of the current run so far."""
         mine = self.ledger.run()
         return mine.calls, mine.cost_usd
+
+    def cost_unknown(self) -> bool:
+        """A cost budget is set but no call has been made yet, so what a call costs is not known."""
+        capped = self.max_cost_usd is not None or self.max_total_cost_usd is not None
+        return capped and self.ledger.total.calls == 0
 
     def estimated_cost(self, calls: int) -> float:
         total = self.ledger.total

@@ -53,6 +53,9 @@ class AnswerScore:
     method: Literal["logprobs", "parsed"]
     probs: Mapping[str, float] | None = None
     """Normalised probabilities of the answer options, when log-probabilities were used."""
+    logprobs_unusable: bool = False
+    """The answer token came with log-probabilities that are not log-probabilities (NaN, +inf), so the parsed
+    answer was used instead (counted as ``logprob_fallbacks``)."""
 
 
 def parse_answer(text: str, scale: Scale) -> tuple[str, int]:
@@ -128,10 +131,23 @@ def score_answer(text: str, scale: Scale, tokens: Sequence[TokenLogprob] | None 
         token = _answer_token(tokens, offset) if offset >= 0 else None
         if token is not None:
             alternatives = dict(token.top) or {token.token: token.logprob}
+            if not _usable(token.logprob, alternatives, scale):
+                return AnswerScore(answer_value(answer, scale), answer, "parsed", logprobs_unusable=True)
             probs = option_probs(alternatives, scale)
             if probs:
                 return AnswerScore(expectation(probs, scale), answer, "logprobs", probs)
     return AnswerScore(answer_value(answer, scale), answer, "parsed")
+
+
+def _usable(chosen: float, alternatives: Mapping[str, float], scale: Scale) -> bool:
+    """Whether the answer token's log-probability and its options' are numbers a probability can come from.
+
+    A NaN (or +inf) there is a server fault, not a probability of 0: dropping it would score the *other* options'
+    mean (4.75 for an answer of 7 whose own entry is NaN), a rating the model never gave.
+    """
+    options = DIGITS if scale == "1-9" else ("yes", "no")
+    values = [chosen, *(v for k, v in alternatives.items() if k.strip().lower() in options)]
+    return not any(math.isnan(v) or v == math.inf for v in values)
 
 
 def score_from_logits(logits: Sequence[float], options: Sequence[str], scale: Scale) -> AnswerScore:

@@ -40,7 +40,7 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError
 
 from f2g_core.config import HttpURL
 from f2g_core.errors import ComponentError, ConfigError
-from f2g_core.eval.limits import call_slot, record_cost, reserve_calls
+from f2g_core.eval.limits import call_slot, cost_unknown, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_lvlm.accounting import CURRENT_RUN, Budget, Ledger, Price, PriceTable, nanmean
@@ -426,16 +426,32 @@ class LVLMReward(AsyncReward):
         return score
 
     async def _score_plans(self, plans: list[_Plan]) -> list[tuple[float, dict[str, Any]]]:
-        needed = sum(plan.misses for plan in plans)
+        """Score the candidates of one step, all or none within the budget.
+
+        A cost budget (the reward's, or an eval run's ``--max-cost-usd``) cannot price a call before one was made;
+        then the first candidate that needs calls goes alone (a probe), and the rest of the step is sent only if
+        it fits at the cost the probe measured. A step that does not fit raises :class:`BudgetExceeded` before its
+        calls, so a cost budget is overshot by at most that one probe.
+        """
+        done: dict[int, tuple[float, dict[str, Any]]] = {}
+        missing = [index for index, plan in enumerate(plans) if plan.misses]
+        if len(missing) > 1 and (self.budget.cost_unknown() or cost_unknown()):
+            done.update(await self._score_some(plans, missing[:1]))
+        done.update(await self._score_some(plans, [i for i in range(len(plans)) if i not in done]))
+        return [done[index] for index in range(len(plans))]
+
+    async def _score_some(self, plans: list[_Plan], indices: list[int]) -> dict[int, tuple[float, dict[str, Any]]]:
+        """Score ``plans[indices]`` concurrently once their calls are let through by the budget (else raise)."""
+        needed = sum(plans[index].misses for index in indices)
         if needed:
             self.budget.check(needed, f"{self.name} reward")
         try:
             if needed:
                 await reserve_calls(needed, f"{self.name} reward")
             client, limit = self._loop_state()
-            tasks = [asyncio.ensure_future(self._score_plan(client, limit, plan)) for plan in plans]
+            tasks = [asyncio.ensure_future(self._score_plan(client, limit, plans[index])) for index in indices]
             try:
-                return list(await asyncio.gather(*tasks))
+                return dict(zip(indices, await asyncio.gather(*tasks), strict=True))
             except BaseException:
                 for task in tasks:
                     task.cancel()
@@ -469,7 +485,7 @@ class LVLMReward(AsyncReward):
         if result.method == "logprobs":
             self._ledger.add(logprob_scores=1)
         else:
-            self._ledger.add(parsed_scores=1)
+            self._ledger.add(parsed_scores=1, logprob_fallbacks=int(result.logprobs_unusable))
         entry = {
             "score": result.value,
             "answer": result.answer,

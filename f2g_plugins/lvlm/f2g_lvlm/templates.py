@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 Scale = Literal["1-9", "yes-no"]
 ImageMode = Literal["grid", "frames"]
@@ -161,9 +161,23 @@ class TemplateOptions(BaseModel):
     template_version: str | None = Field(None, description="Version label of custom wording (cache key, trace).")
     images: ImageMode = Field("grid", description="'grid': one labelled grid image; 'frames': one image per frame.")
 
+    @model_validator(mode="after")
+    def _wording_is_usable(self) -> TemplateOptions:
+        self.resolved_template()  # refused with the options (``f2g run --check``), not when the reward is built
+        return self
+
     def resolved_template(self) -> Template:
         """The template these options select, checked now (a bad template is a configuration error, not a failure
-        mid-video)."""
+        mid-video): its placeholders must be known, and the video's prompt must reach the judge."""
         template = resolve_template(self.template, self.system_prompt, self.question, self.template_version)
-        build_prompt(template, "check", self.scale, 4, self.images)
+        marker = "\x00the video prompt\x00"
+        built = build_prompt(template, marker, self.scale, 4, self.images)
+        if marker not in built.system and marker not in built.question:
+            from f2g_core.errors import ConfigError
+
+            raise ConfigError(
+                f"LVLM template {template.fingerprint}: neither question nor system_prompt contains {{prompt}}, so "
+                "the judge would never see the video's prompt; add {prompt} to question (the built-in one is "
+                f"{_QUESTION!r})"
+            )
         return template

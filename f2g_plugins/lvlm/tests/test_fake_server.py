@@ -94,7 +94,9 @@ def test_stop_wakes_slow_requests():
     server = FakeLVLMServer(latency=30).start()
     thread = threading.Thread(target=lambda: post(server.openai_base_url + "/chat/completions", {}))
     thread.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30  # wait for the event (the request is in flight), not for a fixed time
+    while server.in_flight != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert server.in_flight == 1
     server.stop()
     thread.join(timeout=5)  # the request would otherwise take 30 s

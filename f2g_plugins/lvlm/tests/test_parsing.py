@@ -93,3 +93,25 @@ def test_score_from_logits():
     score = score_from_logits([0.0, 0.0, math.log(2.0)], ["1", "2", "3"], "1-9")
     assert score.value == pytest.approx((1 + 2 + 3 * 2) / 4)
     assert score_from_logits([2.0, 2.0], ["yes", "no"], "yes-no").value == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "own"),
+    [(math.nan, math.log(0.5)), (-0.7, math.nan), (math.inf, math.log(0.5)), (-0.7, math.inf)],
+)
+def test_unusable_answer_logprobs_fall_back_to_the_parsed_answer(chosen, own):
+    """A NaN for the answer digit scored the other digits' mean (4.75 for "Answer: 7"), a rating never given."""
+    text = "Looks right.\nAnswer: 7"
+    tokens = [TokenLogprob(t, 0.0) for t in tokenize(text)]
+    others = {" 3": math.log(0.25), " 4": math.log(0.25), " 6": math.log(0.25), " 6 ": math.log(0.25)}
+    tokens[-1] = TokenLogprob(tokens[-1].token, chosen, {" 7": own, **others})
+    score = score_answer(text, "1-9", tokens)
+    assert (score.value, score.method, score.logprobs_unusable) == (7.0, "parsed", True)
+
+
+def test_minus_infinity_is_a_probability_of_zero_not_a_fault():
+    text = "Answer: 7"
+    tokens = [TokenLogprob(t, 0.0) for t in tokenize(text)]
+    tokens[-1] = TokenLogprob(tokens[-1].token, 0.0, {" 7": 0.0, " 2": -math.inf})
+    score = score_answer(text, "1-9", tokens)
+    assert (score.value, score.method, score.logprobs_unusable) == (7.0, "logprobs", False)

@@ -39,3 +39,15 @@ def test_bad_templates_are_config_errors():
         resolve_template("nope")
     with pytest.raises(ConfigError, match="placeholder"):
         build_prompt(resolve_template("free2guide", question="{oops}"), "p", "1-9", 4, "grid")
+
+
+def test_wording_that_never_shows_the_judge_the_prompt_is_refused():
+    from f2g_lvlm.templates import TemplateOptions
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"neither question nor system_prompt contains \{prompt\}"):
+        TemplateOptions(question="Does the video look good?")
+    with pytest.raises(ValidationError, match=r"\{prompt\}"):
+        TemplateOptions(template="free2guide", system_prompt="Rate it. {instruction}", question="Rate the video.")
+    moved = TemplateOptions(system_prompt='The prompt is "{prompt}". {instruction}', question="Rate the video.")
+    assert "{prompt}" in moved.resolved_template().system  # the prompt may live in either text

@@ -154,3 +154,80 @@ def test_a_total_budget_holds_when_videos_are_scored_at_the_same_time(lvlm_env, 
         many = pipeline.generate_many(["a bright video", "a bright mode", "another bright mode"], seeds=[5])
     assert judge_server.request_count == 20
     assert sorted(r.trace.totals()["guided_steps"] for r in many) == [1, 1, 2]
+
+
+PRICED = {"judge": {"input": 7.5, "output": 3.125}}
+"""$0.00095 per call of the judge (120 input and 16 output tokens): 50 calls are the issue's $0.0475."""
+
+
+def _spent(server: FakeLVLMServer) -> float:
+    """What the server billed, from its own request log: every request it answered costs one call."""
+    return server.request_count * 0.00095
+
+
+def test_a_cost_budget_smaller_than_one_step_sends_one_call_not_the_step(lvlm_env, judge_server):
+    """max_cost_usd 0.001 with 5 candidates per step spent the whole first step ($0.00475, or $0.0475 with n = 50):
+    the cost of a call is unknown until one is made, so one goes alone and the rest only if they fit."""
+    with pytest.warns(UserWarning, match="budget"):
+        result, pipeline = run(config(judge_server, max_cost_usd=0.001, prices=PRICED, cache=False))
+    assert judge_server.request_count == 1 and _spent(judge_server) <= 0.001
+    assert pipeline.rewards["openai"].usage()["cost_usd"] == pytest.approx(0.00095)
+    totals = result.trace.totals()
+    assert totals["guided_steps"] == 0 and totals["planned_guided_steps"] == 6 and not result.guided
+
+
+def test_a_cost_budget_stop_reports_the_calls_made_and_the_steps_planned(lvlm_env, judge_server):
+    """$0.0105 pays for two steps of five calls; the third is refused before it is sent. The summary said
+    "(2 of 3 guided steps scored) … 15 reward calls" after 10 requests: the refused step counted as calls and as
+    the last planned step."""
+    from f2g_core.cli import _summary
+    from f2g_core.config import load_config
+
+    cfg = config(judge_server, max_cost_usd=0.0105, prices=PRICED, cache=False)
+    with pytest.warns(UserWarning, match="budget"):
+        result, _ = run(cfg)
+    assert judge_server.request_count == 10 and _spent(judge_server) <= 0.0105
+    totals = result.trace.totals()
+    assert totals["reward_calls"] == judge_server.request_count == totals["usage"]["openai"]["calls"]
+    assert (totals["guided_steps"], totals["planned_guided_steps"]) == (2, 6)
+    summary = _summary(load_config(cfg), totals)
+    assert "(2 of 6 guided steps scored)" in summary and "10 reward calls" in summary
+
+
+def test_a_zero_budget_makes_no_calls_and_reports_none(lvlm_env, judge_server):
+    with pytest.warns(UserWarning, match="budget"):
+        result, _ = run(config(judge_server, max_cost_usd=0, prices=PRICED, cache=False))
+    totals = result.trace.totals()
+    assert judge_server.request_count == 0 and totals["reward_calls"] == 0  # it said 5 reward calls
+    assert totals["planned_guided_steps"] == 6 and totals["guided_steps"] == 0
+
+
+def test_a_call_budget_counts_only_calls_made_across_videos(lvlm_env, judge_server):
+    """Two videos sampled together, max_calls 12 each: 2 steps × 5 calls each, 20 requests in all, and the
+    traces' reward calls add up to exactly that (they counted refused steps too: 45 recorded, 25 made)."""
+    cfg = config(judge_server, max_calls=12, cache=False)
+    registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+    with Pipeline.from_config(cfg, registry=registry) as pipeline, pytest.warns(UserWarning, match="budget"):
+        many = pipeline.generate_many(["a bright video", "a bright mode"], seeds=[3])
+    assert judge_server.request_count == 20
+    assert sum(r.trace.totals()["reward_calls"] for r in many) == 20
+    assert all(r.trace.totals()["planned_guided_steps"] == 6 for r in many)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("max_cost_usd", -1.0),
+        ("max_cost_usd", math.nan),
+        ("max_calls", -5),
+        ("max_total_cost_usd", math.nan),
+        ("max_total_calls", -1),
+    ],
+)
+def test_negative_or_nan_budgets_are_refused_with_the_options(lvlm_env, judge_server, option, value):
+    from f2g_core.errors import ConfigError
+
+    registry = isolated_plugins([("f2g-plugin-openai", openai_plugin)]).registry
+    with pytest.raises(ConfigError, match=f"rewards\\[0\\].options.{option}"):
+        Pipeline.from_config(config(judge_server, **{option: value}), registry=registry)
+    assert judge_server.request_count == 0
