@@ -79,7 +79,7 @@ def test_missing_file_and_empty_selection(tmp_path: Path) -> None:
         load_suite(str(path), ["spatial_relation"])
 
 
-def test_named_shapes_suite_is_a_stable_prefix() -> None:
+def test_named_shapes_suite_is_a_stable_prefix(shapes: None) -> None:
     small = load_suite("shapes-benchmark:pairs=10").items
     large = load_suite("shapes-benchmark:pairs=40").items
     assert len(small) == 10 and len(large) == 40
@@ -90,7 +90,7 @@ def test_named_shapes_suite_is_a_stable_prefix() -> None:
         load_suite("shapes-benchmark:pairs=0")
 
 
-def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split() -> None:
+def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split(shapes: None) -> None:
     full = {i.id: i for i in load_suite("shapes-benchmark:pairs=400").items}
     two = load_suite("shapes-benchmark:pairs=400,categories=multiple+relation").items
     assert len(two) == 400 and {i.category for i in two} == {"multiple", "relation"}
