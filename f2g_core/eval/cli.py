@@ -109,8 +109,8 @@ def eval_command(
     )
     failed = failed_values(outcome.rows)
     if failed:
-        first = next(e for r in outcome.rows for e in r.events if e.startswith("metric "))
-        console.print(f"note: {failed} metric value(s) failed, nan in results.csv (first: {first})")
+        reason = next(e for r in outcome.rows for e in r.events if e.startswith("metric "))
+        console.print(f"note: {failed} metric value(s) failed, nan in results.csv (first: {reason})")
     calls, cost = int(outcome.usage.get("calls", 0)), float(outcome.usage.get("cost_usd", 0.0))
     if calls or max_calls is not None or max_cost_usd is not None:
         limit = f" (--max-cost-usd {max_cost_usd})" if max_cost_usd is not None else ""

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from f2g_core.config import RunConfig
 import numpy as np
 
+from f2g_core.config import RunConfig
 from f2g_core.errors import ConfigError, CredentialsError, F2GError
 from f2g_core.eval.metrics import Metric, build_metric
 from f2g_core.eval.suites import MAX_SEED, SuiteItem
@@ -347,5 +347,5 @@ class Worker:
             try:
                 if component is not None:
                     component.close()
-            except Exception:  # noqa: S110 - a close that fails leaves nothing to keep
+            except Exception:  # a close that fails leaves nothing to keep
                 pass

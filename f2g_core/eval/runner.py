@@ -24,6 +24,7 @@ from f2g_core.eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
 from f2g_core.eval.metrics import build_metric, not_held_out
 from f2g_core.eval.store import Store, lock_directory
 from f2g_core.eval.suites import MAX_SEED, Suite, load_suite
+from f2g_core.eval.summary import markdown, metric_columns, summarise
 from f2g_core.outputs import prepare_output_dir
 
 
@@ -34,7 +35,6 @@ class RunStopped(F2GError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-from f2g_core.eval.summary import markdown, metric_columns, summarise
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,7 +86,9 @@ def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
             files = sorted(Path(ref).glob("*.yaml")) + sorted(Path(ref).glob("*.yml"))
             if not files:
                 raise ConfigError(f"-c {ref}: the folder has no .yaml configs")
-            configs += [EvalConfig(check_name(f.stem, str(f)), load_config(read_config_file(f), where=str(f))) for f in files]
+            configs += [
+                EvalConfig(check_name(f.stem, str(f)), load_config(read_config_file(f), where=str(f))) for f in files
+            ]
             continue
         configs.append(EvalConfig(check_name(name, ref), load_config(read_config_file(path), where=path)))
     names = [c.name for c in configs]

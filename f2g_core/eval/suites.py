@@ -27,7 +27,6 @@ from f2g_core.eval.refs import parse_ref
 from f2g_core.interfaces import Component
 from f2g_core.registry import format_validation_error
 
-
 MAX_SEED = 2**63 - 1
 """The largest seed an eval takes: the results store keys each job by its seed, a signed 64-bit SQLite integer."""
 

@@ -58,7 +58,7 @@ def _usable(value: float | None) -> bool:
 
 
 def _values(rows: Sequence[JobResult], column: str) -> list[float]:
-    return [v for row in rows if _usable(v := row.metrics.get(column))]
+    return [v for row in rows if (v := row.metrics.get(column)) is not None and not math.isnan(v)]
 
 
 def failed_values(rows: Sequence[JobResult]) -> int:

@@ -74,7 +74,8 @@ def core_world_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def core_world(core_world_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The analytic backbone installed for this test (in this process; subprocesses get ``PYTHONPATH``)."""
     monkeypatch.syspath_prepend(str(core_world_site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(core_world_site), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(core_world_site), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
     default_plugins.cache_clear()
     yield core_world_site
     default_plugins.cache_clear()

@@ -427,7 +427,10 @@ def test_ctrl_c_exits_130_and_keeps_what_finished(tmp_path, shapes, attempt) -> 
     )
     command = [sys.executable, "-m", "f2g_core.cli", "eval", str(suite), "-c", str(config), "--out", str(out)]
     process = subprocess.Popen(
-        [*command, "--seeds", "0-39", "--workers", "2", "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, "--seeds", "0-39", "--workers", "2", "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     database, seen, deadline = out / "results.sqlite", 0, time.monotonic() + HANG
     while time.monotonic() < deadline and process.poll() is None and seen < 1 + attempt:

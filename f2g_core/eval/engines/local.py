@@ -61,7 +61,7 @@ class LocalEngine:
                         done.put((job, outcome))
                         if isinstance(outcome, Failure) and outcome.stop:
                             stopping.set()  # no thread starts another batch; the driver fails the rest
-                except BaseException as error:  # noqa: BLE001 - this thread must report its batch whatever happens
+                except BaseException as error:  # this thread must report its batch whatever happens
                     failure = fail(error)
                     for job in batch:
                         if job.key not in reported:
