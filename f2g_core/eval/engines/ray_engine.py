@@ -6,8 +6,8 @@ the driver sees every job finish (``ray.wait``), commits it to the store immedia
 (its process killed, its node lost, a crash in native code) starts a replacement actor and puts that actor's
 work back in the queue — a batch as single jobs, so that the job that killed it is found; a job whose actor dies
 twice is recorded as failed with the reason and the run goes on. The store's primary key makes a duplicate
-impossible even if a job were reported twice. Ray Data would buffer
-rows in blocks and retry whole tasks, which is the wrong unit for resumability.
+impossible even if a job were reported twice. Ray Data would buffer rows in blocks and retry whole tasks, which
+is the wrong unit for resumability.
 
 Per actor: one pipeline (model weights, reward clients, metrics), ``num_cpus`` / ``num_gpus`` resources. Shared
 by all actors of a run: one named actor holding the remote rewards' concurrency limit and budget
