@@ -47,6 +47,14 @@ class ComponentError(F2GError):
     """A component failed while loading or running (missing weights, a bad checkpoint, a remote failure)."""
 
 
+class CredentialsError(ComponentError):
+    """A remote service rejected the credentials (HTTP 401 / 403): every later request would be rejected too.
+
+    ``f2g eval`` stops the whole run on it (one rejected step, not one per job); the message names the key's
+    environment variable.
+    """
+
+
 class BudgetExceeded(F2GError):
     """Raised by a reward when its next call would exceed a configured budget (cost or number of calls).
 

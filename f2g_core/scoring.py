@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from f2g_core.errors import BudgetExceeded, ComponentError
+from f2g_core.errors import BudgetExceeded, ComponentError, CredentialsError
 from f2g_core.interfaces import AsyncReward, Combiner, Reward, RewardBatch
 
 
@@ -78,8 +78,9 @@ class Scorer:
         fatal: ComponentError | None = None
         for name, (result, _) in outcomes.items():
             values = np.full(len(batch), math.nan)
-            if isinstance(result, ComponentError):
-                fatal = fatal or ComponentError(f"reward {name!r}: {result}")
+            if isinstance(result, ComponentError):  # rejected credentials stay recognisable (eval stops on them)
+                kind = CredentialsError if isinstance(result, CredentialsError) else ComponentError
+                fatal = fatal or kind(f"reward {name!r}: {result}")
             elif isinstance(result, BudgetExceeded):
                 self.stopped.setdefault(run, f"reward {name!r}: {result}")
                 refused.append(name)

@@ -45,17 +45,22 @@ def eval_command(
     export: Annotated[list[str] | None, typer.Option(help="Also write videos for another tool: vbench.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     max_concurrency: Annotated[
-        int | None, typer.Option(help="Remote-reward requests in flight across the whole run.")
+        int | None, typer.Option(min=1, help="Remote-reward requests in flight across the whole run (>= 1).")
     ] = None,
-    max_calls: Annotated[int | None, typer.Option(help="Remote-reward calls allowed for the whole run.")] = None,
-    max_cost_usd: Annotated[float | None, typer.Option(help="Remote-reward spend allowed for the whole run.")] = None,
+    max_calls: Annotated[
+        int | None, typer.Option(min=0, help="Remote-reward calls allowed for the whole run (>= 0).")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option(help="Remote-reward spend allowed for the whole run (USD, >= 0).")
+    ] = None,
 ) -> None:
     """Run every (suite item, seed, config) job, score the videos, and write results.csv, summary.md, report.html.
 
     Resumable: finished jobs are kept in OUT/results.sqlite; re-running the same command runs only what is missing.
     """
     from f2g_core.errors import ConfigError
-    from f2g_core.eval.runner import EvalSpec, parse_seeds, run_eval
+    from f2g_core.eval.runner import EvalSpec, RunStopped, parse_seeds, run_eval
+    from f2g_core.eval.summary import failed_values
 
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine {engine!r}: use local or ray")
@@ -102,6 +107,20 @@ def eval_command(
         f"{len(outcome.rows)} of {len(outcome.rows) + len(outcome.failures)} jobs done "
         f"({outcome.ran} run now); wrote {', '.join(str(p) for p in outcome.files.values())}"
     )
+    failed = failed_values(outcome.rows)
+    if failed:
+        reason = next(e for r in outcome.rows for e in r.events if e.startswith("metric "))
+        console.print(f"note: {failed} metric value(s) failed, nan in results.csv (first: {reason})")
+    calls, cost = int(outcome.usage.get("calls", 0)), float(outcome.usage.get("cost_usd", 0.0))
+    if calls or max_calls is not None or max_cost_usd is not None:
+        limit = f" (--max-cost-usd {max_cost_usd})" if max_cost_usd is not None else ""
+        console.print(f"remote rewards this run: {calls} calls reserved, ${cost:.5f} spent{limit}")
+    if outcome.stopped is not None:
+        raise RunStopped(
+            f"the eval stopped: {outcome.stopped.message}; the other jobs were not run, finished jobs are kept: fix "
+            "the cause and re-run the same command",
+            outcome.stopped.exit_code,
+        )
     if outcome.failures:
         first = next(iter(outcome.failures.items()))
         raise F2GError(

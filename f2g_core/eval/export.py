@@ -3,7 +3,9 @@
 VBench (``vbench evaluate --videos_path DIR --dimension NAME``) looks up each prompt of a dimension as
 ``{prompt}-{index}.mp4`` with ``index`` 0–4. We write ``OUT/vbench/<config>/<dimension>/{prompt}-{index}.mp4``,
 ``index`` being the position of the seed in ``--seeds`` (so ``--seeds 0-4`` gives VBench's five videos), items
-without a dimension under ``all``. Files are hard links to the run directories' MP4s where possible.
+without a dimension under ``all``. Files are hard links to the run directories' MP4s where possible. A dimension
+that is not a plain folder name (``/abs``, ``../x``: a downloaded suite can say anything) is made one, like item
+ids (:func:`~f2g_core.eval.jobs.safe_component`), so nothing is written outside ``OUT/vbench``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from f2g_core.eval.jobs import JobResult
+from f2g_core.eval.jobs import JobResult, safe_component
 
 
 def _place(source: Path, target: Path) -> None:
@@ -40,5 +42,5 @@ def export_vbench(out: Path, rows: Sequence[JobResult]) -> Path:
         if not mp4.is_file():  # the config wrote no MP4: make one from its GIF, once
             mp4 = write_video(run / "vbench.mp4", iio.imread(run / "video.gif", plugin="pillow")[..., :3], fps=8)
         for dimension in row.dimension.split(",") if row.dimension else ["all"]:
-            _place(mp4, root / row.config / dimension / name)
+            _place(mp4, root / row.config / safe_component(dimension) / name)
     return root

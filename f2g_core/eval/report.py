@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +106,8 @@ def _media(out: Path, row: JobResult) -> str:
 
 
 def _cell(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
+    """A metric value: "–" where it does not apply, "failed" where the metric failed (NaN)."""
+    return "–" if value is None else "failed" if math.isnan(value) else f"{value:.3g}"
 
 
 CSS = """

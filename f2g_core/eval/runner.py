@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +17,24 @@ from pathlib import Path
 from typing import Literal
 
 from f2g_core.config import load_config, read_config_file, redact
-from f2g_core.errors import ConfigError
+from f2g_core.errors import ConfigError, F2GError
 from f2g_core.eval import limits
 from f2g_core.eval.engines import Engine
-from f2g_core.eval.jobs import EvalConfig, Job, JobResult, make_jobs
+from f2g_core.eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
 from f2g_core.eval.metrics import build_metric, not_held_out
 from f2g_core.eval.store import Store, lock_directory
-from f2g_core.eval.suites import Suite, load_suite
+from f2g_core.eval.suites import MAX_SEED, Suite, load_suite
 from f2g_core.eval.summary import markdown, metric_columns, summarise
+from f2g_core.outputs import prepare_output_dir
+
+
+class RunStopped(F2GError):
+    """A failure every job would repeat (a config error, rejected credentials, a broken metric) stopped the eval
+    early; what finished is kept. Its exit status is that of the failure (2 for a configuration error)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -34,10 +45,34 @@ def parse_seeds(text: str) -> list[int]:
             first, sep, last = part.partition("-")
             seeds += list(range(int(first), int(last) + 1)) if sep else [int(first)]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: use a range and/or a list, e.g. 0-4 or 0,3,7") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r}: give distinct seeds >= 0, e.g. 0-4")
+        raise ConfigError(
+            f"--seeds {text!r}: use a range and/or a list of seeds from 0 to {MAX_SEED}, e.g. 0-4 or 0,3,7"
+        ) from None
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4")
     return seeds
+
+
+def check_name(name: str, ref: str) -> str:
+    """A config's name, which names its folders under ``--out``: non-empty, no path separator, not ``.``/``..``."""
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\x00"):
+        raise ConfigError(
+            f"-c {ref!r}: the config name {name!r} cannot be a folder name under --out (it must be non-empty, "
+            "without / or \\, and not . or ..); name it with -c NAME=FILE, e.g. -c guided=FILE"
+        )
+    return name
+
+
+def check_limits(spec: EvalSpec) -> None:
+    """The run limits are numbers a budget can be: a negative or NaN limit would silently mean no limit (or no
+    guidance at all)."""
+    if spec.max_concurrency is not None and spec.max_concurrency < 1:
+        raise ConfigError(f"--max-concurrency {spec.max_concurrency}: allow at least 1 request in flight")
+    if spec.max_calls is not None and spec.max_calls < 0:
+        raise ConfigError(f"--max-calls {spec.max_calls}: give a number of calls >= 0")
+    cost = spec.max_cost_usd
+    if cost is not None and not (math.isfinite(cost) and cost >= 0):
+        raise ConfigError(f"--max-cost-usd {cost}: give an amount in USD >= 0, e.g. 5")
 
 
 def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
@@ -51,9 +86,11 @@ def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
             files = sorted(Path(ref).glob("*.yaml")) + sorted(Path(ref).glob("*.yml"))
             if not files:
                 raise ConfigError(f"-c {ref}: the folder has no .yaml configs")
-            configs += [EvalConfig(f.stem, load_config(read_config_file(f), where=str(f))) for f in files]
+            configs += [
+                EvalConfig(check_name(f.stem, str(f)), load_config(read_config_file(f), where=str(f))) for f in files
+            ]
             continue
-        configs.append(EvalConfig(name=name, config=load_config(read_config_file(path), where=path)))
+        configs.append(EvalConfig(check_name(name, ref), load_config(read_config_file(path), where=path)))
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ConfigError(
@@ -104,6 +141,10 @@ class EvalOutcome:
     """Jobs run by this invocation (the others were already in the store)."""
     failures: dict[tuple[str, int, str], str]
     files: dict[str, Path]
+    usage: dict[str, float] = field(default_factory=dict)
+    """The run limits' counters of this invocation: remote-reward ``calls``, ``cost_usd``, ``refused``."""
+    stopped: Failure | None = None
+    """The failure that stopped the run early (every other job would have repeated it), if one did."""
 
 
 Progress = Callable[[int, int, float], None]
@@ -135,6 +176,7 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     """Validate the suite, configs, metrics and baseline without loading any model."""
     from f2g_core.pipeline import Pipeline
 
+    check_limits(spec)
     if spec.engine == "ray":
         require("ray", "ray", "--engine ray")
     if spec.report:
@@ -147,6 +189,11 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
         )
     for config in configs:
         Pipeline.from_config(config.config)  # builds the components (options checked), loads nothing
+        if "vbench" in spec.export and not {"mp4", "gif"} & set(config.config.output.formats):
+            raise ConfigError(
+                f"--export vbench: config {config.name!r} writes no video (output.formats: "
+                f"{list(config.config.output.formats)}); add mp4 to its output.formats, or drop --export vbench"
+            )
     metrics = [build_metric(ref) for ref in spec.metrics]
     for message in not_held_out(metrics, {c.name: c.config for c in configs}):
         warnings.warn(message, stacklevel=2)
@@ -156,6 +203,7 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
 def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
     """Run (or resume) an evaluation into ``spec.out`` and write its results, summary and report."""
     suite, configs, jobs = prepare(spec)
+    prepare_output_dir(spec.out, setting="--out")  # a read-only or file --out fails here, naming it
     lock = lock_directory(spec.out)
     try:
         with Store(spec.out / "results.sqlite") as store:
@@ -189,13 +237,16 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
 
             if progress is not None:
                 progress(finished, len(jobs), spent)
+            stopped, usage = None, run_limits.stats()
             if todo:
-                make_engine(spec, configs, run_limits).run(todo, on_result, on_failure)
+                engine = make_engine(spec, configs, run_limits)
+                stopped = engine.run(todo, on_result, on_failure)
+                usage = engine.usage()
             rows = store.rows([job.key for job in jobs])
         files = write_outputs(spec, suite, configs, rows)
     finally:
         lock.release()
-    return EvalOutcome(suite, configs, rows, len(todo) - len(failures), failures, files)
+    return EvalOutcome(suite, configs, rows, len(todo) - len(failures), failures, files, usage, stopped)
 
 
 def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
@@ -229,7 +280,19 @@ def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
 
 
 def write_outputs(spec: EvalSpec, suite: Suite, configs: list[EvalConfig], rows: list[JobResult]) -> dict[str, Path]:
-    """results.csv, summary.md, report.html and the requested exports (rewritten from the store every run)."""
+    """results.csv, summary.md, report.html and the requested exports (rewritten from the store every run); a
+    file that cannot be written (disk full) is named, and every result stays in results.sqlite."""
+    try:
+        return _write_outputs(spec, suite, configs, rows)
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise F2GError(
+            f"writing the eval's outputs{where} under {spec.out} failed ({error.strerror or error}); every finished "
+            "job is kept in results.sqlite: free space (or fix the folder) and re-run the same command to write them"
+        ) from None
+
+
+def _write_outputs(spec: EvalSpec, suite: Suite, configs: list[EvalConfig], rows: list[JobResult]) -> dict[str, Path]:
     order = [c.name for c in configs]
     baseline = spec.baseline or order[0]
     summaries = summarise(rows, order, baseline)

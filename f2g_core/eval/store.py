@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS results (
     prompt      TEXT    NOT NULL,
     category    TEXT,
     dimension   TEXT    NOT NULL,
-    metrics     TEXT    NOT NULL,  -- JSON object: column -> value (null = not applicable or failed)
+    metrics     TEXT    NOT NULL,  -- JSON object: column -> value (null: does not apply; NaN: failed, see events)
     model_calls INTEGER NOT NULL,
     reward_calls INTEGER NOT NULL,
     tokens      INTEGER NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS results (
     seconds     REAL    NOT NULL,
     run_dir     TEXT    NOT NULL,
     steps       TEXT    NOT NULL,  -- JSON list: per guided step, every candidate's combined reward
-    events      TEXT    NOT NULL,  -- JSON list of the trace's notes (budget stops, fallbacks)
+    events      TEXT    NOT NULL,  -- JSON list of the trace's notes (budget stops, fallbacks) and failed metrics
     worker      TEXT    NOT NULL,
     finished_at REAL    NOT NULL,
     PRIMARY KEY (item_id, seed, config_hash)
@@ -86,16 +86,43 @@ class DirectoryInUse(F2GError):
     """Another ``f2g eval`` holds the output directory."""
 
 
+class StoreError(F2GError):
+    """The results store could not be read (damaged) or written (disk full); the message says what to do."""
+
+
+def _fix(path: Path, error: sqlite3.Error) -> str:
+    """What to do about a SQLite error on the store at ``path``."""
+    text = str(error).lower()
+    if "full" in text:
+        return "the disk is full: free space and re-run the same command (finished jobs are kept)"
+    if isinstance(error, sqlite3.OperationalError) and "malformed" not in text:
+        return f"check that {path.parent} is writable and has space, then re-run the same command"
+    return (
+        f"it is damaged (a truncated or foreign file?): move it away (mv {path} {path}.broken) and re-run; the jobs "
+        "are then redone, or use another --out"
+    )
+
+
+@contextmanager
+def _guard(path: Path, what: str) -> Iterator[None]:
+    """sqlite3 errors as one line naming the store and the fix."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StoreError(f"results store {path}: {what} failed ({error}); {_fix(path, error)}") from None
+
+
 class Store:
     """The store of one eval directory; use from one thread (the engine's driver), as a context manager."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        with _guard(self.path, "opening it"):
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
 
     def __enter__(self) -> Store:
         return self
@@ -107,17 +134,19 @@ class Store:
         self.db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        with _guard(self.path, what):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def add_config(self, config_hash: str, name: str, config_json: str) -> None:
-        with self._transaction() as db:
+        with self._transaction(f"recording config {name!r}") as db:
             db.execute("INSERT OR REPLACE INTO configs VALUES (?, ?, ?)", (config_hash, name, config_json))
 
     def add(self, row: JobResult) -> bool:
@@ -130,7 +159,8 @@ class Store:
             "events": json.dumps(data["events"]),
             "finished_at": time.time(),
         }
-        with self._transaction() as db:
+        saved = f"recording the job of item {row.item_id!r} seed {row.seed} (its video is saved in {row.run_dir})"
+        with self._transaction(saved) as db:
             cursor = db.execute(
                 f"INSERT OR IGNORE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                 [values[c] for c in _COLUMNS],
@@ -142,21 +172,24 @@ class Store:
             return cursor.rowcount == 1
 
     def add_failure(self, key: tuple[str, int, str], error: str) -> None:
-        with self._transaction() as db:
+        with self._transaction(f"recording the failure of item {key[0]!r} seed {key[1]} ({error})") as db:
             db.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", (*key, error, time.time()))
 
     def done(self) -> set[tuple[str, int, str]]:
         """Keys of every finished job."""
-        return {(i, s, h) for i, s, h in self.db.execute("SELECT item_id, seed, config_hash FROM results")}
+        with _guard(self.path, "reading it"):
+            return {(i, s, h) for i, s, h in self.db.execute("SELECT item_id, seed, config_hash FROM results")}
 
     def prompts(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT DISTINCT item_id, prompt FROM results"))
+        with _guard(self.path, "reading it"):
+            return dict(self.db.execute("SELECT DISTINCT item_id, prompt FROM results"))
 
     def rows(self, keys: Iterable[tuple[str, int, str]] | None = None) -> list[JobResult]:
         """Finished jobs as results (all of them, or those with the given keys, in that order)."""
-        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM results")
+        with _guard(self.path, "reading it"):
+            records = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM results").fetchall()
         found = {}
-        for record in cursor:
+        for record in records:
             data = dict(zip(_COLUMNS, record, strict=True))
             for name in ("metrics", "steps", "events"):
                 data[name] = json.loads(data[name])

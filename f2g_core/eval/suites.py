@@ -11,6 +11,7 @@ gets one from its prompt (a hash, numbered for repeats), never from its line num
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,9 @@ from f2g_core.eval.hooks import collect
 from f2g_core.eval.refs import parse_ref
 from f2g_core.interfaces import Component
 from f2g_core.registry import format_validation_error
+
+MAX_SEED = 2**63 - 1
+"""The largest seed an eval takes: the results store keys each job by its seed, a signed 64-bit SQLite integer."""
 
 
 @dataclass(frozen=True)
@@ -63,25 +67,36 @@ def prompt_id(prompt: str) -> str:
     return hashlib.sha1(prompt.encode("utf-8")).hexdigest()[:12]
 
 
+def _seed(value: Any, where: str) -> int:
+    """A suite item's ``seed``: an integer 0..MAX_SEED (JSON ``true``, ``1.5``, ``-5`` or ``1e400`` are refused)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str) and value.strip().isdecimal():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{where}: `seed` must be an integer from 0 to {MAX_SEED} (2^63 - 1), not {value!r}")
+    return value
+
+
 def _with_ids(raw: Iterable[tuple[int, dict[str, Any]]], source: str) -> list[SuiteItem]:
-    """Items from ``(line, fields)``; each problem names the file and the line."""
+    """Items from ``(line, fields)``; each problem names the file, the line and the item's id if it has one."""
     items: list[SuiteItem] = []
     seen: dict[str, int] = {}
     for line, fields in raw:
-        where = f"{source}:{line}"
+        where = f"{source}:{line}" + (f" (item {str(fields['id'])!r})" if fields.get("id") else "")
         prompt = fields.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigError(f"{where}: no prompt (each item needs a non-empty `prompt`)")
         prompt = prompt.strip()
+        for name, text in (("prompt", prompt), ("id", str(fields.get("id") or ""))):
+            if "\x00" in text:
+                raise ConfigError(f"{where}: the {name} contains a NUL character; remove it (is the file text?)")
         dims = fields.get("dimension") or ()
         if isinstance(dims, str):
             dims = [d.strip() for d in dims.replace(";", ",").split(",") if d.strip()]
         if not isinstance(dims, list | tuple) or not all(isinstance(d, str) for d in dims):
             raise ConfigError(f"{where}: `dimension` must be a name or a list of names")
-        try:
-            seed = int(fields.get("seed") or 0)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: `seed` must be an integer, not {fields.get('seed')!r}") from None
+        seed = _seed(fields.get("seed"), where)
         item_id = str(fields.get("id") or "").strip()
         if not item_id:
             base = prompt_id(prompt)
@@ -154,12 +169,39 @@ def named_suites() -> dict[str, tuple[str, type[NamedSuite]]]:
     return collect("register_suites")
 
 
+def _read_file(path: Path) -> list[SuiteItem]:
+    """A suite file's items; a file that is not UTF-8 text (binary, UTF-16) is refused naming it."""
+    try:
+        return _with_ids(READERS.get(path.suffix.lower(), _read_lines)(path), str(path))
+    except UnicodeDecodeError as error:
+        if path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise ConfigError(f"suite {str(path)!r} is UTF-16 text; save it as UTF-8") from None
+        raise ConfigError(
+            f"suite {str(path)!r} is not UTF-8 text (byte {error.start} cannot be decoded; a binary file?); give a "
+            ".txt, .jsonl, .csv or VBench .json suite saved as UTF-8"
+        ) from None
+
+
+def _only(items: list[SuiteItem], dimensions: Sequence[str], source: str) -> list[SuiteItem]:
+    """The items of any of ``dimensions``; a dimension no item has is refused with the valid names."""
+    known = sorted({d for item in items for d in item.dimensions})
+    for dimension in dimensions:
+        if dimension not in known:
+            close = difflib.get_close_matches(dimension, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"--dimension {dimension!r}: no item of {source} has that dimension; {hint}"
+                f"valid: {', '.join(known) or 'none (the suite has no dimensions)'}"
+            )
+    return [item for item in items if set(dimensions) & set(item.dimensions)]
+
+
 def load_suite(ref: str, dimensions: Sequence[str] = ()) -> Suite:
     """A suite from a file path or a registered name (``NAME:key=value``), filtered to ``dimensions`` if given."""
     path = Path(ref)
     if path.is_file():
         source = str(path)
-        items = _with_ids(READERS.get(path.suffix.lower(), _read_lines)(path), source)
+        items = _read_file(path)
         name = path.stem
     else:
         name, options = parse_ref(ref, "suite")
@@ -178,9 +220,7 @@ def load_suite(ref: str, dimensions: Sequence[str] = ()) -> Suite:
         source = f"suite {name!r}"
         items = list(suite.items())
     if dimensions:
-        wanted = set(dimensions)
-        items = [item for item in items if wanted & set(item.dimensions)]
+        items = _only(items, dimensions, source)
     if not items:
-        selection = f" with dimension {', '.join(dimensions)}" if dimensions else ""
-        raise ConfigError(f"{source}: no prompts{selection}")
+        raise ConfigError(f"{source}: no prompts")
     return Suite(name=name, items=tuple(items), source=source)

@@ -8,6 +8,7 @@ summary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,8 +52,18 @@ def metric_columns(rows: Sequence[JobResult]) -> list[str]:
     return list(columns)
 
 
+def _usable(value: float | None) -> bool:
+    """None: the metric does not apply to the item; NaN: it failed (the row's events say why)."""
+    return value is not None and not math.isnan(value)
+
+
 def _values(rows: Sequence[JobResult], column: str) -> list[float]:
-    return [v for row in rows if (v := row.metrics.get(column)) is not None]
+    return [v for row in rows if (v := row.metrics.get(column)) is not None and not math.isnan(v)]
+
+
+def failed_values(rows: Sequence[JobResult]) -> int:
+    """How many metric values failed (stored as NaN)."""
+    return sum(1 for row in rows for v in row.metrics.values() if v is not None and math.isnan(v))
 
 
 @dataclass
@@ -66,6 +77,8 @@ class ConfigSummary:
     reward_calls: float
     tokens: float
     seconds: float
+    failed: int = 0
+    """Metric values that failed (NaN in results.csv), left out of the means."""
     groups: dict[str, dict[str, tuple[int, dict[str, Estimate]]]] = field(default_factory=dict)
     """``kind ("category" / "dimension") -> group -> (videos, column -> estimate)``."""
     paired: dict[str, Estimate] = field(default_factory=dict)
@@ -100,6 +113,7 @@ def summarise(rows: Sequence[JobResult], order: Sequence[str], baseline: str | N
             reward_calls=float(np.mean([r.reward_calls for r in mine])),
             tokens=float(np.mean([r.tokens for r in mine])),
             seconds=float(np.median([r.seconds for r in mine])),
+            failed=failed_values(mine),
         )
         for kind in ("category", "dimension"):
             groups = _groups(mine, kind)
@@ -112,7 +126,7 @@ def summarise(rows: Sequence[JobResult], order: Sequence[str], baseline: str | N
                 for row in mine:
                     other = base.get((row.item_id, row.seed))
                     a, b = row.metrics.get(column), other.metrics.get(column) if other else None
-                    if a is not None and b is not None:
+                    if a is not None and b is not None and _usable(a) and _usable(b):
                         diffs.append(a - b)
                 summary.paired[column] = bootstrap(diffs)
         summaries.append(summary)
@@ -155,6 +169,13 @@ def markdown(summaries: Sequence[ConfigSummary], baseline: str | None, title: st
             ],
         ),
     ]
+    failed = [f"{s.name}: {s.failed}" for s in summaries if s.failed]
+    if failed:
+        out += [
+            "",
+            f"Failed metric values (NaN in results.csv, left out of the means; the reasons are in the rows' events in "
+            f"results.sqlite): {', '.join(failed)}.",
+        ]
     for kind in ("category", "dimension"):
         if not any(s.groups.get(kind) for s in summaries):
             continue

@@ -1,10 +1,12 @@
 """``--engine ray`` on a local Ray: the same metric values as the local engine, every job exactly once even when
-a worker process is killed mid-suite, and one concurrency limit shared by all actors."""
+a worker process is killed mid-suite, a job that kills its actor every time fails alone (it is not requeued for
+ever), and one concurrency limit shared by all actors."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,52 @@ from f2g_core.eval.engines.ray_engine import RayEngine
 from f2g_core.eval.jobs import JobResult
 from f2g_core.eval.limits import RunLimits
 from f2g_core.eval.runner import EvalSpec, prepare, run_eval
+from f2g_core.testing import install_fake_distribution
+
+KILLER = """\
+import os
+
+from f2g_core.eval.metrics import Metric
+from f2g_core.gaussian_mixture import register_backbones  # noqa: F401
+from f2g_core.hookspecs import hookimpl
+
+
+class KillsItsProcess(Metric):
+    \"\"\"Ends its process (as an out-of-memory kill or a crash in native code would) on prompts saying "doomed".\"\"\"
+
+    name = "kills-its-process"
+
+    def measure(self, item, video):
+        if "doomed" in item.prompt:
+            os._exit(1)
+        return {"kills-its-process": 1.0}
+
+
+@hookimpl
+def register_metrics(register):
+    register(KillsItsProcess)
+"""
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray for the module (the engine reuses a running Ray and leaves it running)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024)
+def actor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installed plugin (a fake distribution) the actors load: the analytic backbone and a metric that ends its
+    process on some prompts."""
+    site = tmp_path_factory.mktemp("actor-site")
+    (site / "f2g_ray_killer.py").write_text(KILLER)
+    install_fake_distribution(site, "f2g-ray-killer", "0.1", "ray-killer = f2g_ray_killer")
+    return site
+
+
+@pytest.fixture(scope="module")
+def local_ray(actor_site: Path):
+    """One local Ray for the module (the engine reuses a running Ray and leaves it running); its workers see
+    ``actor_site``."""
+    path = os.pathsep.join(filter(None, [str(actor_site), os.environ.get("PYTHONPATH")]))
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )  # fmt: skip
     yield
     ray.shutdown()
 
@@ -70,6 +112,32 @@ def test_killed_worker_mid_suite_every_job_exactly_once(local_ray, eval_files, t
     assert killed and engine.restarts >= 1
     assert sorted(r.key for r in rows) == sorted(j.key for j in jobs)  # all of them, none twice
     # (rows of the killed actor may still arrive: a batch it finished just before the kill is kept, not redone)
+
+
+def test_a_job_that_kills_its_actor_every_time_fails_alone_and_the_run_goes_on(local_ray, tmp_path) -> None:
+    from f2g_core.config import load_config
+    from f2g_core.eval.jobs import EvalConfig, make_jobs
+    from f2g_core.eval.suites import SuiteItem
+
+    data = {"backbone": {"type": "gaussian-mixture"}, "sampler": {"num_steps": 4}, "guidance": {"method": "none"}}
+    config = EvalConfig("core", load_config({**data, "output": {"formats": ["gif"]}}))
+    items = [SuiteItem("doomed", "a doomed circle"), SuiteItem("fine", "a fine circle")]
+    jobs = make_jobs(items, [0], [config])
+    engine = RayEngine(  # both jobs in one actor call: the batch is split to find the job that kills its actor
+        {config.hash: config.config}, ["kills-its-process"], tmp_path, workers=1, batch=2
+    )
+    rows: list[JobResult] = []
+    failed: dict[str, str] = {}
+    runner = threading.Thread(
+        target=lambda: engine.run(jobs, rows.append, lambda job, message: failed.update({job.item.id: message})),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive(), "the Ray engine requeued the job for ever"
+    assert [row.item_id for row in rows] == ["fine"] and list(failed) == ["doomed"]
+    assert "its Ray actor died each of 2 times it ran" in failed["doomed"]
+    assert engine.restarts == 3  # the batch once, then the job alone twice
 
 
 def test_actors_share_one_concurrency_limit(local_ray, tmp_path) -> None:

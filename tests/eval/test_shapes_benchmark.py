@@ -23,14 +23,14 @@ def load_table_script():
     return module
 
 
-def test_every_benchmark_config_is_valid() -> None:
+def test_every_benchmark_config_is_valid(shapes: None) -> None:
     from f2g_core.eval.runner import load_configs
 
     configs = load_configs([str(CONFIGS)])
     assert len(configs) == 17 and {"unguided", "paper", "oracle", "best-of-3"} <= {c.name for c in configs}
 
 
-def test_benchmark_rows_and_readme_table_from_f2g_eval(tmp_path: Path) -> None:
+def test_benchmark_rows_and_readme_table_from_f2g_eval(tmp_path: Path, shapes: None) -> None:
     out = tmp_path / "eval"
     args = ["eval", "shapes-benchmark:pairs=3", "-c", str(CONFIGS / "unguided.yaml"), "-c", str(CONFIGS / "paper.yaml")]
     with pytest.raises(SystemExit) as done:  # the console-script entry exits with the documented code

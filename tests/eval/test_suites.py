@@ -61,6 +61,12 @@ def test_vbench_full_info_with_dimension_filter(tmp_path: Path) -> None:
         ("bad.csv", "text,category\nhello,x\n", "bad.csv:1: the header must have a `prompt` column"),
         ("dup.jsonl", '{"prompt": "a", "id": "k"}\n{"prompt": "b", "id": "k"}\n', "item id 'k' is used twice"),
         ("seed.jsonl", '{"prompt": "a", "seed": "x"}\n', "seed.jsonl:1: `seed` must be an integer"),
+        ("true.jsonl", '{"prompt": "a", "id": "t", "seed": true}\n', "true.jsonl:1 (item 't'): `seed` must be"),
+        ("half.jsonl", '{"prompt": "a", "id": "h", "seed": 1.5}\n', "half.jsonl:1 (item 'h'): `seed` must be"),
+        ("neg.jsonl", '{"prompt": "a", "id": "n", "seed": -5}\n', "neg.jsonl:1 (item 'n'): `seed` must be"),
+        ("huge.jsonl", '{"prompt": "a", "id": "e", "seed": 1e400}\n', "huge.jsonl:1 (item 'e'): `seed` must be"),
+        ("big.jsonl", '{"prompt": "a", "seed": 9223372036854775808}\n', "from 0 to 9223372036854775807"),
+        ("neg.csv", "prompt,id,seed\na,m,-5\n", "neg.csv:2 (item 'm'): `seed` must be an integer"),
     ],
 )
 def test_malformed_lines_name_file_and_line(tmp_path: Path, name: str, text: str, message: str) -> None:
@@ -74,12 +80,16 @@ def test_missing_file_and_empty_selection(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file, and no installed plugin provides a suite"):
         load_suite(str(tmp_path / "nope.txt"))
     path = tmp_path / "s.jsonl"
-    path.write_text('{"prompt": "a", "dimension": "color"}\n')
-    with pytest.raises(ConfigError, match=r"s\.jsonl: no prompts with dimension spatial_relation"):
+    path.write_text('{"prompt": "a", "dimension": "color"}\n{"prompt": "b", "dimension": "spatial_relationship"}\n')
+    with pytest.raises(
+        ConfigError,
+        match=r"--dimension 'spatial_relation': no item of .*s\.jsonl has that dimension; did you mean "
+        r"'spatial_relationship'\? valid: color, spatial_relationship",
+    ):
         load_suite(str(path), ["spatial_relation"])
 
 
-def test_named_shapes_suite_is_a_stable_prefix() -> None:
+def test_named_shapes_suite_is_a_stable_prefix(shapes: None) -> None:
     small = load_suite("shapes-benchmark:pairs=10").items
     large = load_suite("shapes-benchmark:pairs=40").items
     assert len(small) == 10 and len(large) == 40
@@ -90,7 +100,7 @@ def test_named_shapes_suite_is_a_stable_prefix() -> None:
         load_suite("shapes-benchmark:pairs=0")
 
 
-def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split() -> None:
+def test_shapes_suite_keeps_categories_and_has_a_disjoint_dev_split(shapes: None) -> None:
     full = {i.id: i for i in load_suite("shapes-benchmark:pairs=400").items}
     two = load_suite("shapes-benchmark:pairs=400,categories=multiple+relation").items
     assert len(two) == 400 and {i.category for i in two} == {"multiple", "relation"}

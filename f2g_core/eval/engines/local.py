@@ -16,8 +16,10 @@ from pathlib import Path
 
 from f2g_core.config import RunConfig
 from f2g_core.eval import limits
-from f2g_core.eval.engines import OnFailure, OnResult
-from f2g_core.eval.jobs import Job, JobResult, Worker, batches, describe
+from f2g_core.eval.engines import OnFailure, OnResult, not_run
+from f2g_core.eval.jobs import Failure, Job, JobResult, Worker, batches, fail
+
+Report = tuple[Job, JobResult | Failure]
 
 
 class LocalEngine:
@@ -40,30 +42,34 @@ class LocalEngine:
         self.run_limits = run_limits or limits.RunLimits()
         self.batch = batch
 
-    def _work(self, index: int, todo: queue.Queue[list[Job]], done: queue.Queue[tuple[Job, JobResult | str]]) -> None:
-        worker: Worker | None = None
+    def _work(
+        self, index: int, todo: queue.Queue[list[Job]], done: queue.Queue[Report], stopping: threading.Event
+    ) -> None:
+        """Take batches until none is left or a failure stops the run; every job taken is put on ``done`` exactly
+        once (Worker.run never raises; the guard below covers a failure outside it)."""
+        worker = Worker(self.configs, self.metric_refs, self.out, f"local-{index}")
         try:
-            worker = Worker(self.configs, self.metric_refs, self.out, f"local-{index}")
-            while True:
+            while not stopping.is_set():
                 try:
                     batch = todo.get_nowait()
                 except queue.Empty:
                     return
-                for job, outcome in worker.run(batch):
-                    done.put((job, outcome))
-        except Exception as error:  # the worker could not even start (a metric failed to build)
-            message = describe(error)
-            while True:
+                reported: set[tuple[str, int, str]] = set()
                 try:
-                    for job in todo.get_nowait():
-                        done.put((job, message))
-                except queue.Empty:
-                    return
+                    for job, outcome in worker.run(batch):
+                        reported.add(job.key)
+                        done.put((job, outcome))
+                        if isinstance(outcome, Failure) and outcome.stop:
+                            stopping.set()  # no thread starts another batch; the driver fails the rest
+                except BaseException as error:  # this thread must report its batch whatever happens
+                    failure = fail(error)
+                    for job in batch:
+                        if job.key not in reported:
+                            done.put((job, failure))
         finally:
-            if worker is not None:
-                worker.close()
+            worker.close()
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult, on_failure: OnFailure) -> None:
+    def run(self, jobs: Sequence[Job], on_result: OnResult, on_failure: OnFailure) -> Failure | None:
         if self.workers > 1:
             import torch
 
@@ -71,27 +77,57 @@ class LocalEngine:
         todo: queue.Queue[list[Job]] = queue.Queue()
         for batch in batches(jobs, self.batch):
             todo.put(batch)
-        done: queue.Queue[tuple[Job, JobResult | str]] = queue.Queue()
+        done: queue.Queue[Report] = queue.Queue()
+        stopping = threading.Event()
         limits.install(self.run_limits)
+        # Not daemon threads: at Ctrl-C the CLI ends the process at once (os._exit) when workers are alive, rather
+        # than finalising the interpreter under a thread that is inside torch (which aborts with exit 134).
         threads = [
-            threading.Thread(target=self._work, args=(i, todo, done), daemon=True, name=f"f2g-eval-{i}")
+            threading.Thread(target=self._work, args=(i, todo, done, stopping), name=f"f2g-eval-{i}")
             for i in range(min(self.workers, todo.qsize()))
         ]
+        waiting = {job.key: job for job in jobs}
+        stop: Failure | None = None
         try:
             for thread in threads:
                 thread.start()
-            for _ in range(len(jobs)):
-                job, outcome = done.get()
-                if isinstance(outcome, str):
-                    on_failure(job, outcome)
+            while waiting:
+                try:
+                    job, outcome = done.get(timeout=0.5)
+                except queue.Empty:
+                    if any(thread.is_alive() for thread in threads) or not done.empty():
+                        continue
+                    for job in waiting.values():  # every worker is gone: nothing more can come
+                        on_failure(job, "its eval worker thread ended without reporting it")
+                    break
+                if waiting.pop(job.key, None) is None:
+                    continue
+                if isinstance(outcome, Failure):
+                    on_failure(job, outcome.message)
+                    if outcome.stop and stop is None:
+                        stop = outcome
+                        for batch in _drain(todo):
+                            for other in batch:
+                                waiting.pop(other.key, None)
+                                on_failure(other, not_run(stop))
                 else:
                     on_result(outcome)
             for thread in threads:
                 thread.join()
         finally:
-            while not todo.empty():  # on an interrupt: the (daemon) threads stop after their current job
-                try:
-                    todo.get_nowait()
-                except queue.Empty:
-                    break
+            _drain(todo)  # on an interrupt: the threads stop after their current job
             limits.install(None)
+        return stop
+
+    def usage(self) -> dict[str, float]:
+        return self.run_limits.stats()
+
+
+def _drain(todo: queue.Queue[list[Job]]) -> list[list[Job]]:
+    """Take every batch not started yet off the queue."""
+    taken = []
+    while True:
+        try:
+            taken.append(todo.get_nowait())
+        except queue.Empty:
+            return taken

@@ -3,9 +3,11 @@
 Why plain actors rather than Ray Data's ``map_batches``: a job is one video of minutes, not a row of a table, and
 what matters is that each finished video is committed at once and a lost one is redone exactly once. With actors
 the driver sees every job finish (``ray.wait``), commits it to the store immediately, and when an actor dies
-(its process killed, its node lost) puts that actor's one job back in the queue and starts a replacement actor;
-the store's primary key makes a duplicate impossible even if a job were reported twice. Ray Data would buffer
-rows in blocks and retry whole tasks, which is the wrong unit for resumability.
+(its process killed, its node lost, a crash in native code) starts a replacement actor and puts that actor's
+work back in the queue — a batch as single jobs, so that the job that killed it is found; a job whose actor dies
+twice is recorded as failed with the reason and the run goes on. The store's primary key makes a duplicate
+impossible even if a job were reported twice. Ray Data would buffer rows in blocks and retry whole tasks, which
+is the wrong unit for resumability.
 
 Per actor: one pipeline (model weights, reward clients, metrics), ``num_cpus`` / ``num_gpus`` resources. Shared
 by all actors of a run: one named actor holding the remote rewards' concurrency limit and budget
@@ -23,10 +25,12 @@ from typing import Any
 
 from f2g_core.config import RunConfig
 from f2g_core.eval import limits
-from f2g_core.eval.engines import OnFailure, OnResult
-from f2g_core.eval.jobs import Job, JobResult, Worker, batches, describe
+from f2g_core.eval.engines import OnFailure, OnResult, not_run
+from f2g_core.eval.jobs import Failure, Job, JobResult, Worker, batches, describe
 
 NAMESPACE = "f2g"
+DEATHS_ALLOWED = 1
+"""How many actor deaths one job may cause and still be retried: the second death fails it."""
 
 
 class LimitsActor:
@@ -89,7 +93,7 @@ class EvalActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, batch: list[Job]) -> list[tuple[Job, JobResult | str]]:
+    def run(self, batch: list[Job]) -> list[tuple[Job, JobResult | Failure]]:
         return list(self.worker.run(batch))
 
 
@@ -140,7 +144,7 @@ class RayEngine:
             )
         return True
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult, on_failure: OnFailure) -> None:
+    def run(self, jobs: Sequence[Job], on_result: OnResult, on_failure: OnFailure) -> Failure | None:
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -165,11 +169,22 @@ class RayEngine:
                 raise RuntimeError(f"a Ray eval actor could not start: {error}") from error
             return actor
 
-        actors = [start(slot) for slot in range(slots)]
+        actors: list[Any] = []
         queue = deque(batches(jobs, self.batch))
         pending: dict[Any, tuple[int, list[Job]]] = {}
-        idle = deque(range(slots))
+        deaths: dict[tuple[str, int, str], int] = {}
+        stop: Failure | None = None
+
+        def stop_run(failure: Failure) -> None:
+            nonlocal stop
+            stop = stop or failure
+            while queue:
+                for job in queue.popleft():
+                    on_failure(job, not_run(stop))
+
         try:
+            actors += [start(slot) for slot in range(slots)]
+            idle = deque(range(slots))
             while queue or pending:
                 while queue and idle:
                     slot = idle.popleft()
@@ -179,19 +194,29 @@ class RayEngine:
                 slot, batch = pending.pop(ready[0])
                 try:
                     outcomes = ray.get(ready[0])
-                except RayActorError:
-                    queue.appendleft(batch)  # the actor died with this batch: redo it on a fresh actor
+                except RayActorError as error:  # the actor died with this batch: a fresh actor redoes it
                     ray.kill(actors[slot], no_restart=True)
+                    if len(batch) > 1:  # one at a time, so that a job that kills its actor fails alone
+                        queue.extendleft([job] for job in reversed(batch))
+                    elif deaths.get(batch[0].key, 0) < DEATHS_ALLOWED:
+                        deaths[batch[0].key] = deaths.get(batch[0].key, 0) + 1
+                        queue.appendleft(batch)
+                    else:
+                        on_failure(batch[0], _death(error))
+                    if stop is not None:
+                        stop_run(stop)
                     actors[slot] = start(slot)
                     self.restarts += 1
-                except RayTaskError as error:  # the worker itself broke (its pipeline would not load)
+                except RayTaskError as error:  # not expected (Worker.run reports every failure), kept as a guard
                     message = describe(error.cause) if error.cause is not None else str(error)
                     for job in batch:
                         on_failure(job, message)
                 else:
                     for job, outcome in outcomes:
-                        if isinstance(outcome, str):
-                            on_failure(job, outcome)
+                        if isinstance(outcome, Failure):
+                            on_failure(job, outcome.message)
+                            if outcome.stop:
+                                stop_run(outcome)
                         else:
                             on_result(outcome)
                 idle.append(slot)
@@ -202,3 +227,16 @@ class RayEngine:
             ray.kill(gate, no_restart=True)
             if started:
                 ray.shutdown()
+        return stop
+
+    def usage(self) -> dict[str, float]:
+        return dict(self.stats)
+
+
+def _death(error: BaseException) -> str:
+    """A job whose actor died each time it ran, with Ray's reason cut to its first line."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"its Ray actor died each of {DEATHS_ALLOWED + 1} times it ran (killed, out of memory, or a crash in native "
+        f"code); not retried again. Ray: {reason[:300]}"
+    )

@@ -39,7 +39,7 @@ from PIL import Image
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError
 
 from f2g_core.config import HttpURL
-from f2g_core.errors import ComponentError, ConfigError
+from f2g_core.errors import ComponentError, ConfigError, CredentialsError
 from f2g_core.eval.limits import call_slot, cost_unknown, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
@@ -538,7 +538,8 @@ class LVLMReward(AsyncReward):
         except Exception as exc:
             kind = self.classify(exc)
             if kind is Failure.FATAL:
-                raise ComponentError(self._fatal_message(exc)) from None
+                rejected = getattr(exc, "status_code", None) in (401, 403)
+                raise (CredentialsError if rejected else ComponentError)(self._fatal_message(exc)) from None
             self._ledger.add(errors=1)
             log.warning("%s reward: request failed (%s): %s", self.name, kind.value, self._describe(exc))
             return None
