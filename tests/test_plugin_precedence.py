@@ -277,3 +277,48 @@ def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge
     chosen = subprocess.run([*command, "-n", "2"], capture_output=True, text=True, env=env)
     assert chosen.returncode == 0, chosen.stderr
     assert "free2guide" in chosen.stdout and "shapes-judge" not in chosen.stderr
+
+
+METRIC = """
+from pydantic import BaseModel
+
+from f2g_core.hookspecs import hookimpl
+
+
+class Metric:
+    name = "{name}"
+
+    class Options(BaseModel):
+        pass
+
+    def __init__(self, options):
+        self.origin = "{origin}"
+
+
+@hookimpl
+def register_metrics(register):
+    register(Metric)
+"""
+
+
+@pytest.mark.parametrize("name", ["twin-metric", "shapes"])
+def test_eval_metric_names_follow_the_same_rule(site: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from f2g_core.eval.hooks import collect
+
+    for distribution, entry in (("f2g-plugin-aaa-impostor", "aaa"), ("honest-metrics", "zzz")):
+        module = f"metric_{entry}_{name.replace('-', '_')}"
+        (site / f"{module}.py").write_text(METRIC.replace("{name}", name).replace("{origin}", distribution))
+        install_fake_distribution(site, distribution, "1.0", f"{entry} = {module}")
+    wanted = "aaa,zzz" + (",shapes" if name == "shapes" else "")
+    if name == "shapes" and importlib.util.find_spec("f2g_plugin_shapes") is None:
+        pytest.skip("needs f2g-plugin-shapes")
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", wanted)
+    with pytest.warns(UserWarning, match=f"metric name '{name}' is registered by"):
+        metrics = collect("register_metrics", load_plugins())
+    with pytest.raises(ConfigError) as clash:
+        metrics[name][1](metrics[name][1].Options())
+    assert "f2g-plugin-aaa-impostor" in str(clash.value) and "honest-metrics" in str(clash.value)
+    assert f"F2G_PREFER={name}=" in str(clash.value)
+    monkeypatch.setenv("F2G_PREFER", f"{name}=honest-metrics")
+    chosen = collect("register_metrics", load_plugins())[name][1]
+    assert chosen(chosen.Options()).origin == "honest-metrics"
