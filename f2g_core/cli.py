@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import sys
 import threading
 import traceback
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -249,7 +249,9 @@ def generate(
     if (prompt is None) == (prompts is None):  # a usage error: typer prints the usage line and exits 2
         raise typer.BadParameter("give a PROMPT argument or --prompts FILE (one of the two)", param_hint="PROMPT")
     if seed is not None and seeds is not None:
-        raise typer.BadParameter("give --seed or --seeds, not both (--seeds 5 makes the one seed 5)", param_hint="--seed")
+        raise typer.BadParameter(
+            "give --seed or --seeds, not both (--seeds 5 makes the one seed 5)", param_hint="--seed"
+        )
     prompt_list = _read_prompts(prompts) if prompts is not None else None
     seed_list = _parse_seeds(seeds, len(prompt_list or [prompt])) if seeds is not None else None
     sources = ConfigSources()
@@ -570,6 +572,7 @@ def _traceback() -> None:
     the one-line message stay what they are without it (docs/cli.md)."""
     if _state["debug"]:
         traceback.print_exc(file=sys.stderr)
+
 
 if __name__ == "__main__":
     main()

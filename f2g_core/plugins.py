@@ -211,7 +211,9 @@ class Plugins:
         chosen = self.prefer.get(DEFAULTS_KEY)
         if chosen in owners:
             return owners[chosen][1]
-        raise ConfigError(clash_message("the default run configuration", DEFAULTS_KEY, [i for i, _ in given], self.prefer))
+        raise ConfigError(
+            clash_message("the default run configuration", DEFAULTS_KEY, [i for i, _ in given], self.prefer)
+        )
 
 
 _STRICT: contextvars.ContextVar[bool | None] = contextvars.ContextVar("f2g_strict_plugins", default=None)

@@ -72,8 +72,8 @@ class Registry:
         caller logs it). An entry registered with ``override=True`` is itself never displaced by a later one.
         """
         self.check(kind, cls, plugin)
-        entry = Entry(kind, cls.name, cls, plugin, tuple(aliases), distribution, version, override)  # type: ignore[attr-defined]
-        name = entry.name
+        name: str = cls.name
+        entry = Entry(kind, name, cls, plugin, tuple(aliases), distribution, version, override)
         table = self.entries[kind]
         taken = [table[key] for key in (name, *entry.aliases) if key in table and table[key].cls is not cls]
         if taken and (not override or any(old.override for old in taken)):

@@ -43,7 +43,10 @@ BEHAVIOURS = {
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every behaviour as an installed distribution ``bad-<name>`` with entry point ``<name>``, plus ``good``."""
-    for name, body in {**BEHAVIOURS, "good": "@hookimpl\ndef register_rewards(register):\n    register(Fine)\n"}.items():
+    for name, body in {
+        **BEHAVIOURS,
+        "good": "@hookimpl\ndef register_rewards(register):\n    register(Fine)\n",
+    }.items():
         module = f"isolation_{name}_{tmp_path.name.replace('-', '_')}"
         (tmp_path / f"{module}.py").write_text(GOOD.replace("{tag}", name).replace("{body}", body))
         install_fake_distribution(tmp_path, f"bad-{name}", "1.0", f"{name} = {module}")
@@ -89,7 +92,9 @@ def test_system_exit_and_keyboard_interrupt_from_a_plugin_are_contained(site: Pa
     assert done.returncode == 0, done.stderr
     assert [entry["name"] for entry in json.loads(done.stdout)] == ["fine-good"]
     assert "interrupted" not in done.stderr
-    assert f"'{name}' (bad-{name} 1.0)" in done.stderr and ("SystemExit" in done.stderr or "KeyboardInterrupt" in done.stderr)
+    assert f"'{name}' (bad-{name} 1.0)" in done.stderr and (
+        "SystemExit" in done.stderr or "KeyboardInterrupt" in done.stderr
+    )
 
 
 def test_what_a_plugin_prints_never_corrupts_json(site: Path) -> None:

@@ -42,9 +42,14 @@ def collect(hook_name: str, plugins: Plugins | None = None) -> dict[str, tuple[s
                 if not isinstance(name, str) or not name:
                     raise TypeError(f"{cls!r} has no `name` class attribute")
                 for key in (name, *aliases):
-                    if key in found and found[key][1] is not cls and _verdict(plugins, found[key][0], info, key) in (
-                        "builtin",
-                        "first",
+                    if (
+                        key in found
+                        and found[key][1] is not cls
+                        and _verdict(plugins, found[key][0], info, key)
+                        in (
+                            "builtin",
+                            "first",
+                        )
                     ):
                         raise TypeError(f"{hook_name}: {key!r} is already registered by plugin {found[key][0]!r}")
         except (Exception, SystemExit) as error:  # plugin code: a broken plugin never breaks f2g eval

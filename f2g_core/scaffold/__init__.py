@@ -207,7 +207,8 @@ def _check_free(name: str, ident: str, distribution: str, module: str) -> None:
             )
     points = {point.name: point for point in metadata.entry_points(group="f2g")}
     if ident in points:
-        owner = points[ident].dist.metadata["Name"] if points[ident].dist else points[ident].value
+        dist = points[ident].dist
+        owner = dist.metadata["Name"] if dist is not None else points[ident].value
         raise ConfigError(f"plugin name {name!r}: installed plugin {owner!r} already uses it; choose another name")
     if importlib.util.find_spec(module) is not None:
         raise ConfigError(f"plugin name {name!r}: a module {module!r} is already importable; choose another name")
