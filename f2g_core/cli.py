@@ -11,7 +11,9 @@ import json
 import os
 import sys
 import threading
+import traceback
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -93,6 +95,12 @@ def _plugin_defaults() -> dict[str, Any]:
     return default_plugins().default_run_config()
 
 
+BATCH_VIDEOS = 8
+"""``--prompts``/``--seeds`` make videos in batches of up to this many, each reported and saved when it is done."""
+MAX_VIDEOS = 10_000
+"""The most videos one ``f2g generate`` makes (prompts × seeds); more is almost surely a typo in ``--seeds``."""
+
+
 def _run(
     config: RunConfig,
     sources: ConfigSources,
@@ -101,36 +109,27 @@ def _run(
     allow_unguided: bool,
     many: tuple[list[str], list[int]] | None = None,
 ) -> None:
-    """Generate the config's video (or, with ``many``, one per prompt × seed through ``generate_many``), report
-    each, save each, and exit 3 when a video's planned guidance never happened (unless ``allow_unguided``)."""
+    """Generate the config's video (or, with ``many``, one per prompt × seed, in batches through
+    ``generate_pairs``), report and save each as soon as its batch is done, and exit 3 when a video's planned
+    guidance never happened (unless ``allow_unguided``)."""
     with _pipeline(config, sources) as pipeline:
         pipeline.check()
         if save:
             pipeline.output_dir(out)  # a bad --out / output.dir fails before any model loads
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("loading", total=None)
-            pipeline.load()
-            bar.update(task, description="sampling")
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            if many is None:
-                results = [pipeline.generate(progress=progress)]
-            else:
-                results = pipeline.generate_many(*many, progress=progress)
-        unguided = [result for result in results if _report(pipeline, config, result, save, out)]
+        batches: list[list[tuple[str, int]] | None] = [None]
+        if many is not None:
+            pairs = [(prompt, seed) for prompt in many[0] for seed in many[1]]
+            batches = [pairs[begin : begin + BATCH_VIDEOS] for begin in range(0, len(pairs), BATCH_VIDEOS)]
+        made, unguided = 0, []
+        for batch in batches:
+            for result in _sample(pipeline, batch):
+                made += 1
+                if _report(pipeline, config, result, save, out):
+                    unguided.append(result)
         if unguided and not allow_unguided:
             planned = unguided[0].trace.totals()["planned_guided_steps"]
             raise UnguidedRun(
-                f"guidance never happened for {len(unguided)} of {len(results)} video(s): none of the {planned} "
+                f"guidance never happened for {len(unguided)} of {made} video(s): none of the {planned} "
                 "planned guided steps selected by a valid reward score (see the notes above), so the video is "
                 "unguided"
                 + (" (it was saved)" if save else "")
@@ -138,21 +137,64 @@ def _run(
             )
 
 
-def _report(pipeline: Any, config: RunConfig, result: Any, save: bool, out: Path | None) -> bool:
-    """Print one video's outcome (summary, notes, plugins' verdicts), save it; True when it went unguided."""
-    from f2g_core.plugins import default_plugins
+def _sample(pipeline: Any, pairs: list[tuple[str, int]] | None) -> list[Any]:
+    """One batch with a progress bar on stderr: the config's video (``pairs`` None) or those of ``pairs``."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("loading", total=None)
+        pipeline.load()
+        bar.update(task, description="sampling")
 
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if pairs is None:
+            return [pipeline.generate(progress=progress)]
+        return list(pipeline.generate_pairs(pairs, progress=progress))
+
+
+def _report(pipeline: Any, config: RunConfig, result: Any, save: bool, out: Path | None) -> bool:
+    """Print one video's outcome and save it, then the plugins' verdicts (guarded: a plugin that fails after
+    sampling costs a warning, never the video); True when it went unguided."""
     totals = result.trace.totals()
     console.print(f"[bold]{escape(repr(result.prompt))}[/] seed {result.seed}: {_summary(config, totals)}")
     for event in result.trace.events:
         console.print(f"[yellow]note:[/] {event}")
-    hook = default_plugins().manager.hook
-    for verdict in hook.describe_result(prompt=result.prompt, video=result.video, config=config):
-        if verdict:
-            console.print(verdict)
     if save:
         console.print(f"wrote {pipeline.save(result, out)}")
+    for verdict in _verdicts(result, config):
+        console.print(verdict)
     return bool(totals["planned_guided_steps"] and not totals["guided_steps"])
+
+
+def _verdicts(result: Any, config: RunConfig) -> list[str]:
+    """Every plugin's non-empty ``describe_result``, in load order; one that raises (``SystemExit`` included) is
+    skipped with a warning naming it."""
+    from f2g_core.plugins import default_plugins
+
+    plugins = default_plugins()
+    arguments = {"prompt": result.prompt, "video": result.video, "config": config}
+    verdicts = []
+    for impl in plugins.manager.hook.describe_result.get_hookimpls():
+        try:
+            verdict = impl.function(**{name: arguments[name] for name in impl.argnames})
+        except (Exception, SystemExit) as error:  # plugin code runs after the video is saved and never loses it
+            info = plugins.info(impl.plugin_name)
+            label = info.label if info else repr(impl.plugin_name)
+            warnings.warn(
+                f"f2g plugin {label}: describe_result failed and is skipped: {type(error).__name__}: {error}",
+                stacklevel=2,
+            )
+            continue
+        if verdict:
+            verdicts.append(str(verdict))
+    return verdicts
 
 
 def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
@@ -206,6 +248,12 @@ def generate(
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
     if (prompt is None) == (prompts is None):  # a usage error: typer prints the usage line and exits 2
         raise typer.BadParameter("give a PROMPT argument or --prompts FILE (one of the two)", param_hint="PROMPT")
+    if seed is not None and seeds is not None:
+        raise typer.BadParameter(
+            "give --seed or --seeds, not both (--seeds 5 makes the one seed 5)", param_hint="--seed"
+        )
+    prompt_list = _read_prompts(prompts) if prompts is not None else None
+    seed_list = _parse_seeds(seeds, len(prompt_list or [prompt])) if seeds is not None else None
     sources = ConfigSources()
     sources.merge("plugin defaults", _plugin_defaults())
     if config is not None:
@@ -231,11 +279,10 @@ def generate(
             + default_plugins().registry.unavailable_hint()
         )
     loaded = sources.load()
-    if prompts is None and seeds is None:
+    if prompt_list is None and seed_list is None:
         _run(loaded, sources, save, out, allow_unguided)
         return
-    prompt_list = _read_prompts(prompts) if prompts is not None else [loaded.prompt or ""]
-    many = (prompt_list, _parse_seeds(seeds) if seeds else [loaded.seed])
+    many = (prompt_list or [loaded.prompt or ""], seed_list or [loaded.seed])
     _run(loaded, sources, save, out, allow_unguided, many=many)
 
 
@@ -276,29 +323,49 @@ def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None
 
 
 def _read_prompts(path: Path) -> list[str]:
+    if path.is_dir():
+        raise ConfigError(f"--prompts: {str(path)!r} is a directory; give a text file with one prompt per line")
     if not path.is_file():
         raise ConfigError(f"--prompts: file {str(path)!r} does not exist")
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError:
         raise ConfigError(f"--prompts: {path} is not a UTF-8 text file (one prompt per line)") from None
+    except OSError as error:
+        raise ConfigError(f"--prompts: cannot read {str(path)!r} ({error.strerror or error})") from None
     found = [line for line in lines if line and not line.startswith("#")]
     if not found:
         raise ConfigError(f"--prompts: {path} has no prompts (one per line; # starts a comment)")
     return found
 
 
-def _parse_seeds(text: str) -> list[int]:
-    """``0-3`` → [0, 1, 2, 3]; ``1,5,9`` → [1, 5, 9]."""
-    seeds: list[int] = []
+def _parse_seeds(text: str, prompts: int = 1) -> list[int]:
+    """``0-3`` → [0, 1, 2, 3]; ``1,5,9`` → [1, 5, 9]. A seed given twice (it would make the same video twice) and
+    more than :data:`MAX_VIDEOS` videos in all are refused before anything is built."""
+    ranges: list[range] = []
     try:
         for part in text.split(","):
             low, sep, high = part.strip().partition("-")
-            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+            ranges.append(range(int(low), int(high) + 1) if sep else range(int(low), int(low) + 1))
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: use a range like 0-3 or a list like 1,5,9") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError(f"--seeds {text!r}: give at least one seed >= 0")
+    if not ranges or any(not r for r in ranges) or min(r.start for r in ranges) < 0:
+        raise ConfigError(f"--seeds {text!r}: give at least one seed >= 0, and ranges low-high with low <= high")
+    if max(r.stop - 1 for r in ranges) >= 2**63:
+        raise ConfigError(f"--seeds {text!r}: seeds must be below 2**63")
+    count = sum(len(r) for r in ranges) * prompts
+    if count > MAX_VIDEOS:
+        raise ConfigError(
+            f"--seeds {text!r} with {prompts} prompt(s) asks for {count} videos; one command makes at most "
+            f"{MAX_VIDEOS}: split the seeds over several commands"
+        )
+    seeds = [seed for r in ranges for seed in r]
+    repeated = sorted(seed for seed, times in Counter(seeds).items() if times > 1)
+    if repeated:
+        raise ConfigError(
+            f"--seeds {text!r}: seed(s) {', '.join(map(str, repeated[:5]))} given more than once; one seed makes "
+            "one video, so give each seed once"
+        )
     return seeds
 
 
@@ -486,20 +553,25 @@ def main(argv: list[str] | None = None) -> None:
         errors.print("interrupted", highlight=False)
         _exit_interrupted()
     except F2GError as error:
-        if _state["debug"]:
-            raise
+        _traceback()
         errors.print(f"[red]error:[/] {escape(shorten_values(str(error)))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:
-        if _state["debug"]:
-            raise
+        _traceback()
         errors.print(
-            f"[red]error:[/] unexpected {type(error).__name__}: {escape(shorten_values(str(error)))} "
-            "(rerun with --debug for the traceback)",
+            f"[red]error:[/] unexpected {type(error).__name__}: {escape(shorten_values(str(error)))}"
+            + ("" if _state["debug"] else " (rerun with --debug for the traceback)"),
             highlight=False,
             soft_wrap=True,
         )
         sys.exit(1)
+
+
+def _traceback() -> None:
+    """With ``--debug`` / ``F2G_DEBUG=1``, print the current exception's traceback to stderr; the exit code and
+    the one-line message stay what they are without it (docs/cli.md)."""
+    if _state["debug"]:
+        traceback.print_exc(file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,11 @@ class OutputConfig(_Strict):
 
     dir: Path = Field(Path("runs"), description="Parent folder of run directories.")
     fps: int = Field(8, ge=1, le=120, description="Frames per second of written videos.")
-    formats: list[VideoFormat] = Field(default_factory=lambda: list(VIDEO_FORMATS), description="Video files.")
+    formats: list[VideoFormat] = Field(
+        default_factory=lambda: list(VIDEO_FORMATS),
+        min_length=1,
+        description="Video files to write (at least one: a run without a video file would lose the video).",
+    )
 
     @field_validator("dir")
     @classmethod

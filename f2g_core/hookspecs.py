@@ -56,9 +56,10 @@ def register_samplers(register: Register) -> None:
 def default_run_config() -> Mapping[str, Any] | None:
     """Return a partial run configuration used when the user gives none (``f2g generate PROMPT``).
 
-    f2g asks plugins in load order (built-ins, first-party distributions, then the others; see
-    :meth:`f2g_core.plugins.Plugins.default_run_config`) and the first that returns a mapping wins; the embedded
-    default world uses this to make a fresh install generate something useful with no flags.
+    The embedded default world uses this to make a fresh install generate something useful with no flags. When
+    plugins of several installed distributions return defaults, the user chooses one with
+    ``F2G_PREFER=default_run_config=DISTRIBUTION`` (:meth:`f2g_core.plugins.Plugins.default_run_config`); no package
+    name decides.
     """
 
 

@@ -4,19 +4,25 @@ Nothing finished is lost and nothing half-written looks finished: the output fol
 created, probed for writing) before any model loads; a run is written into a hidden staging folder
 (``.f2g-partial-*``) and renamed to its final, unique name only once complete (``rename`` refuses a non-empty
 target, so concurrent processes never share a name); a save that fails keeps the video and says where it is.
+A Ctrl-C while saving waits until the run directory is complete (a signal landing inside an encoder's finaliser
+would otherwise be swallowed), then interrupts. Videos are encoded deterministically: the same frames give the
+same bytes on any machine with the same libraries (one encoder thread, fixed options, no timestamps).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +43,9 @@ class SaveError(F2GError):
 def prepare_output_dir(parent: str | Path, setting: str = "output.dir") -> Path:
     """``parent`` with ``~`` expanded, created and proven writable; else a ConfigError naming ``setting``."""
     path = Path(parent).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{setting}: {str(path)!r} is a file, not a folder; choose a folder for run directories")
     try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{setting}: {str(path)!r} is a file, not a folder; choose a folder for run directories")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
@@ -96,14 +102,16 @@ def save_run(
 ) -> tuple[Path, dict[str, Path]]:
     """Write a complete run directory under ``parent`` atomically; returns it and its files by kind.
 
-    Ctrl-C while saving removes the staging folder (nothing half-written remains); any other failure raises
-    :class:`SaveError` naming the file that still holds the video.
+    Ctrl-C while saving is held back until the run directory is published, then raised (the run is complete);
+    a KeyboardInterrupt raised some other way removes the staging folder (nothing half-written remains); any other
+    failure raises :class:`SaveError` naming the file that still holds the video.
     """
     folder = prepare_output_dir(parent)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     try:
-        written = write_run(staging, video, key_frames, config, trace, formats=formats, fps=fps)
-        directory = _publish(staging, folder, run_stem(prompt, seed))
+        with interrupts_deferred():
+            written = write_run(staging, video, key_frames, config, trace, formats=formats, fps=fps)
+            directory = _publish(staging, folder, run_stem(prompt, seed))
     except KeyboardInterrupt:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -112,6 +120,29 @@ def save_run(
         kept = f"the video is kept in {rescued} (numpy.load it)" if rescued else "the video could not be kept"
         raise SaveError(f"saving the run into {folder} failed ({type(error).__name__}: {error}); {kept}") from error
     return directory, {kind: directory / path.name for kind, path in written.items()}
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+
+    Saving runs finalisers (the MP4 writer's); a KeyboardInterrupt raised inside one is printed as "Exception
+    ignored" and lost, so the command would finish with exit 0. Only the main thread can handle signals; elsewhere
+    (and when another handler is installed) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -126,12 +157,31 @@ def write_video(path: Path, video: np.ndarray, fps: int) -> Path:
     """Write (F, H, W, 3) frames in [0, 1] (or uint8) as mp4 (H.264 via PyAV) or gif (Pillow), by suffix."""
     frames = to_uint8(np.asarray(video))
     if path.suffix == ".mp4":
-        iio.imwrite(path, _even(frames), fps=fps, codec="libx264", plugin="pyav")
+        _write_mp4(path, _even(frames), fps)
     elif path.suffix == ".gif":
         iio.imwrite(path, frames, duration=1000.0 / fps, loop=0, plugin="pillow")
     else:
         raise ValueError(f"unsupported video format {path.suffix!r}")
     return path
+
+
+MP4_OPTIONS = {"crf": "18", "preset": "medium", "threads": "1", "flags": "+bitexact"}
+"""x264 settings. One thread: x264's output depends on its thread count, which it would take from the CPUs the
+process may use, so the same video could have different bytes on another machine or under another load."""
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
+    """H.264 (yuv420p) in MP4, byte-for-byte reproducible: one encoder thread, fixed options, bit-exact muxing."""
+    import av
+
+    with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=fps, options=dict(MP4_OPTIONS))
+        stream.height, stream.width = int(frames.shape[1]), int(frames.shape[2])
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode(None))
 
 
 def write_run(

@@ -192,20 +192,23 @@ class Pipeline:
 
     def generate_many(
         self,
-        prompts: Sequence[str],
-        seeds: Sequence[int] | None = None,
+        prompts: Sequence[str] | str,
+        seeds: Sequence[int] | int | None = None,
         progress: Progress | None = None,
         videos_per_batch: int | None = None,
     ) -> list[RunResult]:
         """One video per (prompt, seed) pair of ``prompts × seeds`` (default seeds: the config's), prompt-major.
 
+        A single string is one prompt (not a sequence of one-character prompts), a single int one seed.
+
         Where the backbone supports batched conditioning, the chains of up to ``videos_per_batch`` videos (None:
         all) share every denoiser call; otherwise videos run one after another. Either way each video equals what
         :meth:`generate` makes for its prompt and seed, and has its own trace (and, once saved, run directory).
         """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p for p in prompts):
             raise ConfigError("prompts: give at least one non-empty prompt")
-        seeds = list(seeds) if seeds is not None else [self.config.seed]
+        seeds = [self.config.seed] if seeds is None else [seeds] if isinstance(seeds, int) else list(seeds)
         return self.generate_pairs([(prompt, seed) for prompt in prompts for seed in seeds], progress, videos_per_batch)
 
     def generate_pairs(
@@ -311,6 +314,11 @@ class Pipeline:
 
     def save(self, result: RunResult, parent: Path | None = None) -> Path:
         """Write the run directory (video files, grid.png, config.yaml redacted, trace.json) atomically."""
+        if not isinstance(result, RunResult):
+            raise TypeError(
+                f"Pipeline.save expects the RunResult that generate() returned, not {type(result).__name__} "
+                f"{str(result)[:60]!r}; to choose the folder, pass it second: save(result, parent)"
+            )
         output = self.config.output
         result.directory, result.files = save_run(
             self.output_dir(parent),

@@ -1,42 +1,52 @@
 """The plugin manager: built-in plugins plus entry points of group ``f2g``, each loaded in isolation.
 
-A plugin that fails to import, or whose registration hook raises, is recorded (distribution, version, error) and
-reported by ``f2g plugins`` and a warning; it never stops the other plugins or the CLI.
+A plugin that fails to import, or whose registration hook raises (any exception, ``SystemExit`` and
+``KeyboardInterrupt`` included), or that does not finish importing or registering within ``F2G_PLUGIN_TIMEOUT``
+seconds, is recorded (distribution, version, error) and reported by ``f2g plugins`` and a warning; it never stops
+the other plugins or the CLI. What a plugin prints while loading goes to stderr, so ``--json`` output stays valid.
 
-Precedence (docs/plugins.md): plugins load in a fixed order, built-ins first, then first-party distributions
-(``f2g-core`` and ``f2g-plugin-*``), then every other distribution, each group by entry-point name. An id belongs
-to the first plugin that registers it; a later plugin registering the same id has *that component* skipped with
-a warning (the rest of the plugin still loads), so no plugin can silently replace or disable a first-party one.
-A plugin that means to replace a component calls ``register(cls, override=True)``; the replacement is logged.
+Precedence (docs/plugins.md) never depends on a package's *name*: the built-in components of f2g-core always win;
+an id registered by two installed distributions belongs to the one the user chose with ``F2G_PREFER`` (or the
+``prefer`` argument of :func:`load_plugins`), and otherwise to neither: using it is an error naming both
+distributions and the setting that resolves it. Plugins load built-ins first, then by entry-point name; within
+one distribution, and for in-process plugins, the first registration of an id wins unless a later one registers
+with ``override=True`` (logged).
 
 Environment variables:
 
 * ``F2G_LOAD_PLUGINS``: unset = load every installed plugin; empty = none; ``a,b`` = only those entry-point names
   (built-in plugins always load; a name that matches no installed plugin warns).
-* ``F2G_STRICT_PLUGINS=1``: every plugin problem (a failure, a skipped duplicate, a plugin registering nothing)
-  is a fatal :class:`PluginError` instead of a warning (useful in CI).
+* ``F2G_PREFER``: ``ID=DISTRIBUTION[,ID=DISTRIBUTION...]`` settles ids that two installed distributions register
+  (component ids, eval suite and metric names, and ``default_run_config`` for the default run configuration).
+* ``F2G_PLUGIN_TIMEOUT``: seconds a plugin may take to import, and then to register (default 60).
+* ``F2G_STRICT_PLUGINS=1``: every plugin problem (a failure, a skipped duplicate, a clash, a plugin registering
+  nothing) is a fatal :class:`PluginError` instead of a warning (useful in CI).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import difflib
 import functools
 import importlib
+import math
 import os
+import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, cast
+from typing import Any, Literal, TypeVar, cast
 
 import pluggy
 from pluggy import HookImpl
 
 from f2g_core import hookspecs
-from f2g_core.errors import PluginError
-from f2g_core.registry import Kind, Registry
+from f2g_core.errors import ConfigError, PluginError
+from f2g_core.registry import Entry, Kind, Registry
 
 BUILTIN_PLUGINS = ("f2g_core.default_plugins.combiners", "f2g_core.default_plugins.samplers")
 HOOKS: dict[Kind, str] = {
@@ -45,17 +55,88 @@ HOOKS: dict[Kind, str] = {
     "backbone": "register_backbones",
     "sampler": "register_samplers",
 }
-FIRST_PARTY_DISTRIBUTIONS = ("f2g-core",)
-FIRST_PARTY_PREFIX = "f2g-plugin-"
-"""Distributions of the f2g project: ``f2g-core`` and ``f2g-plugin-*`` (a reserved prefix, see docs/plugins.md)."""
+PREFER_ENV = "F2G_PREFER"
+TIMEOUT_ENV = "F2G_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULTS_KEY = "default_run_config"
+"""The ``F2G_PREFER`` key that chooses which distribution's ``default_run_config`` is used."""
+T = TypeVar("T")
 
 
-def is_first_party(distribution: str | None) -> bool:
-    """Whether a distribution name is one of the project's own (normalised as pip does: case, ``_`` and ``.``)."""
-    if not distribution:
-        return False
-    normal = distribution.lower().replace("_", "-").replace(".", "-")
-    return normal in FIRST_PARTY_DISTRIBUTIONS or normal.startswith(FIRST_PARTY_PREFIX)
+def normal_name(distribution: str) -> str:
+    """A distribution name normalised as pip does (case, ``_`` and ``.``), so ``F2G_PREFER`` matches either way."""
+    return distribution.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def preferences(text: str | None = None) -> dict[str, str]:
+    """``F2G_PREFER`` (or ``text``) as ``{id: normalised distribution}``; a malformed value is a ConfigError."""
+    text = os.environ.get(PREFER_ENV, "") if text is None else text
+    chosen: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, distribution = item.partition("=")
+        if not sep or not key.strip() or not distribution.strip():
+            raise ConfigError(
+                f"{PREFER_ENV}={text!r}: write ID=DISTRIBUTION pairs separated by commas, "
+                "e.g. shapes-judge=f2g-plugin-shapes"
+            )
+        chosen[key.strip()] = normal_name(distribution)
+    return chosen
+
+
+def plugin_timeout() -> float:
+    """Seconds a plugin may take to import, and then to register (``F2G_PLUGIN_TIMEOUT``, default 60)."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{TIMEOUT_ENV}={text!r}: give the seconds a plugin may take to load, a number > 0")
+    return value
+
+
+Verdict = Literal["builtin", "first", "keep", "replace", "clash"]
+
+
+def settle(key: str, holder: PluginInfo, newcomer: PluginInfo, prefer: Mapping[str, str]) -> Verdict:
+    """Who owns ``key`` when ``newcomer`` registers it after ``holder``; never decided by a package name.
+
+    ``builtin``: the holder is a built-in of f2g-core, which always wins. ``first``: in-process plugins or one
+    distribution's own entry points; the first registration wins unless a later one asks to override.
+    ``keep`` / ``replace``: two installed distributions, settled by the user's ``prefer`` (``F2G_PREFER``).
+    ``clash``: two installed distributions and no preference naming either: neither may have it.
+    """
+    if holder.builtin:
+        return "builtin"
+    if not holder.distribution or not newcomer.distribution:
+        return "first"
+    if normal_name(holder.distribution) == normal_name(newcomer.distribution):
+        return "first"
+    chosen = prefer.get(key)
+    if chosen == normal_name(newcomer.distribution):
+        return "replace"
+    if chosen == normal_name(holder.distribution):
+        return "keep"
+    return "clash"
+
+
+def clash_message(what: str, key: str, claimants: Iterable[PluginInfo], prefer: Mapping[str, str]) -> str:
+    """The error for an id that installed distributions clash over: both named, and the setting that settles it."""
+    owners = list(claimants)
+    distributions = [info.distribution or info.module for info in owners]
+    chosen = prefer.get(key)
+    ignored = f" ({PREFER_ENV} names {chosen!r}, which does not register it)" if chosen else ""
+    return (
+        f"{what} {key!r} is registered by {len(owners)} installed distributions: "
+        f"{', '.join(info.label for info in owners)}; none of them is used until you choose one{ignored}: "
+        f"set {PREFER_ENV}={key}={distributions[0]} (or "
+        + " or ".join(f"{key}={d}" for d in distributions[1:])
+        + "), or uninstall one"
+    )
 
 
 @dataclass
@@ -80,10 +161,6 @@ class PluginInfo:
         return self.error is None
 
     @property
-    def first_party(self) -> bool:
-        return self.builtin or is_first_party(self.distribution)
-
-    @property
     def label(self) -> str:
         """``'name' (distribution version)``, as messages name a plugin."""
         origin = " ".join(part for part in (self.distribution or self.module, self.version) if part)
@@ -97,22 +174,46 @@ class Plugins:
     manager: pluggy.PluginManager
     registry: Registry
     infos: list[PluginInfo]
+    prefer: dict[str, str] = field(default_factory=dict)
+    """The user's choices between clashing distributions (``F2G_PREFER`` or ``load_plugins(prefer=...)``)."""
+
+    def info(self, name: str) -> PluginInfo | None:
+        """The plugin registered under ``name``, if any."""
+        return next((info for info in self.infos if info.name == name), None)
 
     @property
     def failures(self) -> list[PluginInfo]:
         return [info for info in self.infos if not info.ok]
 
     def default_run_config(self) -> dict[str, Any]:
-        """The first non-empty ``default_run_config`` in load order (built-ins, first-party, others).
+        """The non-empty ``default_run_config`` of the installed plugins (``{}`` when none gives one).
 
-        pluggy would call the last registered plugin first; f2g asks them in load order instead, so a
-        third-party plugin cannot replace the defaults of an installed first-party one.
+        A plugin whose hook raises is skipped with a warning. When several distributions give defaults, the one
+        ``F2G_PREFER=default_run_config=DIST`` names is used; without that choice it is a ConfigError naming them.
         """
+        given: list[tuple[PluginInfo, dict[str, Any]]] = []
         for impl in self.manager.hook.default_run_config.get_hookimpls():
-            result = cast("Mapping[str, Any] | None", impl.function())
+            info = self.info(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name)
+            try:
+                result = cast("Mapping[str, Any] | None", impl.function())
+            except (Exception, SystemExit) as error:  # a broken plugin never breaks the CLI
+                warnings.warn(
+                    f"f2g plugin {info.label}: default_run_config failed and is skipped: "
+                    f"{type(error).__name__}: {error}",
+                    stacklevel=2,
+                )
+                continue
             if result:
-                return dict(result)
-        return {}
+                given.append((info, dict(result)))
+        owners = {normal_name(info.distribution or info.module): (info, data) for info, data in given}
+        if len(owners) <= 1:
+            return given[0][1] if given else {}
+        chosen = self.prefer.get(DEFAULTS_KEY)
+        if chosen in owners:
+            return owners[chosen][1]
+        raise ConfigError(
+            clash_message("the default run configuration", DEFAULTS_KEY, [i for i, _ in given], self.prefer)
+        )
 
 
 _STRICT: contextvars.ContextVar[bool | None] = contextvars.ContextVar("f2g_strict_plugins", default=None)
@@ -134,6 +235,7 @@ def _warn(info: PluginInfo, message: str, error: BaseException | None = None) ->
 
 
 def _fail(info: PluginInfo, error: BaseException, hint: str = "") -> None:
+    """Record ``info`` as failed with ``error`` and report it."""
     info.error = f"{type(error).__name__}: {error}{hint}"
     info.details = "".join(traceback.format_exception(error))
     _warn(info, f"failed to load and is skipped: {info.error} (run `f2g plugins --all` for details)", error)
@@ -146,7 +248,7 @@ def _distribution(point: EntryPoint) -> tuple[str | None, str | None]:
 
 def _selected(points: Iterable[EntryPoint], registry: Registry) -> list[EntryPoint]:
     """Entry points in load order, filtered by ``F2G_LOAD_PLUGINS``; deselected ones are noted in the registry."""
-    ordered = sorted(points, key=lambda ep: (not is_first_party(_distribution(ep)[0]), ep.name))
+    ordered = sorted(points, key=lambda ep: (ep.name, _distribution(ep)[0] or ""))
     wanted = os.environ.get("F2G_LOAD_PLUGINS")
     if wanted is None:
         return ordered
@@ -219,21 +321,56 @@ def load_plugins(
     extra: Iterable[tuple[str, Any]] = (),
     entry_point_group: str | None = hookspecs.PROJECT_NAME,
     strict: bool | None = None,
+    prefer: Mapping[str, str] | None = None,
 ) -> Plugins:
     """Build a plugin manager and registry from the built-ins, installed entry points and ``extra`` plugins.
 
     ``extra`` is ``(name, module_or_object)`` pairs (tests register throwaway plugins this way), loaded last;
     ``entry_point_group=None`` skips installed plugins entirely (an isolated registry). ``strict`` (default:
-    ``F2G_STRICT_PLUGINS``) makes every plugin problem a :class:`PluginError` instead of a warning.
+    ``F2G_STRICT_PLUGINS``) makes every plugin problem a :class:`PluginError` instead of a warning. ``prefer``
+    (default: ``F2G_PREFER``) maps ids to the distribution that should provide them when two installed ones do.
+    What plugins print while loading goes to stderr.
     """
     token = _STRICT.set(strict)
+    chosen = preferences() if prefer is None else {key: normal_name(dist) for key, dist in prefer.items()}
     try:
-        return _load_plugins(extra, entry_point_group)
+        with contextlib.redirect_stdout(sys.stderr):
+            return _load_plugins(extra, entry_point_group, chosen, plugin_timeout())
     finally:
         _STRICT.reset(token)
 
 
-def _load_plugins(extra: Iterable[tuple[str, Any]], entry_point_group: str | None) -> Plugins:
+def _isolated(info: PluginInfo, what: str, function: Callable[[], T], timeout: float) -> T:
+    """Run plugin code in a daemon thread with a time limit; whatever it raises (``SystemExit`` and
+    ``KeyboardInterrupt`` included) comes back as an ordinary exception, and a hang as a :class:`PluginError`
+    naming the plugin. A real Ctrl-C reaches the main thread, which is only waiting, and stops the command."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # plugin code: SystemExit and KeyboardInterrupt are contained too
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"f2g-plugin-{info.name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise PluginError(
+            f"{what} did not finish within {timeout:g} s ({TIMEOUT_ENV}); plugins must not block while loading "
+            "(load models and clients lazily)"
+        )
+    if "error" in outcome:
+        error = outcome["error"]
+        if isinstance(error, Exception):
+            raise error
+        raise PluginError(f"{what} raised {type(error).__name__}({error})") from error
+    return cast("T", outcome["value"])
+
+
+def _load_plugins(
+    extra: Iterable[tuple[str, Any]], entry_point_group: str | None, prefer: dict[str, str], timeout: float
+) -> Plugins:
     manager = new_manager()
     registry = Registry()
     infos: list[PluginInfo] = []
@@ -246,10 +383,12 @@ def _load_plugins(extra: Iterable[tuple[str, Any]], entry_point_group: str | Non
     if entry_point_group is not None:
         for point in _selected(entry_points(group=entry_point_group), registry):
             distribution, version = _distribution(point)
-            info = PluginInfo(name=point.name, module=point.value, distribution=distribution, version=version)
+            taken = any(other.name == point.name for other in infos)  # two distributions, one entry-point name
+            name = f"{point.name}@{distribution}" if taken else point.name
+            info = PluginInfo(name=name, module=point.value, distribution=distribution, version=version)
             infos.append(info)
             try:
-                loaded = point.load()
+                loaded = _isolated(info, "importing it", point.load, timeout)
             except Exception as error:  # a broken plugin must never break the CLI
                 _fail(info, error)
                 continue
@@ -258,56 +397,128 @@ def _load_plugins(extra: Iterable[tuple[str, Any]], entry_point_group: str | Non
         info = PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__))
         infos.append(info)
         _add(manager, plugin, info)
+    loaded_plugins = Plugins(manager=manager, registry=registry, infos=infos, prefer=prefer)
     impls = {kind: getattr(manager.hook, hook).get_hookimpls() for kind, hook in HOOKS.items()}
     for info in infos:
         if info.ok:
             _register_all(
-                registry,
+                loaded_plugins,
                 info,
                 [(kind, impl) for kind in HOOKS for impl in impls[kind] if impl.plugin_name == info.name],
+                timeout,
             )
     for info in infos:
         if not info.ok:
             registry.unavailable[info.label] = f"failed to load ({info.error})"
-    return Plugins(manager=manager, registry=registry, infos=infos)
+    return loaded_plugins
 
 
-def _register_all(registry: Registry, info: PluginInfo, impls: list[tuple[Kind, HookImpl]]) -> None:
-    """Run one plugin's registration hooks, then add its components one by one.
+def _register_all(plugins: Plugins, info: PluginInfo, impls: list[tuple[Kind, HookImpl]], timeout: float) -> None:
+    """Run one plugin's registration hooks (isolated, with the time limit), then add its components one by one.
 
-    A hook that raises registers none of the plugin's components (it is half-configured). A component whose id
-    is taken, or that is not a valid component, is skipped alone, with a warning.
+    A hook that raises or hangs registers none of the plugin's components (it is half-configured). A component
+    whose id is taken, or that is not a valid component, is skipped alone, with a warning.
     """
     staged: list[tuple[Kind, type, tuple[str, ...], bool]] = []
-    try:
+
+    def run_hooks() -> list[tuple[Kind, type, tuple[str, ...], bool]]:
         for kind, impl in impls:
 
             def register(cls: type, aliases: Iterable[str] = (), override: bool = False, _kind: Kind = kind) -> None:
                 staged.append((_kind, cls, tuple(aliases), bool(override)))
 
             impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
+        return list(staged)
+
+    try:
+        registered = _isolated(info, "its registration hooks", run_hooks, timeout) if impls else []
     except Exception as error:
         _fail(info, error)
         return
-    for kind, cls, aliases, override in staged:
+    for kind, cls, aliases, override in registered:
         try:
-            replaced = registry.add(kind, cls, info.name, aliases, info.distribution, info.version, override=override)
+            plugins.registry.check(kind, cls, info.name)
+            _claim(plugins, info, kind, cls, aliases, override)
         except PluginError as error:
             info.skipped.append(f"{kind}:{getattr(cls, 'name', cls)!s} ({error})")
             _warn(info, str(error), error)
-            continue
-        info.components.append(f"{kind}:{cls.name}")  # type: ignore[attr-defined]
-        if replaced is not None:
-            message = (
-                f"overrides {kind} {replaced.name!r} of plugin {replaced.plugin!r} "
-                f"({replaced.distribution or replaced.cls.__module__}) (registered with override=True)"
-            )
-            info.notes.append(message)
-            warnings.warn(f"f2g plugin {info.label}: {message}", stacklevel=2)
-    if impls and not staged:
+    if impls and not registered:
         message = "registers nothing: its registration hooks registered no component"
         info.notes.append(message)
         _warn(info, message)
+
+
+def _claim(plugins: Plugins, info: PluginInfo, kind: Kind, cls: type, aliases: tuple[str, ...], override: bool) -> None:
+    """Register one component of ``info`` under its id and aliases, settling a taken id by :func:`settle`."""
+    registry, name = plugins.registry, cast("str", cls.name)  # type: ignore[attr-defined]
+    keys = (name, *aliases)
+    table, clashes = registry.entries[kind], registry.clashes[kind]
+    label = f"{kind}:{name}"
+
+    def add(replace: bool, why: str) -> None:
+        replaced = registry.add(
+            kind, cast("Any", cls), info.name, aliases, info.distribution, info.version, override=replace
+        )
+        info.components.append(label)
+        if replaced is not None:
+            old = plugins.info(replaced.plugin)
+            if old is not None and f"{kind}:{replaced.name}" in old.components:
+                old.components.remove(f"{kind}:{replaced.name}")
+                old.skipped.append(f"{kind}:{replaced.name} (replaced by plugin {info.label}: {why})")
+            message = (
+                f"overrides {kind} {replaced.name!r} of plugin {replaced.plugin!r} "
+                f"({replaced.distribution or replaced.cls.__module__}) ({why})"
+            )
+            info.notes.append(message)
+            if why.startswith("registered with"):
+                warnings.warn(f"f2g plugin {info.label}: {message}", stacklevel=4)
+
+    contested = [key for key in keys if key in clashes]
+    if contested:
+        key = contested[0]
+        claimants = [*_clash_owners(plugins, kind, key), info]
+        if plugins.prefer.get(key) == normal_name(info.distribution or ""):
+            for other in keys:
+                clashes.pop(other, None)
+            add(True, f"chosen by {PREFER_ENV}")
+            return
+        message = clash_message(f"{kind} id", key, claimants, plugins.prefer)
+        for other in keys:
+            clashes[other] = message
+        raise PluginError(message)
+    holder: Entry | None = next((table[key] for key in keys if key in table and table[key].cls is not cls), None)
+    if holder is None:
+        add(override, "registered with override=True")
+        return
+    held_by = plugins.info(holder.plugin) or PluginInfo(holder.plugin, holder.cls.__module__)
+    key = next(key for key in keys if key in (holder.name, *holder.aliases))
+    verdict = settle(key, held_by, info, plugins.prefer)
+    if verdict == "builtin":
+        raise PluginError(
+            f"{kind} id {key!r} is a built-in of f2g-core, which always wins; plugin {info.label} tried to "
+            f"register {cls.__module__}.{cls.__qualname__} under it and that component is skipped (rename it)"
+        )
+    if verdict == "first":
+        add(override, "registered with override=True")
+    elif verdict == "replace":
+        add(True, f"chosen by {PREFER_ENV}")
+    elif verdict == "keep":
+        info.skipped.append(f"{label} ({PREFER_ENV} chose {held_by.distribution} for {key!r})")
+    else:
+        registry.remove(kind, holder)
+        if f"{kind}:{holder.name}" in held_by.components:
+            held_by.components.remove(f"{kind}:{holder.name}")
+        message = clash_message(f"{kind} id", key, [held_by, info], plugins.prefer)
+        held_by.skipped.append(f"{kind}:{holder.name} ({message})")
+        for other in (*keys, holder.name, *holder.aliases):
+            clashes[other] = message
+        raise PluginError(message)
+
+
+def _clash_owners(plugins: Plugins, kind: Kind, key: str) -> list[PluginInfo]:
+    """The plugins already clashing over ``key`` (those whose skipped list names it as a clash)."""
+    marker = f"{kind} id {key!r} is registered by"
+    return [info for info in plugins.infos if any(marker in skipped for skipped in info.skipped)]
 
 
 @functools.lru_cache(maxsize=1)

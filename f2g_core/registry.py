@@ -52,6 +52,8 @@ class Registry:
 
     entries: dict[Kind, dict[str, Entry]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     unavailable: dict[str, str] = field(default_factory=dict)
+    clashes: dict[Kind, dict[str, str]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
+    """Ids withheld because installed distributions clash over them, with the message that says how to choose."""
 
     def add(
         self,
@@ -69,16 +71,8 @@ class Registry:
         added, unless ``override=True``: then the newcomer replaces it and the replaced entry is returned (the
         caller logs it). An entry registered with ``override=True`` is itself never displaced by a later one.
         """
-        base = KINDS[kind]
-        if not isinstance(cls, type) or not issubclass(cls, base):
-            raise PluginError(
-                f"plugin {plugin!r} registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass"
-            )
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin {plugin!r} registered {cls.__name__} without a `name` class attribute")
-        if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
-            raise PluginError(f"{kind} {name!r} from plugin {plugin!r}: Options must be a pydantic model")
+        self.check(kind, cls, plugin)
+        name: str = cls.name
         entry = Entry(kind, name, cls, plugin, tuple(aliases), distribution, version, override)
         table = self.entries[kind]
         taken = [table[key] for key in (name, *entry.aliases) if key in table and table[key].cls is not cls]
@@ -90,12 +84,30 @@ class Registry:
                 f"tried to register {cls.__module__}.{cls.__qualname__} under it and that component is skipped "
                 "(uninstall one, select plugins with F2G_LOAD_PLUGINS, or register with override=True)"
             )
-        for old in taken:
-            for key in [key for key, value in table.items() if value is old]:
-                del table[key]
+        self.remove(kind, *taken)
         for key in (name, *entry.aliases):
             table[key] = entry
         return taken[0] if taken else None
+
+    def check(self, kind: Kind, cls: type, plugin: str) -> None:
+        """Refuse what cannot be a ``kind`` component: not a subclass of its base, no ``name``, bad ``Options``."""
+        base = KINDS[kind]
+        if not isinstance(cls, type) or not issubclass(cls, base):
+            raise PluginError(
+                f"plugin {plugin!r} registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass"
+            )
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r} registered {cls.__name__} without a `name` class attribute")
+        if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
+            raise PluginError(f"{kind} {name!r} from plugin {plugin!r}: Options must be a pydantic model")
+
+    def remove(self, kind: Kind, *entries: Entry) -> None:
+        """Forget ``entries`` under every id they were registered with."""
+        table = self.entries[kind]
+        for old in entries:
+            for key in [key for key, value in table.items() if value is old]:
+                del table[key]
 
     def remove_plugin(self, plugin: str) -> None:
         """Forget everything ``plugin`` registered (used to undo a plugin whose registration failed midway)."""
@@ -117,6 +129,8 @@ class Registry:
         if name in table:
             return table[name]
         where = f"{path}: " if path else ""
+        if name in self.clashes[kind]:
+            raise ConfigError(f"{where}{self.clashes[kind][name]}")
         message = f"{where}unknown {kind} {name!r}."
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         if close:

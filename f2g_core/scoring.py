@@ -126,8 +126,8 @@ class Scorer:
             )
             try:
                 return await asyncio.wait_for(work, self.timeout_s)
-            except Exception as error:  # reported per batch and reward by _combine
-                return error
+            except (Exception, SystemExit) as error:  # reported per batch and reward by _combine (a reward's
+                return error  # sys.exit() is its failure, not the process's)
 
         async def per_run(reward: AsyncReward, batch: RewardBatch) -> tuple[Any, dict[str, float]]:
             before = dict(reward.run_usage(batch.run) or {})

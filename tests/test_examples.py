@@ -115,7 +115,7 @@ def test_eval_on_a_small_suite(shapes: None, tmp_path: Path) -> None:
 def test_tutorial_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
     """The package the tutorial builds (and includes its code from) installs, registers and passes its tests."""
     pytest.importorskip("openai")
-    package = EXAMPLES / "f2g-plugin-sharpness"
+    package = EXAMPLES / "f2g-contrib-sharpness"
     site = tmp_path / "site"
     _run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", site, package)
     env = {"PYTHONPATH": str(site), "F2G_STRICT_PLUGINS": "1", "COLUMNS": "250"}
@@ -133,7 +133,7 @@ def test_tutorial_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
     )
     assert " passed" in out and "skipped" not in out and "failed" not in out
     listing = _run(*F2G, "plugins", env=env, cwd=tmp_path)
-    row = next(line for line in listing.splitlines() if "f2g-plugin-sharpness" in line)
+    row = next(line for line in listing.splitlines() if "f2g-contrib-sharpness" in line)
     assert "ok" in row and "reward:sharpness" in row
 
 

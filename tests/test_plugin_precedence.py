@@ -1,5 +1,6 @@
-"""Plugin precedence as installed distributions meet it: first-party ids win, clashes skip one component, every
-plugin problem is reported, hints are truthful, and provenance reaches `f2g plugins`, `f2g list` and trace.json."""
+"""Plugin precedence as installed distributions meet it: built-ins win, a clash between installed distributions is
+settled only by the user's F2G_PREFER (never by a package name) and is otherwise an error naming both, every plugin
+problem is reported, hints are truthful, and provenance reaches `f2g plugins`, `f2g list` and trace.json."""
 
 import importlib.util
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from f2g_core.errors import ConfigError, PluginError
-from f2g_core.plugins import is_first_party, load_plugins
+from f2g_core.plugins import load_plugins
 from f2g_core.testing import install_fake_distribution
 
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
@@ -56,25 +57,80 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_first_party_is_known_by_distribution_name() -> None:
-    assert is_first_party("f2g-core") and is_first_party("f2g-plugin-clip") and is_first_party("F2G_Plugin_X")
-    assert not is_first_party("aaclip") and not is_first_party("f2gplugin-clip") and not is_first_party(None)
-
-
-def test_a_third_party_plugin_cannot_replace_or_disable_a_first_party_one(
+def test_no_package_name_wins_a_clash_between_installed_distributions(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0, "fake-clip-judge": 1.0})
     install(site, "evil-clip", "aaclip", {"fake-clip": 0.0, "evil-only": 0.0})
     monkeypatch.setenv("F2G_LOAD_PLUGINS", "zzclip,aaclip")
-    with pytest.warns(UserWarning, match="duplicate reward id 'fake-clip'"):
+    monkeypatch.delenv("F2G_PREFER", raising=False)
+    with pytest.warns(UserWarning, match="reward id 'fake-clip' is registered by 2 installed distributions"):
         plugins = load_plugins()
-    entry = plugins.registry.get("reward", "fake-clip")
-    assert entry.distribution == "f2g-plugin-fakeclip" and entry.version == "0.7"
-    assert plugins.registry.get("reward", "fake-clip-judge").plugin == "zzclip"  # the first-party plugin is whole
+    with pytest.raises(ConfigError) as clash:
+        plugins.registry.get("reward", "fake-clip", "rewards[0].type")
+    message = str(clash.value)
+    assert "f2g-plugin-fakeclip" in message and "evil-clip" in message
+    assert "F2G_PREFER=fake-clip=" in message
+    assert plugins.registry.get("reward", "fake-clip-judge").plugin == "zzclip"  # the rest of each plugin loads
+    assert plugins.registry.get("reward", "evil-only").plugin == "aaclip"
     infos = {info.name: info for info in plugins.infos}
-    assert infos["aaclip"].ok and infos["aaclip"].components == ["reward:evil-only"]
-    assert "fake-clip" in infos["aaclip"].skipped[0] and "f2g-plugin-fakeclip" in infos["aaclip"].skipped[0]
+    assert "reward:fake-clip" not in infos["zzclip"].components + infos["aaclip"].components
+
+
+@pytest.mark.parametrize("chosen", ["evil-clip", "F2G_Plugin.FakeClip"])
+def test_f2g_prefer_settles_a_clash_either_way(site: Path, monkeypatch: pytest.MonkeyPatch, chosen: str) -> None:
+    install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0})
+    install(site, "evil-clip", "aaclip", {"fake-clip": 0.0})
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "zzclip,aaclip")
+    monkeypatch.setenv("F2G_PREFER", f"other=x, fake-clip={chosen}")
+    plugins = load_plugins()
+    expected = "evil-clip" if chosen == "evil-clip" else "f2g-plugin-fakeclip"
+    assert plugins.registry.get("reward", "fake-clip").distribution == expected
+    monkeypatch.delenv("F2G_PREFER")
+    assert load_plugins(prefer={"fake-clip": "evil-clip"}).registry.get("reward", "fake-clip").plugin == "aaclip"
+
+
+def test_a_malformed_f2g_prefer_is_a_config_error(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("F2G_PREFER", "fake-clip")
+    with pytest.raises(ConfigError, match="F2G_PREFER='fake-clip': write ID=DISTRIBUTION"):
+        load_plugins()
+
+
+def test_built_in_components_always_win(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (site / "fake_squatter.py").write_text(
+        textwrap.dedent(
+            """
+            from f2g_core.default_plugins.combiners import WeightedSum
+            from f2g_core.hookspecs import hookimpl
+
+            class Squatter(WeightedSum):
+                \"\"\"Claims the built-in id.\"\"\"
+
+            @hookimpl
+            def register_combiners(register):
+                register(Squatter, override=True)
+            """
+        )
+    )
+    install_fake_distribution(site, "f2g-plugin-squatter", "1.0", "squatter = fake_squatter")
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "squatter")
+    monkeypatch.setenv("F2G_PREFER", "weighted-sum=f2g-plugin-squatter")
+    with pytest.warns(UserWarning, match="'weighted-sum' is a built-in of f2g-core, which always wins"):
+        plugins = load_plugins()
+    assert plugins.registry.get("combiner", "weighted-sum").distribution == "f2g-core"
+
+
+def test_two_distributions_with_one_entry_point_name_both_load_and_clash(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(site, "f2g-plugin-twin", "world", {"twin-judge": 1.0})
+    install(site, "aaa-twin", "world", {"twin-judge": 0.0})
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "world")
+    with pytest.warns(UserWarning, match="'twin-judge' is registered by 2 installed distributions"):
+        plugins = load_plugins()
+    assert all(info.ok for info in plugins.infos)
+    monkeypatch.setenv("F2G_PREFER", "twin-judge=f2g-plugin-twin")
+    assert load_plugins().registry.get("reward", "twin-judge").distribution == "f2g-plugin-twin"
 
 
 def test_strict_mode_makes_a_clash_fatal(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,17 +138,23 @@ def test_strict_mode_makes_a_clash_fatal(site: Path, monkeypatch: pytest.MonkeyP
     install(site, "evil-clip", "aaclip", {"fake-clip": 0.0})
     monkeypatch.setenv("F2G_LOAD_PLUGINS", "zzclip,aaclip")
     monkeypatch.setenv("F2G_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match="duplicate reward id 'fake-clip'"):
+    with pytest.raises(PluginError, match="reward id 'fake-clip' is registered by 2 installed distributions"):
         load_plugins()
 
 
-def test_default_run_config_comes_from_the_first_plugin_in_load_order(
-    site: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    install(site, "f2g-plugin-world", "zworld", {"w": 1.0}, defaults={"backbone": {"type": "first-party"}})
+def test_default_run_config_is_never_chosen_by_a_package_name(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install(site, "f2g-plugin-defaults", "zworld", {"w": 1.0}, defaults={"backbone": {"type": "first-party"}})
     install(site, "other-world", "aworld", {"o": 1.0}, defaults={"backbone": {"type": "third-party"}})
-    monkeypatch.setenv("F2G_LOAD_PLUGINS", "zworld,aworld")
-    assert load_plugins().default_run_config() == {"backbone": {"type": "first-party"}}
+    install(site, "quiet-world", "bworld", {"q": 1.0})
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "zworld,aworld,bworld")
+    with pytest.raises(ConfigError, match="default run configuration 'default_run_config' is registered by 2") as clash:
+        load_plugins().default_run_config()
+    assert "other-world" in str(clash.value) and "f2g-plugin-defaults" in str(clash.value)
+    monkeypatch.setenv("F2G_PREFER", "default_run_config=other-world")
+    assert load_plugins().default_run_config() == {"backbone": {"type": "third-party"}}
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", "aworld,bworld")
+    monkeypatch.delenv("F2G_PREFER")
+    assert load_plugins().default_run_config() == {"backbone": {"type": "third-party"}}
 
 
 def test_a_plugin_that_registers_nothing_warns_and_names_the_missing_hookimpl(
@@ -157,13 +219,12 @@ def _env(site: Path, plugins: str) -> dict[str, str]:
 def test_f2g_plugins_and_list_say_which_distribution_provided_each_component(site: Path) -> None:
     install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0})
     install(site, "evil-clip", "aaclip", {"fake-clip": 0.0, "evil-only": 0.0})
-    shown = subprocess.run([*F2G, "plugins"], capture_output=True, text=True, env=_env(site, "zzclip,aaclip"))
+    env = {**_env(site, "zzclip,aaclip"), "F2G_PREFER": "fake-clip=f2g-plugin-fakeclip"}
+    shown = subprocess.run([*F2G, "plugins"], capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if "aaclip" in line)
     assert "evil-clip" in row and "reward:evil-only" in row and "skipped" in row
-    listed = subprocess.run(
-        [*F2G, "list", "rewards", "--json"], capture_output=True, text=True, env=_env(site, "zzclip,aaclip")
-    )
+    listed = subprocess.run([*F2G, "list", "rewards", "--json"], capture_output=True, text=True, env=env)
     by_name = {entry["name"]: entry for entry in json.loads(listed.stdout)}
     assert by_name["fake-clip"]["distribution"] == "f2g-plugin-fakeclip"
     assert by_name["evil-only"]["distribution"] == "evil-clip"
@@ -204,14 +265,60 @@ def test_trace_json_records_where_each_component_came_from(site: Path) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("f2g_plugin_shapes") is None, reason="needs f2g-plugin-shapes")
-def test_a_third_party_shapes_judge_leaves_the_shapes_world_working(site: Path) -> None:
-    install(site, "shapes-judge-impostor", "aaa", {"shapes-judge": 0.0})
-    env = {k: v for k, v in _env(site, "").items() if k != "F2G_LOAD_PLUGINS"}
-    done = subprocess.run(
-        [*F2G, "generate", "a red circle moving left", "--no-save", "--steps", "6", "--guided-steps", "2", "-n", "2"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "free2guide" in done.stdout and "duplicate reward id 'shapes-judge'" in done.stderr
+def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge(site: Path) -> None:
+    install(site, "f2g-plugin-aaa-impostor", "aaa", {"shapes-judge": 0.0})
+    env = {k: v for k, v in _env(site, "").items() if k not in ("F2G_LOAD_PLUGINS", "F2G_PREFER")}
+    command = [*F2G, "generate", "a red circle moving left", "--no-save", "--steps", "6", "--guided-steps", "2"]
+    clash = subprocess.run([*command, "-n", "2"], capture_output=True, text=True, env=env)
+    assert clash.returncode == 2, clash.stderr
+    assert "f2g-plugin-aaa-impostor" in clash.stderr and "f2g-plugin-shapes" in clash.stderr
+    assert "F2G_PREFER=shapes-judge=" in clash.stderr and "Traceback" not in clash.stderr
+    env["F2G_PREFER"] = "shapes-judge=f2g-plugin-shapes"
+    chosen = subprocess.run([*command, "-n", "2"], capture_output=True, text=True, env=env)
+    assert chosen.returncode == 0, chosen.stderr
+    assert "free2guide" in chosen.stdout and "shapes-judge" not in chosen.stderr
+
+
+METRIC = """
+from pydantic import BaseModel
+
+from f2g_core.hookspecs import hookimpl
+
+
+class Metric:
+    name = "{name}"
+
+    class Options(BaseModel):
+        pass
+
+    def __init__(self, options):
+        self.origin = "{origin}"
+
+
+@hookimpl
+def register_metrics(register):
+    register(Metric)
+"""
+
+
+@pytest.mark.parametrize("name", ["twin-metric", "shapes"])
+def test_eval_metric_names_follow_the_same_rule(site: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from f2g_core.eval.hooks import collect
+
+    for distribution, entry in (("f2g-plugin-aaa-impostor", "aaa"), ("honest-metrics", "zzz")):
+        module = f"metric_{entry}_{name.replace('-', '_')}"
+        (site / f"{module}.py").write_text(METRIC.replace("{name}", name).replace("{origin}", distribution))
+        install_fake_distribution(site, distribution, "1.0", f"{entry} = {module}")
+    wanted = "aaa,zzz" + (",shapes" if name == "shapes" else "")
+    if name == "shapes" and importlib.util.find_spec("f2g_plugin_shapes") is None:
+        pytest.skip("needs f2g-plugin-shapes")
+    monkeypatch.setenv("F2G_LOAD_PLUGINS", wanted)
+    with pytest.warns(UserWarning, match=f"metric name '{name}' is registered by"):
+        metrics = collect("register_metrics", load_plugins())
+    with pytest.raises(ConfigError) as clash:
+        metrics[name][1](metrics[name][1].Options())
+    assert "f2g-plugin-aaa-impostor" in str(clash.value) and "honest-metrics" in str(clash.value)
+    assert f"F2G_PREFER={name}=" in str(clash.value)
+    monkeypatch.setenv("F2G_PREFER", f"{name}=honest-metrics")
+    chosen = collect("register_metrics", load_plugins())[name][1]
+    assert chosen(chosen.Options()).origin == "honest-metrics"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from f2g_core import __version__
 from f2g_core.cli import app
 from f2g_core.errors import ConfigError
-from f2g_core.scaffold import KINDS, core_requirement, new_plugin
+from f2g_core.scaffold import KINDS, PROJECT_PLUGINS, core_requirement, new_plugin
 
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 
@@ -83,7 +83,8 @@ def test_scaffold_installs_registers_tests_and_runs(kind: str, scaffolds: Scaffo
     package = scaffolds.root / ident
     project = tomllib.loads((package / "pyproject.toml").read_text())
     assert project["project"]["dependencies"][0] == core_requirement(__version__)
-    assert project["project"]["entry-points"]["f2g"] == {ident: f"f2g_plugin_{ident.replace('-', '_')}.plugin"}
+    assert project["project"]["name"] == f"f2g-contrib-{ident}"
+    assert project["project"]["entry-points"]["f2g"] == {ident: f"f2g_contrib_{ident.replace('-', '_')}.plugin"}
     workflow = (package / ".github" / "workflows" / "test.yml").read_text()
     assert "F2G_STRICT_PLUGINS" in workflow and "pytest" in workflow
     for path in package.rglob("*"):
@@ -94,7 +95,7 @@ def test_scaffold_installs_registers_tests_and_runs(kind: str, scaffolds: Scaffo
     assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-3000:]
     assert "skipped" not in tests.stdout
 
-    row = next(line for line in scaffolds.listing.splitlines() if f"f2g-plugin-{ident}" in line)
+    row = next(line for line in scaffolds.listing.splitlines() if f"f2g-contrib-{ident}" in line)
     assert "0.1.0" in row and " ok " in row, row
 
     pytest.importorskip("f2g_plugin_shapes", reason="the config run uses the shapes world")
@@ -119,9 +120,68 @@ def test_refuses_an_existing_directory_and_invalid_names(tmp_path: Path) -> None
             new_plugin(name, "reward", tmp_path)
         done = subprocess.run([*F2G, "plugin", "new", name, "--dir", str(tmp_path)], capture_output=True, text=True)
         assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert runner.invoke(app, ["plugin", "new", "fine", "--kind", "nope", "--dir", str(tmp_path)]).exit_code != 0
+    wrong_kind = subprocess.run(
+        [*F2G, "plugin", "new", "fine", "--kind", "nope", "--dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert wrong_kind.returncode == 2 and "--kind 'nope': choose one of" in wrong_kind.stderr, wrong_kind.stderr
+    assert runner.invoke(app, ["plugin", "new", "--bogus"]).exit_code == 2  # typer's own usage error
     assert not (tmp_path / "fine").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_project_plugins_lists_every_package_of_this_repository() -> None:
+    root = Path(__file__).resolve().parents[1] / "f2g_plugins"
+    if not root.is_dir():
+        pytest.skip("needs the repository checkout")
+    names = {
+        re.sub(r"^f2g-(plugin-)?", "", tomllib.loads(path.read_text())["project"]["name"])
+        for path in root.glob("*/pyproject.toml")
+    }
+    assert names == set(PROJECT_PLUGINS)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("clip", "'clip' is the name of one of the f2g project's own plugins"),
+        ("shapes", "'shapes' is the name of one of the f2g project's own plugins"),
+        ("f2g-contrib-clip", "'clip' is the name of one of the f2g project's own plugins"),
+        ("pytest", "a distribution named 'pytest' is already installed"),
+        ("a" + "b" * 299, "at most 64 characters, not 300"),
+    ],
+)
+def test_refuses_a_name_that_is_taken_or_too_long(tmp_path: Path, name: str, message: str) -> None:
+    done = subprocess.run([*F2G, "plugin", "new", name, "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "unexpected" not in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_refuses_an_installed_plugins_entry_point_name(tmp_path: Path) -> None:
+    from f2g_core.testing import install_fake_distribution
+
+    site = tmp_path / "site"
+    install_fake_distribution(site, "someone-elses-sharpness", "1.0", "sharpie = somewhere.plugin")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])])}
+    done = subprocess.run(
+        [*F2G, "plugin", "new", "sharpie", "--dir", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2 and "'someone-elses-sharpness' already uses it" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("directory", ["file", "file/below", "long", "unwritable"])
+def test_a_hostile_dir_is_one_clear_error(tmp_path: Path, directory: str) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "unwritable").mkdir(mode=0o500)
+    paths = {"long": tmp_path / ("d" * 300)}
+    where = paths.get(directory, tmp_path / directory)
+    if directory == "unwritable" and os.access(where, os.W_OK):
+        pytest.skip("running as a user who can write anywhere (root)")
+    done = subprocess.run([*F2G, "plugin", "new", "fine", "--dir", str(where)], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: --dir ") and "unexpected" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "fine").exists()
 
 
 def test_core_requirement_follows_the_compatibility_policy() -> None:

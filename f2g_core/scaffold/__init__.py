@@ -5,20 +5,43 @@ reads them as code or config, with ``{{key}}`` placeholders; :func:`new_plugin` 
 Everything a plugin author would otherwise copy from the docs is there: the entry point, an ``f2g-core`` bound of
 the running minor series, a registered class with its ``Options``, tests on the shipped fixtures (async mode
 configured for async rewards), a README, a CHANGELOG and a CI workflow with strict plugin loading.
+
+Third-party packages are named ``f2g-contrib-<id>`` (module ``f2g_contrib_<id>``): a convention for finding them,
+which the plugin loader does not treat specially (no package name wins a clash, see docs/plugins.md). A name the
+f2g project's own plugins use, or that an installed distribution, entry point or module already has, is refused.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 from f2g_core import __version__
 from f2g_core.errors import ConfigError
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-PREFIX = "f2g-plugin-"
+MAX_NAME = 64
+PREFIX = "f2g-contrib-"
+"""The third-party naming convention the scaffold follows (a convention only: the loader ignores names)."""
+PROJECT_PLUGINS = (
+    "anthropic",
+    "clip",
+    "diffusers",
+    "imagereward",
+    "lvlm",
+    "openai",
+    "paper-backbones",
+    "shapes",
+    "torch-utils",
+    "transformers-vlm",
+    "viclip",
+)
+"""The f2g project's own plugin and shared packages (``f2g_plugins/*``, distributions ``f2g-plugin-<name>`` or
+``f2g-<name>``): a scaffold must not take their names (tests/test_scaffold.py keeps this list in step)."""
 
 
 @dataclass(frozen=True)
@@ -92,23 +115,31 @@ def _quoted(items: tuple[str, ...]) -> str:
 def new_plugin(name: str, kind: str, parent: Path | str = ".") -> Path:
     """Write a plugin package for component ``name`` of ``kind`` into ``parent/name``; return its folder.
 
-    ``name`` is the component id (``my-sharpness``); a leading ``f2g-plugin-`` is accepted and dropped. The
-    distribution is ``f2g-plugin-<id>``, the module ``f2g_plugin_<id with underscores>``. Refuses an invalid name,
-    an unknown kind and an existing target.
+    ``name`` is the component id (``my-sharpness``); a leading ``f2g-contrib-`` is accepted and dropped. The
+    distribution is ``f2g-contrib-<id>``, the module ``f2g_contrib_<id with underscores>``. Refuses (ConfigError)
+    an invalid or too long name, a name the project's plugins or an installed package already use, an unknown
+    kind, an existing target and a folder that cannot be written; a failed write leaves nothing behind.
     """
     if kind not in KINDS:
         raise ConfigError(f"--kind {kind!r}: choose one of {', '.join(KINDS)}")
     ident = name.removeprefix(PREFIX)
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"plugin name {name!r}: at most {MAX_NAME} characters, not {len(name)}")
     if not NAME.match(ident):
         raise ConfigError(
             f"plugin name {name!r}: use lower-case letters and digits in words joined by single hyphens, "
             "starting with a letter, e.g. my-sharpness"
         )
+    module = PREFIX.replace("-", "_") + ident.replace("-", "_")
+    _check_free(name, ident, PREFIX + ident, module)
     target = Path(parent) / name
-    if target.exists():
+    try:
+        taken = target.exists() or target.is_symlink()
+    except OSError as error:
+        raise ConfigError(f"--dir {str(parent)!r}: cannot use {str(target)!r} ({error.strerror or error})") from None
+    if taken:
         raise ConfigError(f"{target}: already exists; choose another name or remove it first")
     spec = KINDS[kind]
-    module = "f2g_plugin_" + ident.replace("-", "_")
     values = {
         "id": ident,
         "dist": PREFIX + ident,
@@ -123,7 +154,6 @@ def new_plugin(name: str, kind: str, parent: Path | str = ".") -> Path:
         "pytest_options": spec.pytest_options,
     }
     values["usage"] = _fill(spec.usage, values)
-    templates = resources.files(__name__) / "templates"
     layout = {  # file in the package -> its template under templates/ (".tmpl" added)
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -133,15 +163,52 @@ def new_plugin(name: str, kind: str, parent: Path | str = ".") -> Path:
         "tests/conftest.py": "common/tests/conftest.py",
         f"{module}/__init__.py": "common/init.py",
         f"{module}/plugin.py": f"{kind}/plugin.py",
-        f"tests/test_{module.removeprefix('f2g_plugin_')}.py": f"{kind}/test_plugin.py",
+        f"tests/test_{ident.replace('-', '_')}.py": f"{kind}/test_plugin.py",
     }
     templates = resources.files(__name__).joinpath("templates")
     rendered = {
         path: _fill(templates.joinpath(*f"{source}.tmpl".split("/")).read_text(encoding="utf-8"), values)
         for path, source in layout.items()
     }
-    for path, text in rendered.items():
-        destination = target / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    try:
+        for path, text in rendered.items():
+            destination = target / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    except OSError as error:
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        where = error.filename or target
+        raise ConfigError(
+            f"--dir {str(parent)!r}: cannot write the plugin into {str(where)!r} ({error.strerror or error}); "
+            "choose a writable folder"
+        ) from None
     return target
+
+
+def _check_free(name: str, ident: str, distribution: str, module: str) -> None:
+    """Refuse a name the project's own plugins, an installed distribution, entry point or module already use:
+    a scaffold under a taken name would be mistaken for (or clash with) the real package."""
+    if ident in PROJECT_PLUGINS:
+        raise ConfigError(
+            f"plugin name {name!r}: {ident!r} is the name of one of the f2g project's own plugins; choose another "
+            f"name (e.g. my-{ident})"
+        )
+    installed = {
+        normal: dist.metadata["Name"]
+        for dist in metadata.distributions()
+        if dist.metadata["Name"] and (normal := dist.metadata["Name"].lower().replace("_", "-").replace(".", "-"))
+    }
+    for candidate in (distribution, ident):
+        if candidate in installed:
+            raise ConfigError(
+                f"plugin name {name!r}: a distribution named {installed[candidate]!r} is already installed; "
+                "choose another name"
+            )
+    points = {point.name: point for point in metadata.entry_points(group="f2g")}
+    if ident in points:
+        dist = points[ident].dist
+        owner = dist.metadata["Name"] if dist is not None else points[ident].value
+        raise ConfigError(f"plugin name {name!r}: installed plugin {owner!r} already uses it; choose another name")
+    if importlib.util.find_spec(module) is not None:
+        raise ConfigError(f"plugin name {name!r}: a module {module!r} is already importable; choose another name")

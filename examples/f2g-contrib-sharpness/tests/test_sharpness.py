@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from f2g_plugin_sharpness import plugin
-from f2g_plugin_sharpness.combiner import Minimum
-from f2g_plugin_sharpness.judge import SharpnessJudge
-from f2g_plugin_sharpness.sharpness import Sharpness
+from f2g_contrib_sharpness import plugin
+from f2g_contrib_sharpness.combiner import Minimum
+from f2g_contrib_sharpness.judge import SharpnessJudge
+from f2g_contrib_sharpness.sharpness import Sharpness
 
 from f2g_core.errors import ConfigError
 from f2g_core.pipeline import Pipeline

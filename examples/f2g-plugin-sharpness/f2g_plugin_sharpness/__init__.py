@@ -1,3 +1,0 @@
-"""f2g-plugin-sharpness: the plugin of the f2g plugin tutorial."""
-
-__version__ = "0.1.0"
