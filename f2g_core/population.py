@@ -56,8 +56,10 @@ class Population:
         )
 
     def slots(self) -> np.ndarray:
-        """(rows,) int: each row's position within its video (the ``chain`` word of its noise keys)."""
-        return slots_of(self.video)
+        """(rows,) int: the ``chain`` word of each row's noise keys: its position within its video, or
+        ``memo["slot"]`` where a method pins it (pruned or re-started chains keep drawing their own chain's noise,
+        so a surviving chain's path does not depend on which others were dropped)."""
+        return self.memo["slot"] if "slot" in self.memo else slots_of(self.video)
 
 
 def slots_of(video: np.ndarray) -> np.ndarray:
@@ -113,6 +115,14 @@ class Sampler(Component):
     """Whether the method scores anything (the plain sampler does not)."""
     size_option: ClassVar[str | None] = "num_candidates"
     """The option ``f2g generate -n`` sets (candidates, chains or particles); None when there is none."""
+    cost: ClassVar[str] = ""
+    """The :meth:`model_calls` formula in words, shown by ``f2g list samplers``."""
+
+    @classmethod
+    def description(cls) -> str:
+        """The docstring's first line and, where stated, the cost formula."""
+        line = super().description()
+        return f"{line} Model calls per video: {cls.cost}." if cls.cost else line
 
     def num_chains(self) -> int:
         """Chains per video at the start."""

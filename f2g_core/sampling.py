@@ -206,14 +206,22 @@ class Tools:
         memo = {key: value[parent] for key, value in population.memo.items()}
         return Candidates(Population(x, x0, video, population.chain[parent], memo), parent, index)
 
-    def plain(self, population: Population, k: int) -> Step:
-        """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step."""
+    def plain(self, population: Population, k: int, eta: float | None = None) -> Step:
+        """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step.
+
+        ``eta`` overrides the sampler's stochasticity for this transition (0: deterministic).
+        """
         population = self.with_x0(population, k)
         assert population.x0 is not None
         with self._timed(population.video, "transition"):
             noise = self._noise(population.video, population.slots(), k, np.zeros(len(population), dtype=np.int64))
             x = self.backbone.transition(
-                population.x, population.x0, self.schedule.level(k), self.schedule.level(k + 1), noise, self.eta
+                population.x,
+                population.x0,
+                self.schedule.level(k),
+                self.schedule.level(k + 1),
+                noise,
+                self.eta if eta is None else eta,
             )
         moved = Population(x, None, population.video, population.chain, population.memo)
         return Step(moved, parents=np.arange(len(population)))

@@ -11,7 +11,8 @@ Each method's :meth:`step` reads top to bottom. Costs (denoiser calls per video,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import math
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -54,6 +55,7 @@ class Plain(Sampler):
     """Plain stochastic sampling, no rewards: one chain per video."""
 
     name = "none"
+    cost: ClassVar[str] = "T"
     needs_rewards = False
     size_option = None
 
@@ -68,6 +70,7 @@ class Free2Guide(Sampler):
     """Free²Guide: at each guided step draw n candidate transitions, score their x̂0 key frames, keep the best."""
 
     name = "free2guide"
+    cost: ClassVar[str] = "T + G·(n − 1) + G·n·L (+ n − 1 with initial_candidates)"
 
     class Options(_Window):
         num_candidates: int = Field(5, ge=1, le=1024, description="Candidates n per guided step.")
@@ -121,6 +124,7 @@ class BestOfN(Sampler):
     """Best-of-N: N whole chains per video in one batched denoiser call per step, the best finished video kept."""
 
     name = "best-of-n"
+    cost: ClassVar[str] = "N·T"
 
     class Options(Sampler.Options):
         num_candidates: int = Field(5, ge=1, le=1024, description="Chains N per video.")
@@ -137,19 +141,14 @@ class BestOfN(Sampler):
         return tools.plain(population, k)
 
     def finish(self, tools: Tools, population: Population) -> Step:
-        scores = tools.score(population.x, population.video, tools.num_steps)
-        picks = []
-        for v, rows in groups(population.video):
-            chosen = select(scores[rows], self.options.selection, self.options.temperature, tools.rng(v, FINAL_STEP))
-            picks.append(rows[0 if chosen is None else chosen])
-        rows = np.asarray(picks)
-        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+        return keep_best_finished(tools, population, self.options.selection, self.options.temperature)
 
 
 class SMC(Sampler):
     """Feynman–Kac steering (SMC): k particles weighted by a reward potential on x̂0, resampled when ESS is low."""
 
     name = "smc"
+    cost: ClassVar[str] = "k·T; with final_particles, Σ_ℓ particles alive at level ℓ"
     size_option = "num_particles"
 
     class Options(Sampler.Options):
@@ -168,7 +167,23 @@ class SMC(Sampler):
         ess_threshold: float = Field(
             0.5, ge=0.0, le=1.0, description="Resample when ESS < this × k (1 = at every scoring step, 0 = never)."
         )
-        resampling: Literal["multinomial", "systematic"] = Field("systematic", description="Resampling scheme.")
+        resampling: Literal["multinomial", "systematic", "ssp"] = Field(
+            "systematic",
+            description="Resampling scheme: multinomial, systematic (one uniform) or ssp (each particle gets the "
+            "floor or ceiling of its expected copies: the lowest-variance choice).",
+        )
+        final_particles: int | None = Field(
+            None,
+            ge=1,
+            le=1024,
+            description="Funnel: the particle count shrinks linearly over the scored steps from num_particles to "
+            "this (resampling at every step where it shrinks); None = constant.",
+        )
+        tempering: Literal["none", "linear", "sigma"] = Field(
+            "none",
+            description="Trust early rewards less: a reward scored at level ℓ enters the potential × β_ℓ, with "
+            "β = ℓ/T (linear) or 1 − σ_ℓ (sigma); β = 1 at the clean level, so the target is unchanged.",
+        )
         final: Literal["best", "sample"] = Field(
             "best", description="Keep the particle with the best reward, or sample one ∝ its weight."
         )
@@ -181,26 +196,53 @@ class SMC(Sampler):
             raise ValueError(f"guidance.options.start: {self.options.start} >= sampler.num_steps={num_steps}")
 
     def model_calls(self, num_steps: int) -> int:
-        return self.options.num_particles * num_steps
+        scored = {k for k in range(num_steps) if self._scored(k, num_steps)}
+        return chain_calls(self.live(num_steps)[:num_steps], scored)
+
+    def live(self, num_steps: int) -> list[int]:
+        """Particles entering each step 0 … T − 1 and, last, after the final step (the funnel's schedule)."""
+        o = self.options
+        first, last = o.num_particles, o.final_particles or o.num_particles
+        scored = [k for k in range(num_steps) if self._scored(k, num_steps)]
+        counts, done = [first], 0
+        for k in range(num_steps):
+            done += k in scored
+            counts.append(math.floor(first + (last - first) * done / max(len(scored), 1) + 0.5))
+        return counts
 
     def _scored(self, k: int, num_steps: int) -> bool:
         o = self.options
         stop = num_steps if o.stop is None else o.stop
         return o.start <= k < stop and (k - o.start) % o.resample_every == 0
 
+    def _beta(self, tools: Tools, level: int) -> float:
+        """How much a reward scored at ``level`` is trusted (tempering)."""
+        if self.options.tempering == "linear":
+            return level / tools.num_steps
+        if self.options.tempering == "sigma":
+            return 1.0 - float(tools.schedule.level(level).sigma)
+        return 1.0
+
     def step(self, tools: Tools, population: Population, k: int) -> Step:
+        size = self.live(tools.num_steps)[k + 1]
         if not (self._scored(k, tools.num_steps) and tools.guiding):
-            return tools.plain(population, k)
+            step = tools.plain(population, k)
+            if size == len(population) // len(tools.videos):
+                return step
+            rows = np.concatenate([mine[:size] for _, mine in groups(population.video)])  # funnel, unguided
+            return Step(step.population.take(rows), parents=rows)
         moved = tools.propose(population, k, 1).population
         reward = tools.score(_x0(moved), moved.video, k)
-        phi, ref, logw = self._weights(moved, reward)
+        phi, ref, logw = self._weights(moved, reward * self._beta(tools, k + 1))
         moved.memo.update(reward=reward, phi=phi, ref=ref, logw=logw)
-        rows, ess, resampled = np.arange(len(moved)), {}, {}
+        picks, ess, resampled = [], {}, {}
         for v, mine in groups(moved.video):
             ess[v] = effective_sample_size(logw[mine])
-            resampled[v] = bool(np.isfinite(logw[mine]).any() and ess[v] < self.options.ess_threshold * len(mine))
-            if resampled[v]:
-                rows[mine] = mine[resample(logw[mine], self.options.resampling, tools.rng(v, k))]
+            low = ess[v] < self.options.ess_threshold * len(mine) or size < len(mine)
+            resampled[v] = bool(np.isfinite(logw[mine]).any() and low)
+            chosen = resample(logw[mine], self.options.resampling, tools.rng(v, k), size) if resampled[v] else None
+            picks.append(mine[:size] if chosen is None else mine[chosen])
+        rows = np.concatenate(picks)
         kept = moved.take(rows)
         for v, mine in groups(kept.video):
             if resampled[v]:  # equal weights again; the potential is measured from here on
@@ -243,6 +285,7 @@ class Beam(Sampler):
     """Beam search: B beams × K candidates per guided step, the top B of all B·K kept (look-ahead optional)."""
 
     name = "beam"
+    cost: ClassVar[str] = "B·T + G·B·(K − 1) + G·B·K·L"
 
     class Options(_Window):
         num_beams: int = Field(2, ge=1, le=256, description="Beams B kept per video.")
@@ -279,13 +322,27 @@ class Beam(Sampler):
     def finish(self, tools: Tools, population: Population) -> Step:
         if len(population) == len(tools.videos):
             return Step(population, parents=np.arange(len(population)))
-        scores = tools.score(population.x, population.video, tools.num_steps)
-        picks = []
-        for v, rows in groups(population.video):
-            chosen = select(scores[rows], "argmax", 1.0, tools.rng(v, FINAL_STEP))
-            picks.append(rows[0 if chosen is None else chosen])
-        rows = np.asarray(picks)
-        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+        return keep_best_finished(tools, population)
+
+
+def chain_calls(live: list[int], scored: set[int]) -> int:
+    """Denoiser calls of a method whose chain count changes only at scored steps (``live[k]``: chains entering
+    step k): level ℓ is denoised for the chains entering step ℓ, except right after a scored step, whose proposal
+    already denoised level ℓ for the chains alive before that step's selection."""
+    return sum(live[level - 1] if level - 1 in scored else live[level] for level in range(len(live)))
+
+
+def keep_best_finished(
+    tools: Tools, population: Population, selection: str = "argmax", temperature: float = 1.0
+) -> Step:
+    """Score every video's finished chains in one batch and keep one per video (chain 0 when none scored)."""
+    scores = tools.score(population.x, population.video, tools.num_steps)
+    picks = []
+    for v, rows in groups(population.video):
+        chosen = select(scores[rows], selection, temperature, tools.rng(v, FINAL_STEP))
+        picks.append(rows[0 if chosen is None else chosen])
+    rows = np.asarray(picks)
+    return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
 
 
 def _x0(population: Population) -> torch.Tensor:
