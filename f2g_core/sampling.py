@@ -179,17 +179,18 @@ class Tools:
         x0 = self.denoise(population.x, k, population.video)
         return Population(population.x, x0, population.video, population.chain, population.memo)
 
-    def propose(self, population: Population, k: int, n: int) -> Candidates:
+    def propose(self, population: Population, k: int, n: int, first: int = 0) -> Candidates:
         """n candidate transitions per row from level k to k+1, with their x̂0 at k+1 (rows·n calls).
 
         Candidate i of the row in slot c of its video uses the noise keyed (seed, c, k, i): candidate 0 is the plain
-        transition, and a candidate's noise does not depend on n or on the other rows.
+        transition, and a candidate's noise does not depend on n or on the other rows. ``first`` numbers the
+        candidates first … first + n − 1 (more candidates for rows that already have some).
         """
         population = self.with_x0(population, k)
         assert population.x0 is not None
         rows = len(population)
         parent = np.repeat(np.arange(rows), n)
-        index = np.tile(np.arange(n), rows)
+        index = np.tile(np.arange(first, first + n), rows)
         video = population.video[parent]
         with self._timed(video, "transition"):
             noise = self._noise(video, population.slots()[parent], k, index)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from f2g_core.errors import ConfigError
 from f2g_core.pipeline import Pipeline
 from f2g_core.registry import Registry
 from f2g_core.selection import resample
@@ -181,3 +182,64 @@ def test_generate_many_equals_one_video_at_a_time(
         assert torch.equal(result.latents, alone.latents)
         assert result.trace.totals()["model_calls"] == alone.trace.totals()["model_calls"]
         assert [s.combined for s in result.trace.steps] == [s.combined for s in alone.trace.steps]
+
+
+def test_free2guide_skip_rule_bounds(counting: Registry, gmm_config: dict[str, Any]) -> None:
+    """min_spread 0 never skips (the paper's run, bit for bit); an unreachable spread skips every guided step,
+    which then keeps the plain candidate for one extra model call instead of n − 1."""
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    window = {"num_candidates": 5, "start": 2, "num_guided_steps": 4}
+    paper = Pipeline.from_config(_config(gmm_config, "free2guide", **window), registry=counting)
+    never = Pipeline.from_config(_config(gmm_config, "free2guide", min_spread=0.0, **window), registry=counting)
+    always = Pipeline.from_config(_config(gmm_config, "free2guide", min_spread=1e9, **window), registry=counting)
+    plain = Pipeline.from_config(_config(gmm_config, "none"), registry=counting)
+    a, b, c, d = (p.generate(seed=6) for p in (paper, never, always, plain))
+    assert torch.equal(a.latents, b.latents) and b.trace.totals()["model_calls"] == 12 + 4 * 4
+    assert torch.equal(c.latents, d.latents) and c.trace.totals()["model_calls"] == 12 + 4 * 1
+    assert [s.num_candidates for s in c.trace.steps if s.guided] == [2] * 4
+    assert always.backbone.denoised == c.trace.totals()["model_calls"] <= always.sampler.model_calls(12)
+
+
+def test_free2guide_skip_rule_guides_where_candidates_differ(counting: Registry, gmm_config: dict[str, Any]) -> None:
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    config = _config(gmm_config, "free2guide", num_candidates=4, num_guided_steps=10, min_spread=0.5)
+    pipeline = Pipeline.from_config(config, registry=counting)
+    result = pipeline.generate(seed=3)
+    sizes = [s.num_candidates for s in result.trace.steps if s.guided]
+    assert set(sizes) <= {2, 4} and 2 in sizes and 4 in sizes  # some steps skipped, some guided
+    told = sizes.count(4)
+    assert pipeline.backbone.denoised == result.trace.totals()["model_calls"] == 12 + told * 3 + (10 - told)
+    for step in result.trace.steps:
+        if step.num_candidates == 2:
+            assert step.chosen == 0 and abs(step.combined[1] - step.combined[0]) < 0.5  # type: ignore[operator]
+
+
+def test_a_window_by_noise_level_is_the_matching_step_window(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    by_sigma = Pipeline.from_config(
+        _config(gmm_config, "beam", num_beams=2, num_candidates=2, sigma_min=0.3, sigma_max=0.9), registry=f2g_registry
+    )
+    sigmas = by_sigma.backbone.schedule(12).sigmas
+    steps = [k for k in range(11) if 0.3 <= sigmas[k] <= 0.9]
+    assert steps and steps == list(range(steps[0], steps[-1] + 1))
+    by_step = Pipeline.from_config(
+        _config(gmm_config, "beam", num_beams=2, num_candidates=2, start=steps[0], num_guided_steps=len(steps)),
+        registry=f2g_registry,
+    )
+    a, b = by_sigma.generate(seed=1), by_step.generate(seed=1)
+    assert torch.equal(a.latents, b.latents)
+    assert a.trace.totals()["model_calls"] == by_sigma.sampler.model_calls(12, by_sigma.backbone.schedule(12))
+    with pytest.raises(ConfigError, match=r"by step .* or by noise level"):
+        Pipeline.from_config(_config(gmm_config, "free2guide", start=2, sigma_max=0.5), registry=f2g_registry)
+
+
+def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    options = {"num_candidates": 4, "checkpoints": [0.6, 0.95], "checkpoint_by": "sigma"}
+    pipeline = Pipeline.from_config(_config(gmm_config, "prune", **options), registry=f2g_registry)
+    schedule = pipeline.backbone.schedule(12)
+    steps = pipeline.sampler.checkpoint_steps(12, schedule)
+    assert steps == [next(k for k in range(11) if schedule.sigmas[k] <= v) for v in (0.95, 0.6)] == [7, 10]
+    result = pipeline.generate(seed=0)
+    assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(12, schedule)
+    assert [k for k, s in enumerate(result.trace.steps) if s.guided] == steps

@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, groups
@@ -25,6 +25,7 @@ from f2g_core.selection import effective_sample_size, resample, select
 if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
     import torch
 
+    from f2g_core.interfaces import Schedule
     from f2g_core.sampling import Tools
 
 
@@ -36,9 +37,39 @@ class _Window(Sampler.Options):
     lookahead: int = Field(
         0, ge=0, le=50, description="Deterministic sub-steps behind each candidate's x̂0 (DLBS); 0 = one Tweedie step."
     )
+    sigma_max: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="The window by noise level instead of start / num_guided_steps: guide the steps whose starting "
+        "σ_k is ≤ sigma_max and ≥ sigma_min (σ runs from 1, noise, to 0, clean); None = by step.",
+    )
+    sigma_min: float | None = Field(None, ge=0.0, le=1.0, description="Lower end of the σ window (None = 0).")
+
+    @model_validator(mode="after")
+    def _one_window(self) -> _Window:
+        by_sigma = self.sigma_max is not None or self.sigma_min is not None
+        if by_sigma and {"start", "num_guided_steps"} & self.model_fields_set:
+            raise ValueError(
+                "give the guided window by step (start, num_guided_steps) or by noise level (sigma_min, sigma_max), "
+                "not both"
+            )
+        return self
+
+
+def _guided_steps(options: _Window, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+    """The guided steps: the step window, or the steps 0 … T − 2 whose starting σ lies in the σ window."""
+    if options.sigma_max is None and options.sigma_min is None:
+        return list(range(options.start, min(options.start + options.num_guided_steps, num_steps - 1)))
+    if schedule is None:
+        raise ValueError("guidance.options.sigma_min / sigma_max: the guided steps depend on the backbone's schedule")
+    low, high = options.sigma_min or 0.0, 1.0 if options.sigma_max is None else options.sigma_max
+    return [k for k in range(num_steps - 1) if low <= schedule.sigmas[k] <= high]
 
 
 def _check_window(options: _Window, num_steps: int) -> None:
+    if options.sigma_max is not None or options.sigma_min is not None:
+        return
     last = options.start + options.num_guided_steps - 1
     if options.num_guided_steps and last > num_steps - 2:
         raise ValueError(
@@ -47,8 +78,8 @@ def _check_window(options: _Window, num_steps: int) -> None:
         )
 
 
-def _in_window(options: _Window, k: int) -> bool:
-    return options.start <= k < options.start + options.num_guided_steps
+def _in_window(options: _Window, k: int, tools: Tools) -> bool:
+    return k in _guided_steps(options, tools.num_steps, tools.schedule)
 
 
 class Plain(Sampler):
@@ -81,13 +112,20 @@ class Free2Guide(Sampler):
         initial_candidates: bool = Field(
             False, description="Also score n initial noises and start from the best (the official code's variant)."
         )
+        min_spread: float | None = Field(
+            None,
+            ge=0.0,
+            description="Skip guided steps whose candidates cannot be told apart: score two candidates first and, "
+            "when their combined rewards differ by less than this, keep the plain one without drawing the other "
+            "n − 2 (a skipped step costs 1 extra model call instead of n − 1); None = never skip (the paper).",
+        )
 
     def check(self, num_steps: int) -> None:
         _check_window(self.options, num_steps)
 
-    def model_calls(self, num_steps: int) -> int:
+    def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
         o = self.options
-        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        guided = len(_guided_steps(o, num_steps, schedule))
         extra = o.num_candidates - 1 if o.initial_candidates else 0
         return num_steps + guided * (o.num_candidates - 1) + guided * o.num_candidates * o.lookahead + extra
 
@@ -99,12 +137,32 @@ class Free2Guide(Sampler):
         return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, INIT_STEP)
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
-        if not (_in_window(self.options, k) and tools.guiding):
+        if not (_in_window(self.options, k, tools) and tools.guiding):
             return tools.plain(population, k)
+        if self.options.min_spread is not None and self.options.num_candidates > 2:
+            return self._probe_first(tools, tools.with_x0(population, k), k)
         candidates = tools.propose(population, k, self.options.num_candidates)
         x0 = tools.lookahead(candidates.population, k + 1, self.options.lookahead)
         scores = tools.score(x0, candidates.population.video, k)
         return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, k)
+
+    def _probe_first(self, tools: Tools, population: Population, k: int) -> Step:
+        """Candidates 0 and 1 first; the other n − 2 only for rows whose two scores are min_spread apart or more."""
+        probe = tools.propose(population, k, 2)
+        x0 = tools.lookahead(probe.population, k + 1, self.options.lookahead)
+        scores = tools.score(x0, probe.population.video, k)
+        pairs = scores.reshape(-1, 2)
+        told = np.flatnonzero(np.abs(pairs[:, 1] - pairs[:, 0]) >= self.options.min_spread)  # NaN: not told apart
+        chosen_from = scores.copy()
+        chosen_from.reshape(-1, 2)[np.setdiff1d(np.arange(len(population)), told)] = np.nan  # keep candidate 0
+        if not len(told):
+            return self._keep_best(tools, probe.population, probe.parent, probe.index, chosen_from, k)
+        rest = tools.propose(population.take(told), k, self.options.num_candidates - 2, first=2)
+        more = tools.score(tools.lookahead(rest.population, k + 1, self.options.lookahead), rest.population.video, k)
+        pool = _concat(probe.population, rest.population)
+        parent = np.concatenate([probe.parent, told[rest.parent]])
+        index = np.concatenate([probe.index, rest.index])
+        return self._keep_best(tools, pool, parent, index, np.concatenate([chosen_from, more]), k)
 
     def _keep_best(
         self, tools: Tools, pool: Population, parent: np.ndarray, index: np.ndarray, scores: np.ndarray, k: int
@@ -297,14 +355,14 @@ class Beam(Sampler):
     def check(self, num_steps: int) -> None:
         _check_window(self.options, num_steps)
 
-    def model_calls(self, num_steps: int) -> int:
+    def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
         o = self.options
-        guided = min(o.num_guided_steps, max(num_steps - 1 - o.start, 0))
+        guided = len(_guided_steps(o, num_steps, schedule))
         b, c = o.num_beams, o.num_candidates
         return b * num_steps + guided * b * (c - 1) + guided * b * c * o.lookahead
 
     def step(self, tools: Tools, population: Population, k: int) -> Step:
-        if not (_in_window(self.options, k) and tools.guiding):
+        if not (_in_window(self.options, k, tools) and tools.guiding):
             return tools.plain(population, k)
         candidates = tools.propose(population, k, self.options.num_candidates)
         pool = candidates.population
@@ -343,6 +401,20 @@ def keep_best_finished(
         picks.append(rows[0 if chosen is None else chosen])
     rows = np.asarray(picks)
     return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+
+
+def _concat(first: Population, second: Population) -> Population:
+    """The rows of both populations, ``first``'s before ``second``'s."""
+    import torch
+
+    assert first.x0 is not None and second.x0 is not None, "proposals carry their x̂0"
+    return Population(
+        x=torch.cat([first.x, second.x]),
+        x0=torch.cat([first.x0, second.x0]),
+        video=np.concatenate([first.video, second.video]),
+        chain=np.concatenate([first.chain, second.chain]),
+        memo={key: np.concatenate([value, second.memo[key]]) for key, value in first.memo.items()},
+    )
 
 
 def _x0(population: Population) -> torch.Tensor:
