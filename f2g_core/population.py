@@ -135,6 +135,15 @@ class Sampler(Component):
         """Denoiser calls (samples through the model) one video costs with these options."""
         raise NotImplementedError
 
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any] | None:
+        """The options that spend at most ``model_calls`` per video at ``num_steps`` steps, by the method's
+        documented rule, around the options ``given`` explicitly (which win); None when the method has no rule.
+
+        Raise ``ValueError`` with a fix-it message when nothing fits.
+        """
+        return None
+
     def start(self, tools: Tools) -> Step:
         """The initial population: :meth:`num_chains` chains of noise per video."""
         return tools.start(self.num_chains())

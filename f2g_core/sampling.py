@@ -290,6 +290,7 @@ class Tools:
         for (v, rows), scored in zip(live, every, strict=True):
             record, run = self.records[v], self.videos[v].run
             record.reward_calls += len(rows) * len(scored.scores)
+            record.reward_rounds += 1
             record.add_scores(scored.scores, scored.combined, scored.usage)
             self.videos[v].trace.events.extend(scored.problems)
             combined[rows] = scored.combined

@@ -12,7 +12,7 @@ Each method's :meth:`step` reads top to bottom. Costs (denoiser calls per video,
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -27,6 +27,81 @@ if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
 
     from f2g_core.interfaces import Schedule
     from f2g_core.sampling import Tools
+
+
+def largest_fitting(
+    cls: type[Sampler],
+    option: str,
+    model_calls: int,
+    num_steps: int,
+    options: dict[str, Any],
+    lower: int = 1,
+    upper: int = 1024,
+) -> int | None:
+    """The largest value of the integer ``option`` in lower … upper with which ``cls`` costs at most
+    ``model_calls`` per video (the cost grows with it); None when even ``lower`` does not fit."""
+    best = None
+    for value in range(lower, upper + 1):
+        if _cost(cls, {**options, option: value}, num_steps) > model_calls:
+            break
+        best = value
+    return best
+
+
+def too_small(method: str, model_calls: int, num_steps: int) -> ValueError:
+    """The error of a budget that cannot pay for even the cheapest run of ``method``."""
+    return ValueError(
+        f"{method} cannot run within {model_calls} model calls per video at sampler.num_steps={num_steps}; "
+        "raise the budget or lower sampler.num_steps"
+    )
+
+
+def _fit_size(
+    cls: type[Sampler], option: str, model_calls: int, num_steps: int, given: dict[str, Any]
+) -> dict[str, Any]:
+    """Budget rule of a method whose cost grows with one size option: the largest size that fits."""
+    if option in given:
+        return {}
+    size = largest_fitting(cls, option, model_calls, num_steps, given)
+    if size is None:
+        raise too_small(cls.name, model_calls, num_steps)
+    return {option: size}
+
+
+def _fit_window(
+    cls: type[Sampler], model_calls: int, num_steps: int, given: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """Budget rule of the window methods: the rule's fixed sizes (``defaults``), then the longest window that
+    fits (from ``start``), then — when the window reaches the last guided step — the most candidates that fit."""
+    if "sigma_min" in given or "sigma_max" in given:
+        raise ValueError("a budget needs the guided window by step (start, num_guided_steps), not by noise level")
+    derived = {key: value for key, value in defaults.items() if key not in given}
+    options = {**derived, **given}
+    cap = max(num_steps - 1 - int(options.get("start", 0)), 0)
+    if "num_guided_steps" not in given:
+        window = largest_fitting(cls, "num_guided_steps", model_calls, num_steps, options, lower=0, upper=cap)
+        if window is None:
+            raise too_small(cls.name, model_calls, num_steps)
+        derived["num_guided_steps"] = options["num_guided_steps"] = window
+        if window == cap and "num_candidates" not in given:
+            size = max(
+                largest_fitting(cls, "num_candidates", model_calls, num_steps, options) or 1, options["num_candidates"]
+            )
+            derived["num_candidates"] = options["num_candidates"] = size
+            wider = {
+                **options,
+                "num_candidates": size + 1,
+            }  # one more candidate on a shorter window, if that spends more
+            shorter = largest_fitting(cls, "num_guided_steps", model_calls, num_steps, wider, lower=0, upper=cap)
+            if shorter is not None:
+                wider["num_guided_steps"] = shorter
+                if _cost(cls, wider, num_steps) > _cost(cls, options, num_steps):
+                    derived.update(num_candidates=size + 1, num_guided_steps=shorter)
+    return derived
+
+
+def _cost(cls: type[Sampler], options: dict[str, Any], num_steps: int) -> int:
+    return cls(cls.Options.model_validate(options)).model_calls(num_steps)
 
 
 class _Window(Sampler.Options):
@@ -93,6 +168,13 @@ class Plain(Sampler):
     def model_calls(self, num_steps: int) -> int:
         return num_steps
 
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """No options: plain sampling costs T, which must fit."""
+        if num_steps > model_calls:
+            raise too_small(cls.name, model_calls, num_steps)
+        return {}
+
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         return tools.plain(population, k)
 
@@ -119,6 +201,13 @@ class Free2Guide(Sampler):
             "when their combined rewards differ by less than this, keep the plain one without drawing the other "
             "n − 2 (a skipped step costs 1 extra model call instead of n − 1); None = never skip (the paper).",
         )
+
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_candidates": 5}
+    """The sizes a budget starts from (the paper's n); the window then takes what the budget allows."""
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        return _fit_window(cls, model_calls, num_steps, given, cls.BUDGET_RULE)
 
     def check(self, num_steps: int) -> None:
         _check_window(self.options, num_steps)
@@ -195,6 +284,11 @@ class BestOfN(Sampler):
     def model_calls(self, num_steps: int) -> int:
         return self.options.num_candidates * num_steps
 
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """N = ⌊budget / T⌋."""
+        return _fit_size(cls, "num_candidates", model_calls, num_steps, given)
+
     def step(self, tools: Tools, population: Population, k: int) -> Step:
         return tools.plain(population, k)
 
@@ -252,6 +346,11 @@ class SMC(Sampler):
     def check(self, num_steps: int) -> None:
         if self.options.start >= num_steps:
             raise ValueError(f"guidance.options.start: {self.options.start} >= sampler.num_steps={num_steps}")
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """The most particles that fit (k = ⌊budget / T⌋ without a funnel)."""
+        return _fit_size(cls, "num_particles", model_calls, num_steps, given)
 
     def model_calls(self, num_steps: int) -> int:
         scored = {k for k in range(num_steps) if self._scored(k, num_steps)}
@@ -349,8 +448,17 @@ class Beam(Sampler):
         num_beams: int = Field(2, ge=1, le=256, description="Beams B kept per video.")
         num_candidates: int = Field(3, ge=1, le=256, description="Candidates K per beam per guided step.")
 
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_beams": 2, "num_candidates": 3}
+    """The sizes a budget starts from (fewer beams when B·T does not fit); the window takes what is left."""
+
     def num_chains(self) -> int:
         return int(self.options.num_beams)
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        defaults = dict(cls.BUDGET_RULE)
+        defaults["num_beams"] = max(1, min(defaults["num_beams"], model_calls // num_steps))
+        return _fit_window(cls, model_calls, num_steps, given, defaults)
 
     def check(self, num_steps: int) -> None:
         _check_window(self.options, num_steps)

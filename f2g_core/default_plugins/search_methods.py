@@ -14,12 +14,12 @@ Costs (denoiser calls per video, T = sampling steps):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from f2g_core.default_plugins.samplers import chain_calls, keep_best_finished
+from f2g_core.default_plugins.samplers import chain_calls, keep_best_finished, largest_fitting, too_small
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, groups
 
@@ -72,6 +72,27 @@ class Prune(Sampler):
 
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
+        run still fits (spending the remainder on the chains that survive longest)."""
+        derived: dict[str, Any] = {}
+        if "num_candidates" not in given:
+            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
+            if size is None:
+                raise too_small(cls.name, model_calls, num_steps)
+            derived["num_candidates"] = size
+        if "checkpoints" in given or "checkpoint_fractions" in given:
+            return derived
+        fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
+        while fractions:
+            later = [*fractions[:-1], min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps)]
+            options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
+            if later == fractions or cls(options).model_calls(num_steps) > model_calls:
+                break
+            fractions = later
+        return {**derived, "checkpoint_fractions": fractions}
 
     def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
         """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
@@ -157,6 +178,25 @@ class Draft(Sampler):
 
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
+
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"draft_steps": 4, "num_commits": 1}
+    """The draft length and commits a budget starts from; the drafts take what is left."""
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
+        derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
+        if "num_candidates" in given:
+            return derived
+        options = {**derived, **given}
+        lower = int(options.get("num_commits", 1))
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+        if size is None and "draft_steps" not in given:
+            derived["draft_steps"] = options["draft_steps"] = 1
+            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+        if size is None:
+            raise too_small(cls.name, model_calls, num_steps)
+        return {**derived, "num_candidates": size}
 
     def check(self, num_steps: int) -> None:
         o = self.options
