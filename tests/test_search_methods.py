@@ -243,3 +243,16 @@ def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: di
     result = pipeline.generate(seed=0)
     assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(12, schedule)
     assert [k for k, s in enumerate(result.trace.steps) if s.guided] == steps
+
+
+def test_f2g_list_samplers_shows_prune_and_draft_with_options_and_costs() -> None:
+    from typer.testing import CliRunner
+
+    from f2g_core.cli import app
+
+    done = CliRunner().invoke(app, ["list", "samplers", "--options"], env={"COLUMNS": "400"})  # no wrapping
+    assert done.exit_code == 0, done.output
+    for text in ("prune", "draft", "checkpoint_by", "num_commits", "draft_steps", "final_particles", "min_spread"):
+        assert text in done.output
+    for cost in ("N·S + m·(T − 1)", "Σ_ℓ chains alive at level ℓ", "B·T + G·B·(K − 1) + G·B·K·L", "N·T"):
+        assert cost in done.output

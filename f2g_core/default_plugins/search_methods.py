@@ -87,7 +87,7 @@ class Prune(Sampler):
             return derived
         fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
         while fractions:
-            later = [*fractions[:-1], min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps)]
+            later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
             options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
             if later == fractions or cls(options).model_calls(num_steps) > model_calls:
                 break
