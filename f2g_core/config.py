@@ -105,7 +105,8 @@ class GuidanceConfig(_Strict):
     method: str = Field(
         "free2guide",
         min_length=1,
-        description="Search method id: none, free2guide, best-of-n, smc, beam, prune, draft or a plugin's (`f2g list samplers`).",
+        description="Search method id: none, free2guide, best-of-n, smc, beam, prune, draft or a plugin's "
+        "(`f2g list samplers`).",
     )
     options: dict[str, Any] = Field(
         default_factory=dict, description="The method's options (`f2g list samplers --options`)."
