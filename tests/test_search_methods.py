@@ -256,3 +256,24 @@ def test_f2g_list_samplers_shows_prune_and_draft_with_options_and_costs() -> Non
         assert text in done.output
     for cost in ("N·S + m·(T − 1)", "Σ_ℓ chains alive at level ℓ", "B·T + G·B·(K − 1) + G·B·K·L", "N·T"):
         assert cost in done.output
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("prune", {"num_candidates": 6}), ("draft", {"num_candidates": 6, "num_commits": 2})],
+)
+def test_batched_equals_one_chain_per_call(
+    counting: Registry, gmm_config: dict[str, Any], method: str, options: dict[str, Any]
+) -> None:
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    batched = Pipeline.from_config(_config(gmm_config, method, **options), registry=counting)
+    config = _config(gmm_config, method, **options)
+    config["guidance"]["chunk_size"] = 1
+    single = Pipeline.from_config(config, registry=counting)
+    a, b = batched.generate(seed=4), single.generate(seed=4)
+    assert max(batched.backbone.batches) == 6 and set(single.backbone.batches) == {1}
+    assert torch.equal(a.latents, b.latents)
+    assert [s.selected for s in a.trace.steps] == [s.selected for s in b.trace.steps]
+    assert any(s.selected for s in a.trace.steps)  # pruning or drafting chose something
+    assert (a.trace.final is None) == (b.trace.final is None)
+    assert a.trace.final is None or a.trace.final.chosen == b.trace.final.chosen  # type: ignore[union-attr]
