@@ -3,9 +3,10 @@
 Each method's :meth:`step` reads top to bottom. Costs (denoiser calls per video, T = sampling steps):
 
 * ``none``        T
-* ``free2guide``  T + G·(n − 1) + G·n·L  (+ n − 1 with ``initial_candidates``), G guided steps, L ``lookahead``
+* ``free2guide``  T + G·(n − 1) + G·n·L  (+ n − 1 with ``initial_candidates``), G guided steps, L ``lookahead``;
+  with ``min_spread`` an upper bound (a skipped step costs 1 extra call instead of n − 1)
 * ``best-of-n``   N·T
-* ``smc``         k·T
+* ``smc``         k·T (with ``final_particles``: Σ over levels of the particles denoised there, see :func:`chain_calls`)
 * ``beam``        B·T + G·B·(K − 1) + G·B·K·L
 """
 
@@ -84,14 +85,11 @@ def _fit_window(
             raise too_small(cls.name, model_calls, num_steps)
         derived["num_guided_steps"] = options["num_guided_steps"] = window
         if window == cap and "num_candidates" not in given:
-            size = max(
-                largest_fitting(cls, "num_candidates", model_calls, num_steps, options) or 1, options["num_candidates"]
-            )
+            most = largest_fitting(cls, "num_candidates", model_calls, num_steps, options) or 1
+            size = max(most, options["num_candidates"])
             derived["num_candidates"] = options["num_candidates"] = size
-            wider = {
-                **options,
-                "num_candidates": size + 1,
-            }  # one more candidate on a shorter window, if that spends more
+            # one more candidate on a shorter window, if that spends more of the budget
+            wider = {**options, "num_candidates": size + 1}
             shorter = largest_fitting(cls, "num_guided_steps", model_calls, num_steps, wider, lower=0, upper=cap)
             if shorter is not None:
                 wider["num_guided_steps"] = shorter
