@@ -178,7 +178,8 @@ def generate(
         list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")
     ] = None,
     method: Annotated[
-        str | None, typer.Option(help="Search method: free2guide, best-of-n, smc, beam, none (`f2g list samplers`).")
+        str | None,
+        typer.Option(help="Search method: free2guide, best-of-n, smc, beam, prune, draft, none (`f2g list samplers`)."),
     ] = None,
     num_candidates: Annotated[
         int | None,
