@@ -1,8 +1,10 @@
-"""Batching in the population loop: best-of-N batched vs one by one, and several videos in one batch.
+"""Batching in the population loop: best-of-N, prune and draft batched vs one by one, and several videos at once.
 
-* best-of-N: the N chains of a video share every denoiser call (batch N) vs one call per chain (``chunk_size: 1``,
-  the old loop's cost profile), for N = 2, 4, 8; the results must agree (bit for bit where the backbone's kernels
-  are batch-invariant, else up to float rounding; the largest difference is printed).
+* best-of-N, ``prune`` and ``draft``: the chains of a video share every denoiser call (batch N) vs one call per
+  chain (``chunk_size: 1``, the old loop's cost profile), for best-of-N with N = 2, 4, 8, ``prune`` with N = 8
+  (the default checkpoints) and ``draft`` with 8 drafts of 4 calls and 1 or 2 commits; the results must agree
+  (bit for bit where the backbone's kernels are batch-invariant, else up to float rounding; the largest difference
+  is printed, and whether every selection — checkpoints, drafts, the final choice — was the same).
 * ``generate_many``: 8 prompts sampled in one population (their chains share every denoiser call, at most
   ``chunk_size`` rows per call) vs one video at a time (``videos_per_batch=1``), with Free²Guide n = 5.
 
@@ -61,22 +63,36 @@ def _best(fn: Any, repeats: int) -> tuple[float, Any]:
     return min(times), out
 
 
-def best_of_n(registry: Any, backbone: str, steps: int, repeats: int) -> list[str]:
+CHAINS = [
+    *(("best-of-{n}", {"method": "best-of-n", "options": {"num_candidates": n}}) for n in (2, 4, 8)),
+    ("prune, N=8", {"method": "prune", "options": {"num_candidates": 8}}),
+    ("draft, N=8, m=1", {"method": "draft", "options": {"num_candidates": 8, "num_commits": 1}}),
+    ("draft, N=8, m=2", {"method": "draft", "options": {"num_candidates": 8, "num_commits": 2}}),
+]
+"""The runs whose chains of one video share the denoiser calls."""
+
+
+def _choices(trace: Any) -> list[Any]:
+    """Every selection a run made (pruning, drafts, the final choice), to compare batched and one-by-one runs."""
+    return [s.selected for s in trace.steps] + [trace.final.chosen if trace.final else None]
+
+
+def chains(registry: Any, backbone: str, steps: int, repeats: int) -> list[str]:
     from f2g_core.pipeline import Pipeline
 
     rows = []
-    for n in (2, 4, 8):
-        guidance = {"method": "best-of-n", "options": {"num_candidates": n}}
+    for label, guidance in CHAINS:
+        label = label.format(n=guidance["options"].get("num_candidates"))
         batched = Pipeline.from_config(_config(backbone, steps, guidance), registry=registry)
         single = Pipeline.from_config(_config(backbone, steps, {**guidance, "chunk_size": 1}), registry=registry)
         t_batched, a = _best(lambda p=batched: p.generate(PROMPTS[1], seed=0), repeats)
         t_single, b = _best(lambda p=single: p.generate(PROMPTS[1], seed=0), repeats)
         diff = float((a.latents - b.latents).abs().max())
-        same = a.trace.final.chosen == b.trace.final.chosen
-        speed = t_single / t_batched
+        same = _choices(a.trace) == _choices(b.trace)
+        calls = a.trace.totals()["model_calls"]
         rows.append(
-            f"| {backbone} | best-of-{n} | {n * steps} | {t_single:.2f} | {t_batched:.2f} | {speed:.2f}× "
-            f"| {diff:.1e}, same choice: {same} |"
+            f"| {backbone} | {label} | {calls} | {t_single:.2f} | {t_batched:.2f} | {t_single / t_batched:.2f}× "
+            f"| {diff:.1e}, same choices: {same} |"
         )
     return rows
 
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for backbone in args.backbones.split(","):
         steps = {"shapes": 8 if args.quick else 20, "wan": 4 if args.quick else 8}[backbone]
-        lines += best_of_n(registry, backbone, steps, repeats)
+        lines += chains(registry, backbone, steps, repeats)
         lines += many(registry, backbone, steps, repeats)
         print("\n".join(lines), flush=True)
         lines = []

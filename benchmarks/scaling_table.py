@@ -18,7 +18,22 @@ the learned judge as the reward and the exact evaluator (``--metric shapes``) as
     python benchmarks/scaling_table.py benchmarks/results/scaling --plot f2g_plugins/shapes/scaling.png \\
         --readme f2g_plugins/shapes/README.md --readme docs/samplers.md
 
-Both runs are resumable (re-run the same command). This script only reads ``results.csv``.
+Both runs are resumable (re-run the same command). This script only reads ``results.csv`` (and, for ``--select``
+of grid configs, the store's ``configs`` table).
+
+The v2 study (pending) runs the same three steps on a grid instead of hand-written variants: every method at every
+budget and T, each method's options derived from the budget by its rule (docs/samplers.md#budgets), T chosen per
+method and budget on ≥ 100 dev pairs:
+
+    f2g eval "shapes-benchmark:pairs=100,categories=multiple+relation,split=dev" -c benchmarks/scaling/v2/base.yaml \
+        --methods best-of-n,smc,beam,free2guide,prune,draft --budgets 75,150,300,600 --steps 15,25,50 \
+        --metric shapes --workers 2 --batch 8 --no-report --out benchmarks/results/scaling-v2-dev
+    python benchmarks/scaling_table.py benchmarks/results/scaling-v2-dev --select benchmarks/scaling/v2/test
+    f2g eval "shapes-benchmark:pairs=400,categories=multiple+relation" -c benchmarks/scaling/v2/test \
+        -c benchmarks/scaling/test/unguided.yaml --metric shapes --workers 2 --batch 8 --no-report \
+        --out benchmarks/results/scaling-v2
+    python benchmarks/scaling_table.py benchmarks/results/scaling-v2 --configs benchmarks/scaling/v2/test \
+        --plot f2g_plugins/shapes/scaling.png --readme f2g_plugins/shapes/README.md --readme docs/samplers.md
 """
 
 from __future__ import annotations
@@ -78,8 +93,23 @@ def load(eval_dir: Path) -> dict[str, Config]:
     return out
 
 
-def select(configs: dict[str, Config], sweep: Path, into: Path) -> str:
-    """Copy the best variant of every (method, budget) from ``sweep`` to ``into/METHOD@BUDGET.yaml``; a report."""
+def stored_config(eval_dir: Path, name: str) -> str:
+    """The run config named ``name`` as ``f2g eval`` stored it in ``eval_dir``'s results store, as YAML."""
+    import json
+    import sqlite3
+
+    import yaml
+
+    with sqlite3.connect(eval_dir / "results.sqlite") as db:
+        (text,) = db.execute("SELECT config FROM configs WHERE name = ?", (name,)).fetchone()
+    data = json.loads(text)
+    data.pop("prompt", None), data.pop("seed", None)
+    return f"# scaling study: {name}, as the dev run ran it\n" + yaml.safe_dump(data, sort_keys=False)
+
+
+def select(configs: dict[str, Config], sweep: Path, into: Path, eval_dir: Path) -> str:
+    """Copy the best variant of every (method, budget) to ``into/METHOD@BUDGET.yaml`` (from ``sweep``, or from the
+    eval's store for a grid config); a report."""
     best: dict[tuple[str, int], Config] = {}
     lines = ["| budget | method | variant | dev accuracy | mean score | model calls |", "|---|---|---|---|---|---|"]
     for config in sorted(configs.values(), key=lambda c: (c.budget, c.method, c.name)):
@@ -98,7 +128,10 @@ def select(configs: dict[str, Config], sweep: Path, into: Path) -> str:
     lines += ["", "Selected:"]
     for (method, budget), config in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         target = into / (f"{method}@{budget}.yaml" if NAME.match(config.name) else f"{config.name}.yaml")
-        shutil.copyfile(sweep / f"{config.name}.yaml", target)
+        if (sweep / f"{config.name}.yaml").is_file():
+            shutil.copyfile(sweep / f"{config.name}.yaml", target)
+        else:  # a grid config (f2g eval --methods/--budgets/--steps): as the eval stored it
+            target.write_text(stored_config(eval_dir, config.name), encoding="utf-8")
         lines.append(f"- {target.name} ← {config.name}")
     return "\n".join(lines)
 
@@ -143,7 +176,9 @@ def read_settings(folder: Path) -> dict[str, str]:
     for path in sorted(folder.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         options = data.get("guidance", {}).get("options", {}) or {}
+        budget = (data.get("guidance", {}).get("budget") or {}).get("model_calls")
         parts = [f"T={data['sampler']['num_steps']}", *(f"{k}={v}" for k, v in options.items())]
+        parts += [] if budget is None else [f"budget={budget} (options by the method's rule)"]
         settings[path.stem] = ", ".join(parts)
     return settings
 
@@ -186,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configs = load(args.eval_dir)
     if args.select is not None:
-        print(select(configs, args.sweep, args.select))
+        print(select(configs, args.sweep, args.select, args.eval_dir))
         return 0
     text, pairs = table(configs, read_settings(args.configs))
     if args.plot is not None:

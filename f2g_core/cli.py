@@ -220,7 +220,8 @@ def generate(
         list[str] | None, typer.Option("--reward", "-r", help="Reward id; repeat for an ensemble.")
     ] = None,
     method: Annotated[
-        str | None, typer.Option(help="Search method: free2guide, best-of-n, smc, beam, none (`f2g list samplers`).")
+        str | None,
+        typer.Option(help="Search method: free2guide, best-of-n, smc, beam, prune, draft, none (`f2g list samplers`)."),
     ] = None,
     num_candidates: Annotated[
         int | None,
@@ -228,6 +229,15 @@ def generate(
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Sampling steps T.")] = None,
     guided_steps: Annotated[int | None, typer.Option(help="How many steps are guided.")] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            min=1,
+            help="Model calls per video: the method's options follow from it (docs/samplers.md#budgets); "
+            "-n and --set still win.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     prompts: Annotated[
         Path | None, typer.Option("--prompts", help="A text file of prompts, one per line: one video per prompt.")
@@ -268,6 +278,7 @@ def generate(
     if steps is not None:
         flags["sampler"] = {"num_steps": steps}
     sources.merge("command-line flags", flags)
+    _budget_flag(sources, budget)
     _guidance_flags(sources, method, num_candidates, guided_steps)
     sources.set(set_ or [])
     if "backbone" not in sources.data:
@@ -297,6 +308,15 @@ def _pipeline(config: RunConfig, sources: ConfigSources) -> Pipeline:
         if error.location is None:
             raise
         raise ConfigError(f"{sources.blame(error.location)}: {error}", error.location) from None
+
+
+def _budget_flag(sources: ConfigSources, budget: int | None) -> None:
+    """Apply --budget: the method's options come from the budget, not from config files or plugin defaults."""
+    if budget is not None:
+        guidance = dict(sources.data.get("guidance") or {})
+        sources.replace(
+            "command-line flags", "guidance", {**guidance, "options": {}, "budget": {"model_calls": budget}}
+        )
 
 
 def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None, guided_steps: int | None) -> None:

@@ -91,13 +91,22 @@ _FLAT_GUIDANCE = ("num_candidates", "start", "num_guided_steps", "selection", "t
 """Keys of the old flat guidance block (they are options of the ``free2guide`` / ``best-of-n`` methods now)."""
 
 
+class BudgetConfig(_Strict):
+    """What one video may cost; the method derives its options from it (docs/samplers.md#budgets)."""
+
+    model_calls: int = Field(
+        ..., ge=1, le=1_000_000, description="Denoiser calls per video the method may spend (never exceeded)."
+    )
+
+
 class GuidanceConfig(_Strict):
     """The search method (a ``sampler`` component) and what every method shares: key frames, chunking, timeouts."""
 
     method: str = Field(
         "free2guide",
         min_length=1,
-        description="Search method id: none, free2guide, best-of-n, smc, beam or a plugin's (`f2g list samplers`).",
+        description="Search method id: none, free2guide, best-of-n, smc, beam, prune, draft or a plugin's "
+        "(`f2g list samplers`).",
     )
     options: dict[str, Any] = Field(
         default_factory=dict, description="The method's options (`f2g list samplers --options`)."
@@ -108,6 +117,11 @@ class GuidanceConfig(_Strict):
     chunk_size: int | None = Field(None, ge=1, description="Samples per denoiser call; None = all at once.")
     reward_timeout_s: float | None = Field(
         None, gt=0.0, description="Seconds one reward may take for one batch; slower scores count as failed (NaN)."
+    )
+    budget: BudgetConfig | None = Field(
+        None,
+        description="Spend at most this per video: the method's options follow from it by the method's documented "
+        "rule; options given explicitly still win (and must fit).",
     )
 
     @model_validator(mode="before")

@@ -253,7 +253,7 @@ class Pipeline:
                     key_frames=key_frames,
                     rewards={name: dict(reward.trace_info()) for name, reward in self.rewards.items()},
                     options=self.sampler.trace_info(),
-                    planned=self.sampler.planned_guided_steps(schedule.num_steps),
+                    planned=self.sampler.planned_guided_steps(schedule.num_steps, schedule),
                     components=self.provenance,
                 ),
             )
@@ -337,21 +337,52 @@ class Pipeline:
 def build_sampler(config: RunConfig, registry: Registry) -> Sampler:
     """The configured search method with validated options, checked against the run (steps, rewards)."""
     entry = registry.get("sampler", config.guidance.method, "guidance.method")
+    budget, num_steps = config.guidance.budget, config.sampler.num_steps
+    given = dict(config.guidance.options)
+    if budget is not None:
+        assert issubclass(entry.cls, Sampler)
+        given = {**_budget_options(entry.cls, budget.model_calls, num_steps, given), **given}
     try:
-        options = entry.cls.Options.model_validate(config.guidance.options)
+        options = entry.cls.Options.model_validate(given)
     except ValidationError as error:
         raise options_error(error, ("guidance", "options"), entry.cls.Options) from None
     sampler = entry.cls(options)
     assert isinstance(sampler, Sampler)
     try:
-        sampler.check(config.sampler.num_steps)
+        sampler.check(num_steps)
+        cost = sampler.model_calls(num_steps) if budget is not None else 0
     except ValueError as error:
         raise ConfigError(str(error), ("guidance", "options")) from None
+    if budget is not None and cost > budget.model_calls:
+        raise ConfigError(
+            f"guidance.budget.model_calls={budget.model_calls}: {sampler.name} with "
+            f"{_options_text(given)} costs {cost} model calls per video at sampler.num_steps={num_steps}; "
+            "raise the budget or lower the options you set",
+            ("guidance", "budget"),
+        )
     if sampler.needs_rewards and not config.rewards:
         raise ConfigError(
             f"rewards: guidance method {sampler.name!r} needs at least one reward (or set guidance.method: none)"
         )
     return sampler
+
+
+def _budget_options(cls: type[Sampler], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+    """The options ``cls``'s budget rule derives (explicit ``given`` options are kept by the caller)."""
+    try:
+        derived = cls.budget_options(model_calls, num_steps, given)
+    except ValueError as error:
+        raise ConfigError(f"guidance.budget.model_calls={model_calls}: {error}", ("guidance", "budget")) from None
+    if derived is None:
+        raise ConfigError(
+            f"guidance.budget: method {cls.name!r} states no budget rule; set guidance.options instead",
+            ("guidance", "budget"),
+        )
+    return derived
+
+
+def _options_text(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in options.items()) or "its defaults"
 
 
 def generate(

@@ -48,7 +48,11 @@ from f2g_core import hookspecs
 from f2g_core.errors import ConfigError, PluginError
 from f2g_core.registry import Entry, Kind, Registry
 
-BUILTIN_PLUGINS = ("f2g_core.default_plugins.combiners", "f2g_core.default_plugins.samplers")
+BUILTIN_PLUGINS = (
+    "f2g_core.default_plugins.combiners",
+    "f2g_core.default_plugins.samplers",
+    "f2g_core.default_plugins.search_methods",
+)
 HOOKS: dict[Kind, str] = {
     "reward": "register_rewards",
     "combiner": "register_combiners",

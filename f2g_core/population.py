@@ -21,6 +21,7 @@ from f2g_core.interfaces import Component
 if TYPE_CHECKING:
     import torch
 
+    from f2g_core.interfaces import Schedule
     from f2g_core.sampling import Tools
 
 
@@ -56,8 +57,10 @@ class Population:
         )
 
     def slots(self) -> np.ndarray:
-        """(rows,) int: each row's position within its video (the ``chain`` word of its noise keys)."""
-        return slots_of(self.video)
+        """(rows,) int: the ``chain`` word of each row's noise keys: its position within its video, or
+        ``memo["slot"]`` where a method pins it (pruned or re-started chains keep drawing their own chain's noise,
+        so a surviving chain's path does not depend on which others were dropped)."""
+        return self.memo["slot"] if "slot" in self.memo else slots_of(self.video)
 
 
 def slots_of(video: np.ndarray) -> np.ndarray:
@@ -113,6 +116,14 @@ class Sampler(Component):
     """Whether the method scores anything (the plain sampler does not)."""
     size_option: ClassVar[str | None] = "num_candidates"
     """The option ``f2g generate -n`` sets (candidates, chains or particles); None when there is none."""
+    cost: ClassVar[str] = ""
+    """The :meth:`model_calls` formula in words, shown by ``f2g list samplers``."""
+
+    @classmethod
+    def description(cls) -> str:
+        """The docstring's first line and, where stated, the cost formula."""
+        line = super().description()
+        return f"{line} Model calls per video: {cls.cost}." if cls.cost else line
 
     def num_chains(self) -> int:
         """Chains per video at the start."""
@@ -125,12 +136,21 @@ class Sampler(Component):
         """Denoiser calls (samples through the model) one video costs with these options."""
         raise NotImplementedError
 
-    def planned_guided_steps(self, num_steps: int) -> int | None:
+    def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int | None:
         """How many times per video this method scores candidates with these options when nothing stops it
         (guided steps, a scored initial population, a scored final choice); None when it cannot say.
 
         The trace reports it as ``planned_guided_steps``, so a budget that stops guidance early shows as "2 of 6
         guided steps scored"; with None the trace counts the scorings the method attempted.
+        """
+        return None
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any] | None:
+        """The options that spend at most ``model_calls`` per video at ``num_steps`` steps, by the method's
+        documented rule, around the options ``given`` explicitly (which win); None when the method has no rule.
+
+        Raise ``ValueError`` with a fix-it message when nothing fits.
         """
         return None
 

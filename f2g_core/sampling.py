@@ -186,17 +186,18 @@ class Tools:
         x0 = self.denoise(population.x, k, population.video)
         return Population(population.x, x0, population.video, population.chain, population.memo)
 
-    def propose(self, population: Population, k: int, n: int) -> Candidates:
+    def propose(self, population: Population, k: int, n: int, first: int = 0) -> Candidates:
         """n candidate transitions per row from level k to k+1, with their x̂0 at k+1 (rows·n calls).
 
         Candidate i of the row in slot c of its video uses the noise keyed (seed, c, k, i): candidate 0 is the plain
-        transition, and a candidate's noise does not depend on n or on the other rows.
+        transition, and a candidate's noise does not depend on n or on the other rows. ``first`` numbers the
+        candidates first … first + n − 1 (more candidates for rows that already have some).
         """
         population = self.with_x0(population, k)
         assert population.x0 is not None
         rows = len(population)
         parent = np.repeat(np.arange(rows), n)
-        index = np.tile(np.arange(n), rows)
+        index = np.tile(np.arange(first, first + n), rows)
         video = population.video[parent]
         self._proposed(video)
         with self._timed(video, "transition"), self._backbone():
@@ -214,14 +215,22 @@ class Tools:
         memo = {key: value[parent] for key, value in population.memo.items()}
         return Candidates(Population(x, x0, video, population.chain[parent], memo), parent, index)
 
-    def plain(self, population: Population, k: int) -> Step:
-        """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step."""
+    def plain(self, population: Population, k: int, eta: float | None = None) -> Step:
+        """The unguided transition of every row (candidate-0 noise); x̂0 of the result is left for the next step.
+
+        ``eta`` overrides the sampler's stochasticity for this transition (0: deterministic).
+        """
         population = self.with_x0(population, k)
         assert population.x0 is not None
         with self._timed(population.video, "transition"), self._backbone():
             noise = self._noise(population.video, population.slots(), k, np.zeros(len(population), dtype=np.int64))
             x = self.backbone.transition(
-                population.x, population.x0, self.schedule.level(k), self.schedule.level(k + 1), noise, self.eta
+                population.x,
+                population.x0,
+                self.schedule.level(k),
+                self.schedule.level(k + 1),
+                noise,
+                self.eta if eta is None else eta,
             )
         moved = Population(x, None, population.video, population.chain, population.memo)
         return Step(moved, parents=np.arange(len(population)))
@@ -289,6 +298,7 @@ class Tools:
         for (v, rows), scored in zip(live, every, strict=True):
             record, run = self.records[v], self.videos[v].run
             record.reward_calls += len(rows) * (len(scored.scores) - len(scored.refused))  # refused: no calls
+            record.reward_rounds += 1
             record.add_scores(scored.scores, scored.combined, scored.usage)
             self.videos[v].trace.events.extend(scored.problems)
             combined[rows] = scored.combined

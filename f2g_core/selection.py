@@ -62,13 +62,47 @@ def effective_sample_size(log_weights: np.ndarray) -> float:
     return float(1.0 / np.sum(weights**2))
 
 
-def resample(log_weights: np.ndarray, scheme: str, rng: np.random.Generator) -> np.ndarray:
-    """k ancestor indices (sorted) drawn ∝ the weights: multinomial, or systematic (one uniform, lower variance)."""
+def resample(log_weights: np.ndarray, scheme: str, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """``size`` (default: as many as there are weights) ancestor indices, sorted, drawn ∝ the weights.
+
+    ``multinomial`` draws independently; ``systematic`` uses one uniform (lower variance); ``ssp`` (Srinivasan
+    sampling process) gives particle i either ⌊size·w_i⌋ or ⌈size·w_i⌉ copies with mean size·w_i — the least
+    spread a scheme with these means can have — by settling the fractional parts two at a time.
+    """
     weights = normalised(log_weights)
     k = len(weights)
+    n = k if size is None else size
     if scheme == "multinomial":
-        return np.sort(rng.choice(k, size=k, p=weights))
+        return np.sort(rng.choice(k, size=n, p=weights))
     if scheme == "systematic":
-        points = (rng.random() + np.arange(k)) / k
+        points = (rng.random() + np.arange(n)) / n
         return np.minimum(np.searchsorted(np.cumsum(weights), points, side="right"), k - 1)
-    raise ValueError(f"unknown resampling scheme {scheme!r} (use 'multinomial' or 'systematic')")
+    if scheme == "ssp":
+        return np.repeat(np.arange(k), _ssp_counts(n * weights, rng))
+    raise ValueError(f"unknown resampling scheme {scheme!r} (use 'multinomial', 'systematic' or 'ssp')")
+
+
+def _ssp_counts(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Integer counts with E[count_i] = expected_i, each the floor or ceiling of it, summing to Σ expected.
+
+    Two fractional parts a, b at a time: if a + b < 1 one of them takes a + b and the other 0 (the first with
+    probability a / (a + b)); otherwise one becomes 1 and the other a + b − 1 (the first with probability
+    (1 − b) / (2 − a − b)). Each move keeps both means, and at least one part becomes whole.
+    """
+    counts = np.floor(expected + 1e-12)
+    frac = np.clip(expected - counts, 0.0, 1.0)
+    open_ = [i for i in range(len(frac)) if 1e-9 < frac[i] < 1 - 1e-9]
+    while len(open_) >= 2:
+        i, j = open_[0], open_[1]
+        a, b = frac[i], frac[j]
+        if a + b < 1:
+            first = rng.random() < a / (a + b)
+            frac[i], frac[j] = (a + b, 0.0) if first else (0.0, a + b)
+        else:
+            first = rng.random() < (1 - b) / (2 - a - b)
+            frac[i], frac[j] = (1.0, a + b - 1) if first else (a + b - 1, 1.0)
+        open_ = [m for m in open_ if 1e-9 < frac[m] < 1 - 1e-9]
+    counts += np.round(frac)  # what is left is whole up to rounding
+    total = round(float(expected.sum()))
+    counts[int(np.argmax(frac))] += total - counts.sum()  # float drift only: the sum is preserved exactly
+    return counts.astype(np.int64)

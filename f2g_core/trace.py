@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+PHASES = ("denoise", "transition", "lookahead", "decode", "reward")
+"""The phases the sampling toolbox times into ``StepRecord.seconds`` (look-ahead time includes its denoising)."""
+
 
 def _finite_or_none(values: Any) -> list[float | None]:
     """JSON has no NaN: failed scores are written as null."""
@@ -33,6 +36,8 @@ class StepRecord:
     model_calls: int = 0
     frames_decoded: int = 0
     reward_calls: int = 0
+    reward_rounds: int = 0
+    """Sequential round trips to the rewards (one per scoring of this video's candidates)."""
     num_candidates: int = 0
     """Candidates scored at this step."""
     scores: dict[str, list[float | None]] = field(default_factory=dict)
@@ -123,6 +128,8 @@ class RunTrace:
             "model_calls": sum(r.model_calls for r in records),
             "frames_decoded": sum(r.frames_decoded for r in records) + self.decode_frames,
             "reward_calls": sum(r.reward_calls for r in records),
+            "reward_rounds": sum(r.reward_rounds for r in records),
+            "cost_usd": sum(counters.get("cost_usd", 0.0) for counters in usage.values()),
             "guided_steps": sum(1 for r in records if r.decided),
             "planned_guided_steps": max(self.planned or 0, sum(1 for r in records if r.guided)),
             "fallbacks": sum(1 for r in records if r.fallback),

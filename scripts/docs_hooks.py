@@ -42,12 +42,14 @@ def _md(text: str) -> str:
 
 
 def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, str]:
-    """The pydantic model inside a field's annotation and the key suffix (``[i]`` for lists of models)."""
+    """The pydantic model inside a field's annotation and the key suffix (``[i]`` for lists of models; none for an
+    optional block, ``Model | None``)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, ""
-    for arg in get_args(annotation):
+    args = get_args(annotation)
+    for arg in args:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg, "[i]"
+            return arg, "" if type(None) in args else "[i]"
     return None, ""
 
 

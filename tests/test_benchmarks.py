@@ -94,3 +94,25 @@ def test_scaling_table_selects_the_best_dev_variant_per_method_and_budget(tmp_pa
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in chosen.iterdir()) == ["best-of-n@75.yaml", "smc@75.yaml", "unguided.yaml"]
     assert (chosen / "smc@75.yaml").read_text() == "# smc@75~k5\n"  # 100% on dev beats 50%
+
+
+def test_scaling_table_selects_grid_configs_from_the_eval_store(tmp_path: Path) -> None:
+    """Grid configs (f2g eval --methods/--budgets/--steps) have no sweep file: the selection comes from the store."""
+    import json
+
+    import yaml
+
+    from f2g_core.eval.store import Store
+
+    names = ("smc@75~t15", "smc@75~t25")
+    rows = [(n, i, v, 75) for i in range(4) for n, v in zip(names, (0, 1), strict=True)]
+    _results_csv(tmp_path / "dev", rows)
+    with Store(tmp_path / "dev" / "results.sqlite") as store:
+        for steps, name in zip((15, 25), names, strict=True):
+            config = {"sampler": {"num_steps": steps}, "guidance": {"method": "smc", "budget": {"model_calls": 75}}}
+            store.add_config(f"h{steps}", name, json.dumps({"prompt": None, **config}))
+    chosen = tmp_path / "chosen"
+    done = _scaling_table(str(tmp_path / "dev"), "--select", str(chosen), "--sweep", str(tmp_path / "none"))
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load((chosen / "smc@75.yaml").read_text())
+    assert data == {"sampler": {"num_steps": 25}, "guidance": {"method": "smc", "budget": {"model_calls": 75}}}

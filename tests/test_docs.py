@@ -29,7 +29,8 @@ def _fields(model: type[BaseModel], prefix: str = "") -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             names += _fields(annotation, f"{prefix}{name}.")
         elif items and isinstance(items[0], type) and issubclass(items[0], BaseModel):
-            names += _fields(items[0], f"{prefix}{name}[i].")
+            optional = type(None) in items  # Model | None is one block; list[Model] is many
+            names += _fields(items[0], f"{prefix}{name}." if optional else f"{prefix}{name}[i].")
         else:
             names.append(prefix + name)
     return names

@@ -319,6 +319,10 @@ PLANS = [
     ("beam", {"num_beams": 2, "num_candidates": 2, "num_guided_steps": 3}, 4),
     ("beam", {"num_beams": 1, "num_candidates": 2, "num_guided_steps": 3}, 3),
     ("none", {}, 0),
+    ("prune", {"num_candidates": 4}, 2),  # checkpoints at steps 1, 3, 5: 4 → 2 → 1, the last changes nothing
+    ("prune", {"num_candidates": 4, "keep": 0.75, "checkpoints": [2]}, 2),  # 4 → 3, then the final choice
+    ("draft", {"num_candidates": 3, "num_commits": 2, "draft_steps": 2}, 2),  # the drafts, then the commits
+    ("draft", {"num_candidates": 3, "draft_steps": 2}, 1),
 ]
 
 

@@ -53,6 +53,14 @@ def eval_command(
     max_cost_usd: Annotated[
         float | None, typer.Option(help="Remote-reward spend allowed for the whole run (USD, >= 0).")
     ] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="Grid: run every config with each of these methods (comma-separated).")
+    ] = None,
+    budgets: Annotated[
+        str | None,
+        typer.Option(help="Grid: model calls per video, e.g. 75,150,300; each method's options follow its rule."),
+    ] = None,
+    steps: Annotated[str | None, typer.Option(help="Grid: sampling steps T, e.g. 25,50.")] = None,
 ) -> None:
     """Run every (suite item, seed, config) job, score the videos, and write results.csv, summary.md, report.html.
 
@@ -85,6 +93,9 @@ def eval_command(
         max_concurrency=max_concurrency,
         max_calls=max_calls,
         max_cost_usd=max_cost_usd,
+        methods=_names(methods),
+        budgets=_numbers("--budgets", budgets),
+        steps=_numbers("--steps", steps),
     )
     console, errors = Console(), Console(stderr=True)
     with Progress(
@@ -127,6 +138,22 @@ def eval_command(
             f"{len(outcome.failures)} job(s) failed (first: item {first[0][0]!r} seed {first[0][1]}: {first[1]}); "
             "finished jobs are kept, fix the cause and re-run the same command"
         )
+
+
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _numbers(flag: str, text: str | None) -> list[int]:
+    from f2g_core.errors import ConfigError
+
+    try:
+        numbers = [int(part) for part in _names(text)]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: give whole numbers separated by commas, e.g. 75,150,300") from None
+    if any(n < 1 for n in numbers):
+        raise ConfigError(f"{flag} {text!r}: every value must be at least 1")
+    return numbers
 
 
 def register(app: typer.Typer) -> None:

@@ -114,6 +114,10 @@ class JobResult:
     """Per guided step: its index, the combined reward of every candidate, the chosen one."""
     events: list[str] = field(default_factory=list)
     worker: str = ""
+    reward_rounds: int = 0
+    """Sequential round trips to the rewards (what an API reward's latency multiplies)."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase of the trace (denoise, transition, lookahead, decode, reward)."""
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -252,6 +256,8 @@ def finish(
         steps=steps,
         events=[*result.trace.events, *notes],
         worker=worker,
+        reward_rounds=int(totals["reward_rounds"]),
+        phase_seconds={k: float(v) for k, v in totals["seconds"].items() if k != "total"},
     )
 
 

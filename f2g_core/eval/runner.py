@@ -20,12 +20,14 @@ from f2g_core.config import load_config, read_config_file, redact
 from f2g_core.errors import ConfigError, F2GError
 from f2g_core.eval import limits
 from f2g_core.eval.engines import Engine
+from f2g_core.eval.grid import expand_grid
 from f2g_core.eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
 from f2g_core.eval.metrics import build_metric, not_held_out
 from f2g_core.eval.store import Store, lock_directory
 from f2g_core.eval.suites import MAX_SEED, Suite, load_suite
 from f2g_core.eval.summary import markdown, metric_columns, summarise
 from f2g_core.outputs import prepare_output_dir
+from f2g_core.trace import PHASES
 
 
 class RunStopped(F2GError):
@@ -130,6 +132,10 @@ class EvalSpec:
     max_concurrency: int | None = None
     max_calls: int | None = None
     max_cost_usd: float | None = None
+    methods: list[str] = field(default_factory=list)
+    """Grid axes (``--methods``, ``--budgets``, ``--steps``): every config at every combination (eval/grid.py)."""
+    budgets: list[int] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -182,7 +188,7 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     if spec.report:
         require("matplotlib", "eval", "report.html (turn it off with --no-report)")
     suite = load_suite(spec.suite, spec.dimensions)
-    configs = load_configs(spec.configs)
+    configs = expand_grid(load_configs(spec.configs), spec.methods, spec.budgets, spec.steps)
     if spec.baseline is not None and spec.baseline not in [c.name for c in configs]:
         raise ConfigError(
             f"--baseline {spec.baseline!r}: not one of the configs ({', '.join(c.name for c in configs)})"
@@ -252,7 +258,8 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
 def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
     columns = metric_columns(rows)
     header = ["item_id", "prompt", "category", "dimension", "seed", "config", "config_hash", *columns]
-    header += ["model_calls", "reward_calls", "tokens", "cost_usd", "seconds", "run_dir"]
+    header += ["model_calls", "reward_calls", "tokens", "cost_usd", "seconds", "run_dir", "reward_rounds"]
+    header += [f"seconds_{phase}" for phase in PHASES]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -274,6 +281,8 @@ def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
                     f"{r.cost_usd:.6f}",
                     f"{r.seconds:.3f}",
                     r.run_dir,
+                    r.reward_rounds,
+                    *(f"{r.phase_seconds.get(phase, 0.0):.3f}" for phase in PHASES),
                 ]
             )
     return path

@@ -79,7 +79,11 @@ _COLUMNS = (
     "events",
     "worker",
     "finished_at",
+    "reward_rounds",
+    "phase_seconds",
 )
+_ADDED_COLUMNS = {"reward_rounds": "INTEGER NOT NULL DEFAULT 0", "phase_seconds": "TEXT NOT NULL DEFAULT '{}'"}
+"""Columns newer than the first schema: added to an existing store when it is opened (its rows keep defaults)."""
 
 
 class DirectoryInUse(F2GError):
@@ -123,6 +127,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            present = {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
 
     def __enter__(self) -> Store:
         return self
@@ -157,6 +165,7 @@ class Store:
             "metrics": json.dumps(data["metrics"]),
             "steps": json.dumps(data["steps"]),
             "events": json.dumps(data["events"]),
+            "phase_seconds": json.dumps(data["phase_seconds"]),
             "finished_at": time.time(),
         }
         saved = f"recording the job of item {row.item_id!r} seed {row.seed} (its video is saved in {row.run_dir})"
@@ -191,7 +200,7 @@ class Store:
         found = {}
         for record in records:
             data = dict(zip(_COLUMNS, record, strict=True))
-            for name in ("metrics", "steps", "events"):
+            for name in ("metrics", "steps", "events", "phase_seconds"):
                 data[name] = json.loads(data[name])
             data.pop("finished_at")
             result = JobResult(**data)

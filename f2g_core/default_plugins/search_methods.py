@@ -1,0 +1,260 @@
+"""Search methods that spend less on chains that will lose: early pruning and draft-then-commit.
+
+Both keep every surviving chain on its own noise (``memo["slot"]`` pins a chain's noise keys to its number among
+the video's N chains), so a kept chain follows exactly the path best-of-N's chain of that number would: pruning
+and drafting only decide *which* of best-of-N's chains are finished, never what they look like.
+
+Costs (denoiser calls per video, T = sampling steps):
+
+* ``prune``  Σ over levels ℓ = 0 … T−1 of the chains alive when level ℓ is denoised (N until the first checkpoint,
+  then ⌈N·keep⌉, ⌈N·keep²⌉ …; a checkpoint at step c scores level c + 1 before pruning)
+* ``draft``  N·S + m·(T − 1): N drafts of S calls each, then m commits that reuse their draft's first x̂0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from f2g_core.default_plugins.samplers import chain_calls, keep_best_finished, largest_fitting, too_small
+from f2g_core.hookspecs import Register, hookimpl
+from f2g_core.population import Population, Sampler, Step, groups
+
+if TYPE_CHECKING:
+    import torch
+
+    from f2g_core.interfaces import Schedule
+    from f2g_core.sampling import Tools
+
+
+def steps_from_sigma(values: list[float], schedule: Schedule) -> list[int]:
+    """For every σ*, the first step whose starting noise level σ_k is ≤ σ* (steps 0 … T−2; none if no step is)."""
+    sigmas = schedule.sigmas[: schedule.num_steps - 1]
+    return sorted({next(k for k, s in enumerate(sigmas) if s <= v) for v in values if min(sigmas, default=1) <= v})
+
+
+def top_rows(scores: np.ndarray, rows: np.ndarray, keep: int) -> np.ndarray:
+    """The ``keep`` rows with the best scores (NaN last, ties to the lower row), in row order."""
+    order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
+    return np.sort(rows[order[:keep]])
+
+
+class Prune(Sampler):
+    """Early-pruned best-of-N: N chains; at each checkpoint score every live chain's x̂0 and keep the best."""
+
+    name = "prune"
+    cost: ClassVar[str] = "Σ_ℓ chains alive at level ℓ (N, then ⌈N·keep⌉ … after each checkpoint)"
+
+    class Options(Sampler.Options):
+        num_candidates: int = Field(8, ge=1, le=1024, description="Chains N per video at the start.")
+        keep: float = Field(0.5, gt=0.0, le=1.0, description="Fraction of the live chains kept at each checkpoint.")
+        checkpoints: list[float] | None = Field(
+            None,
+            description="Where chains are scored and pruned: step indices (checkpoint_by: step) or noise levels σ "
+            "(checkpoint_by: sigma, the first step starting at σ_k ≤ each value). None = steps ⌈f·T⌉ − 1 for f in "
+            "checkpoint_fractions.",
+        )
+        checkpoint_by: Literal["step", "sigma"] = Field("step", description="How checkpoints are given.")
+        checkpoint_fractions: list[float] = Field(
+            default_factory=lambda: [0.25, 0.5, 0.75],
+            description="Default checkpoints as fractions of the run (used when checkpoints is None).",
+        )
+
+        @field_validator("checkpoint_fractions")
+        @classmethod
+        def _fractions(cls, value: list[float]) -> list[float]:
+            if any(not 0.0 < f < 1.0 for f in value):
+                raise ValueError("checkpoint_fractions: every fraction must be between 0 and 1 (exclusive)")
+            return value
+
+    def num_chains(self) -> int:
+        return int(self.options.num_candidates)
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
+        run still fits (spending the remainder on the chains that survive longest)."""
+        derived: dict[str, Any] = {}
+        if "num_candidates" not in given:
+            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
+            if size is None:
+                raise too_small(cls.name, model_calls, num_steps)
+            derived["num_candidates"] = size
+        if "checkpoints" in given or "checkpoint_fractions" in given:
+            return derived
+        fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
+        while fractions:
+            later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
+            options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
+            if later == fractions or cls(options).model_calls(num_steps) > model_calls:
+                break
+            fractions = later
+        return {**derived, "checkpoint_fractions": fractions}
+
+    def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+        """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
+        o = self.options
+        if o.checkpoints is None:
+            return sorted({min(max(math.ceil(f * num_steps) - 1, 0), num_steps - 2) for f in o.checkpoint_fractions})
+        if o.checkpoint_by == "step":
+            return sorted({int(c) for c in o.checkpoints})
+        if schedule is None:
+            raise ValueError("guidance.options.checkpoints are noise levels: the cost depends on the schedule")
+        return steps_from_sigma(o.checkpoints, schedule)
+
+    def check(self, num_steps: int) -> None:
+        o = self.options
+        if o.checkpoints is not None and o.checkpoint_by == "step":
+            bad = [c for c in o.checkpoints if c != int(c) or not 0 <= c <= num_steps - 2]
+            if bad:
+                raise ValueError(
+                    f"guidance.options.checkpoints: {bad} are not steps 0..{num_steps - 2} of sampler.num_steps="
+                    f"{num_steps} (the last step is the final choice); give whole step numbers in that range"
+                )
+
+    def live(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+        """Chains alive entering each step 0 … T − 1."""
+        alive, counts = self.options.num_candidates, []
+        checkpoints = set(self.checkpoint_steps(num_steps, schedule))
+        for k in range(num_steps):
+            counts.append(alive)
+            if k in checkpoints:
+                alive = max(1, math.ceil(alive * self.options.keep - 1e-9))
+        return counts
+
+    def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
+        return chain_calls(self.live(num_steps, schedule), set(self.checkpoint_steps(num_steps, schedule)))
+
+    def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
+        live = self.live(num_steps, schedule)
+        pruned = sum(live[k + 1] != live[k] for k in range(num_steps - 1))
+        return pruned + int(live[-1] > 1)  # each pruning checkpoint, and the final choice among survivors
+
+    def start(self, tools: Tools) -> Step:
+        step = tools.start(self.num_chains())
+        step.population.memo["slot"] = step.population.slots()
+        return step
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        live = self.live(tools.num_steps, tools.schedule)
+        if k + 1 >= tools.num_steps or live[k + 1] == live[k]:
+            return tools.plain(population, k)
+        moved = tools.propose(population, k, 1).population  # x̂0 at k + 1 is needed by the next step anyway
+        assert moved.x0 is not None
+        scores = tools.score(moved.x0, moved.video, k) if tools.guiding else np.full(len(moved), np.nan)
+        rows = np.concatenate([top_rows(scores[mine], mine, live[k + 1]) for _, mine in groups(moved.video)])
+        first = np.concatenate([np.full(len(mine), mine[0]) for _, mine in groups(moved.video)])
+        return Step(moved.take(rows), parents=rows, chosen=rows - first[rows])
+
+    def finish(self, tools: Tools, population: Population) -> Step:
+        if len(population) == len(tools.videos):
+            return Step(population, parents=np.arange(len(population)))
+        return keep_best_finished(tools, population)
+
+
+class Draft(Sampler):
+    """Draft-then-commit: N cheap drafts, the best m regenerated at full quality from the same noise, best kept."""
+
+    name = "draft"
+    cost: ClassVar[str] = "N·S + m·(T − 1)"
+
+    class Options(Sampler.Options):
+        num_candidates: int = Field(8, ge=1, le=1024, description="Drafts N per video (one initial noise each).")
+        num_commits: int = Field(1, ge=1, le=1024, description="Best drafts m regenerated at full quality.")
+        draft_steps: int = Field(
+            4, ge=1, le=1000, description="Model calls S per draft: a deterministic (eta = 0) S-step path to x̂0."
+        )
+        commit_eta: float | None = Field(
+            0.0,
+            ge=0.0,
+            le=1.0,
+            description="Stochasticity of the commits: 0 = the deterministic path the draft approximates, at full "
+            "resolution (the commit follows its draft); None = the sampler's eta (each commit draws its chain's own "
+            "noise and shares only the initial noise with its draft).",
+        )
+        draft_mode: Literal["few-step"] = Field(
+            "few-step",
+            description="How drafts are made: few-step = draft_steps deterministic steps from the chain's initial "
+            "noise (any backbone). A backbone-provided cheap mode (e.g. cached features) plugs in here.",
+        )
+
+    def num_chains(self) -> int:
+        return int(self.options.num_candidates)
+
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"draft_steps": 4, "num_commits": 1}
+    """The draft length and commits a budget starts from; the drafts take what is left."""
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
+        derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
+        if "num_candidates" in given:
+            return derived
+        options = {**derived, **given}
+        lower = int(options.get("num_commits", 1))
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+        if size is None and "draft_steps" not in given:
+            derived["draft_steps"] = options["draft_steps"] = 1
+            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+        if size is None:
+            raise too_small(cls.name, model_calls, num_steps)
+        return {**derived, "num_candidates": size}
+
+    def check(self, num_steps: int) -> None:
+        o = self.options
+        if o.num_commits > o.num_candidates:
+            raise ValueError(
+                f"guidance.options.num_commits={o.num_commits} > num_candidates={o.num_candidates}: "
+                "commit at most as many drafts as are made"
+            )
+        if o.draft_steps > num_steps:
+            raise ValueError(
+                f"guidance.options.draft_steps={o.draft_steps} > sampler.num_steps={num_steps}: a draft is a shorter "
+                "path than the full one; lower draft_steps"
+            )
+
+    def model_calls(self, num_steps: int) -> int:
+        o = self.options
+        return o.num_candidates * o.draft_steps + o.num_commits * (num_steps - 1)
+
+    def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
+        return 1 + int(self.options.num_commits > 1)  # the drafts, and the final choice among several commits
+
+    def start(self, tools: Tools) -> Step:
+        """Draft every chain, keep the initial noise of the best m (with the x̂0 the drafts computed for it)."""
+        o = self.options
+        noise = tools.start(o.num_candidates).population
+        noise.memo["slot"] = noise.slots()
+        if not tools.guiding:
+            rows = np.flatnonzero(noise.memo["slot"] < o.num_commits)
+            return Step(noise.take(rows), parents=rows)
+        noise = tools.with_x0(noise, 0)
+        scores = tools.score(self.drafts(tools, noise), noise.video, 0)
+        rows = np.concatenate([top_rows(scores[mine], mine, o.num_commits) for _, mine in groups(noise.video)])
+        return Step(noise.take(rows), parents=rows, chosen=noise.memo["slot"][rows])
+
+    def drafts(self, tools: Tools, noise: Population) -> torch.Tensor:
+        """The finished drafts' x̂0, from the chains' initial noise with x̂0 at level 0 known.
+
+        The seam for a backbone-provided draft mode: such a mode runs the chain's full stochastic path cheaply
+        (e.g. under a feature cache) with the chain's own noise keys; the commit then replays the same keys at full
+        quality, so it follows its draft.
+        """
+        return tools.lookahead(noise, 0, self.options.draft_steps - 1)
+
+    def step(self, tools: Tools, population: Population, k: int) -> Step:
+        return tools.plain(population, k, self.options.commit_eta)
+
+    def finish(self, tools: Tools, population: Population) -> Step:
+        if len(population) == len(tools.videos):
+            return Step(population, parents=np.arange(len(population)))
+        return keep_best_finished(tools, population)
+
+
+@hookimpl
+def register_samplers(register: Register) -> None:
+    register(Prune, aliases=("successive-halving",))
+    register(Draft, aliases=("draft-commit",))

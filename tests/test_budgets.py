@@ -1,0 +1,199 @@
+"""Budgets as a setting: every method derives its options from `guidance.budget` and never exceeds it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from f2g_core.errors import ConfigError
+from f2g_core.eval.grid import expand_grid
+from f2g_core.eval.jobs import EvalConfig, JobResult
+from f2g_core.pipeline import Pipeline
+from f2g_core.plugins import default_plugins
+from f2g_core.registry import Registry
+from f2g_core.testing import install_fake_distribution
+
+F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+SEARCH_METHODS = [name for name in default_plugins().registry.names("sampler") if name != "none"]
+"""Every registered method that searches (``none`` has nothing to spend a budget on: it costs T)."""
+
+
+def _config(base: dict[str, Any], method: str, budget: int, steps: int = 50, **options: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(base))
+    data["sampler"]["num_steps"] = steps
+    data["guidance"] = {"method": method, "options": options, "budget": {"model_calls": budget}}
+    return data
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A run config of the analytic backbone (T = 50) and the environment that installs it as a plugin."""
+    (tmp_path / "f2g_budget_test_plugin.py").write_text(
+        "from f2g_core.gaussian_mixture import register_backbones, register_rewards  # noqa: F401\n"
+    )
+    install_fake_distribution(tmp_path, "f2g-budget-test", "0.1", "budgettest = f2g_budget_test_plugin")
+    data = {
+        "backbone": {"type": "gaussian-mixture"},
+        "rewards": [{"type": "mode-distance"}],
+        "sampler": {"num_steps": 50},
+        "guidance": {"method": "free2guide", "options": {"num_candidates": 5, "num_guided_steps": 6}},
+        "output": {"dir": str(tmp_path / "runs"), "formats": ["gif"]},
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "budgettest", "HF_HUB_OFFLINE": "1"}
+    return path, env
+
+
+@pytest.mark.parametrize("method", SEARCH_METHODS)
+def test_f2g_generate_budget_150_spends_140_to_150_model_calls(
+    cli_config: tuple[Path, dict[str, str]], tmp_path: Path, method: str
+) -> None:
+    config, env = cli_config
+    args = ["generate", "a yellow triangle above a green circle", "-c", str(config), "--method", method]
+    done = subprocess.run(
+        [*F2G, *args, "--budget", "150"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    trace = json.loads((run / "trace.json").read_text())
+    totals = trace["totals"]
+    assert 140 <= totals["model_calls"] <= 150, (method, trace["options"])
+    assert totals["reward_calls"] > 0 and totals["reward_rounds"] > 0
+    assert totals["reward_rounds"] <= totals["reward_calls"]
+    assert {"denoise", "transition", "decode", "reward"} <= set(totals["seconds"])
+
+
+def test_the_cli_budget_replaces_options_from_files_but_flags_still_win(
+    cli_config: tuple[Path, dict[str, str]],
+) -> None:
+    config, env = cli_config
+    args = ["generate", "p", "-c", str(config), "--method", "best-of-n", "--budget", "150", "-n", "2", "--no-save"]
+    done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "100 model calls" in done.stdout  # -n 2 wins over the budget's N = 3
+    over = [*args[:-3], "-n", "4", "--no-save"]
+    done = subprocess.run([*F2G, *over], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 2
+    assert "guidance.budget.model_calls=150: best-of-n with num_candidates=4 costs 200 model calls" in done.stderr
+
+
+@pytest.mark.parametrize("budget", [60, 75, 150, 300, 600])
+@pytest.mark.parametrize("steps", [15, 25, 50])
+def test_every_rule_fits_its_budget(
+    f2g_registry: Registry, gmm_config: dict[str, Any], budget: int, steps: int
+) -> None:
+    for method in f2g_registry.names("sampler"):
+        sampler = Pipeline.from_config(_config(gmm_config, method, budget, steps), registry=f2g_registry).sampler
+        calls = sampler.model_calls(steps)
+        assert calls <= budget, (method, sampler.options)
+        if method != "none":
+            assert calls > budget - steps, (method, sampler.options)  # the rules spend all but less than a chain
+
+
+def test_the_counted_calls_match_the_budgeted_options(counting: Registry, gmm_config: dict[str, Any]) -> None:
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    for method in counting.names("sampler"):
+        pipeline = Pipeline.from_config(_config(gmm_config, method, 90, 12), registry=counting)
+        result = pipeline.generate(seed=1)
+        assert pipeline.backbone.denoised == result.trace.totals()["model_calls"] <= 90
+        pipeline.backbone.denoised = 0
+
+
+def test_explicit_options_win_and_the_rule_works_around_them(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    def options(method: str, **given: Any) -> Any:
+        return Pipeline.from_config(_config(gmm_config, method, 150, **given), registry=f2g_registry).sampler.options
+
+    assert options("free2guide").num_candidates == 5 and options("free2guide").num_guided_steps == 25
+    assert options("free2guide", num_candidates=3).num_guided_steps == 49  # the window takes the rest, capped
+    assert options("free2guide", num_candidates=3).num_candidates == 3
+    assert options("free2guide", start=40).num_guided_steps == 9 and options("free2guide", start=40).num_candidates > 5
+    assert options("smc", final_particles=1).num_particles > 3  # a funnel buys more particles at the start
+    assert options("draft", num_commits=2).num_candidates == (150 - 2 * 49) // 4
+
+
+@pytest.mark.parametrize(
+    ("method", "budget", "options", "message"),
+    [
+        ("best-of-n", 40, {}, "best-of-n cannot run within 40 model calls per video at sampler.num_steps=50"),
+        ("none", 40, {}, "none cannot run within 40 model calls"),
+        ("smc", 150, {"num_particles": 4}, "smc with num_particles=4 costs 200 model calls per video"),
+        ("free2guide", 150, {"sigma_max": 0.5}, "a budget needs the guided window by step"),
+    ],
+)
+def test_a_budget_that_cannot_be_met_is_one_clear_line(
+    f2g_registry: Registry, gmm_config: dict[str, Any], method: str, budget: int, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"guidance\.budget") as caught:
+        Pipeline.from_config(_config(gmm_config, method, budget, **options), registry=f2g_registry)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_method_without_a_rule_says_so(register_plugin: Any, gmm_config: dict[str, Any]) -> None:
+    from f2g_core.default_plugins.samplers import BestOfN
+    from f2g_core.hookspecs import hookimpl
+
+    class NoRule(BestOfN):
+        """Best-of-N without a budget rule."""
+
+        name = "no-rule"
+
+        @classmethod
+        def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any] | None:
+            return None
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_samplers(register: Any) -> None:
+            register(NoRule)
+
+    registry = register_plugin(Plugin).registry
+    with pytest.raises(ConfigError, match=r"method 'no-rule' states no budget rule; set guidance\.options instead"):
+        Pipeline.from_config(_config(gmm_config, "no-rule", 150), registry=registry)
+
+
+def test_the_eval_grid_is_every_method_at_every_budget(gmm_config: dict[str, Any]) -> None:
+    from f2g_core.config import load_config
+
+    base = EvalConfig("base", load_config(gmm_config))
+    grid = expand_grid([base], ["best-of-n", "prune"], [75, 150], [])
+    assert [c.name for c in grid] == ["best-of-n@75", "best-of-n@150", "prune@75", "prune@150"]
+    assert all(c.config.guidance.options == {} for c in grid)
+    assert [c.config.guidance.budget.model_calls for c in grid] == [75, 150, 75, 150]  # type: ignore[union-attr]
+    assert len({c.hash for c in grid}) == 4
+    other = EvalConfig("other", load_config({**gmm_config, "sampler": {"num_steps": 10}}))
+    named = expand_grid([base, other], ["smc"], [], [25, 50])
+    assert [c.name for c in named] == ["base:smc~t25", "base:smc~t50", "other:smc~t25", "other:smc~t50"]
+    assert named[0].config.guidance.budget is None and named[1].config.sampler.num_steps == 50
+    assert expand_grid([base], [], [], []) == [base]
+
+
+def test_an_older_store_gains_the_new_columns_and_resumes(tmp_path: Path) -> None:
+    import sqlite3
+
+    from f2g_core.eval.store import SCHEMA, Store
+
+    path = tmp_path / "results.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)  # the first schema: no reward_rounds / phase_seconds
+    old.execute(
+        "INSERT INTO results VALUES ('a', 0, 'h', 'c', 0, 'p', NULL, 'd', '{}', 10, 2, 0, 0.0, 1.5, 'r', '[]', '[]', "
+        "'w', 0.0)"
+    )
+    old.commit()
+    old.close()
+    with Store(path) as store:
+        (row,) = store.rows()
+        assert row.model_calls == 10 and row.reward_rounds == 0 and row.phase_seconds == {}
+        new = JobResult(**{**row.to_dict(), "item_id": "b", "reward_rounds": 3, "phase_seconds": {"reward": 0.5}})
+        assert store.add(new)
+        assert {r.item_id: r.reward_rounds for r in store.rows()} == {"a": 0, "b": 3}
+        assert [r.phase_seconds for r in store.rows() if r.item_id == "b"] == [{"reward": 0.5}]
