@@ -144,7 +144,7 @@ def finish(
     """Score a finished video with every metric, write its run directory under ``out/runs``, and make its row."""
     values: dict[str, float | None] = {}
     for metric in metrics:
-        measured = metric.measure(job.item, result.video)
+        measured = metric.measure_video(job.item, result.video, pipeline.backbone.fps)
         for column, dim in zip(metric.columns(), metric.dimensions or (metric.name,), strict=True):
             values[column] = _finite(measured.get(dim))
     directory = pipeline.save(result, out / "runs" / job.config_name / job.item.id)  # unique per worker and job
