@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from f2g_core.errors import ComponentError
 from f2g_plugin_videoreward import tiny
 from f2g_plugin_videoreward.model import WHAT, build_network, checkpoint_state, find_checkpoint, read_model_config
 from f2g_plugin_videoreward.preprocess import PixelLayout, chat_text, video_pixels
-
-if TYPE_CHECKING:
-    import torch
 
 log = logging.getLogger("f2g.videoreward")
 
@@ -127,7 +124,8 @@ class Engine:
         )
         tokenizer.chat_template = tiny.CHAT_TEMPLATE
         add_reward_tokens(tokenizer)
-        ids = {token: int(tokenizer.convert_tokens_to_ids(token)) for token in tiny.SPECIAL_TOKENS}
+        vocab = tokenizer.get_vocab()
+        ids = {token: vocab[token] for token in tiny.SPECIAL_TOKENS}
         config = Qwen2VLConfig(**tiny.config_dict(len(tokenizer), ids))
         network = build_network(config, output_dim=1, attn_implementation="sdpa")
         network.load_state_dict(seeded_state(network.state_dict(), seed=seed))
@@ -199,23 +197,25 @@ class Engine:
 
     # ------------------------------------------------------------------ scoring
 
-    def raw(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
-        """(n, 3) raw VQ, MQ, TA of clips (each (T, H, W, 3) uint8, the frames the reference would sample)."""
+    def raw(self, clips: Sequence[np.ndarray], prompts: Sequence[str]) -> np.ndarray:
+        """(n, 3) raw VQ, MQ, TA of clips (each (T, H, W, 3) uint8, the frames the reference would sample), each
+        with its prompt; at most ``batch_size`` clips per forward pass (padded on the right, as the reference)."""
         import torch
 
-        step = self.batch_size or len(clips)
+        step = self.batch_size or max(len(clips), 1)
         out = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(clips), step):
-                out.append(self._forward(clips[start : start + step], prompt))
+                out.append(self._forward(clips[start : start + step], prompts[start : start + step]))
         return np.concatenate(out) if out else np.zeros((0, len(DIMENSIONS)))
 
-    def _forward(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
+    def inputs(self, clips: Sequence[np.ndarray], prompts: Sequence[str]) -> dict[str, Any]:
+        """The network's inputs for clips and their prompts: token ids, attention mask, pixel patches, grids."""
         import torch
 
         s = self.settings
         pixels, grids, texts = [], [], []
-        for clip in clips:
+        for clip, prompt in zip(clips, prompts, strict=True):
             values, grid = video_pixels(clip, s.max_pixels, s.layout)
             pixels.append(values)
             grids.append(grid)
@@ -225,12 +225,21 @@ class Engine:
         for token in self.reward_ids:
             if not bool(((encoded["input_ids"] == token).sum(dim=1) == 1).all()):
                 raise ComponentError(f"{WHAT}: each reward token must occur once in the prompt; remove them from it")
+        return {
+            "input_ids": encoded["input_ids"],
+            "attention_mask": encoded["attention_mask"],
+            "pixel_values": torch.cat(pixels),
+            "grid_thw": torch.tensor(grids),
+        }
+
+    def _forward(self, clips: Sequence[np.ndarray], prompts: Sequence[str]) -> np.ndarray:
         dtype = next(self.network.parameters()).dtype
-        scores: torch.Tensor = self.network(
-            encoded["input_ids"].to(self.device),
-            encoded["attention_mask"].to(self.device),
-            torch.cat(pixels).to(self.device, dtype),
-            torch.tensor(grids, device=self.device),
+        inputs = self.inputs(clips, prompts)
+        scores = self.network(
+            inputs["input_ids"].to(self.device),
+            inputs["attention_mask"].to(self.device),
+            inputs["pixel_values"].to(self.device, dtype),
+            inputs["grid_thw"].to(self.device),
             self.reward_ids,
         )
         return scores.float().cpu().numpy().astype(np.float64)

@@ -30,6 +30,7 @@ from f2g_plugin_videoreward.preprocess import frame_indices, nearest
 log = logging.getLogger("f2g.videoreward")
 
 Dimension = Literal["VQ", "MQ", "TA"]
+EVERY_DIMENSION: tuple[Dimension, ...] = ("VQ", "MQ", "TA")
 
 
 class VideoRewardModelOptions(TorchRewardOptions):
@@ -67,7 +68,7 @@ class VideoRewardModelOptions(TorchRewardOptions):
 
 class VideoRewardOptions(VideoRewardModelOptions):
     dimensions: list[Dimension] = Field(
-        default_factory=lambda: list(DIMENSIONS),
+        default_factory=lambda: list(EVERY_DIMENSION),
         min_length=1,
         description="Dimensions summed into the score: VQ (visual quality), MQ (motion quality), TA (text "
         "alignment); all three is the reference's Overall.",
@@ -117,7 +118,7 @@ class VideoRewardBase:
 
     def dimensions_of(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
         """(n, 3) VQ, MQ, TA of uint8 clips, normalised when ``options.normalize``."""
-        raw = self.engine.raw(clips, prompt)
+        raw = self.engine.raw(clips, [prompt] * len(clips))
         return self.engine.normalise(raw) if self.options.normalize else raw
 
 
@@ -159,7 +160,8 @@ class VideoReward(VideoRewardBase, Reward):
         ok = np.flatnonzero(finite_candidates(batch.frames))
         out = np.full(len(batch), math.nan)
         if len(ok):
-            clips = batch.uint8()[ok][:, positions]
+            with np.errstate(invalid="ignore"):  # the non-finite candidates' frames, left out below
+                clips = batch.uint8()[ok][:, positions]
             values = self.dimensions_of(list(clips), batch.prompt)
             chosen = [DIMENSIONS.index(d) for d in self.options.dimensions]
             out[ok] = values[:, chosen].sum(axis=1)

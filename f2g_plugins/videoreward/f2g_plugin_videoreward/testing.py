@@ -28,13 +28,17 @@ VIDEOS = (
     VideoSpec("square-16fps", 33, 60, 60, 16.0),  # 4.125 frames at 2 fps round to 4
     VideoSpec("long-8fps", 41, 40, 72, 8.0),  # 10.25 frames at 2 fps round to 10 (5 temporal patches)
     VideoSpec("large-24fps", 12, 480, 640, 24.0),  # 1 frame at 2 fps, raised to the minimum 4; downscaled
+    VideoSpec("exact-16fps", 24, 336, 336, 16.0),  # already a valid size: no resize, pixels exact on any CPU
 )
+NO_RESIZE = frozenset({"exact-16fps"})
+"""Videos whose frames need no resizing: their pixels do not depend on the CPU's resize kernel."""
 
 PROMPTS = (
     "a red circle moving left",
     "The camera follows a dog that runs on the beach at sunset, golden light",
     "a blue square above a green triangle",
     "一只猫在草地上奔跑",
+    "a person walks left, then the camera moves up",
 )
 
 

@@ -221,9 +221,11 @@ def preprocessing(inferencer: Any, path: str, prompt: str) -> dict[str, Any]:
     """What the reference's preprocessing fed its model for one video: ids, grid and pixel statistics."""
     batch = inferencer.prepare_batch([path], [prompt])
     ids = batch["input_ids"][0].tolist()
-    pixels = batch["pixel_values_videos"].double()
+    exact = batch["pixel_values_videos"].float().contiguous()
+    pixels = exact.double()
     return {
         "input_ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+        "pixel_values_sha256": hashlib.sha256(exact.numpy().tobytes()).hexdigest(),
         "num_tokens": len(ids),
         "video_grid_thw": batch["video_grid_thw"][0].tolist(),
         "pixel_values_shape": list(pixels.shape),
