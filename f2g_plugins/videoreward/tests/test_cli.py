@@ -30,7 +30,7 @@ def test_f2g_generate_guides_with_videoreward(tmp_path: Path) -> None:
     (run,) = tmp_path.iterdir()
     trace = json.loads((run / "trace.json").read_text())
     assert trace["totals"]["reward_calls"] == 2 * 2
-    scores = [s for step in trace["steps"] for s in step["scores"]["videoreward"]]
+    scores = [s for step in trace["steps"] for s in step.get("scores", {}).get("videoreward", [])]
     assert len(scores) == 4 and len(set(scores)) > 1  # each candidate scored, and they differ
 
 
