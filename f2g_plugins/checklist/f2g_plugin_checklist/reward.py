@@ -45,7 +45,11 @@ def read_preset(name: str) -> dict[str, Any]:
 
 
 class ChecklistOptions(Reward.Options):
-    model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Hub id or local folder of the VLM checkpoint.")
+    model: str = Field(
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        description="Hub id or local folder of the VLM checkpoint, or 'tiny': a seeded random Qwen2.5-VL built offline "
+        "(tests, demos).",
+    )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
     device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
@@ -108,6 +112,7 @@ class ChecklistReward(Reward):
         self.weights = np.asarray(weights, dtype=np.float64)
         self.vlm: TransformersVLMReward | None = None
         self._usage = {"calls": 0.0, "candidates": 0.0, "nan_scores": 0.0}
+        self._tiny_dir: Any = None
         self.last_margins: np.ndarray | None = None
         """(candidates, questions) P(yes) − P(no) of the last batch, for inspection."""
 
@@ -117,7 +122,7 @@ class ChecklistReward(Reward):
         o = self.options
         vlm = TransformersVLMReward(
             TransformersVLMReward.Options(
-                model=o.model,
+                model=self._tiny_folder() if o.model == "tiny" else o.model,
                 revision=o.revision,
                 local_files_only=o.local_files_only,
                 device=o.device,
@@ -130,10 +135,23 @@ class ChecklistReward(Reward):
         vlm.load()
         self.vlm = vlm
 
+    def _tiny_folder(self) -> str:
+        """A tiny random Qwen2.5-VL whose vocabulary holds the questions' words, saved to a temporary folder."""
+        import re
+        import tempfile
+
+        from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen2_5_vl
+
+        text = " ".join(self.questions) + " Answer yes or no."
+        words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
+        self._tiny_dir = tempfile.TemporaryDirectory(prefix="f2g-checklist-tiny-")
+        return str(build_tiny_qwen2_5_vl(self._tiny_dir.name, seed=0, extra_words=words))
+
     def close(self) -> None:
         if self.vlm is not None:
             self.vlm.close()
         self.vlm = None
+        self._tiny_dir = None  # removes the miniature's folder
 
     def usage(self) -> Mapping[str, float]:
         return dict(self._usage)

@@ -94,3 +94,21 @@ def test_non_finite_frames_are_never_shown(tiny_vlm: Path) -> None:
     scores = checklist.score(batch)
     assert math.isnan(scores[0]) and math.isfinite(scores[1])
     assert checklist.usage()["nan_scores"] == 1
+
+
+def test_f2g_generate_guides_with_the_checklist_on_the_shapes_world(tmp_path: Path) -> None:
+    pytest.importorskip("f2g_plugin_shapes", reason="the shapes world is the offline backbone")
+    import json
+
+    from typer.testing import CliRunner
+
+    from f2g_core.cli import app
+
+    args = ["generate", "a red circle moving left", "-r", "checklist", "--set", "rewards.0.options.model=tiny"]
+    args += ["--set", "rewards.0.options.device=cpu", "-n", "2", "--steps", "4", "--guided-steps", "1"]
+    done = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    (run,) = tmp_path.iterdir()
+    trace = json.loads((run / "trace.json").read_text())
+    scores = [s for step in trace["steps"] for s in step.get("scores", {}).get("checklist", [])]
+    assert len(scores) == 2 and all(s is not None and abs(s) <= 0.22 for s in scores)
