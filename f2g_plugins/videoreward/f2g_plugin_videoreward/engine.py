@@ -85,6 +85,17 @@ def pixel_layout(folder: Path, vision: Any) -> PixelLayout:
     )
 
 
+def processor_chat_template(folder: Path) -> str:
+    """The chat template a model folder keeps for its processor (``chat_template.json`` or ``.jinja``)."""
+    import json
+
+    if (folder / "chat_template.json").is_file():
+        return str(json.loads((folder / "chat_template.json").read_text())["chat_template"])
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text()
+    raise ComponentError(f"{WHAT}: {str(folder)!r} has no chat template; give the Qwen2-VL-Instruct base model")
+
+
 def add_reward_tokens(tokenizer: Any) -> list[int]:
     """The reward tokens' ids, added as special tokens when missing (as the reference does at load)."""
     missing = [t for t in tiny.REWARD_TOKENS if t not in tokenizer.get_vocab()]
@@ -167,6 +178,8 @@ class Engine:
         config = AutoConfig.from_pretrained(base)
         tokenizer_dir = checkpoint / "tokenizer" if (checkpoint / "tokenizer").is_dir() else base
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        if getattr(tokenizer, "chat_template", None) is None:
+            tokenizer.chat_template = processor_chat_template(base)
         add_reward_tokens(tokenizer)
         state = checkpoint_state(checkpoint, base if lora_layout else None, peft)
         embeddings = state.get("language_model.embed_tokens.weight")

@@ -118,3 +118,20 @@ def test_unsupported_checkpoint_settings_are_refused(tmp_path: Path, golden_dir:
     reward = VideoReward(VideoReward.Options(**published("full", model=str(folder))))
     with pytest.raises(ComponentError, match="prompt_template_type='simple'"):
         reward.load()
+
+
+def test_a_base_whose_tokenizer_lacks_the_chat_template_uses_the_processors(
+    tmp_path: Path, golden_dir: Path, golden: dict[str, Any], published: Options
+) -> None:
+    import json
+
+    base = tmp_path / "base"
+    shutil.copytree(golden_dir / "base", base)
+    settings = json.loads((base / "tokenizer_config.json").read_text())
+    del settings["chat_template"]
+    (base / "tokenizer_config.json").write_text(json.dumps(settings))
+    reward = VideoReward(VideoReward.Options(**published("full", base_model=str(base), normalize=False)))
+    assert reward.score(batch(n=1))[0] == pytest.approx(golden["full"]["single"][0]["raw"][0]["Overall"], abs=3e-4)
+    (base / "chat_template.json").unlink()
+    with pytest.raises(ComponentError, match="has no chat template"):
+        VideoReward(VideoReward.Options(**published("full", base_model=str(base)))).load()
