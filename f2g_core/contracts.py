@@ -143,7 +143,12 @@ class RewardContract(ComponentContract):
             float(
                 component.score(
                     RewardBatch(
-                        batch.prompt, batch.frames[i : i + 1], batch.frame_indices, batch.num_frames, batch.step
+                        batch.prompt,
+                        batch.frames[i : i + 1],
+                        batch.frame_indices,
+                        batch.num_frames,
+                        batch.step,
+                        fps=batch.fps,
                     )
                 )[0]
             )
@@ -158,7 +163,9 @@ class RewardContract(ComponentContract):
         frames = batch.frames.copy()
         frames[1, 0, 0, 0, 0] = np.nan
         scores = list(
-            component.score(RewardBatch(batch.prompt, frames, batch.frame_indices, batch.num_frames, batch.step))
+            component.score(
+                RewardBatch(batch.prompt, frames, batch.frame_indices, batch.num_frames, batch.step, fps=batch.fps)
+            )
         )
         assert math.isnan(scores[1]) and math.isfinite(scores[0]) and math.isfinite(scores[2]), scores
 

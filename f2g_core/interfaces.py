@@ -86,7 +86,9 @@ class RewardBatch:
     counters key them by it, since batches of several videos arrive interleaved or at the same time.
 
     ``frames`` has shape (N, F, H, W, 3), float32 in [0, 1]: N candidates, F key frames each, in the order of
-    ``frame_indices`` (their positions in the full video of ``num_frames`` frames).
+    ``frame_indices`` (their positions in the full video of ``num_frames`` frames). ``fps`` is the frame rate of that
+    full video as the backbone makes it (:attr:`Backbone.fps`), None when the backbone does not say: rewards that
+    sample frames by time (VideoReward takes 2 per second) need it and must not guess it.
     """
 
     prompt: str
@@ -95,6 +97,7 @@ class RewardBatch:
     num_frames: int
     step: StepInfo
     run: int = 0
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 5 or self.frames.shape[-1] != 3:
@@ -294,6 +297,15 @@ class Backbone(Component):
     def num_frames(self) -> int:
         """Frames in a decoded video; known before :meth:`load` (``f2g run --check`` validates key frames with it)."""
         raise NotImplementedError
+
+    @property
+    def fps(self) -> float | None:
+        """Frames per second of decoded videos, as the model was trained to make them; None when unknown.
+
+        Passed to rewards with every batch (:attr:`RewardBatch.fps`): video rewards that sample frames by time
+        score the video at its real speed only with the real rate.
+        """
+        return None
 
     def latent_shape(self) -> tuple[int, ...]:
         """Shape of one sample's latents (no batch dimension)."""

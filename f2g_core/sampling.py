@@ -291,6 +291,7 @@ class Tools:
                     num_frames=self.backbone.num_frames,
                     step=info,
                     run=self.videos[v].run,
+                    fps=self.backbone.fps,
                 )
             )
         with self._timed(video[wanted], "reward"):  # every video's batch at once (remote calls overlap)

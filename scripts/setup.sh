@@ -21,8 +21,16 @@ case "${1:-}" in
       [ -f "$plugin/pyproject.toml" ] && ! grep -q '^\[project.entry-points.f2g\]' "$plugin/pyproject.toml" \
         && packages+=(-e "${plugin%/}[test]")
     done
-    for plugin in f2g_plugins/*/; do
-      grep -qs '^\[project.entry-points.f2g\]' "$plugin/pyproject.toml" && packages+=(-e "${plugin%/}[test]")
+    # then the plugins, those another plugin depends on first (f2g-plugin-transformers-vlm before
+    # f2g-plugin-checklist), for the same reason
+    for wanted in 1 0; do
+      for plugin in f2g_plugins/*/; do
+        grep -qs '^\[project.entry-points.f2g\]' "$plugin/pyproject.toml" || continue
+        name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$plugin/pyproject.toml")
+        needed=0
+        grep -qs "\"$name[<>=]" f2g_plugins/*/pyproject.toml && needed=1
+        [ "$needed" = "$wanted" ] && packages+=(-e "${plugin%/}[test]")
+      done
     done
     ;;
   --core) packages=(-e ".[test]") ;;

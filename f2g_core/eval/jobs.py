@@ -198,8 +198,11 @@ def _number(value: object) -> tuple[float | None, str | None]:
     return (number, None) if math.isfinite(number) else (math.nan, f"returned {number}, not a finite number")
 
 
-def measure(metrics: Sequence[Metric], item: SuiteItem, video: np.ndarray) -> tuple[dict[str, float | None], list[str]]:
-    """Every metric's values of one video, and a note per failed value naming its metric.
+def measure(
+    metrics: Sequence[Metric], item: SuiteItem, video: np.ndarray, fps: float | None = None
+) -> tuple[dict[str, float | None], list[str]]:
+    """Every metric's values of one video (made at ``fps`` frames per second, None when the backbone does not
+    say), and a note per failed value naming its metric.
 
     A metric that raises (``SystemExit`` included) or returns something that is not a number fails only its own
     values: they are stored as NaN ("failed", distinct from None, "does not apply") and the notes say why.
@@ -209,7 +212,7 @@ def measure(metrics: Sequence[Metric], item: SuiteItem, video: np.ndarray) -> tu
     for metric in metrics:
         dims = metric.dimensions or (metric.name,)
         try:
-            measured = metric.measure(item, video)
+            measured = metric.measure_video(item, video, fps)
             if not isinstance(measured, Mapping):
                 raise TypeError(f"measure() returned {type(measured).__name__}, not a mapping of dimension to value")
         except (Exception, SystemExit) as error:
@@ -229,7 +232,7 @@ def finish(
     """Write a finished video's run directory under ``out/runs`` (first: no metric can lose it), score it with
     every metric, and make its row."""
     directory = pipeline.save(result, out / "runs" / job.config_name / safe_component(job.item.id))
-    values, notes = measure(metrics, job.item, result.video)
+    values, notes = measure(metrics, job.item, result.video, pipeline.backbone.fps)
     totals = result.trace.totals()
     tokens, cost = _usage_totals(totals["usage"])
     steps = [

@@ -40,6 +40,11 @@ class Metric(Component):
         """
         raise NotImplementedError
 
+    def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
+        """:meth:`measure` given also the video's frame rate (the backbone's, None when unknown); what the eval
+        calls. Metrics that sample frames by time override this one."""
+        return self.measure(item, video)
+
     def columns(self) -> list[str]:
         """Column names in results: ``metric.dimension``, or the metric name alone for a single dimension."""
         dims = self.dimensions or (self.name,)
@@ -65,6 +70,9 @@ class RewardMetric(Metric):
         self.reward.close()
 
     def measure(self, item: SuiteItem, video: np.ndarray) -> Mapping[str, float | None]:
+        return self.measure_video(item, video, None)
+
+    def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
         frames = default_key_frames(video.shape[0])
         batch = RewardBatch(
             prompt=item.prompt,
@@ -72,6 +80,7 @@ class RewardMetric(Metric):
             frame_indices=tuple(frames),
             num_frames=int(video.shape[0]),
             step=StepInfo.final(1),
+            fps=fps,
         )
         value = float(self.reward.score(batch)[0])
         return {self.name: value if math.isfinite(value) else math.nan}

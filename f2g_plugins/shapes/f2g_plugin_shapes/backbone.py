@@ -14,7 +14,7 @@ from pydantic import Field
 from f2g_plugin_shapes.grammar import PromptError as PromptError
 from f2g_plugin_shapes.grammar import normalise, parse_prompt
 from f2g_plugin_shapes.model_io import MODEL_FILE, WEIGHTS_DIR
-from f2g_plugin_shapes.world import NUM_FRAMES
+from f2g_plugin_shapes.world import FPS, NUM_FRAMES
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +91,10 @@ class ShapesBackbone(Backbone):
     @property
     def num_frames(self) -> int:
         return NUM_FRAMES
+
+    @property
+    def fps(self) -> float:
+        return FPS
 
     def latent_shape(self) -> tuple[int, ...]:
         cfg = self.model.cfg

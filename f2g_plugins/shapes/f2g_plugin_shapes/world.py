@@ -26,6 +26,8 @@ from f2g_plugin_shapes.grammar import (
 )
 
 NUM_FRAMES = 16
+FPS = 8.0
+"""Frames per second of shapes videos: the rate f2g writes them at by default (2 seconds of motion)."""
 SIZE = 32
 SHAPE_SIZE = 10
 SPEED = 1

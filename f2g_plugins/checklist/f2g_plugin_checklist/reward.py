@@ -1,0 +1,219 @@
+"""The ``checklist`` reward: an open VLM answers yes/no questions about the key frames; the score weighs its margins.
+
+For each question the chat prompt shows the frames and asks the question; one forward pass gives the first answer
+token's distribution, and the question's margin is P(yes) − P(no) (each pooling its token variants ``"yes"``,
+``" Yes"`` …, probabilities over the whole vocabulary, so an answer that is neither counts as neither). The score is
+Σ wᵢ·marginᵢ divided by the number of questions (``average: count``, VisionReward's rule: the mean of weight × ±1
+answers, here with expected answers) or by Σ |wᵢ| (``average: weights``, a weighted mean in [−1, 1]).
+
+Questions and weights come from a preset (``visionreward-video``: VisionReward-Video's 29 questions and fitted
+weights, Apache-2.0) or from the options. The model loads through ``f2g-plugin-transformers-vlm`` (any checkpoint
+``AutoModelForImageTextToText`` loads, with a chat template). Candidates are batched per question.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+from pydantic import Field, model_validator
+
+from f2g_core.errors import ConfigError
+from f2g_core.interfaces import Reward, RewardBatch
+
+PRESETS = Path(__file__).with_name("presets")
+PROMPT_SLOT = "[[prompt]]"
+"""Where a question takes the video's prompt (VisionReward's marker)."""
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.json"))
+
+
+def read_preset(name: str) -> dict[str, Any]:
+    """A shipped checklist: questions, weights, how to average, and where they come from (licence)."""
+    path = PRESETS / f"{name}.json"
+    if not path.is_file():
+        raise ConfigError(f"checklist: unknown preset {name!r} (available: {', '.join(preset_names())})")
+    preset: dict[str, Any] = json.loads(path.read_text())
+    return preset
+
+
+class ChecklistOptions(Reward.Options):
+    model: str = Field(
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        description="Hub id or local folder of the VLM checkpoint, or 'tiny': a seeded random Qwen2.5-VL built offline "
+        "(tests, demos).",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
+    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
+    )
+    batch_size: int = Field(8, ge=1, description="Candidates per forward pass (one question at a time).")
+    images: Literal["grid", "frames"] = Field(
+        "frames", description="'frames': one image per key frame; 'grid': one labelled grid image."
+    )
+    preset: str | None = Field(
+        "visionreward-video", description="Shipped questions and weights; None: give questions (and weights)."
+    )
+    questions: list[str] | None = Field(
+        None, description=f"Yes/no questions (replace the preset's); {PROMPT_SLOT} is replaced by the prompt."
+    )
+    weights: list[float] | None = Field(None, description="One weight per question (default: the preset's, or 1).")
+    average: Literal["count", "weights"] | None = Field(
+        None,
+        description="Divide Σ w·margin by the number of questions ('count', VisionReward's rule) or by Σ|w| "
+        "('weights'); None: the preset's rule, else 'weights'.",
+    )
+
+    @model_validator(mode="after")
+    def _checklist(self) -> ChecklistOptions:
+        questions, weights, _ = self.resolved()
+        if not questions:
+            raise ValueError("give questions, or a preset")
+        if len(weights) != len(questions):
+            raise ValueError(f"{len(weights)} weights for {len(questions)} questions: give one weight per question")
+        if not all(math.isfinite(w) for w in weights) or not any(weights):
+            raise ValueError("weights must be finite and not all zero")
+        return self
+
+    def resolved(self) -> tuple[list[str], list[float], str]:
+        """(questions, weights, average) after the preset and the explicit options."""
+        preset = read_preset(self.preset) if self.preset else {}
+        if self.questions is not None:
+            questions = list(self.questions)
+            weights = list(self.weights) if self.weights is not None else [1.0] * len(questions)
+            average = self.average or "weights"
+        else:
+            questions = list(preset.get("questions", []))
+            weights = list(self.weights if self.weights is not None else preset.get("weights", []))
+            average = self.average or preset.get("average", "weights")
+        return questions, [float(w) for w in weights], average
+
+
+class ChecklistReward(Reward):
+    """An open VLM answers a yes/no checklist about the key frames; weighted P(yes) − P(no) (VisionReward-style)."""
+
+    name = "checklist"
+    Options = ChecklistOptions
+
+    options: ChecklistOptions
+
+    def __init__(self, options: ChecklistOptions | None = None) -> None:
+        super().__init__(options)
+        self.questions, weights, self.average = self.options.resolved()
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.vlm: TransformersVLMReward | None = None
+        self._usage = {"calls": 0.0, "candidates": 0.0, "nan_scores": 0.0}
+        self._tiny_dir: Any = None
+        self.last_margins: np.ndarray | None = None
+        """(candidates, questions) P(yes) − P(no) of the last batch, for inspection."""
+
+    def load(self) -> None:
+        if self.vlm is not None:
+            return
+        o = self.options
+        vlm = TransformersVLMReward(
+            TransformersVLMReward.Options(
+                model=self._tiny_folder() if o.model == "tiny" else o.model,
+                revision=o.revision,
+                local_files_only=o.local_files_only,
+                device=o.device,
+                dtype=o.dtype,
+                batch_size=o.batch_size,
+                scale="yes-no",
+                images=o.images,
+            )
+        )
+        vlm.load()
+        self.vlm = vlm
+
+    def _tiny_folder(self) -> str:
+        """A tiny random Qwen2.5-VL whose vocabulary holds the questions' words, saved to a temporary folder."""
+        import re
+        import tempfile
+
+        from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen2_5_vl
+
+        text = " ".join(self.questions) + " Answer yes or no."
+        words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
+        self._tiny_dir = tempfile.TemporaryDirectory(prefix="f2g-checklist-tiny-")
+        return str(build_tiny_qwen2_5_vl(self._tiny_dir.name, seed=0, extra_words=words))
+
+    def close(self) -> None:
+        if self.vlm is not None:
+            self.vlm.close()
+        self.vlm = None
+        self._tiny_dir = None  # removes the miniature's folder
+
+    def usage(self) -> Mapping[str, float]:
+        return dict(self._usage)
+
+    def trace_info(self) -> dict[str, Any]:
+        return {
+            "model": self.options.model,
+            "preset": self.options.preset if self.options.questions is None else None,
+            "questions": len(self.questions),
+            "average": self.average,
+        }
+
+    def _text(self, question: str, frame_count: int) -> str:
+        assert self.vlm is not None
+        content: list[dict[str, Any]] = []
+        images = 1 if self.options.images == "grid" else frame_count
+        for k in range(images):
+            if self.options.images == "frames":
+                content.append({"type": "text", "text": f"Frame {k + 1} of {frame_count}:"})
+            content.append({"type": "image"})
+        content.append({"type": "text", "text": f"{question} Answer yes or no."})
+        messages = [{"role": "user", "content": content}]
+        return str(self.vlm.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+    def margins(self, batch: RewardBatch, candidates: list[int]) -> np.ndarray:
+        """(len(candidates), questions) P(yes) − P(no) of the first answer token."""
+        import torch
+
+        self.load()
+        assert self.vlm is not None
+        model, processor = self.vlm.model, self.vlm.processor
+        yes, no = (list(ids) for ids in self.vlm.option_ids())
+        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        out = np.full((len(candidates), len(self.questions)), math.nan)
+        for q, question in enumerate(self.questions):
+            text = self._text(question.replace(PROMPT_SLOT, batch.prompt), len(batch.frame_indices))
+            for start in range(0, len(candidates), self.options.batch_size):
+                rows = candidates[start : start + self.options.batch_size]
+                images = [[batch.grid(i)] if self.options.images == "grid" else batch.pil_frames(i) for i in rows]
+                inputs = processor(text=[text] * len(rows), images=images, return_tensors="pt", padding=True)
+                inputs = {
+                    k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device)) if hasattr(v, "to") else v
+                    for k, v in inputs.items()
+                }
+                with torch.inference_mode():
+                    log_probs = torch.log_softmax(model(**inputs).logits[:, -1, :].float(), dim=-1)
+                self._usage["calls"] += 1
+                p_yes = torch.logsumexp(log_probs[:, yes], dim=-1).exp()
+                p_no = torch.logsumexp(log_probs[:, no], dim=-1).exp()
+                out[start : start + len(rows), q] = (p_yes - p_no).double().cpu().numpy()
+        return out
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        """NaN for candidates with non-finite frames (never shown to the model) or non-finite margins."""
+        finite = [i for i in range(len(batch)) if np.isfinite(batch.frames[i]).all()]
+        scores = np.full(len(batch), math.nan)
+        margins = np.full((len(batch), len(self.questions)), math.nan)
+        if finite:
+            margins[finite] = self.margins(batch, finite)
+            divisor = len(self.questions) if self.average == "count" else float(np.abs(self.weights).sum())
+            scores[finite] = margins[finite] @ self.weights / divisor
+        self.last_margins = margins
+        self._usage["candidates"] += len(batch)
+        self._usage["nan_scores"] += int(np.isnan(scores).sum())
+        return [float(s) for s in scores]

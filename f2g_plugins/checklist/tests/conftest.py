@@ -1,0 +1,22 @@
+"""A tiny random Qwen2.5-VL (f2g-plugin-transformers-vlm's offline builder) knowing the checklist's words."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup would otherwise retry for ~45 s before failing
+
+import re
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from f2g_plugin_checklist.reward import read_preset
+    from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen2_5_vl
+
+    text = " ".join(read_preset("visionreward-video")["questions"]) + " Answer yes or no. a red circle moving left"
+    words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("checklist-vlm"), seed=0, extra_words=words)

@@ -1,0 +1,208 @@
+"""The ``videoreward`` reward and metric: VideoReward (VideoAlign) scores a video's visual quality, motion and
+text alignment with Qwen2-VL-2B and a linear head, exactly as its reference code does.
+
+The reward sees the key frames of a guided step; the reference samples 2 frames per second of the video at its real
+frame rate, so the rate must be known (:attr:`RewardBatch.fps`, reported by the backbone, or ``options.fps``) and is
+never guessed. When the key frames do not include the frames the reference would take, the nearest ones stand in
+and a warning names the key frames to configure. The metric (``f2g eval --metric videoreward``) sees the whole
+finished video and reports VQ, MQ, TA and their sum as columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from f2g_torch_utils.devices import resolve_device, resolve_dtype
+from f2g_torch_utils.frames import TorchRewardOptions, finite_candidates
+from pydantic import Field
+
+from f2g_core.errors import ComponentError
+from f2g_core.eval.metrics import Metric
+from f2g_core.eval.suites import SuiteItem
+from f2g_core.interfaces import Reward, RewardBatch
+from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
+from f2g_plugin_videoreward.preprocess import frame_indices, nearest
+
+log = logging.getLogger("f2g.videoreward")
+
+Dimension = Literal["VQ", "MQ", "TA"]
+EVERY_DIMENSION: tuple[Dimension, ...] = ("VQ", "MQ", "TA")
+
+
+class VideoRewardModelOptions(TorchRewardOptions):
+    """Which VideoReward, where it runs, and how its outputs are scaled (shared by the reward and the metric)."""
+
+    model: str = Field(
+        "KlingTeam/VideoReward",
+        description="Hub repo or local folder of a VideoReward checkpoint (model_config.json and "
+        "checkpoint-<step>/), or 'tiny': a seeded random miniature built offline for tests and demos.",
+    )
+    base_model: str | None = Field(
+        None,
+        description="Hub repo or folder of the Qwen2-VL base (config and tokenizer; also its weights for the LoRA "
+        "layout). None: model_config.json's model_name_or_path (Qwen/Qwen2-VL-2B-Instruct).",
+    )
+    checkpoint_step: int | None = Field(None, ge=0, description="Which checkpoint-<step> to load; None: the latest.")
+    normalize: bool = Field(
+        True,
+        description="Report (raw − mean) / std per dimension with the checkpoint's published statistics, as the "
+        "reference does by default; False: the head's raw outputs.",
+    )
+    fps: float | None = Field(
+        None,
+        gt=0,
+        description="Frame rate of the scored videos, for backbones that do not report theirs; a reported rate "
+        "wins. The reference keeps 2 frames per second of the real rate, so a wrong rate changes the scores.",
+    )
+    max_pixels: int | None = Field(
+        None, ge=28 * 28, description="Pixel budget per frame; None: the checkpoint's max_frame_pixels (448²)."
+    )
+    attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention kernel of the network.")
+    seed: int = Field(0, ge=0, description="Seed of the random weights of model: tiny.")
+    cache_dir: str | None = Field(None, description="Hugging Face cache folder for downloads.")
+
+
+class VideoRewardOptions(VideoRewardModelOptions):
+    dimensions: list[Dimension] = Field(
+        default_factory=lambda: list(EVERY_DIMENSION),
+        min_length=1,
+        description="Dimensions summed into the score: VQ (visual quality), MQ (motion quality), TA (text "
+        "alignment); all three is the reference's Overall.",
+    )
+
+
+class VideoRewardBase:
+    """Loading and scoring shared by the reward and the metric."""
+
+    options: VideoRewardModelOptions
+    _engine: Engine | None
+
+    def load(self) -> None:
+        if self._engine is not None:
+            return
+        from f2g_torch_utils.compat import ensure_torchvision
+
+        ensure_torchvision()  # before transformers imports torchvision
+        o = self.options
+        device = resolve_device(o.device)
+        dtype = resolve_dtype(o.dtype, device)
+        if o.model == "tiny":
+            self._engine = Engine.tiny(o.seed, device, dtype, o.batch_size)
+        else:
+            self._engine = Engine.published(o, device, dtype)
+        log.info("videoreward: loaded %s on %s (%s)", self._engine.settings.source, device, dtype)
+
+    def close(self) -> None:
+        self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self.load()
+        assert self._engine is not None
+        return self._engine
+
+    def rate(self, reported: float | None) -> float:
+        """The videos' frame rate: the reported one, else ``options.fps``; never a guess."""
+        fps = reported if reported is not None else self.options.fps
+        if fps is None:
+            raise ComponentError(
+                "videoreward: the frame rate of the videos is unknown (the backbone does not report one); set "
+                "the reward's options.fps to the rate the backbone's videos are meant to play at"
+            )
+        return float(fps)
+
+    def dimensions_of(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
+        """(n, 3) VQ, MQ, TA of uint8 clips, normalised when ``options.normalize``."""
+        raw = self.engine.raw(clips, [prompt] * len(clips))
+        return self.engine.normalise(raw) if self.options.normalize else raw
+
+
+class VideoReward(VideoRewardBase, Reward):
+    """VideoReward (VideoAlign, Qwen2-VL-2B): visual quality + motion quality + text alignment of the clip."""
+
+    name = "videoreward"
+    Options = VideoRewardOptions
+
+    options: VideoRewardOptions
+
+    def __init__(self, options: VideoRewardOptions | None = None) -> None:
+        super().__init__(options)
+        self._engine = None
+        self._warned: set[tuple[tuple[int, ...], int, float]] = set()
+        self._usage = {"calls": 0.0, "candidates": 0.0}
+
+    def frames_for(self, batch: RewardBatch) -> list[int]:
+        """Positions in the batch's key frames of the frames to score (the reference's, or the nearest ones)."""
+        fps = self.rate(batch.fps)
+        wanted = frame_indices(batch.num_frames, fps, self.engine.settings.sample_fps)
+        positions = nearest(batch.frame_indices, wanted)
+        key = (tuple(batch.frame_indices), batch.num_frames, fps)
+        if [batch.frame_indices[p] for p in positions] != wanted and key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "videoreward: for a %d-frame video at %g fps the reference scores frames %s; the key frames %s "
+                "stand in with the nearest ones (set guidance.key_frames to %s for faithful scores)",
+                batch.num_frames,
+                fps,
+                wanted,
+                list(batch.frame_indices),
+                wanted,
+            )
+        return positions
+
+    def score(self, batch: RewardBatch) -> list[float]:
+        positions = self.frames_for(batch)
+        ok = np.flatnonzero(finite_candidates(batch.frames))
+        out = np.full(len(batch), math.nan)
+        if len(ok):
+            with np.errstate(invalid="ignore"):  # the non-finite candidates' frames, left out below
+                clips = batch.uint8()[ok][:, positions]
+            values = self.dimensions_of(list(clips), batch.prompt)
+            chosen = [DIMENSIONS.index(d) for d in self.options.dimensions]
+            out[ok] = values[:, chosen].sum(axis=1)
+        self._usage["calls"] += 1
+        self._usage["candidates"] += len(ok)
+        return [float(v) for v in out]
+
+    def usage(self) -> Mapping[str, float]:
+        return dict(self._usage)
+
+    def trace_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "model": self.options.model,
+            "dimensions": list(self.options.dimensions),
+            "normalize": self.options.normalize,
+        }
+        if self._engine is not None:
+            info.update(checkpoint=self._engine.settings.source, sample_fps=self._engine.settings.sample_fps)
+        return info
+
+
+class VideoRewardMetric(VideoRewardBase, Metric):
+    """VideoReward's VQ, MQ, TA and overall (their sum) of the finished video, frames sampled as the reference."""
+
+    name = "videoreward"
+    dimensions = (*DIMENSIONS, "overall")
+    related_rewards = ("videoreward",)
+    Options = VideoRewardModelOptions
+
+    def __init__(self, options: VideoRewardModelOptions | None = None) -> None:
+        super().__init__(options)
+        self._engine = None
+
+    def measure(self, item: SuiteItem, video: np.ndarray) -> Mapping[str, float | None]:
+        return self.measure_video(item, video, None)
+
+    def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
+        frames = np.asarray(video)
+        if not np.isfinite(frames).all():
+            return {d: math.nan for d in self.dimensions}
+        wanted = frame_indices(frames.shape[0], self.rate(fps), self.engine.settings.sample_fps)
+        clip = np.clip(np.rint(frames[wanted] * 255.0), 0, 255).astype(np.uint8)
+        values = self.dimensions_of([clip], item.prompt)[0]
+        return {**dict(zip(DIMENSIONS, map(float, values), strict=True)), "overall": float(values.sum())}
