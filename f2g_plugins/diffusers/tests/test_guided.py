@@ -14,7 +14,7 @@ from f2g_core.pipeline import Pipeline
 from f2g_core.testing import assert_same_as_one_at_a_time, isolated_plugins
 
 TINY = {"model": "tiny", "height": 32, "width": 32, "device": "cpu"}
-ONE_AT_A_TIME_ULPS = 65536
+ONE_AT_A_TIME_ULPS = 8192  # worst seen: 851 (shapes, SSE kernels); docs/testing.md
 OPTIONS: dict[str, dict[str, Any]] = {
     "wan": {**TINY, "num_frames": 9, "max_sequence_length": 16},
     "cogvideox": {**TINY, "num_frames": 9, "max_sequence_length": 16},

@@ -20,7 +20,7 @@ from f2g_core.testing import assert_same_as_one_at_a_time, install_fake_distribu
 
 BACKBONES = ["videocrafter2", "lavie"]
 TINY = {"model": "tiny", "device": "cpu"}  # 16×16, 8 frames: the tiny defaults
-ONE_AT_A_TIME_ULPS = 65536
+ONE_AT_A_TIME_ULPS = 8192  # worst seen: 851 (shapes, SSE kernels); docs/testing.md
 
 
 @pytest.fixture(scope="module")

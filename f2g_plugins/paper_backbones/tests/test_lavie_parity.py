@@ -44,7 +44,8 @@ def backbone() -> LaVieBackbone:
 
 def test_golden_file_describes_these_inputs_and_weights(backbone: LaVieBackbone) -> None:
     for key, value in lavie_inputs().items():
-        np.testing.assert_array_equal(value.numpy(), GOLDEN[f"input_{key}"])
+        # seeded torch.randn: equal up to a few ε of each value on every CPU (log, sqrt, cos differ by kernel path)
+        assert_close_to_scale(value, GOLDEN[f"input_{key}"], ulps=16, what=f"input {key}")
     assert key_digest(seeded_state(backbone.nets.unet.state_dict())) == GOLDEN["unet_key_digest"].tobytes().decode()
 
 
@@ -68,7 +69,8 @@ def test_schedule_is_lavies(backbone: LaVieBackbone) -> None:
     from diffusers import DDIMScheduler
 
     scheduler: Any = DDIMScheduler(**DDIM_CONFIG)
-    np.testing.assert_allclose(scheduler.alphas_cumprod.numpy(), GOLDEN["alphas_cumprod"])
+    # a cumulative product of 1,000 float32 factors: each multiply rounds by ≤ ½ ε, so ≤ 500 ε of the scale (1)
+    assert_close_to_scale(scheduler.alphas_cumprod, GOLDEN["alphas_cumprod"], ulps=1024, what="alphas_cumprod")
     schedule = backbone.schedule(LAVIE_DDIM_STEPS)
     assert [int(t) for t in schedule.timesteps] == GOLDEN["ddim_timesteps"].tolist()
 

@@ -56,7 +56,8 @@ def backbone() -> VideoCrafter2Backbone:
 def test_golden_file_describes_these_inputs_and_weights(backbone: VideoCrafter2Backbone) -> None:
     """If the shared inputs or the tiny layout drift, the goldens no longer apply: rerun the script."""
     for key, value in vc2_inputs().items():
-        np.testing.assert_array_equal(value.numpy(), GOLDEN[f"input_{key}"])
+        # seeded torch.randn: equal up to a few ε of each value on every CPU (log, sqrt, cos differ by kernel path)
+        assert_close_to_scale(value, GOLDEN[f"input_{key}"], ulps=16, what=f"input {key}")
     ours = {UNET_PREFIX + k: v for k, v in backbone.nets.unet.state_dict().items()}
     from f2g_plugin_paper_backbones.ldm_vae import LDMNamed
 

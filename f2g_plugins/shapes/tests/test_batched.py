@@ -19,7 +19,7 @@ def _config(method: str, **options: Any) -> dict[str, Any]:
     }
 
 
-ONE_AT_A_TIME_ULPS = 65536
+ONE_AT_A_TIME_ULPS = 8192  # worst seen: 851 (shapes, SSE kernels); docs/testing.md
 METHODS = [
     ("free2guide", {"num_candidates": 3, "num_guided_steps": 3}),
     ("free2guide", {"num_candidates": 2, "num_guided_steps": 2, "lookahead": 1, "initial_candidates": True}),
