@@ -164,7 +164,9 @@ class DiffusersBackbone(Backbone):
         if quantization is not None and quantization.backend == "gguf":
             kwargs["transformer"] = levers.gguf_transformer(self.pipeline_class, quantization, model, dtype)
         elif quantization is not None:
-            kwargs["quantization_config"] = levers.quantization_config(quantization, dtype, self.denoiser_names)
+            present = cls.load_config(model, revision=self.options.revision)  # model_index.json: which parts exist
+            names = tuple(name for name in self.denoiser_names if (present.get(name) or [None])[0] is not None)
+            kwargs["quantization_config"] = levers.quantization_config(quantization, dtype, names)
         try:
             return cls.from_pretrained(
                 model, dtype=dtype, revision=self.options.revision, variant=self.options.variant, **kwargs
