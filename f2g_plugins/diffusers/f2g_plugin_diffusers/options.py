@@ -259,8 +259,23 @@ def check_levers(options: DiffusersOptions) -> None:
         )
     if options.lora and importlib.util.find_spec("peft") is None:
         raise ValueError("lora: diffusers loads LoRAs through peft; pip install peft -c constraints.txt")
+    if options.attention_backend is not None:
+        check_attention_backend(options.attention_backend)
     if options.text_encoder_offload and options.offload != "none":
         raise ValueError(f"text_encoder_offload: offload {options.offload!r} already moves the text encoder; drop one")
+
+
+def check_attention_backend(name: str) -> None:
+    """The name is one of diffusers' attention backends and its package is installed (diffusers' own check)."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+
+    names = [backend.value for backend in AttentionBackendName]
+    if name not in names:
+        raise ValueError(f"attention_backend {name!r} is not a diffusers attention backend; use one of {', '.join(names)}")
+    try:
+        _check_attention_backend_requirements(AttentionBackendName(name))
+    except (RuntimeError, ImportError) as error:
+        raise ValueError(f"attention_backend {name!r} cannot run here: {error}") from None
 
 
 def _cuda_device(device: str) -> bool:
