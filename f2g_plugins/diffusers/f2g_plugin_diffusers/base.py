@@ -17,7 +17,7 @@ import numpy as np
 from f2g_torch_utils.devices import resolve_device, resolve_dtype
 
 from f2g_core.errors import ComponentError, ConfigError
-from f2g_core.interfaces import Backbone, Level, Schedule
+from f2g_core.interfaces import Backbone, Level, MemoryEstimate, Schedule
 from f2g_core.steppers import x0_from_eps, x0_from_flow, x0_from_v
 from f2g_plugin_diffusers import levers
 from f2g_plugin_diffusers.framemap import Span, prefix_span, window_spans
@@ -75,6 +75,8 @@ class DiffusersBackbone(Backbone):
     """The pipeline components `quantization.components: [transformer]` stands for."""
     tiny_builder: ClassVar[str] = ""
     """The :mod:`f2g_plugin_diffusers.tiny` function building a random miniature of this family (``model: tiny``)."""
+    spatial_factor: ClassVar[int] = 8
+    """Pixels per latent along height and width (the memory estimate reads it before anything loads)."""
     prefix_exact: ClassVar[bool] = True
     """For causal video VAEs: whether decoding a prefix of the latents gives exactly those frames of the full
     decode (checked by the tests). When False, 'exact' decoding decodes everything and picks the key frames."""
@@ -249,6 +251,44 @@ class DiffusersBackbone(Backbone):
 
     def _denoiser(self) -> Any:
         return self.pipe.transformer
+
+    def memory_estimate(self) -> MemoryEstimate | None:
+        """Accelerator memory by part (see :mod:`f2g_plugin_diffusers.memory`), read from the checkpoint's configs
+        without loading weights; None for the UNet families and when the configs cannot be read offline."""
+        from f2g_plugin_diffusers import memory
+
+        if "transformer" not in self.denoiser_names:
+            return None
+        pipe = self._pipe
+        if pipe is None and self.options.model == "tiny":
+            from f2g_plugin_diffusers import tiny
+
+            pipe = getattr(tiny, self.tiny_builder)()
+        try:
+            params = memory.component_params(pipe, self.pipeline_class, self.options.model, self.options.revision)
+            config = memory.denoiser_config(pipe, self.pipeline_class, self.options.model, self.options.revision)
+            vae = dict(pipe.vae.config) if pipe is not None else None
+        except (OSError, ValueError, KeyError):
+            return None
+        patch = config.get("patch_size", 2)
+        spatial = patch[-1] if isinstance(patch, list | tuple) else int(patch)
+        temporal = patch[0] if isinstance(patch, list | tuple) else int(config.get("patch_size_t") or 1)
+        factor = self.options.temporal_factor
+        frames = (self.options.num_frames - 1) // factor + 1
+        side = self.spatial_factor * spatial
+        tokens = -(-frames // temporal) * (self.options.height // side) * (self.options.width // side)
+        # a causal VAE decodes a few frames at a time; the others decode the whole video at once
+        decoded = factor if self.prefix_exact else self.options.num_frames
+        width = int((vae or {}).get("base_dim") or ((vae or {}).get("block_out_channels") or [128])[0])
+        return memory.estimate(
+            self.options,
+            params,
+            config,
+            tokens,
+            decoded * self.options.height * self.options.width,
+            width,
+            self.options.guidance_scale > 1.0,
+        )
 
     # ------------------------------------------------------------------------------------------- sampling
 
