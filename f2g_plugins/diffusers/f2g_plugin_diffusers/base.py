@@ -211,7 +211,9 @@ class DiffusersBackbone(Backbone):
     def _text_encoders(self, pipe: Any) -> list[Any]:
         import torch
 
-        return [m for k, m in pipe.components.items() if k.startswith("text_encoder") and isinstance(m, torch.nn.Module)]
+        return [
+            m for k, m in pipe.components.items() if k.startswith("text_encoder") and isinstance(m, torch.nn.Module)
+        ]
 
     def _check_loaded(self) -> None:
         """Check the loaded model against the options (e.g. the VAE's real temporal factor)."""

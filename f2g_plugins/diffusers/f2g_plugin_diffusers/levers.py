@@ -86,13 +86,17 @@ def quantization_config(options: QuantizationOptions, dtype: torch.dtype, denois
     from diffusers.quantizers import PipelineQuantizationConfig
 
     mapping: dict[str, Any] = {}
-    names = [name for component in options.components for name in (denoiser_names if component == "transformer" else [component])]
+    names = [
+        name
+        for component in options.components
+        for name in (denoiser_names if component == "transformer" else [component])
+    ]
     for component in names:
         library = transformers if component == "text_encoder" else diffusers
         if options.backend == "torchao":
             mapping[component] = library.TorchAoConfig(quant_type=torchao_type(options.quant_type))
         else:  # bitsandbytes
-            bits = {"load_in_8bit": True} if options.quant_type == "8bit" else {"load_in_4bit": True}
+            bits: dict[str, Any] = {"load_in_8bit": True} if options.quant_type == "8bit" else {"load_in_4bit": True}
             if options.quant_type != "8bit":
                 bits |= {"bnb_4bit_quant_type": "nf4" if options.quant_type == "4bit" else "fp4"}
                 bits |= {"bnb_4bit_compute_dtype": dtype}

@@ -91,7 +91,7 @@ def estimate(
     for name in params:
         per_param[name] = float(vae_size if name == "vae" else size)
         quantised = quant is not None and (
-            name.startswith("transformer") and "transformer" in quant.components or name in quant.components
+            (name.startswith("transformer") and "transformer" in quant.components) or name in quant.components
         )
         if quantised and quant is not None:
             per_param[name] = GGUF_BYTES if quant.backend == "gguf" else QUANT_BYTES[quant.quant_type]

@@ -9,6 +9,7 @@ any weight is downloaded.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -61,6 +62,7 @@ class LoraOptions(BaseModel):
 
 
 QuantBackend = Literal["torchao", "bitsandbytes", "gguf"]
+QuantComponent = Literal["transformer", "text_encoder"]
 TORCHAO_TYPES = ("int8wo", "int8dq", "int4wo", "float8wo")
 """torchao weight formats by short name: int8/int4 weight-only, int8 dynamic activations, float8 weight-only."""
 
@@ -77,8 +79,8 @@ class QuantizationOptions(BaseModel):
         "int8wo",
         description="torchao: int8wo | int8dq | int4wo | float8wo; bitsandbytes: 8bit | 4bit (nf4) | fp4.",
     )
-    components: list[Literal["transformer", "text_encoder"]] = Field(
-        default_factory=lambda: ["transformer"],
+    components: list[QuantComponent] = Field(
+        default_factory=lambda: list[QuantComponent](["transformer"]),
         description="What to quantise (gguf: the transformer only).",
     )
     file: str | None = Field(None, description="gguf: path or URL of the .gguf transformer file.")
@@ -240,7 +242,7 @@ def check_schedule(timesteps: list[float] | None, sigmas: list[float] | None, fl
 
 
 def _decreasing(name: str, values: list[float]) -> None:
-    if any(b >= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b >= a for a, b in itertools.pairwise(values)):
         raise ValueError(f"{name}: must decrease strictly from noise to clean; got {values}")
 
 
@@ -271,7 +273,9 @@ def check_attention_backend(name: str) -> None:
 
     names = [backend.value for backend in AttentionBackendName]
     if name not in names:
-        raise ValueError(f"attention_backend {name!r} is not a diffusers attention backend; use one of {', '.join(names)}")
+        raise ValueError(
+            f"attention_backend {name!r} is not a diffusers attention backend; use one of {', '.join(names)}"
+        )
     try:
         _check_attention_backend_requirements(AttentionBackendName(name))
     except (RuntimeError, ImportError) as error:

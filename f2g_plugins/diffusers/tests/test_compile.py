@@ -32,7 +32,9 @@ def _compare(compile_options: dict[str, Any], atol: float) -> int:
     counters.clear()
     for n in BATCHES:
         x = torch.randn((n, *eager.latent_shape()), generator=torch.Generator().manual_seed(n))
-        torch.testing.assert_close(compiled.denoise(x, level, cond_compiled), eager.denoise(x, level, cond_eager), rtol=0, atol=atol)
+        torch.testing.assert_close(
+            compiled.denoise(x, level, cond_compiled), eager.denoise(x, level, cond_eager), rtol=0, atol=atol
+        )
     return int(counters["stats"]["unique_graphs"])
 
 
@@ -57,7 +59,7 @@ def test_attention_backend_is_passed_to_diffusers_and_checked() -> None:
     WanBackbone(WanBackbone.Options(**SMALL, attention_backend="native"), pipeline=pipe).load()
     processor = pipe.transformer.blocks[0].attn1.processor
     assert str(getattr(processor, "_attention_backend", "")) in ("native", "AttentionBackendName.NATIVE")
-    with pytest.raises(ValidationError, match="'nope' is not a diffusers attention backend; use one of .*native"):
+    with pytest.raises(ValidationError, match=r"'nope' is not a diffusers attention backend; use one of .*native"):
         WanBackbone.Options(**SMALL, attention_backend="nope")
 
 
@@ -66,7 +68,7 @@ def test_an_attention_backend_whose_package_is_missing_fails_with_its_fix() -> N
 
     if attention_dispatch._CAN_USE_FLASH_ATTN:
         pytest.skip("flash-attn is installed here")
-    with pytest.raises(ValidationError, match="attention_backend 'flash' cannot run here: .*flash-attn"):
+    with pytest.raises(ValidationError, match=r"attention_backend 'flash' cannot run here: .*flash-attn"):
         WanBackbone.Options(**SMALL, attention_backend="flash")
 
 

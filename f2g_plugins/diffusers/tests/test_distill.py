@@ -68,7 +68,7 @@ def test_lora_scale_scales_the_update(lora_dir: Path) -> None:
 
 
 def test_lora_into_missing_second_expert_is_a_config_error(lora_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="transformer_2.*Wan 2.2 A14B"):
+    with pytest.raises(ConfigError, match=r"transformer_2.*Wan 2.2 A14B"):
         _sample([{"path": str(lora_dir), "into": "transformer_2"}])
 
 
@@ -80,13 +80,15 @@ def test_custom_timesteps_and_sigmas_are_used_as_given() -> None:
     ltx = [1000, 993, 987, 981, 975, 909, 725, 0.03]
     by_sigma = WanBackbone(WanBackbone.Options(**SMALL, sigmas=[t / 1000 for t in ltx]), pipeline=tiny.wan())
     assert by_sigma.schedule(8).timesteps == pytest.approx(ltx)  # no shift applied to a given schedule
-    with pytest.raises(ConfigError, match="lists 4 steps but the sampler runs 8; set sampler.num_steps: 4"):
+    with pytest.raises(ConfigError, match=r"lists 4 steps but the sampler runs 8; set sampler.num_steps: 4"):
         backbone.schedule(8)
 
 
 def test_custom_ddim_timesteps() -> None:
     options = {**SMALL, "num_frames": 8}
-    backbone = ModelScopeBackbone(ModelScopeBackbone.Options(**options, timesteps=[999, 759, 499, 259]), pipeline=tiny.modelscope())
+    backbone = ModelScopeBackbone(
+        ModelScopeBackbone.Options(**options, timesteps=[999, 759, 499, 259]), pipeline=tiny.modelscope()
+    )
     schedule = backbone.schedule(4)
     cumprod = backbone.pipe.scheduler.alphas_cumprod
     assert schedule.timesteps == (999.0, 759.0, 499.0, 259.0)

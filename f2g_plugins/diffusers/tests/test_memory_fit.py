@@ -86,7 +86,14 @@ def test_estimate_of_a_built_pipeline_counts_its_weights_by_dtype_and_lever() ->
 def test_check_prints_the_estimate_for_the_wan_14b_config_without_weights(tmp_path: Path) -> None:
     pytest.importorskip("torchao")
     folder = wan14b_configs(tmp_path / "wan14b")
-    options = {"model": str(folder), "dtype": "bfloat16", "device": "cpu", "height": 480, "width": 832, "num_frames": 81}
+    options = {
+        "model": str(folder),
+        "dtype": "bfloat16",
+        "device": "cpu",
+        "height": 480,
+        "width": 832,
+        "num_frames": 81,
+    }
     bf16 = WanBackbone(WanBackbone.Options(**options)).memory_estimate()
     int8 = WanBackbone(
         WanBackbone.Options(**options, quantization={"backend": "torchao"}, text_encoder_offload=True)

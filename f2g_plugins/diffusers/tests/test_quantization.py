@@ -59,7 +59,7 @@ def test_torchao_quantises_the_text_encoder_when_asked(wan_folder: Path) -> None
 def test_quantization_of_a_model_built_in_memory_says_how_to_fix_it() -> None:
     pytest.importorskip("torchao")
     backbone = WanBackbone(WanBackbone.Options(model="tiny", **SMALL, quantization={"backend": "torchao"}))
-    with pytest.raises(ConfigError, match="save it .*save_pretrained.* as `model`"):
+    with pytest.raises(ConfigError, match=r"save it .*save_pretrained.* as `model`"):
         backbone.load()
 
 
@@ -92,10 +92,12 @@ def test_cuda_only_levers_on_a_cpu_device_fail_at_config_time(monkeypatch: pytes
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else real(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else real(name)
+    )
     with pytest.raises(ValidationError, match="'bitsandbytes' needs a CUDA device"):
         WanBackbone.Options(model="x", **SMALL, quantization={"backend": "bitsandbytes", "quant_type": "8bit"})
-    with pytest.raises(ValidationError, match="group_offload.use_stream needs a CUDA device"):
+    with pytest.raises(ValidationError, match=r"group_offload.use_stream needs a CUDA device"):
         WanBackbone.Options(model="x", **SMALL, offload="group", group_offload={"use_stream": True})
 
 
@@ -110,7 +112,9 @@ def test_group_offload_runs_and_matches_no_offload() -> None:
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
-def test_text_encoder_is_parked_on_the_cpu_and_visits_the_device_only_to_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_encoder_is_parked_on_the_cpu_and_visits_the_device_only_to_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pipe = tiny.wan()
     moves: list[str] = []
     original = pipe.text_encoder.to
