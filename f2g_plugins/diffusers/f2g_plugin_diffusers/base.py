@@ -89,6 +89,8 @@ class DiffusersBackbone(Backbone):
         self._pipe = pipeline
         self._injected = pipeline
         self._configured = False
+        self._levered: Any = None
+        """The pipeline the LoRAs, attention backend and compilation were applied to (once per pipeline)."""
         self._device = resolve_device(self.options.device)
         self._schedule_steps: int | None = None
 
@@ -105,12 +107,15 @@ class DiffusersBackbone(Backbone):
                 f"backbone {self.name!r}: quantization applies while loading a checkpoint, not to an injected "
                 "pipeline; save it (pipeline.save_pretrained) and give its folder as `model`"
             )
-        levers.load_loras(self._pipe, self.options.lora, self.options.fuse_lora, self.name)
+        fresh = self._pipe is not self._levered  # an injected pipeline reloaded after close() has them already
+        if fresh:
+            levers.load_loras(self._pipe, self.options.lora, self.options.fuse_lora, self.name)
         self._place(self._pipe)
-        if self.options.attention_backend is not None:
+        if fresh and self.options.attention_backend is not None:
             levers.set_attention_backend(self._pipe, self.options.attention_backend, self.name)
-        if self.options.compile is not None:
+        if fresh and self.options.compile is not None:
             levers.compile_denoisers(self._pipe, self.options.compile)
+        self._levered = self._pipe
         self._configured = True
         try:
             self._check_loaded()

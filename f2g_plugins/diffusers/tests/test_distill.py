@@ -142,3 +142,11 @@ def test_four_step_distill_with_a_lora_runs_every_method_from_config(lora_dir: P
     records = [*result.trace.steps, *([result.trace.final] if result.trace.final else [])]
     assert any(record.guided for record in records)
     assert sum(rows) == sum(record.model_calls for record in records) > 4  # no CFG: one forward per row
+
+
+def test_reloading_an_injected_pipeline_does_not_load_its_lora_twice(lora_dir: Path) -> None:
+    backbone = WanBackbone(WanBackbone.Options(**SMALL, lora=[{"path": str(lora_dir)}]), pipeline=tiny.wan())
+    backbone.load()
+    backbone.close()
+    backbone.load()  # diffusers refuses an adapter name that is already loaded
+    assert backbone.pipe.get_list_adapters() == {"transformer": ["lora0"]}
