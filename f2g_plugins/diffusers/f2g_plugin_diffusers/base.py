@@ -262,10 +262,13 @@ class DiffusersBackbone(Backbone):
     def memory_estimate(self) -> MemoryEstimate | None:
         """Accelerator memory by part (see :mod:`f2g_plugin_diffusers.memory`), read from the checkpoint's configs
         without loading weights; None for the UNet families and when the configs cannot be read offline."""
+        from f2g_torch_utils.compat import ensure_torchvision
+
         from f2g_plugin_diffusers import memory
 
         if "transformer" not in self.denoiser_names:
             return None
+        ensure_torchvision()  # transformers' lazy imports need it before the config classes load
         pipe = self._pipe
         if pipe is None and self.options.model == "tiny":
             from f2g_plugin_diffusers import tiny

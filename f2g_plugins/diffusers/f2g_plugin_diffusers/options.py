@@ -269,6 +269,9 @@ def check_levers(options: DiffusersOptions) -> None:
 
 def check_attention_backend(name: str) -> None:
     """The name is one of diffusers' attention backends and its package is installed (diffusers' own check)."""
+    from f2g_torch_utils.compat import ensure_torchvision
+
+    ensure_torchvision()
     from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
 
     names = [backend.value for backend in AttentionBackendName]

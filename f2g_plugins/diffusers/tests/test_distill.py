@@ -52,7 +52,7 @@ def _sample(lora: list[dict[str, Any]] | None = None, **options: Any) -> torch.T
     return unguided_sample(backbone, "a red car", noise, 4, negative_prompt="blurry", cfg_scale=5.0)
 
 
-def test_lora_through_diffusers_loader_changes_the_output_and_scale_zero_is_none(lora_dir: Path) -> None:
+def test_lora_through_diffusers_loader_changes_the_output_and_its_scale_applies(lora_dir: Path) -> None:
     base = _sample()
     adapted = _sample([{"path": str(lora_dir), "weight_name": "pytorch_lora_weights.safetensors"}])
     off = _sample([{"path": str(lora_dir), "scale": 0.0}])
@@ -60,11 +60,8 @@ def test_lora_through_diffusers_loader_changes_the_output_and_scale_zero_is_none
     torch.testing.assert_close(off, base, rtol=0, atol=0)  # scale 0: bit for bit the base model
     fused = _sample([{"path": str(lora_dir)}], fuse_lora=True)
     torch.testing.assert_close(fused, adapted, rtol=1e-4, atol=1e-4)  # fusing folds the same update into W
-
-
-def test_lora_scale_scales_the_update(lora_dir: Path) -> None:
-    base, half, full = _sample(), _sample([{"path": str(lora_dir), "scale": 0.5}]), _sample([{"path": str(lora_dir)}])
-    assert 0 < (half - base).abs().max() < (full - base).abs().max()
+    half = _sample([{"path": str(lora_dir), "scale": 0.5}])
+    assert 0 < (half - base).abs().max() < (adapted - base).abs().max()  # the scale reaches the adapter
 
 
 def test_lora_into_missing_second_expert_is_a_config_error(lora_dir: Path) -> None:
@@ -128,7 +125,7 @@ def test_four_step_distill_with_a_lora_runs_every_method_from_config(lora_dir: P
         "backbone": {"type": "wan", "options": options},
         "rewards": [{"type": "brightness"}],
         "sampler": {"num_steps": 4, "eta": 1.0},
-        "guidance": {"method": method, "options": METHODS[method], "key_frames": [0, 8]},
+        "guidance": {"method": method, "options": METHODS[method], "key_frames": [0]},  # the cheapest decode
     }
     with Pipeline.from_config(config, registry=registry) as pipeline:
         pipeline.load()
