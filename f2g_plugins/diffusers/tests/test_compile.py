@@ -38,7 +38,6 @@ def _compare(compile_options: dict[str, Any], atol: float) -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-@pytest.mark.heavy  # about a minute on two shared CPU cores (dynamo traces both blocks three times)
 def test_regional_compile_equals_eager_and_recompiles_once_when_the_batch_changes() -> None:
     # The 'eager' backend captures graphs through dynamo exactly as inductor does (same graphs, guards and
     # recompiles) without lowering them, so it counts recompilations cheaply; the inductor run is heavy.
