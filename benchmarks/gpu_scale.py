@@ -1,4 +1,4 @@
-"""GPU scale: a Wan2.1-1.3B-sized transformer and the Wan VAE with random weights, at 480×832 and 81 frames, bf16.
+"""GPU scale: a Wan2.1-1.3B- (or 14B-) sized transformer and the Wan VAE with random weights, 480×832×81, bf16.
 
 Nothing is downloaded: both models are built from the published configuration of Wan-AI/Wan2.1-T2V-1.3B-Diffusers
 (30 layers, 12 heads of 128, FFN 8960, text dim 4096; the Wan VAE defaults) with random weights, which cost the same
@@ -8,9 +8,17 @@ left out). Measured, through f2g's own loop (``f2g_core.sampling``) wherever a r
 1. seconds per denoiser call at batch 1, 2, 5 and 10 (each sample with classifier-free guidance: 2 rows);
 2. wall time of one video: unguided, Free²Guide (n = 5, 6 guided steps) and best-of-5, with ``--steps`` steps
    (default 10, so the whole script stays under 8 minutes on one large GPU; the call counts scale as documented);
-3. decoding the key frames only (the causal VAE decodes the prefix of latent frames they need) vs the whole video.
+   with the peak accelerator memory of each run;
+3. a 4-step distilled schedule without CFG (one row per candidate, as StepDistill-CfgDistill / Lightning run):
+   unguided vs best-of-8;
+4. decoding the key frames only (the causal VAE decodes the prefix of latent frames they need) vs the whole video.
+
+``--size 14b`` builds the 14B architecture (40 blocks of width 5120); ``--int8`` quantises the transformer's
+weights with torchao (int8 weight-only); ``--compile`` compiles its repeated blocks (regional torch.compile). One
+default run (1.3B) stays under 8 minutes on one large GPU; run the variants one at a time.
 
     python benchmarks/gpu_scale.py              # needs CUDA; exits with a message otherwise
+    python benchmarks/gpu_scale.py --size 14b --int8 --compile
     python benchmarks/gpu_scale.py --smoke      # a tiny configuration on the CPU: checks the code path only
 """
 
@@ -44,6 +52,8 @@ WAN_1_3B = {
     "eps": 1e-6,
     "rope_max_seq_len": 1024,
 }
+WAN_14B = {**WAN_1_3B, "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}
+"""Wan2.1-T2V-14B: 40 heads of 128 (width 5120), FFN 13824, 40 blocks."""
 SMOKE = {**WAN_1_3B, "num_attention_heads": 2, "attention_head_dim": 16, "text_dim": 32, "ffn_dim": 64, "num_layers": 2}
 VAE_SMOKE = {"base_dim": 8, "dim_mult": [1, 2, 2, 2], "num_res_blocks": 1}
 
@@ -59,6 +69,8 @@ class RandomWan(Backbone):
         super().__init__()
         self.transformer, self.vae = transformer, vae
         self.frames, self.height, self.width = frames, height, width
+        self.cfg = True
+        """False for a CFG-distilled model: one row per candidate."""
         self.text = torch.randn(1, 512 if text_dim == 4096 else 16, text_dim, device=self._device, dtype=self._dtype)
 
     @property
@@ -97,6 +109,11 @@ class RandomWan(Backbone):
         import torch
 
         n = latents.shape[0]
+        if not self.cfg:
+            t = torch.full((n,), level.timestep, device=latents.device)
+            with torch.no_grad():
+                velocity = self.transformer(latents.to(self._dtype), t, cond.expand(n, -1, -1), return_dict=False)[0]
+            return latents - level.sigma * velocity.float()
         rows = torch.cat([latents, latents]).to(self._dtype)
         text = torch.cat([cond.expand(n, -1, -1), torch.zeros_like(cond).expand(n, -1, -1)])
         t = torch.full((2 * n,), level.timestep, device=latents.device)
@@ -156,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU (checks the code path only)")
     parser.add_argument("--steps", type=int, default=10, help="sampling steps of the timed videos (default 10)")
+    parser.add_argument("--size", choices=("1.3b", "14b"), default="1.3b", help="Wan architecture (default 1.3b)")
+    parser.add_argument("--int8", action="store_true", help="torchao int8 weight-only transformer")
+    parser.add_argument("--compile", action="store_true", help="regional torch.compile of the transformer blocks")
     args = parser.parse_args(argv)
     import torch
     from f2g_torch_utils.compat import ensure_torchvision
@@ -173,13 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.float32 if args.smoke else torch.bfloat16
     frames, height, width = (9, 32, 32) if args.smoke else (81, 480, 832)
     torch.manual_seed(0)
+    architecture = SMOKE if args.smoke else WAN_14B if args.size == "14b" else WAN_1_3B
     with torch.device(device):
-        transformer = WanTransformer3DModel(**(SMOKE if args.smoke else WAN_1_3B)).to(dtype).eval()
+        transformer = WanTransformer3DModel(**architecture).to(dtype).eval()
         vae = AutoencoderKLWan(**(VAE_SMOKE if args.smoke else {})).to(dtype).eval()
-    text_dim = (SMOKE if args.smoke else WAN_1_3B)["text_dim"]
+    if args.int8:
+        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+        quantize_(transformer, Int8WeightOnlyConfig())
+    if args.compile:
+        transformer.compile_repeated_blocks(dynamic=True)
+    text_dim = architecture["text_dim"]
     backbone = RandomWan(transformer, vae, frames, height, width, int(text_dim))
     params = sum(p.numel() for p in transformer.parameters()) / 1e9
-    print(f"device {device}, {dtype}, transformer {params:.2f} B parameters, {frames} frames at {height}×{width}")
+    levers = ", ".join(name for name, on in (("int8", args.int8), ("compiled", args.compile)) if on) or "plain"
+    print(f"device {device}, {dtype} ({levers}), transformer {params:.2f} B parameters")
+    print(f"{frames} frames at {height}×{width}")
     print(f"latents {backbone.latent_shape()}\n")
 
     level = backbone.schedule(args.steps).level(0)
@@ -196,27 +225,35 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = isolated_plugins([("bench", types.SimpleNamespace(register_rewards=_register_reward))]).registry
     runs = {
-        "unguided": {"method": "none", "options": {}},
-        "Free²Guide n=5, 6 guided steps": {"method": "free2guide", "options": {"num_candidates": 5}},
-        "best-of-5": {"method": "best-of-n", "options": {"num_candidates": 5}},
+        f"unguided, {args.steps} steps": ({"method": "none", "options": {}}, args.steps, True),
+        f"Free²Guide n=5, 6 guided steps, {args.steps} steps": (
+            {"method": "free2guide", "options": {"num_candidates": 5, "num_guided_steps": min(6, args.steps - 1)}},
+            args.steps,
+            True,
+        ),
+        f"best-of-5, {args.steps} steps": ({"method": "best-of-n", "options": {"num_candidates": 5}}, args.steps, True),
+        "4-step distill (no CFG), unguided": ({"method": "none", "options": {}}, 4, False),
+        "4-step distill (no CFG), best-of-8": ({"method": "best-of-n", "options": {"num_candidates": 8}}, 4, False),
     }
-    print(f"\n| run ({args.steps} steps) | model calls | seconds |\n|---|---|---|")
-    for name, guidance in runs.items():
-        guidance = {**guidance, "chunk_size": 5}
-        if guidance["method"] == "free2guide":
-            guidance["options"] = {**guidance["options"], "num_guided_steps": min(6, args.steps - 1)}
+    print("\n| run | model calls | seconds | peak memory (GiB) |\n|---|---|---|---|")
+    for name, (guidance, steps, cfg) in runs.items():
         config = {
             "backbone": {"type": "gaussian-mixture"},
             "rewards": [{"type": "mean-brightness"}],
-            "sampler": {"num_steps": args.steps, "eta": 1.0},
-            "guidance": {**guidance, "key_frames": [0, frames // 3, 2 * frames // 3, frames - 1]},
+            "sampler": {"num_steps": steps, "eta": 1.0},
+            "guidance": {**guidance, "chunk_size": 5, "key_frames": [0, frames // 3, 2 * frames // 3, frames - 1]},
         }
         pipeline = Pipeline.from_config(config, registry=registry)
-        pipeline.backbone = backbone  # the random Wan instead of the config's placeholder
+        pipeline.backbone, backbone.cfg = backbone, cfg  # the random Wan instead of the config's placeholder
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         result = pipeline.generate("a benchmark", seed=0)
         _sync()
-        print(f"| {name} | {result.trace.totals()['model_calls']} | {time.perf_counter() - start:.1f} |", flush=True)
+        seconds = time.perf_counter() - start
+        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if torch.cuda.is_available() else "-"
+        print(f"| {name} | {result.trace.totals()['model_calls']} | {seconds:.1f} | {peak} |", flush=True)
+    backbone.cfg = True
 
     x0 = torch.randn(1, *backbone.latent_shape(), device=device)
     print("\n| decode | latent frames | seconds |\n|---|---|---|")

@@ -413,8 +413,11 @@ def run(
     sources.set(set_ or [])
     run_config = sources.load()
     if check:
-        _pipeline(run_config, sources).check()
+        pipeline = _pipeline(run_config, sources)
+        pipeline.check()
         console.print(f"{config}: ok")
+        if (memory := pipeline.memory_report()) is not None:
+            console.print(memory)
         return
     _run(run_config, sources, True, out, allow_unguided)
 

@@ -114,7 +114,11 @@ class GuidanceConfig(_Strict):
     key_frames: list[int] | None = Field(
         None, description="0-based frames decoded for the rewards; None = 4 evenly spaced (0, 5, 10, 15 of 16)."
     )
-    chunk_size: int | None = Field(None, ge=1, description="Samples per denoiser call; None = all at once.")
+    chunk_size: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        None,
+        description="Samples per denoiser call; None = all at once; 'auto' = the most that fit the accelerator's "
+        "free memory by the backbone's estimate (on CUDA; elsewhere all at once).",
+    )
     reward_timeout_s: float | None = Field(
         None, gt=0.0, description="Seconds one reward may take for one batch; slower scores count as failed (NaN)."
     )

@@ -260,6 +260,23 @@ class Schedule:
         return Level(index=index, timestep=timestep, alpha=self.alphas[index], sigma=self.sigmas[index])
 
 
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Accelerator memory a run needs, by part, in bytes: what ``f2g generate --check`` prints and what
+    ``guidance.chunk_size: auto`` sizes the candidate chunk with. An estimate (see the backbone's docs)."""
+
+    weights: int
+    """Resident weights while denoising (with offload: the largest part on the accelerator at once)."""
+    per_row: int
+    """Activations of one candidate in a denoiser call (both classifier-free-guidance rows counted)."""
+    decode: int
+    """Decoding one candidate's video."""
+
+    def peak(self, chunk: int) -> int:
+        """Peak for ``chunk`` candidates per denoiser call: weights plus the larger of denoising and decoding."""
+        return self.weights + max(self.per_row * chunk, self.decode)
+
+
 class Backbone(Component):
     """A text-to-video model the guided sampler can drive step by step.
 
@@ -349,3 +366,8 @@ class Backbone(Component):
     def decode_video(self, x0: torch.Tensor) -> np.ndarray:
         """Decode whole videos: (N, num_frames, H, W, 3) float32 in [0, 1]."""
         return self.decode(x0, range(self.num_frames))
+
+    def memory_estimate(self) -> MemoryEstimate | None:
+        """Accelerator memory a run needs by part, or None when the backbone cannot tell (then ``chunk_size: auto``
+        keeps every candidate in one call)."""
+        return None

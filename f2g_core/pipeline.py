@@ -168,6 +168,22 @@ class Pipeline:
                     f"guidance.key_frames: reward {name!r} (rewards[{index}]) cannot score frames {frames}: {error}"
                 ) from None
 
+    def memory_report(self) -> str | None:
+        """The backbone's estimate of peak accelerator memory for this config, as one line (None: it cannot tell).
+
+        With ``chunk_size`` unset or ``auto`` the peak is given for one candidate per call plus its per-candidate
+        share, from which a chunk follows."""
+        estimate = self.backbone.memory_estimate()
+        if estimate is None:
+            return None
+        chunk = self.config.guidance.chunk_size
+        rows = chunk if isinstance(chunk, int) else 1
+        return (
+            f"estimated peak accelerator memory: {_gib(estimate.peak(rows))} at {rows} candidate(s) per denoiser call "
+            f"(weights {_gib(estimate.weights)}, {_gib(estimate.per_row)} per candidate, "
+            f"decoding {_gib(estimate.decode)})"
+        )
+
     def resolved_config(self, prompt: str, seed: int) -> dict[str, Any]:
         """The config as run: prompt and seed filled in, every component's options with their defaults."""
         data = self.config.model_dump(mode="json")
@@ -282,7 +298,7 @@ class Pipeline:
         )
         latents = run(self.sampler, tools, progress)
         with blame(f"backbone {backbone.name!r} failed decoding the finished videos"):
-            decoded = decode_chunked(backbone, latents, None, config.guidance.chunk_size)
+            decoded = decode_chunked(backbone, latents, None, tools.chunk_size)
         if not np.isfinite(decoded).all():
             raise ComponentError(
                 f"backbone {backbone.name!r} decoded non-finite frames (NaN or inf) from finite latents; the video "
@@ -400,3 +416,7 @@ def generate(
         if save:
             pipeline.save(result)
         return result
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB"

@@ -67,6 +67,32 @@ def decode_chunked(backbone: Backbone, x0: torch.Tensor, frames: Sequence[int] |
     return np.concatenate([np.asarray(decode(part), dtype=np.float32) for part in parts])
 
 
+AUTO_HEADROOM = 0.9
+"""Share of the free accelerator memory ``chunk_size: auto`` fills (allocator fragmentation, the reward models)."""
+
+
+def free_accelerator_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device, or None elsewhere (the CPU keeps every candidate in one call)."""
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.mem_get_info(device)[0])
+
+
+def auto_chunk_size(backbone: Backbone) -> tuple[int | None, str]:
+    """The most candidates per denoiser call that fit the free memory by the backbone's estimate, and why.
+
+    Called once the weights are loaded and the prompts encoded, so the free memory already excludes them."""
+    free = free_accelerator_memory(backbone.device)
+    estimate = backbone.memory_estimate() if free is not None else None
+    if free is None or estimate is None or estimate.per_row <= 0:
+        return None, "chunk_size auto: no accelerator memory budget here; all candidates in one call"
+    chunk = max(1, int(free * AUTO_HEADROOM) // estimate.per_row)
+    return chunk, (
+        f"chunk_size auto: {chunk} candidates per call ({free / 2**30:.1f} GiB free, "
+        f"{estimate.per_row / 2**20:.0f} MiB per candidate)"
+    )
+
+
 @dataclass
 class Video:
     """One video of a run: what it is conditioned on, its seed, and the trace its records go to."""
@@ -89,11 +115,18 @@ class Tools:
         videos: Sequence[Video],
         eta: float,
         key_frames: Sequence[int],
-        chunk_size: int | None = None,
+        chunk_size: int | str | None = None,
         scorer: Scorer | None = None,
     ) -> None:
         self.backbone, self.schedule, self.videos = backbone, schedule, list(videos)
-        self.eta, self.key_frames, self.chunk_size, self.scorer = eta, list(key_frames), chunk_size, scorer
+        self.eta, self.key_frames, self.scorer = eta, list(key_frames), scorer
+        self.chunk_size: int | None
+        if chunk_size == "auto":
+            self.chunk_size, note = auto_chunk_size(backbone)
+            for video in self.videos:
+                video.trace.events.append(note)
+        else:
+            self.chunk_size = None if chunk_size is None else int(chunk_size)
         self.records: dict[int, StepRecord] = {}
         self.where = "at its start"
         """Where the loop is (``at step 7``), for error messages."""
@@ -128,19 +161,37 @@ class Tools:
         for v, rows in groups(video):
             self.records[v].model_calls += len(rows)
         with self._timed(video, "denoise"), self._backbone():
-            if len(self.videos) == 1 or len(set(video.tolist())) == 1:
-                return denoise_chunked(
-                    self.backbone, x, self.schedule.level(level), self.videos[int(video[0])].cond, self.chunk_size
-                )
-            if self.backbone.batched_conditioning:
-                return self._denoise_mixed(x, level, video)
-            out = torch.empty_like(x)
-            for v, rows in groups(video):
-                index = torch.as_tensor(rows, device=x.device)
-                out[index] = denoise_chunked(
-                    self.backbone, x[index], self.schedule.level(level), self.videos[v].cond, self.chunk_size
-                )
-            return out
+            try:
+                return self._denoise(x, level, video)
+            except torch.OutOfMemoryError:
+                chunk = self.chunk_size or len(x)
+                if chunk <= 1:
+                    raise
+                self.chunk_size = chunk // 2  # kept for the rest of the run; a second failure propagates
+                if x.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                for v, _ in groups(video):
+                    self.videos[v].trace.events.append(
+                        f"level {level}: out of memory at {chunk} samples per denoiser call; "
+                        f"retried with {self.chunk_size}"
+                    )
+                return self._denoise(x, level, video)
+
+    def _denoise(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
+        """One attempt at :meth:`denoise` with the current chunk size."""
+        if len(self.videos) == 1 or len(set(video.tolist())) == 1:
+            return denoise_chunked(
+                self.backbone, x, self.schedule.level(level), self.videos[int(video[0])].cond, self.chunk_size
+            )
+        if self.backbone.batched_conditioning:
+            return self._denoise_mixed(x, level, video)
+        out = torch.empty_like(x)
+        for v, rows in groups(video):
+            index = torch.as_tensor(rows, device=x.device)
+            out[index] = denoise_chunked(
+                self.backbone, x[index], self.schedule.level(level), self.videos[v].cond, self.chunk_size
+            )
+        return out
 
     def _denoise_mixed(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
         """Several videos' rows in one call per chunk, each row with its own prompt's conditioning."""

@@ -17,8 +17,9 @@ import numpy as np
 from f2g_torch_utils.devices import resolve_device, resolve_dtype
 
 from f2g_core.errors import ComponentError, ConfigError
-from f2g_core.interfaces import Backbone, Level, Schedule
+from f2g_core.interfaces import Backbone, Level, MemoryEstimate, Schedule
 from f2g_core.steppers import x0_from_eps, x0_from_flow, x0_from_v
+from f2g_plugin_diffusers import levers
 from f2g_plugin_diffusers.framemap import Span, prefix_span, window_spans
 from f2g_plugin_diffusers.options import DiffusersOptions
 
@@ -70,8 +71,12 @@ class DiffusersBackbone(Backbone):
     """The frame axis of a batch of latents (B, ...)."""
     per_frame_vae: ClassVar[bool] = False
     """True when the VAE decodes every latent frame on its own (SD VAEs): key frames decode exactly, alone."""
+    denoiser_names: ClassVar[tuple[str, ...]] = ("transformer",)
+    """The pipeline components `quantization.components: [transformer]` stands for."""
     tiny_builder: ClassVar[str] = ""
     """The :mod:`f2g_plugin_diffusers.tiny` function building a random miniature of this family (``model: tiny``)."""
+    spatial_factor: ClassVar[int] = 8
+    """Pixels per latent along height and width (the memory estimate reads it before anything loads)."""
     prefix_exact: ClassVar[bool] = True
     """For causal video VAEs: whether decoding a prefix of the latents gives exactly those frames of the full
     decode (checked by the tests). When False, 'exact' decoding decodes everything and picks the key frames."""
@@ -84,6 +89,8 @@ class DiffusersBackbone(Backbone):
         self._pipe = pipeline
         self._injected = pipeline
         self._configured = False
+        self._levered: Any = None
+        """The pipeline the LoRAs, attention backend and compilation were applied to (once per pipeline)."""
         self._device = resolve_device(self.options.device)
         self._schedule_steps: int | None = None
 
@@ -95,7 +102,20 @@ class DiffusersBackbone(Backbone):
             return
         if self._pipe is None:
             self._pipe = self._from_pretrained()
+        elif self.options.quantization is not None:
+            raise ConfigError(
+                f"backbone {self.name!r}: quantization applies while loading a checkpoint, not to an injected "
+                "pipeline; save it (pipeline.save_pretrained) and give its folder as `model`"
+            )
+        fresh = self._pipe is not self._levered  # an injected pipeline reloaded after close() has them already
+        if fresh:
+            levers.load_loras(self._pipe, self.options.lora, self.options.fuse_lora, self.name)
         self._place(self._pipe)
+        if fresh and self.options.attention_backend is not None:
+            levers.set_attention_backend(self._pipe, self.options.attention_backend, self.name)
+        if fresh and self.options.compile is not None:
+            levers.compile_denoisers(self._pipe, self.options.compile)
+        self._levered = self._pipe
         self._configured = True
         try:
             self._check_loaded()
@@ -136,18 +156,27 @@ class DiffusersBackbone(Backbone):
         if model == "tiny":  # random-weight miniature: smoke tests, benchmarks, trying configs offline
             from f2g_plugin_diffusers import tiny
 
+            if self.options.quantization is not None:
+                raise ConfigError(
+                    f"backbone {self.name!r}: quantization applies while loading a checkpoint and model 'tiny' is "
+                    "built in memory; save it (pipeline.save_pretrained) and give its folder as `model`"
+                )
             return getattr(tiny, self.tiny_builder)()
         if not model:
             raise ConfigError(f"backbone {self.name!r}: options.model must name a hub id or a local folder")
         cls = getattr(diffusers, self.pipeline_class)
         dtype = resolve_dtype(self.options.dtype, self._device)
+        kwargs = self._pretrained_kwargs()
+        quantization = self.options.quantization
+        if quantization is not None and quantization.backend == "gguf":
+            kwargs["transformer"] = levers.gguf_transformer(self.pipeline_class, quantization, model, dtype)
+        elif quantization is not None:
+            present = cls.load_config(model, revision=self.options.revision)  # model_index.json: which parts exist
+            names = tuple(name for name in self.denoiser_names if (present.get(name) or [None])[0] is not None)
+            kwargs["quantization_config"] = levers.quantization_config(quantization, dtype, names)
         try:
             return cls.from_pretrained(
-                model,
-                dtype=dtype,
-                revision=self.options.revision,
-                variant=self.options.variant,
-                **self._pretrained_kwargs(),
+                model, dtype=dtype, revision=self.options.revision, variant=self.options.variant, **kwargs
             )
         except (OSError, ValueError) as error:
             raise ComponentError(
@@ -167,9 +196,12 @@ class DiffusersBackbone(Backbone):
             pipe.enable_model_cpu_offload(device=self._device)
         elif self.options.offload == "sequential":
             pipe.enable_sequential_cpu_offload(device=self._device)
+        elif self.options.offload == "group":
+            levers.group_offload(pipe, self._device, self.options.group_offload)
         else:
+            parked = self._text_encoders(pipe) if self.options.text_encoder_offload else []
             for module in self._modules(pipe):
-                module.to(self._device)
+                module.to("cpu" if any(module is encoder for encoder in parked) else self._device)
         if vae is not None:
             if self.options.vae_tiling and hasattr(vae, "enable_tiling"):
                 vae.enable_tiling()
@@ -180,6 +212,13 @@ class DiffusersBackbone(Backbone):
         import torch
 
         return [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+
+    def _text_encoders(self, pipe: Any) -> list[Any]:
+        import torch
+
+        return [
+            m for k, m in pipe.components.items() if k.startswith("text_encoder") and isinstance(m, torch.nn.Module)
+        ]
 
     def _check_loaded(self) -> None:
         """Check the loaded model against the options (e.g. the VAE's real temporal factor)."""
@@ -220,6 +259,47 @@ class DiffusersBackbone(Backbone):
     def _denoiser(self) -> Any:
         return self.pipe.transformer
 
+    def memory_estimate(self) -> MemoryEstimate | None:
+        """Accelerator memory by part (see :mod:`f2g_plugin_diffusers.memory`), read from the checkpoint's configs
+        without loading weights; None for the UNet families and when the configs cannot be read offline."""
+        from f2g_torch_utils.compat import ensure_torchvision
+
+        from f2g_plugin_diffusers import memory
+
+        if "transformer" not in self.denoiser_names:
+            return None
+        ensure_torchvision()  # transformers' lazy imports need it before the config classes load
+        pipe = self._pipe
+        if pipe is None and self.options.model == "tiny":
+            from f2g_plugin_diffusers import tiny
+
+            pipe = getattr(tiny, self.tiny_builder)()
+        try:
+            params = memory.component_params(pipe, self.pipeline_class, self.options.model, self.options.revision)
+            config = memory.denoiser_config(pipe, self.pipeline_class, self.options.model, self.options.revision)
+            vae = dict(pipe.vae.config) if pipe is not None else None
+        except (OSError, ValueError, KeyError):
+            return None
+        patch = config.get("patch_size", 2)
+        spatial = patch[-1] if isinstance(patch, list | tuple) else int(patch)
+        temporal = patch[0] if isinstance(patch, list | tuple) else int(config.get("patch_size_t") or 1)
+        factor = self.options.temporal_factor
+        frames = (self.options.num_frames - 1) // factor + 1
+        side = self.spatial_factor * spatial
+        tokens = -(-frames // temporal) * (self.options.height // side) * (self.options.width // side)
+        # a causal VAE decodes a few frames at a time; the others decode the whole video at once
+        decoded = factor if self.prefix_exact else self.options.num_frames
+        width = int((vae or {}).get("base_dim") or ((vae or {}).get("block_out_channels") or [128])[0])
+        return memory.estimate(
+            self.options,
+            params,
+            config,
+            tokens,
+            decoded * self.options.height * self.options.width,
+            width,
+            self.options.guidance_scale > 1.0,
+        )
+
     # ------------------------------------------------------------------------------------------- sampling
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None, cfg_scale: float | None) -> Conditioning:
@@ -228,8 +308,15 @@ class DiffusersBackbone(Backbone):
 
         scale = self.options.guidance_scale if cfg_scale is None else float(cfg_scale)
         negative = negative_prompt if negative_prompt is not None else self.options.negative_prompt
-        with torch.no_grad():
-            cond, uncond = self._encode(prompt, negative, scale > 1.0)
+        encoders = self._text_encoders(self.pipe) if self.options.text_encoder_offload else []
+        for encoder in encoders:
+            encoder.to(self.device)
+        try:
+            with torch.no_grad():
+                cond, uncond = self._encode(prompt, negative, scale > 1.0)
+        finally:  # the encoder leaves the accelerator again, even when encoding failed
+            for encoder in encoders:
+                encoder.to("cpu")
         return Conditioning(cond=cond, uncond=uncond if scale > 1.0 else None, scale=scale)
 
     batched_conditioning = True
@@ -302,8 +389,20 @@ class DiffusersBackbone(Backbone):
         return out
 
     def schedule(self, num_steps: int) -> Schedule:
+        custom = self.options.timesteps if self.options.timesteps is not None else self.options.sigmas
+        if custom is not None and len(custom) != num_steps:
+            raise ConfigError(
+                f"backbone {self.name!r}: its custom schedule lists {len(custom)} steps but the sampler runs "
+                f"{num_steps}; set sampler.num_steps: {len(custom)}"
+            )
         self._schedule_steps = num_steps
-        return self._schedule(num_steps)
+        return self._schedule(num_steps) if custom is None else self._custom_schedule()
+
+    def _custom_schedule(self) -> Schedule:
+        """The schedule given by the ``timesteps`` / ``sigmas`` options, used as given."""
+        from f2g_plugin_diffusers.schedules import custom_flow_schedule
+
+        return custom_flow_schedule(self.pipe.scheduler, self.options.timesteps, self.options.sigmas)
 
     def _schedule(self, num_steps: int) -> Schedule:
         raise NotImplementedError
@@ -386,6 +485,12 @@ class DDIMBackbone(DiffusersBackbone):
         from f2g_plugin_diffusers.schedules import ddim_schedule
 
         return ddim_schedule(self.pipe.scheduler, num_steps)
+
+    def _custom_schedule(self) -> Schedule:
+        from f2g_plugin_diffusers.schedules import custom_ddim_schedule
+
+        assert self.options.timesteps is not None  # the options reject sigmas for DDIM families
+        return custom_ddim_schedule(self.pipe.scheduler, [int(t) for t in self.options.timesteps])
 
     def _prediction(self) -> Prediction:
         from f2g_plugin_diffusers.schedules import as_ddim

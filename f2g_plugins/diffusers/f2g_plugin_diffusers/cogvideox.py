@@ -45,6 +45,7 @@ class CogVideoXBackbone(DDIMBackbone):
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
         size_multiple: ClassVar[int] = 16
+        flow_matching: ClassVar[bool] = False
 
         model: str = model_field("THUDM/CogVideoX-2b")
         height: int = height_field(480, 16)

@@ -43,6 +43,7 @@ class LTXVideoBackbone(DiffusersBackbone):
     prediction = "flow"
     frame_axis = 2
     prefix_exact = False
+    spatial_factor = 32
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 8

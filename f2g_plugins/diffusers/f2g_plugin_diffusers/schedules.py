@@ -10,6 +10,7 @@ import copy
 import math
 from typing import Any
 
+from f2g_core.errors import ConfigError
 from f2g_core.interfaces import Schedule
 
 _DDIM_CLASSES = ("DDIMScheduler", "CogVideoXDDIMScheduler")
@@ -28,6 +29,38 @@ def flow_schedule(scheduler: Any, num_steps: int, **set_timesteps_kwargs: Any) -
     if len(sigmas) != len(timesteps) + 1:
         raise ValueError(f"{type(scheduler).__name__} gave {len(sigmas)} sigmas for {len(timesteps)} steps")
     return Schedule(timesteps=tuple(timesteps), alphas=tuple(1.0 - s for s in sigmas), sigmas=tuple(sigmas))
+
+
+def custom_flow_schedule(scheduler: Any, timesteps: list[float] | None, sigmas: list[float] | None) -> Schedule:
+    """A flow-matching schedule given step by step (a distill's), used as given: no shift is applied.
+
+    Either list may be missing: σ = t / num_train_timesteps and back. The clean level (σ = 0) is appended.
+    """
+    train = float(scheduler.config.num_train_timesteps)
+    if sigmas is None:
+        assert timesteps is not None
+        sigmas = [t / train for t in timesteps]
+    if timesteps is None:
+        timesteps = [s * train for s in sigmas]
+    levels = [float(s) for s in sigmas] + [0.0]
+    return Schedule(
+        timesteps=tuple(float(t) for t in timesteps), alphas=tuple(1.0 - s for s in levels), sigmas=tuple(levels)
+    )
+
+
+def custom_ddim_schedule(scheduler: Any, timesteps: list[int]) -> Schedule:
+    """A variance-preserving schedule at the given training timesteps, ending at ``final_alpha_cumprod`` as
+    :func:`ddim_schedule` does."""
+    sched = as_ddim(scheduler)
+    train = int(sched.config.num_train_timesteps)
+    if max(timesteps) >= train:
+        raise ConfigError(f"backbone option timesteps: must be below num_train_timesteps ({train}); got {timesteps}")
+    alpha_bars = [float(sched.alphas_cumprod[t]) for t in timesteps] + [float(sched.final_alpha_cumprod)]
+    return Schedule(
+        timesteps=tuple(float(t) for t in timesteps),
+        alphas=tuple(math.sqrt(a) for a in alpha_bars),
+        sigmas=tuple(math.sqrt(max(1.0 - a, 0.0)) for a in alpha_bars),
+    )
 
 
 def as_ddim(scheduler: Any) -> Any:

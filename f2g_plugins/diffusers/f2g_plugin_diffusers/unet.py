@@ -14,7 +14,7 @@ included, is the ``videocrafter2`` backbone of ``f2g-plugin-paper-backbones``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 class PerFrameOptions(DiffusersOptions):
     """Options of the UNet families (their VAE decodes frame by frame)."""
 
+    flow_matching: ClassVar[bool] = False
+
     max_sequence_length: int = Field(77, ge=1, le=77, description="CLIP's fixed context (not configurable).")
     preview_vae: str | None = Field(
         None,
@@ -49,6 +51,7 @@ class _PerFrameVAEBackbone(DDIMBackbone):
     """Shared by the UNet families: (C, F, H, W) latents, CLIP prompt encoding, an SD VAE per frame."""
 
     frame_axis = 2
+    denoiser_names = ("unet",)
     per_frame_vae = True
     options: PerFrameOptions
 

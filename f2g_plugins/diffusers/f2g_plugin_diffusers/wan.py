@@ -39,6 +39,7 @@ class WanBackbone(DiffusersBackbone):
     tiny_builder = "wan"
     prediction = "flow"
     frame_axis = 2
+    denoiser_names = ("transformer", "transformer_2")
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
