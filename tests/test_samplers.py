@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from f2g_core.errors import ComponentError
+from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.hookspecs import hookimpl
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import Pipeline
@@ -40,6 +40,16 @@ METHODS = [
     ("beam", {"num_beams": 2, "num_candidates": 3, "num_guided_steps": 4}),
     ("beam", {"num_beams": 3, "num_candidates": 2, "num_guided_steps": 2, "lookahead": 1}),
     ("none", {}),
+    ("prune", {"num_candidates": 8}),
+    ("prune", {"num_candidates": 5, "keep": 0.4, "checkpoints": [0, 3, 10]}),
+    ("prune", {"num_candidates": 4, "keep": 0.5, "checkpoints": [2, 4, 6, 8]}),
+    ("prune", {"num_candidates": 3, "checkpoints": []}),
+    ("draft", {"num_candidates": 6}),
+    ("draft", {"num_candidates": 5, "num_commits": 2, "draft_steps": 1}),
+    ("draft", {"num_candidates": 4, "num_commits": 4, "draft_steps": 12}),
+    ("smc", {"num_particles": 8, "final_particles": 2}),
+    ("smc", {"num_particles": 6, "final_particles": 1, "resample_every": 3, "stop": 9, "resampling": "ssp"}),
+    ("smc", {"num_particles": 4, "tempering": "sigma", "resampling": "ssp"}),
 ]
 
 
@@ -322,3 +332,220 @@ def test_a_third_party_method_is_a_plugin_like_any_reward(
     assert result.trace.totals()["guided_steps"] == 7
     for step in result.trace.steps[:7]:
         assert step.chosen == int(np.nanargmax(np.array(step.combined, dtype=float)))
+
+
+# ---------------------------------------------------------------- prune, draft and the SMC funnel / tempering / ssp
+
+
+def test_the_formulas_in_numbers(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    def calls(method: str, **options: Any) -> int:
+        return Pipeline.from_config(
+            _config(gmm_config, method, 50, **options), registry=f2g_registry
+        ).sampler.model_calls(50)
+
+    # checkpoints at steps 12, 24, 37: levels 0-13 with 8 chains, 14-25 with 4, 26-38 with 2, 39-49 with 1
+    assert calls("prune", num_candidates=8) == 14 * 8 + 12 * 4 + 13 * 2 + 11 * 1
+    assert calls("prune", num_candidates=8, checkpoints=[]) == 8 * 50  # no checkpoint: best-of-8
+    assert calls("draft", num_candidates=8, draft_steps=4, num_commits=2) == 8 * 4 + 2 * 49
+    assert calls("smc", num_particles=4, final_particles=4) == 200
+    # scored steps 45-49 shrink 6 → 5 → 4 → 3 → 2 → 1; level ℓ ≥ 46 is denoised by step ℓ − 1 before its resampling
+    assert calls("smc", num_particles=6, final_particles=1, start=45) == 46 * 6 + 6 + 5 + 4 + 3
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("prune", {"num_candidates": 4, "checkpoints": []}),
+        ("prune", {"num_candidates": 4, "keep": 1.0}),
+        ("draft", {"num_candidates": 4, "num_commits": 4, "draft_steps": 3, "commit_eta": None}),
+    ],
+)
+def test_without_pruning_or_with_every_draft_committed_it_is_best_of_n(
+    f2g_registry: Registry, gmm_config: dict[str, Any], method: str, options: dict[str, Any]
+) -> None:
+    best = Pipeline.from_config(_config(gmm_config, "best-of-n", num_candidates=4), registry=f2g_registry)
+    other = Pipeline.from_config(_config(gmm_config, method, **options), registry=f2g_registry)
+    for seed in range(3):
+        a, b = best.generate(seed=seed), other.generate(seed=seed)
+        assert torch.equal(a.latents, b.latents)
+        assert a.trace.final.combined == b.trace.final.combined  # type: ignore[union-attr]
+
+
+def test_a_pruned_chain_follows_its_own_noise(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    """The kept video is one of best-of-N's N videos, whichever chains were pruned on the way."""
+    best = Pipeline.from_config(_config(gmm_config, "best-of-n", num_candidates=6), registry=f2g_registry)
+    prune = Pipeline.from_config(
+        _config(gmm_config, "prune", num_candidates=6, checkpoints=[1, 5], keep=0.5), registry=f2g_registry
+    )
+    for seed in range(4):
+        finals = best.generate(seed=seed).trace.final.combined  # type: ignore[union-attr]
+        result = prune.generate(seed=seed)
+        assert result.trace.final.combined[result.trace.final.chosen] in finals  # type: ignore[union-attr,index]
+        assert [len(s.chains) for s in result.trace.steps] == [6, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_prune_keeps_best_of_n_order_statistics_at_a_fraction_of_the_cost(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    """A mode is settled by mid-run, so pruning there keeps a target-mode chain whenever best-of-N would have
+    one: P(hit) = 1 − ½^N, as for best-of-N, for about half of best-of-N's calls."""
+    config = _config(_two_modes_1d(gmm_config), "prune", 10, num_candidates=4, checkpoints=[5], keep=0.25)
+    pipeline = Pipeline.from_config(config, registry=f2g_registry)
+    hits = [float(pipeline.generate(seed=s).latents[0, 0]) > 0 for s in range(200)]
+    assert abs(np.mean(hits) - (1 - 0.5**4)) < 0.05  # binomial sd ≈ 0.017
+    assert pipeline.sampler.model_calls(10) == 7 * 4 + 3 < 4 * 10
+
+
+def test_a_commit_follows_its_draft(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    """With deterministic commits (eta = 0, the default) and a full-length draft, the commit reproduces its draft
+    exactly, so the kept video scores what the best draft scored (the sampler itself is stochastic, eta = 1)."""
+    config = _config(gmm_config, "draft", 10, num_candidates=5, num_commits=1, draft_steps=10, commit_eta=0.0)
+    pipeline = Pipeline.from_config(config, registry=f2g_registry)
+    for seed in range(3):
+        result = pipeline.generate(seed=seed)
+        drafts = result.trace.steps[0]
+        assert drafts.phase == "initial" and len(drafts.combined) == 5 and drafts.model_calls == 5 * 10
+        target = np.array([2.0, 2.0])
+        final = -float(((result.latents[0].numpy() - target) ** 2).sum())
+        assert final == pytest.approx(max(c for c in drafts.combined if c is not None), abs=1e-4)
+        assert drafts.selected == [int(np.nanargmax(np.array(drafts.combined, dtype=float)))]
+
+
+def test_draft_and_prune_beat_plain_sampling(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    share = {}
+    for name, options in {"none": {}, "prune": {"num_candidates": 4}, "draft": {"num_candidates": 4}}.items():
+        pipeline = Pipeline.from_config(_config(gmm_config, name, 10, **options), registry=f2g_registry)
+        points = np.stack([pipeline.generate(seed=s).latents[0].numpy() for s in range(60)])
+        share[name] = float((np.linalg.norm(points - 2.0, axis=1) < 1.0).mean())
+    assert min(share["prune"], share["draft"]) > share["none"] + 0.2, share
+
+
+def test_smc_funnel_shrinks_the_particles_and_records_them(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    config = _config(gmm_config, "smc", 8, num_particles=8, final_particles=2, ess_threshold=0.0)
+    result = Pipeline.from_config(config, registry=f2g_registry).generate(seed=1)
+    counts = [len(s.chains) for s in result.trace.steps]
+    assert counts == [7, 7, 6, 5, 4, 4, 3, 2] and counts == sorted(counts, reverse=True)
+    assert all(s.resampled for s, before in zip(result.trace.steps[1:], counts, strict=False) if len(s.chains) < before)
+
+
+def test_tempered_smc_still_samples_the_reward_tilted_distribution(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    """β = 1 at the clean level, so the tempered weights telescope to the same exp(λ r) target (theory ≈ 0.69)."""
+    import math
+
+    lam, s = 0.05, 0.3
+    theory = 1.0 / (1.0 + math.exp(-16 * lam / (1 + 2 * lam * s**2)))
+    config = _config(
+        _two_modes_1d(gmm_config), "smc", 10, num_particles=16, lam=lam, final="sample", tempering="linear"
+    )
+    pipeline = Pipeline.from_config(config, registry=f2g_registry)
+    hits = [float(pipeline.generate(seed=seed).latents[0, 0]) > 0 for seed in range(150)]
+    assert abs(np.mean(hits) - theory) < 0.1
+
+
+def test_ssp_resampling_gives_floor_or_ceiling_copies_with_the_right_mean() -> None:
+    weights = np.array([0.05, 0.2, 0.3, 0.45])
+    rng = np.random.default_rng(0)
+    totals = np.zeros(4)
+    for _ in range(2000):
+        counts = np.bincount(resample(np.log(weights), "ssp", rng, size=6), minlength=4)
+        assert counts.sum() == 6 and np.all(np.abs(counts - 6 * weights) < 1)
+        totals += counts
+    assert np.allclose(totals / 2000, 6 * weights, atol=0.05)
+    assert len(resample(np.log(weights), "systematic", rng, size=3)) == 3
+
+
+def test_free2guide_skip_rule_bounds(counting: Registry, gmm_config: dict[str, Any]) -> None:
+    """min_spread 0 never skips (the paper's run, bit for bit); an unreachable spread skips every guided step,
+    which then keeps the plain candidate for one extra model call instead of n − 1."""
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    window = {"num_candidates": 5, "start": 2, "num_guided_steps": 4}
+    paper = Pipeline.from_config(_config(gmm_config, "free2guide", **window), registry=counting)
+    never = Pipeline.from_config(_config(gmm_config, "free2guide", min_spread=0.0, **window), registry=counting)
+    always = Pipeline.from_config(_config(gmm_config, "free2guide", min_spread=1e9, **window), registry=counting)
+    plain = Pipeline.from_config(_config(gmm_config, "none"), registry=counting)
+    a, b, c, d = (p.generate(seed=6) for p in (paper, never, always, plain))
+    assert torch.equal(a.latents, b.latents) and b.trace.totals()["model_calls"] == 12 + 4 * 4
+    assert torch.equal(c.latents, d.latents) and c.trace.totals()["model_calls"] == 12 + 4 * 1
+    assert [s.num_candidates for s in c.trace.steps if s.guided] == [2] * 4
+    assert always.backbone.denoised == c.trace.totals()["model_calls"] <= always.sampler.model_calls(12)
+
+
+def test_free2guide_skip_rule_guides_where_candidates_differ(counting: Registry, gmm_config: dict[str, Any]) -> None:
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    config = _config(gmm_config, "free2guide", num_candidates=4, num_guided_steps=10, min_spread=0.5)
+    pipeline = Pipeline.from_config(config, registry=counting)
+    result = pipeline.generate(seed=3)
+    sizes = [s.num_candidates for s in result.trace.steps if s.guided]
+    assert set(sizes) <= {2, 4} and 2 in sizes and 4 in sizes  # some steps skipped, some guided
+    told = sizes.count(4)
+    assert pipeline.backbone.denoised == result.trace.totals()["model_calls"] == 12 + told * 3 + (10 - told)
+    for step in result.trace.steps:
+        if step.num_candidates == 2:
+            assert step.chosen == 0 and abs(step.combined[1] - step.combined[0]) < 0.5  # type: ignore[operator]
+
+
+def test_a_window_by_noise_level_is_the_matching_step_window(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    by_sigma = Pipeline.from_config(
+        _config(gmm_config, "beam", num_beams=2, num_candidates=2, sigma_min=0.3, sigma_max=0.9), registry=f2g_registry
+    )
+    sigmas = by_sigma.backbone.schedule(12).sigmas
+    steps = [k for k in range(11) if 0.3 <= sigmas[k] <= 0.9]
+    assert steps and steps == list(range(steps[0], steps[-1] + 1))
+    by_step = Pipeline.from_config(
+        _config(gmm_config, "beam", num_beams=2, num_candidates=2, start=steps[0], num_guided_steps=len(steps)),
+        registry=f2g_registry,
+    )
+    a, b = by_sigma.generate(seed=1), by_step.generate(seed=1)
+    assert torch.equal(a.latents, b.latents)
+    assert a.trace.totals()["model_calls"] == by_sigma.sampler.model_calls(12, by_sigma.backbone.schedule(12))
+    with pytest.raises(ConfigError, match=r"by step .* or by noise level"):
+        Pipeline.from_config(_config(gmm_config, "free2guide", start=2, sigma_max=0.5), registry=f2g_registry)
+
+
+def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:
+    options = {"num_candidates": 4, "checkpoints": [0.6, 0.95], "checkpoint_by": "sigma"}
+    pipeline = Pipeline.from_config(_config(gmm_config, "prune", **options), registry=f2g_registry)
+    schedule = pipeline.backbone.schedule(12)
+    steps = pipeline.sampler.checkpoint_steps(12, schedule)
+    assert steps == [next(k for k in range(11) if schedule.sigmas[k] <= v) for v in (0.95, 0.6)] == [7, 10]
+    result = pipeline.generate(seed=0)
+    assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(12, schedule)
+    assert [k for k, s in enumerate(result.trace.steps) if s.guided] == steps
+
+
+def test_f2g_list_samplers_shows_prune_and_draft_with_options_and_costs() -> None:
+    from typer.testing import CliRunner
+
+    from f2g_core.cli import app
+
+    done = CliRunner().invoke(app, ["list", "samplers", "--options"], env={"COLUMNS": "400"})  # no wrapping
+    assert done.exit_code == 0, done.output
+    for text in ("prune", "draft", "checkpoint_by", "num_commits", "draft_steps", "final_particles", "min_spread"):
+        assert text in done.output
+    for cost in ("N·S + m·(T − 1)", "Σ_ℓ chains alive at level ℓ", "B·T + G·B·(K − 1) + G·B·K·L", "N·T"):
+        assert cost in done.output
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("prune", {"num_candidates": 6}), ("draft", {"num_candidates": 6, "num_commits": 2})],
+)
+def test_batched_equals_one_chain_per_call(
+    counting: Registry, gmm_config: dict[str, Any], method: str, options: dict[str, Any]
+) -> None:
+    gmm_config["backbone"] = {"type": "counting-mixture"}
+    batched = Pipeline.from_config(_config(gmm_config, method, **options), registry=counting)
+    config = _config(gmm_config, method, **options)
+    config["guidance"]["chunk_size"] = 1
+    single = Pipeline.from_config(config, registry=counting)
+    a, b = batched.generate(seed=4), single.generate(seed=4)
+    assert max(batched.backbone.batches) == 6 and set(single.backbone.batches) == {1}
+    assert torch.equal(a.latents, b.latents)
+    assert [s.selected for s in a.trace.steps] == [s.selected for s in b.trace.steps]
+    assert any(s.selected for s in a.trace.steps)  # pruning or drafting chose something
+    assert (a.trace.final is None) == (b.trace.final is None)
+    assert a.trace.final is None or a.trace.final.chosen == b.trace.final.chosen  # type: ignore[union-attr]
