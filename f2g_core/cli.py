@@ -254,6 +254,9 @@ def generate(
             "--allow-unguided", help="Exit 0 even when no guided step was decided by a valid score (else exit 3)."
         ),
     ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate the settings, print the memory estimate, then stop.")
+    ] = False,
 ) -> None:
     """Generate a guided video for PROMPT (defaults come from installed plugins, e.g. the shapes world)."""
     if (prompt is None) == (prompts is None):  # a usage error: typer prints the usage line and exits 2
@@ -290,6 +293,9 @@ def generate(
             + default_plugins().registry.unavailable_hint()
         )
     loaded = sources.load()
+    if check:
+        _check(loaded, sources, "settings")
+        return
     if prompt_list is None and seed_list is None:
         _run(loaded, sources, save, out, allow_unguided)
         return
@@ -413,13 +419,19 @@ def run(
     sources.set(set_ or [])
     run_config = sources.load()
     if check:
-        pipeline = _pipeline(run_config, sources)
-        pipeline.check()
-        console.print(f"{config}: ok")
-        if (memory := pipeline.memory_report()) is not None:
-            console.print(memory)
+        _check(run_config, sources, str(config))
         return
     _run(run_config, sources, True, out, allow_unguided)
+
+
+def _check(config: RunConfig, sources: ConfigSources, label: str) -> None:
+    """``--check``: validate the config and its components without loading weights, print the backbone's memory
+    estimate where it gives one (so a GPU user learns before loading whether the config fits the card)."""
+    pipeline = _pipeline(config, sources)
+    pipeline.check()
+    console.print(f"{label}: ok")
+    if (memory := pipeline.memory_report()) is not None:
+        console.print(memory)
 
 
 # ------------------------------------------------------------------------------------------------- listing

@@ -143,3 +143,31 @@ def test_auto_chunk_on_the_cpu_keeps_every_candidate_in_one_call() -> None:
         result = pipeline.generate()
     assert any("no accelerator memory budget here" in event for event in result.trace.events)
     assert torch.device("cpu") == pipeline.backbone.device
+
+
+def test_f2g_generate_check_prints_the_wan_14b_estimate(tmp_path: Path) -> None:
+    """The issue's done-when, through the real command: `f2g generate --check` on the docs' Wan-14B config prints
+    the estimate and loads no weights (the folder holds only config files)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    pytest.importorskip("torchao")
+    folder = wan14b_configs(tmp_path / "wan14b")
+    options = {"model": str(folder), "dtype": "bfloat16", "height": 480, "width": 832, "num_frames": 81}
+    config = tmp_path / "wan14b.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backbone": {"type": "wan", "options": options},
+                "rewards": [{"type": "clip"}],
+                "guidance": {"method": "free2guide", "options": {"num_candidates": 5}, "chunk_size": 5},
+            }
+        )
+    )
+    command = [sys.executable, "-m", "f2g_core.cli", "generate", "a red car", "-c", str(config), "--check"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "settings: ok" in done.stdout and "estimated peak accelerator memory: " in done.stdout
+    assert "at 5 candidate(s) per denoiser call" in done.stdout
