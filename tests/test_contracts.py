@@ -146,7 +146,7 @@ def _contract(sampler: type[Sampler]) -> SamplerContract:
         (SamplerContract,),
         {"plugin": types.SimpleNamespace(register_samplers=register_samplers), "component_id": sampler.name},
     )
-    return contract()  # type: ignore[no-any-return]
+    return contract()
 
 
 def test_a_well_behaved_multi_chain_method_passes() -> None:
