@@ -1,11 +1,15 @@
 """Every hook and every configuration field is documented (datasette-style checks)."""
 
 import inspect
+import itertools
+import re
 from pathlib import Path
 from typing import get_args
 
+import typer
 from pydantic import BaseModel
 
+import f2g_core
 from f2g_core import hookspecs
 from f2g_core.config import RunConfig
 
@@ -40,3 +44,59 @@ def test_every_config_field_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     for name in _fields(RunConfig):
         assert f"`{name}`" in text, f"docs/configuration.md does not document `{name}`"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+_SUBMODULE_IMPORT = re.compile(r"^\s*from (f2g_core\.[\w.]+) import \(?([\w, ]+)", re.MULTILINE)
+
+
+def test_examples_and_scaffolds_import_plugin_names_from_the_facade() -> None:
+    """A name ``f2g_core`` exports is imported from ``f2g_core`` in every doc example and scaffold template, never
+    from the submodule it lives in (the submodules are free to move)."""
+    files = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    files += sorted((ROOT / "f2g_core" / "scaffold" / "templates").rglob("*.tmpl"))
+    wrong = [
+        f"{path.relative_to(ROOT)}: from {module} import {name}"
+        for path in files
+        for module, names in _SUBMODULE_IMPORT.findall(path.read_text(encoding="utf-8"))
+        for name in (n.strip() for n in names.split(","))
+        if name in f2g_core.__all__
+    ]
+    assert not wrong, f"import these from f2g_core instead: {wrong}"
+
+
+def _documented_commands() -> set[tuple[str, ...]]:
+    """The commands of docs/cli.md's table: the words after ``f2g`` up to the first argument or option, with
+    ``a\\|b`` alternatives expanded."""
+    found: set[tuple[str, ...]] = set()
+    for line in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\| `f2g ([^`]*)`", line)
+        if not match:
+            continue
+        words: list[list[str]] = []
+        for token in match[1].split():
+            alternatives = token.split("\\|")
+            if not all(re.fullmatch(r"[a-z][a-z-]*", word) for word in alternatives):
+                break
+            words.append(alternatives)
+        found.update(itertools.product(*words) if words else [])
+    return found
+
+
+def _cli_commands(app: typer.Typer, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every leaf command of a typer app (groups walked), as the words that call it."""
+    found = {(*prefix, info.name or info.callback.__name__.replace("_", "-")) for info in app.registered_commands}  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        assert group.name and group.typer_instance is not None
+        found |= _cli_commands(group.typer_instance, (*prefix, group.name))
+    return found
+
+
+def test_cli_md_lists_every_command_the_cli_has() -> None:
+    from f2g_core.cli import app
+
+    documented, actual = _documented_commands(), _cli_commands(app)
+    assert ("keys", "list") in documented and ("plugin", "new") in documented
+    assert documented == actual, (
+        f"undocumented: {sorted(actual - documented)}; documented but missing: {sorted(documented - actual)}"
+    )
