@@ -4,7 +4,7 @@ import inspect
 import itertools
 import re
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import typer
 from pydantic import BaseModel
@@ -65,38 +65,47 @@ def test_examples_and_scaffolds_import_plugin_names_from_the_facade() -> None:
     assert not wrong, f"import these from f2g_core instead: {wrong}"
 
 
-def _documented_commands() -> set[tuple[str, ...]]:
-    """The commands of docs/cli.md's table: the words after ``f2g`` up to the first argument or option, with
-    ``a\\|b`` alternatives expanded."""
-    found: set[tuple[str, ...]] = set()
+def _documented_commands() -> list[tuple[tuple[str, ...], list[str]]]:
+    """The rows of docs/cli.md's table: the command (the words after ``f2g`` up to the first argument or option,
+    ``a\\|b`` alternatives expanded) and the positional arguments written right after it (``NAME``)."""
+    rows: list[tuple[tuple[str, ...], list[str]]] = []
     for line in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8").splitlines():
         match = re.match(r"\| `f2g ([^`]*)`", line)
         if not match:
             continue
+        tokens = match[1].split()
         words: list[list[str]] = []
-        for token in match[1].split():
-            alternatives = token.split("\\|")
-            if not all(re.fullmatch(r"[a-z][a-z-]*", word) for word in alternatives):
-                break
-            words.append(alternatives)
-        found.update(itertools.product(*words) if words else [])
+        while tokens and all(re.fullmatch(r"[a-z][a-z-]*", word) for word in tokens[0].split("\\|")):
+            words.append(tokens.pop(0).split("\\|"))
+        arguments = list(itertools.takewhile(lambda token: re.fullmatch(r"[A-Z][A-Z_]*", token), tokens))
+        rows += [(command, arguments) for command in itertools.product(*words)] if words else []
+    return rows
+
+
+def _cli_commands(group: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], tuple[set[str], set[str]]]:
+    """Every leaf command of the CLI (groups walked) → (its required, all) positional arguments, upper-cased."""
+    found: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found |= _cli_commands(command, (*prefix, name))
+            continue
+        arguments = [p for p in command.params if getattr(p, "param_type_name", "") == "argument"]
+        names = {p.name.upper(): bool(p.required) for p in arguments}
+        found[(*prefix, name)] = ({n for n, required in names.items() if required}, set(names))
     return found
 
 
-def _cli_commands(app: typer.Typer, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    """Every leaf command of a typer app (groups walked), as the words that call it."""
-    found = {(*prefix, info.name or info.callback.__name__.replace("_", "-")) for info in app.registered_commands}  # type: ignore[union-attr]
-    for group in app.registered_groups:
-        assert group.name and group.typer_instance is not None
-        found |= _cli_commands(group.typer_instance, (*prefix, group.name))
-    return found
-
-
-def test_cli_md_lists_every_command_the_cli_has() -> None:
+def test_cli_md_lists_every_command_the_cli_has_with_its_arguments() -> None:
     from f2g_core.cli import app
 
-    documented, actual = _documented_commands(), _cli_commands(app)
-    assert ("keys", "list") in documented and ("plugin", "new") in documented
-    assert documented == actual, (
-        f"undocumented: {sorted(actual - documented)}; documented but missing: {sorted(documented - actual)}"
+    rows, actual = _documented_commands(), _cli_commands(typer.main.get_command(app))
+    documented = {command for command, _ in rows}
+    assert documented == set(actual), (
+        f"undocumented: {sorted(set(actual) - documented)}; documented but missing: {sorted(documented - set(actual))}"
     )
+    for command, arguments in rows:
+        required, known = actual[command]
+        assert required <= set(arguments) <= known, (
+            f"docs/cli.md: `f2g {' '.join(command)} {' '.join(arguments)}`; the command takes {sorted(known)} "
+            f"(required: {sorted(required)})"
+        )
