@@ -1,7 +1,8 @@
-"""Contract tests every reward and backbone plugin inherits (in the spirit of diffusers' PipelineTesterMixin).
+"""Contract tests every component plugin inherits (in the spirit of diffusers' PipelineTesterMixin).
 
-A plugin's test module subclasses :class:`RewardContract` or :class:`BackboneContract`, names its component and
-how to build a small offline instance, and pytest collects the inherited tests with it::
+A plugin's test module subclasses :class:`RewardContract`, :class:`BackboneContract`, :class:`SamplerContract` or
+:class:`CombinerContract`, names its component and how to build a small offline instance, and pytest collects the
+inherited tests with it::
 
     import f2g_plugin_brightness.plugin as plugin
     from f2g_core.contracts import RewardContract
@@ -23,26 +24,39 @@ Every contract checks that the plugin registers the component (strictly: a broke
 heavy. A reward must return one finite float per candidate of textured frames, the same score for a candidate
 alone as in a batch, NaN (never a guess) for a candidate whose frames are not finite, and numeric usage counters.
 A backbone must denoise a batch to finite x̂0 of the latents' shape, the same for a sample alone as in a batch, and
-decode exactly the frames asked for, in the order asked, matching the whole-video decode. Class attributes tune
-tolerances and opt out of what a component documents it does not do.
+decode exactly the frames asked for, in the order asked, matching the whole-video decode. A sampler (search
+method) runs on the analytic Gaussian-mixture backbone: its counted model calls must equal its ``model_calls``
+formula, its plain setting (one candidate, particle or beam: :attr:`SamplerContract.plain_options`) must be plain
+sampling bit for bit, ``generate_many`` must equal one video at a time, the same seed twice must give the same video
+(which catches randomness the method draws itself instead of through ``tools.rng``), and the trace's lineage must
+be consistent (every chain's parent a chain of the step before, carrying its lineage id). A combiner must give one
+finite number per candidate, NaN for a candidate with any NaN score (and finite numbers for the others), and
+permuting the candidates must permute its output. Class attributes tune tolerances and opt out of what a component
+documents it does not do.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 import sys
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from f2g_core.interfaces import Backbone, Component, Reward, RewardBatch
-from f2g_core.testing import assert_close_to_scale, isolated_plugins, textured_batch
+from f2g_core.interfaces import Backbone, Combiner, Component, Reward, RewardBatch
+from f2g_core.testing import assert_close_to_scale, gmm_run_config, isolated_plugins, textured_batch
 
-__all__ = ["BackboneContract", "ComponentContract", "RewardContract"]
+if TYPE_CHECKING:
+    from f2g_core.pipeline import Pipeline, RunResult
+    from f2g_core.trace import RunTrace
+
+__all__ = ["BackboneContract", "CombinerContract", "ComponentContract", "RewardContract", "SamplerContract"]
 
 HEAVY_MODULES = (
     "torch",
@@ -229,3 +243,193 @@ class BackboneContract(ComponentContract):
         assert video.shape[:2] == (2, component.num_frames) and video.shape[2:] == picked.shape[2:]
         if self.decode_exact:
             assert_close_to_scale(picked, video[:, frames], ulps=self.decode_ulps, what="frames decoded alone")
+
+
+@contextmanager
+def _global_generators_seeded(seed: int) -> Iterator[None]:
+    """Seed Python's, numpy's and torch's global generators with ``seed`` for the block, then restore them."""
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+class SamplerContract(ComponentContract):
+    """Contract tests of a search method (set ``plugin``, ``component_id``, ``options`` and ``plain_options``).
+
+    Every test runs the method on the analytic ``gaussian-mixture`` backbone with the ``mode-distance`` reward
+    (:func:`f2g_core.testing.gmm_run_config`), :attr:`num_steps` steps, the options :attr:`options`.
+    """
+
+    kind: ClassVar[str] = "sampler"
+    num_steps: ClassVar[int] = 8
+    plain_options: ClassVar[dict[str, Any] | None] = None
+    """Options (over :attr:`options`) under which the method is plain sampling, e.g. ``{"num_candidates": 1}``;
+    None when the method has no such setting (the bit-for-bit test is then skipped)."""
+    prompts: ClassVar[tuple[str, str]] = ("the upper-right mode", "the lower-left mode")
+
+    def run_config(self, options: Mapping[str, Any] | None = None, method: str | None = None) -> dict[str, Any]:
+        """The run config of the contract's runs: ``method`` (default: this sampler) with ``options``."""
+        config = gmm_run_config()
+        config["sampler"]["num_steps"] = self.num_steps
+        config["guidance"] = {
+            "method": method or self.component_id,
+            "options": dict(self.options if options is None else options),
+        }
+        return config
+
+    def pipeline(self, options: Mapping[str, Any] | None = None, method: str | None = None) -> Pipeline:
+        """A pipeline of :meth:`run_config` whose registry holds this plugin (loaded strictly)."""
+        from f2g_core.pipeline import Pipeline
+
+        registry = isolated_plugins([(f"contract-{self.component_id}", self.plugin)], strict=True).registry
+        return Pipeline.from_config(self.run_config(options, method), registry=registry)
+
+    def test_model_calls_equal_the_formula(self) -> None:
+        counted: list[int] = []
+        with self.pipeline() as pipeline:
+            denoise = pipeline.backbone.denoise
+
+            def counting(latents: Any, level: Any, cond: Any) -> Any:
+                counted.append(int(latents.shape[0]))
+                return denoise(latents, level, cond)
+
+            pipeline.backbone.denoise = counting  # type: ignore[method-assign]
+            result = pipeline.generate(seed=0)
+            formula = pipeline.sampler.model_calls(self.num_steps)
+        assert sum(counted) == formula, (
+            f"sampler {self.component_id!r} ran {sum(counted)} samples through the denoiser, but its "
+            f"model_calls({self.num_steps}) says {formula}: fix the formula (or the method)"
+        )
+        assert result.trace.totals()["model_calls"] == formula
+
+    @pytest.mark.numerics
+    def test_the_plain_setting_is_plain_sampling_bit_for_bit(self) -> None:
+        if self.plain_options is None:
+            pytest.skip("the method has no setting that makes it plain sampling (plain_options is None)")
+        with self.pipeline({**self.options, **self.plain_options}) as pipeline:
+            degenerate = pipeline.generate(seed=9)
+        with self.pipeline({}, method="none") as pipeline:
+            plain = pipeline.generate(seed=9)
+        assert torch_equal(degenerate.latents, plain.latents), (
+            f"sampler {self.component_id!r} with {self.plain_options} is not plain sampling bit for bit: its "
+            "candidate 0 (chain 0, particle 0) must be the plain transition, and a lone candidate always kept"
+        )
+
+    @pytest.mark.numerics
+    def test_generate_many_equals_one_video_at_a_time(self) -> None:
+        with self.pipeline() as pipeline:
+            many = pipeline.generate_many(list(self.prompts), seeds=[0, 1])
+            alone = [pipeline.generate(result.prompt, seed=result.seed) for result in many]
+        assert [(r.prompt, r.seed) for r in many] == [(p, s) for p in self.prompts for s in (0, 1)]
+        for together, single in zip(many, alone, strict=True):
+            assert torch_equal(together.latents, single.latents), (
+                f"sampler {self.component_id!r}: {together.prompt!r} seed {together.seed} sampled with other "
+                "videos differs from sampled alone: a method must treat each video's rows on their own"
+            )
+            assert together.trace.totals()["model_calls"] == single.trace.totals()["model_calls"]
+
+    def test_the_same_seed_twice_gives_the_same_video(self) -> None:
+        runs: list[RunResult] = []
+        with self.pipeline() as pipeline:
+            for global_seed in (1, 2):
+                with _global_generators_seeded(global_seed):
+                    runs.append(pipeline.generate(seed=3))
+        first, second = runs
+        assert torch_equal(first.latents, second.latents) and _decisions(first.trace) == _decisions(second.trace), (
+            f"sampler {self.component_id!r} gave two different videos for the same seed: it draws randomness of "
+            "its own (random, numpy.random, torch's global generator or an unseeded generator); draw only through "
+            "tools.rng(video, k, chain) and the toolbox's keyed noise"
+        )
+
+    def test_the_trace_lineage_is_consistent(self) -> None:
+        with self.pipeline() as pipeline:
+            results = pipeline.generate_many(list(self.prompts), seeds=[0])
+            chains = pipeline.sampler.num_chains()
+        for result in results:
+            _check_lineage(self.component_id, result.trace, chains, self.num_steps)
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    """Whether two tensors are equal bit for bit (same shape, same values)."""
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def _decisions(trace: RunTrace) -> list[tuple[Any, ...]]:
+    """What a method decided at every step: parents, selected candidates and lineage."""
+    records = [*trace.steps, *([trace.final] if trace.final is not None else [])]
+    return [(r.step, r.phase, r.parents, r.selected, r.chains) for r in records]
+
+
+def _check_lineage(sampler: str, trace: RunTrace, num_chains: int, num_steps: int) -> None:
+    """Every recorded chain descends from a chain of the step before and carries its lineage id; one chain is
+    left at the end; every sampling step is recorded once, in order."""
+    steps = [record for record in trace.steps if record.phase == "step"]
+    assert [record.step for record in steps] == list(range(num_steps)), (
+        f"sampler {sampler!r}: the trace records steps {[r.step for r in steps]}, expected 0..{num_steps - 1}"
+    )
+    initial = [record for record in trace.steps if record.phase == "initial"]
+    previous: Sequence[int] = initial[-1].chains if initial else list(range(num_chains))
+    for record in [*steps, *([trace.final] if trace.final is not None else [])]:
+        where = f"sampler {sampler!r} at {'its finish' if record.phase == 'final' else f'step {record.step}'}"
+        assert record.parents and len(record.chains) == len(record.parents), f"{where}: no rows or no lineage"
+        if record.selected:
+            assert len(record.selected) == len(record.parents), f"{where}: {len(record.selected)} chosen indices"
+        for row, (parent, chain) in enumerate(zip(record.parents, record.chains, strict=True)):
+            assert 0 <= parent < len(previous), f"{where}: row {row}'s parent {parent} is not one of {len(previous)}"
+            assert chain == previous[parent], (
+                f"{where}: row {row} names parent {parent} (lineage {previous[parent]}) but carries lineage {chain}: "
+                "its parents do not match the rows it took (return parents=rows for population.take(rows))"
+            )
+        previous = record.chains
+    assert len(previous) == 1, f"sampler {sampler!r} ended with {len(previous)} chains per video; finish() keeps 1"
+
+
+class CombinerContract(ComponentContract):
+    """Contract tests of a combiner (set ``plugin``, ``component_id`` and ``options`` or a ``component`` fixture)."""
+
+    kind: ClassVar[str] = "combiner"
+    weights: ClassVar[dict[str, float]] = {"clip": 1.0, "aesthetic": 0.5, "lvlm": 2.0}
+    permutation_ulps: ClassVar[float] = 64
+    """How closely the combined scores of permuted candidates must match, in float32 epsilons of the largest
+    |score| (a mean or a spread across the candidates adds its terms in another order)."""
+
+    def scores(self, n: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
+        """Scores of ``n`` candidates by three rewards on different scales (one of them with ties)."""
+        rng = np.random.default_rng(seed)
+        return {
+            "clip": rng.normal(0.3, 0.05, n),
+            "aesthetic": rng.normal(5.0, 1.0, n),
+            "lvlm": rng.integers(1, 6, n).astype(np.float64),
+        }
+
+    def test_one_finite_number_per_candidate(self, component: Combiner) -> None:
+        combined = np.asarray(component.combine(self.scores(), self.weights), dtype=np.float64)
+        assert combined.shape == (6,) and np.isfinite(combined).all(), combined
+        alone = np.asarray(component.combine({"clip": self.scores()["clip"]}, {"clip": 1.0}), dtype=np.float64)
+        assert alone.shape == (6,) and np.isfinite(alone).all(), alone
+
+    def test_a_nan_score_gives_nan_and_leaves_the_others_finite(self, component: Combiner) -> None:
+        scores = self.scores(seed=1)
+        scores["aesthetic"][2] = np.nan
+        combined = np.asarray(component.combine(scores, self.weights), dtype=np.float64)
+        assert math.isnan(combined[2]), f"a candidate with a NaN score combined to {combined[2]}; it must be NaN"
+        assert np.isfinite(np.delete(combined, 2)).all(), combined
+
+    @pytest.mark.numerics
+    def test_permuting_the_candidates_permutes_the_result(self, component: Combiner) -> None:
+        scores = self.scores(seed=2)
+        order = np.random.default_rng(3).permutation(6)
+        combined = np.asarray(component.combine(scores, self.weights), dtype=np.float64)
+        permuted = component.combine({name: values[order] for name, values in scores.items()}, self.weights)
+        assert_close_to_scale(permuted, combined[order], ulps=self.permutation_ulps, what="permuted candidates")

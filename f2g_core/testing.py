@@ -44,6 +44,7 @@ __all__ = [
     "f2g_registry",
     "gmm_backbone",
     "gmm_config",
+    "gmm_run_config",
     "isolated_plugins",
     "make_reward_batch",
     "make_textured_batch",
@@ -108,7 +109,7 @@ def assert_close_to_scale(actual: Any, expected: Any, *, ulps: float, what: str 
     assert np.isfinite(want).all(), f"{what}: the expected values are not all finite"
     scale = float(np.abs(want).max()) if want.size else 0.0
     error = float(np.abs(got - want).max()) if want.size else 0.0
-    bound = ulps * FLOAT32_EPS * max(scale, np.finfo(np.float32).tiny)
+    bound = ulps * FLOAT32_EPS * max(scale, float(np.finfo(np.float32).tiny))
     assert error <= bound, (
         f"{what}: max |difference| {error:.3e} is {error / (FLOAT32_EPS * max(scale, 1e-30)):.1f} float32 epsilons"
         f" of the scale {scale:.3e}; the budget is {ulps:g}"
@@ -137,10 +138,15 @@ def isolated_plugins(extra: Sequence[tuple[str, Any]] = (), *, strict: bool | No
     :class:`~f2g_core.errors.PluginError` naming it, instead of a warning (the same rule as ``load_plugins``).
     """
     from f2g_core import gaussian_mixture, textured_mixture
-    from f2g_core.plugins import load_plugins
+    from f2g_core.plugins import BUILTIN_PLUGINS, load_plugins
 
     test_components = [("f2g-testing", gaussian_mixture), ("f2g-testing-textured", textured_mixture)]
-    extra = [(name, plugin) for name, plugin in extra if all(plugin is not known for _, known in test_components)]
+    loaded = {id(plugin) for _, plugin in test_components}
+    extra = [  # a built-in or test module named again (a contract of a built-in) is already there
+        (name, plugin)
+        for name, plugin in extra
+        if id(plugin) not in loaded and getattr(plugin, "__name__", None) not in BUILTIN_PLUGINS
+    ]
     return load_plugins(extra=[*test_components, *extra], entry_point_group=None, strict=strict)
 
 
@@ -236,7 +242,9 @@ def textured_backbone() -> Any:
     return backbone
 
 
-def _gmm_config(backbone: str) -> dict[str, Any]:
+def gmm_run_config(backbone: str = "gaussian-mixture") -> dict[str, Any]:
+    """A run config guiding the analytic ``backbone`` towards the mode (2, 2) with Free²Guide (what the
+    ``gmm_config`` fixtures return, and what :class:`~f2g_core.contracts.SamplerContract` edits)."""
     return {
         "prompt": "the upper-right mode",
         "backbone": {"type": backbone},
@@ -249,9 +257,9 @@ def _gmm_config(backbone: str) -> dict[str, Any]:
 
 @pytest.fixture
 def gmm_config() -> dict[str, Any]:
-    return _gmm_config("gaussian-mixture")
+    return gmm_run_config("gaussian-mixture")
 
 
 @pytest.fixture
 def textured_gmm_config() -> dict[str, Any]:
-    return _gmm_config("gaussian-mixture-textured")
+    return gmm_run_config("gaussian-mixture-textured")
