@@ -29,6 +29,7 @@ PREFIX = "f2g-contrib-"
 """The third-party naming convention the scaffold follows (a convention only: the loader ignores names)."""
 PROJECT_PLUGINS = (
     "anthropic",
+    "checklist",
     "clip",
     "diffusers",
     "imagereward",
@@ -39,6 +40,7 @@ PROJECT_PLUGINS = (
     "torch-utils",
     "transformers-vlm",
     "viclip",
+    "videoreward",
 )
 """The f2g project's own plugin and shared packages (``f2g_plugins/*``, distributions ``f2g-plugin-<name>`` or
 ``f2g-<name>``): a scaffold must not take their names (tests/test_scaffold.py keeps this list in step)."""
