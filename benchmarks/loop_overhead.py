@@ -109,7 +109,6 @@ def main() -> None:
         "rewards": [{"type": "mode-distance"}],
         "sampler": {"num_steps": args.steps},
         "guidance": {"method": "free2guide", "options": {"num_candidates": args.n, "num_guided_steps": args.guided}},
-        "output": {"formats": []},
     }
     ours = Pipeline.from_config(config, registry=registry)
     ours.load()

@@ -5,7 +5,7 @@ from pathlib import Path
 from .conftest import GUIDED, read_csv, run_cli
 
 
-def test_a_grid_runs_every_method_at_every_budget_within_it(tmp_path: Path) -> None:
+def test_a_grid_runs_every_method_at_every_budget_within_it(tmp_path: Path, shapes: None) -> None:
     (tmp_path / "suite.txt").write_text("a blue square above a green triangle\n")
     (tmp_path / "base.yaml").write_text(GUIDED)
     out = tmp_path / "out"
