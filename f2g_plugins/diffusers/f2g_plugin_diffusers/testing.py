@@ -8,6 +8,7 @@ prompt encoding, CFG, x̂0 conversion and latent layout are right. It is deliber
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -39,3 +40,18 @@ def unguided_sample(
         fresh = step_noise(i).to(backbone.device, backbone.dtype) if (eta > 0 and step_noise) else None
         latents = backbone.transition(latents, x0, src, dst, fresh, eta)  # type: ignore[arg-type]
     return latents
+
+
+def count_transformer_rows(backbone: Backbone) -> list[int]:
+    """Record the batch size of every call of a loaded diffusers backbone's transformer (appended to the returned
+    list as the calls happen): how tests see how many rows (candidates × CFG) each denoiser call really carried."""
+    transformer = backbone.pipe.transformer  # type: ignore[attr-defined]
+    rows: list[int] = []
+    forward = transformer.forward
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        rows.append(kwargs["hidden_states"].shape[0])
+        return forward(*args, **kwargs)
+
+    transformer.forward = counted
+    return rows

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from f2g_plugin_diffusers import tiny
-from f2g_plugin_diffusers.testing import unguided_sample
+from f2g_plugin_diffusers.testing import count_transformer_rows, unguided_sample
 from f2g_plugin_diffusers.unet import ModelScopeBackbone
 from f2g_plugin_diffusers.wan import WanBackbone
 from pydantic import ValidationError
@@ -129,10 +129,7 @@ def test_four_step_distill_with_a_lora_runs_every_method_from_config(lora_dir: P
     }
     with Pipeline.from_config(config, registry=registry) as pipeline:
         pipeline.load()
-        transformer = pipeline.backbone.pipe.transformer
-        rows: list[int] = []
-        forward = transformer.forward
-        transformer.forward = lambda *a, **kw: rows.append(kw["hidden_states"].shape[0]) or forward(*a, **kw)
+        rows = count_transformer_rows(pipeline.backbone)
         result = pipeline.generate()
         assert pipeline.backbone.schedule(4).timesteps == tuple(DISTILL_4)
     assert result.video.shape == (9, 32, 32, 3) and np.isfinite(result.video).all()

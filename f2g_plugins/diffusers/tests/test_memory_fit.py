@@ -10,6 +10,7 @@ import f2g_plugin_diffusers.plugin as plugin
 import pytest
 import torch
 from f2g_plugin_diffusers import tiny
+from f2g_plugin_diffusers.testing import count_transformer_rows
 from f2g_plugin_diffusers.wan import WanBackbone
 
 import f2g_core.sampling as sampling
@@ -128,10 +129,7 @@ def test_auto_chunk_fits_a_fake_memory_budget(monkeypatch: pytest.MonkeyPatch) -
         budget = int(3.5 * estimate.per_row / sampling.AUTO_HEADROOM)  # room for 3 candidates, not 4
         monkeypatch.setattr(sampling, "free_accelerator_memory", lambda device: budget)
         pipeline.load()
-        transformer = pipeline.backbone.pipe.transformer
-        rows: list[int] = []
-        forward = transformer.forward
-        transformer.forward = lambda *a, **kw: rows.append(kw["hidden_states"].shape[0]) or forward(*a, **kw)
+        rows = count_transformer_rows(pipeline.backbone)
         result = pipeline.generate()
     assert any("chunk_size auto: 3 candidates per call" in event for event in result.trace.events)
     assert max(rows) == 2 * 3 and sum(rows) == 2 * 7 * 2  # CFG rows of 3 candidates at most; 7 × 2 steps
