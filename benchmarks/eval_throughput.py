@@ -45,10 +45,10 @@ def config(rewards: list[dict[str, Any]]) -> Any:
 
 def measure(engine: str, workers: int, run_config: Any, videos: int, batch: int = 1) -> float:
     """Videos per minute for ``videos`` jobs of the shapes suite on a fresh engine (``batch`` videos per call)."""
-    from f2g_core.eval.engines.local import LocalEngine
-    from f2g_core.eval.engines.ray_engine import RayEngine
-    from f2g_core.eval.jobs import EvalConfig, make_jobs
-    from f2g_core.eval.suites import load_suite
+    from f2g_eval.engines.local import LocalEngine
+    from f2g_eval.engines.ray_engine import RayEngine
+    from f2g_eval.jobs import EvalConfig, make_jobs
+    from f2g_eval.suites import load_suite
 
     items = load_suite(f"shapes-benchmark:pairs={videos}").items
     named = EvalConfig("bench", run_config)

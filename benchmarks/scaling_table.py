@@ -48,8 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from f2g_core.eval.summary import bootstrap
+from f2g_eval.summary import bootstrap
 
 sys.path.insert(0, str(Path(__file__).parent))
 from shapes_table import replace_between_markers  # a sibling script, not a package

@@ -16,7 +16,7 @@ Several eval directories are merged: each configuration is taken from the run wh
 ``shapes-benchmark`` is f2g-plugin-shapes' suite (400 fixed (prompt, seed) pairs; ``shapes-benchmark:pairs=60``
 for a quicker run), ``benchmarks/shapes/*.yaml`` the configurations, ``--metric shapes`` the exact evaluator.
 This script only formats ``results.csv``: accuracy per dimension, overall accuracy on single-object and two-object
-prompts, and paired changes against the baseline (``f2g_core.eval.summary``'s bootstrap).
+prompts, and paired changes against the baseline (``f2g_eval.summary``'s bootstrap).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from f2g_core.eval.summary import bootstrap
+from f2g_eval.summary import bootstrap
 
 COLUMNS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("object class", "object_class", None),

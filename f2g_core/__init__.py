@@ -43,10 +43,10 @@ _LAZY = {
     "INIT_STEP": "f2g_core.randomness",
     "FINAL_STEP": "f2g_core.randomness",
     # evaluation components
-    "Metric": "f2g_core.eval.metrics",
-    "NamedSuite": "f2g_core.eval.suites",
-    "Suite": "f2g_core.eval.suites",
-    "SuiteItem": "f2g_core.eval.suites",
+    "Metric": "f2g_core.evaluation",
+    "NamedSuite": "f2g_core.evaluation",
+    "Suite": "f2g_core.evaluation",
+    "SuiteItem": "f2g_core.evaluation",
     # errors
     "F2GError": "f2g_core.errors",
     "ConfigError": "f2g_core.errors",
@@ -106,8 +106,7 @@ if TYPE_CHECKING:
         PluginError,
         UnguidedRun,
     )
-    from f2g_core.eval.metrics import Metric
-    from f2g_core.eval.suites import NamedSuite, Suite, SuiteItem
+    from f2g_core.evaluation import Metric, NamedSuite, Suite, SuiteItem
     from f2g_core.hookspecs import Register, hookimpl
     from f2g_core.interfaces import (
         AsyncReward,

@@ -27,7 +27,6 @@ from rich.table import Table
 from f2g_core import __version__
 from f2g_core.config import ConfigSources, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
-from f2g_core.eval.cli import register as register_eval
 from f2g_core.scaffold.command import plugin_app
 
 if TYPE_CHECKING:  # the pipeline imports torch; --help and listing must not
@@ -50,8 +49,49 @@ class _Group(typer.core.TyperGroup):
             raise Interrupted("interrupted") from None
 
 
+class _Root(_Group):
+    """The ``f2g`` group: the built-in commands, then those the installed plugins add through the
+    ``register_commands`` hook (resolved when a command is looked up or listed, so ``typer.main.get_command(app)``
+    and ``--help`` see them too). A name taken already stays with its first owner; the newcomer is skipped with a
+    warning, as is a plugin whose hook raises."""
+
+    def _plugin_commands(self) -> None:
+        if getattr(self, "_plugins_added", False):
+            return
+        self._plugins_added = True
+        from f2g_core.plugins import default_plugins
+
+        plugins = default_plugins()
+        for impl in plugins.manager.hook.register_commands.get_hookimpls():
+            info = plugins.info(impl.plugin_name)
+            label = info.label if info else repr(impl.plugin_name)
+            extra = typer.Typer(cls=_Group)
+            try:
+                impl.function(**{arg: extra for arg in impl.argnames if arg == "cli"})
+                group = typer.main.get_group(extra)
+            except (Exception, SystemExit) as error:  # plugin code: a broken plugin never breaks the CLI
+                warnings.warn(
+                    f"f2g plugin {label}: register_commands failed and is skipped: {type(error).__name__}: {error}",
+                    stacklevel=2,
+                )
+                continue
+            for name, command in group.commands.items():
+                if name in self.commands:
+                    warnings.warn(f"f2g plugin {label}: command {name!r} is taken and is skipped", stacklevel=2)
+                    continue
+                self.add_command(command, name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._plugin_commands()
+        return list(super().list_commands(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        self._plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
-    cls=_Group,
+    cls=_Root,
     name="f2g",
     help="Train-free, gradient-free reward guidance (Free²Guide) for text-to-video diffusion models.",
     no_args_is_help=True,
@@ -63,7 +103,6 @@ app.add_typer(list_app, name="list")
 keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plugin_app, name="plugin")
-register_eval(app)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}

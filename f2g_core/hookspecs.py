@@ -52,6 +52,17 @@ def register_samplers(register: Register) -> None:
     """
 
 
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``f2g`` command line: ``cli`` is a :class:`typer.Typer`; call ``cli.command()(function)``
+    or ``cli.add_typer(group, name=...)``.
+
+    ``f2g eval`` comes from the f2g-eval distribution this way. A name taken by an earlier plugin (or f2g-core) is
+    kept by it, and the newcomer is skipped with a warning; a plugin whose hook raises is skipped with one warning
+    line naming it, so it never breaks the command line or another plugin.
+    """
+
+
 @hookspec(firstresult=True)
 def default_run_config() -> Mapping[str, Any] | None:
     """Return a partial run configuration used when the user gives none (``f2g generate PROMPT``).
@@ -74,7 +85,7 @@ def describe_result(prompt: str, video: Any, config: Any) -> str | None:
 
 @hookspec
 def register_suites(register: Register) -> None:
-    """Register :class:`f2g_core.eval.suites.NamedSuite` subclasses: prompt suites ``f2g eval NAME`` can run.
+    """Register :class:`f2g_core.evaluation.NamedSuite` subclasses: prompt suites ``f2g eval NAME`` can run.
 
     A suite's ``name`` is what users pass instead of a file (``f2g eval shapes-benchmark``); its ``Options`` are
     set on the command line as ``NAME:key=value,key=value``.
@@ -83,7 +94,7 @@ def register_suites(register: Register) -> None:
 
 @hookspec
 def register_metrics(register: Register) -> None:
-    """Register :class:`f2g_core.eval.metrics.Metric` subclasses: scorers of finished videos for ``f2g eval``.
+    """Register :class:`f2g_core.evaluation.Metric` subclasses: scorers of finished videos for ``f2g eval``.
 
     A metric reports one or more named dimensions per video (``--metric NAME``). Every registered reward can also
     serve as a one-dimension metric without registering anything.

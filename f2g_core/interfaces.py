@@ -23,6 +23,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from f2g_core.images import key_frame_grid, to_pil
+from f2g_core.limits import NO_LIMITS, SharedLimits
 from f2g_core.steppers import gaussian_step
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so importing a plugin stays cheap
@@ -128,6 +129,10 @@ class Reward(Component):
 
     Implement :meth:`score`. Rewards that call remote services should subclass :class:`AsyncReward` instead.
     """
+
+    shared_limits: SharedLimits = NO_LIMITS
+    """The run's shared limits on remote calls, handed over by the pipeline (:mod:`f2g_core.limits`): a remote
+    reward asks them before every request; with none set, they allow everything."""
 
     def score(self, batch: RewardBatch) -> Sequence[float]:
         """Return ``len(batch)`` scores. Return NaN for a candidate that could not be scored, never a made-up 0."""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from f2g_core.config import RunConfig, check_request, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
+from f2g_core.limits import CallLimits, SharedLimits
 from f2g_core.outputs import prepare_output_dir, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.population import Sampler
@@ -66,7 +67,13 @@ class Pipeline:
         rewards: Mapping[str, Reward],
         combiner: Combiner,
         sampler: Sampler,
+        limits: CallLimits | None = None,
     ) -> None:
+        """``limits``: run-wide limits on remote calls that this pipeline's rewards share with other pipelines
+        (an eval's workers); each reward gets them as :attr:`~f2g_core.interfaces.Reward.shared_limits`."""
+        shared = SharedLimits(limits)
+        for reward in rewards.values():
+            reward.shared_limits = shared
         self.config = config
         self.sampler = sampler
         self.backbone = backbone
@@ -80,9 +87,14 @@ class Pipeline:
 
     @classmethod
     def from_config(
-        cls, source: RunConfig | Mapping[str, Any] | str | Path, registry: Registry | None = None
+        cls,
+        source: RunConfig | Mapping[str, Any] | str | Path,
+        registry: Registry | None = None,
+        limits: CallLimits | None = None,
     ) -> Pipeline:
-        """Validate a config and build (not load) its components; errors name the config path of the problem."""
+        """Validate a config and build (not load) its components; errors name the config path of the problem.
+
+        ``limits``: run-wide limits on remote reward calls shared with other pipelines (see :meth:`__init__`)."""
         config = load_config(source)
         registry = registry if registry is not None else default_plugins().registry
         backbone = registry.build("backbone", config.backbone.type, config.backbone.options, "backbone")
@@ -94,7 +106,8 @@ class Pipeline:
         combiner = registry.build("combiner", config.combiner.type, config.combiner.options, "combiner")
         sampler = build_sampler(config, registry)
         assert isinstance(backbone, Backbone) and isinstance(combiner, Combiner)
-        pipeline = cls(config, backbone, {k: v for k, v in rewards.items() if isinstance(v, Reward)}, combiner, sampler)
+        built = {k: v for k, v in rewards.items() if isinstance(v, Reward)}
+        pipeline = cls(config, backbone, built, combiner, sampler, limits)
         pipeline.provenance = {
             "backbone": registry.get("backbone", config.backbone.type).provenance(),
             "rewards": {

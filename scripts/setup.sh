@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Create a virtual environment (./.venv, or $F2G_VENV) and install f2g into it.
-#   bash scripts/setup.sh         core + the embedded default world (f2g-plugin-shapes): enough for `f2g generate`
-#   bash scripts/setup.sh --dev   core + every plugin in f2g_plugins/ with test extras + ruff/mypy: the test suite
+#   bash scripts/setup.sh         core + the embedded default world (f2g-plugin-shapes) + f2g-eval: `f2g generate`
+#                                 and `f2g eval`
+#   bash scripts/setup.sh --dev   core + every package in f2g_plugins/ (f2g-eval included) with test extras +
+#                                 ruff/mypy: the test suite
 #   bash scripts/setup.sh --core  f2g-core with its test extras only: the core's tests run without any plugin
+#   bash scripts/setup.sh --eval  f2g-core and f2g-eval with their test extras: eval's tests without other plugins
 # torch is installed first and pinned by constraints.txt for every later install, so no dependency can replace the
 # CPU wheel with a multi-gigabyte CUDA build (see docs/install.md).
 set -euo pipefail
@@ -34,12 +37,13 @@ case "${1:-}" in
     done
     ;;
   --core) packages=(-e ".[test]") ;;
-  "") packages=(-e . -e f2g_plugins/shapes) ;;
-  *) echo "usage: bash scripts/setup.sh [--dev | --core]" >&2; exit 2 ;;
+  --eval) packages=(-e ".[test]" -e "f2g_plugins/eval[test]") ;;
+  "") packages=(-e . -e f2g_plugins/shapes -e f2g_plugins/eval) ;;
+  *) echo "usage: bash scripts/setup.sh [--dev | --core | --eval]" >&2; exit 2 ;;
 esac
 "${pip[@]}" "${packages[@]}"
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  # headless Chromium for the `f2g eval` report test (tests/eval/test_report_browser.py); skipped where missing
+  # headless Chromium for the `f2g eval` report test (f2g_plugins/eval/tests/test_report_browser.py); skipped where missing
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null || "$venv/bin/python" -m pip check

@@ -1,11 +1,12 @@
 """Smoke test of the README's main-job install, as a new user meets it.
 
 Copies the working tree (git's tracked and untracked-but-not-ignored files) into a fresh folder, runs the README's
-main-job command there (``bash scripts/setup.sh``: core + the embedded shapes world, no dev tools, no click), then
-checks with that install's ``f2g``:
+main-job command there (``bash scripts/setup.sh``: core + the embedded shapes world + f2g-eval, no dev tools, no
+click), then checks with that install's ``f2g``:
 
 * the main job, ``f2g generate "a red circle moving left"``, exits 0 and writes a run directory with a video;
 * a usage error, ``f2g lst``, exits 2 with the usage line and no traceback;
+* ``f2g eval --help`` exits 0 (the f2g-eval distribution adds the command through its plugin);
 * Ctrl-C (SIGINT to the process mid-run) prints "interrupted", exits 130 and leaves no run directory.
 
 Run it with any Python 3.10+: ``python scripts/smoke_main_job.py [--workdir DIR]`` (stdlib only; exit 1 on failure).
@@ -97,6 +98,9 @@ def main() -> None:
     done = subprocess.run([str(f2g), "lst"], cwd=workdir, env=env, capture_output=True, text=True)
     check(done.returncode == 2, "f2g lst exits 2", done)
     check("Usage:" in done.stderr and "Traceback" not in done.stderr, "f2g lst prints usage, no traceback", done)
+
+    done = subprocess.run([str(f2g), "eval", "--help"], cwd=workdir, env=env, capture_output=True, text=True)
+    check(done.returncode == 0 and "--metric" in done.stdout, "f2g eval --help lists the eval options", done)
 
     done = interrupt_mid_run(f2g, workdir, env)
     check(done.returncode == 130, "Ctrl-C mid-run exits 130", done)

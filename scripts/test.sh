@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, as users install f2g (README "Run the whole test suite"; .ci/run runs exactly this):
 #   1. the dev install (bash scripts/setup.sh --dev): ruff check, ruff format --check, mypy on every package;
-#   2. the core's tests in a venv holding f2g-core[test] alone (no plugin installed);
+#   2. the core's tests in a venv holding f2g-core[test] alone (no plugin, no f2g-eval and none of its
+#      dependencies), then f2g-eval's tests in a venv holding f2g-core and f2g-eval alone;
 #   3. every plugin's tests with F2G_STRICT_PLUGINS=1 (any plugin problem is fatal), then the core's tests with
 #      every plugin installed;
 #   4. every test marked `numerics` (float results computed two ways) once more on a second CPU kernel path: ATen's
@@ -31,6 +32,9 @@ done
 step "core tests, core alone"
 F2G_VENV="$venvs/core" bash scripts/setup.sh --core
 "$venvs/core/bin/python" -m pytest -p no:cacheprovider tests "$@"
+step "eval tests, f2g-core and f2g-eval alone"
+F2G_VENV="$venvs/eval" bash scripts/setup.sh --eval
+"$venvs/eval/bin/python" -m pytest -p no:cacheprovider f2g_plugins/eval "$@"
 
 step "plugin tests, F2G_STRICT_PLUGINS=1"
 F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest f2g_plugins "$@"

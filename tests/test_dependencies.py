@@ -60,3 +60,16 @@ def test_core_imports_no_plugin_package() -> None:
     plugins = {module: where for module, where in imported_modules().items() if module.startswith("f2g_")}
     plugins.pop("f2g_core", None)
     assert not plugins, f"f2g_core imports plugin packages (dependencies must point down): {plugins}"
+
+
+def test_the_core_leaves_evals_dependencies_to_f2g_eval() -> None:
+    """``pip install f2g-core`` stays small: what only ``f2g eval`` needs (the store's file lock, the report's plots,
+    Ray) is a dependency of f2g-eval, not of the core."""
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    core = {normalise(re.match(r"[A-Za-z0-9._-]+", r)[0]) for r in runtime}  # type: ignore[index]
+    evaluation = tomllib.loads((ROOT / "f2g_plugins" / "eval" / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [*evaluation["project"]["dependencies"], *evaluation["project"]["optional-dependencies"]["ray"]]
+    only_eval = {normalise(re.match(r"[A-Za-z0-9._-]+", r)[0]) for r in requirements} - {"f2g-core", "numpy"}  # type: ignore[index]
+    assert {"filelock", "matplotlib", "ray"} <= only_eval
+    shared = {"pydantic", "pyyaml", "typer", "rich", "imageio"}  # the core's own needs too
+    assert not (only_eval - shared) & core, f"f2g-core declares eval-only dependencies: {(only_eval - shared) & core}"

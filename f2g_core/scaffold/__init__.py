@@ -32,6 +32,7 @@ PROJECT_PLUGINS = (
     "checklist",
     "clip",
     "diffusers",
+    "eval",
     "imagereward",
     "lvlm",
     "openai",

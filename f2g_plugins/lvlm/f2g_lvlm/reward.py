@@ -40,7 +40,6 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError
 
 from f2g_core.config import HttpURL
 from f2g_core.errors import ComponentError, ConfigError, CredentialsError
-from f2g_core.eval.limits import call_slot, cost_unknown, record_cost, reserve_calls
 from f2g_core.interfaces import AsyncReward, RewardBatch
 from f2g_core.keys import redact, resolve_key
 from f2g_lvlm.accounting import CURRENT_RUN, Budget, Ledger, Price, PriceTable, nanmean
@@ -435,7 +434,7 @@ class LVLMReward(AsyncReward):
         """
         done: dict[int, tuple[float, dict[str, Any]]] = {}
         missing = [index for index, plan in enumerate(plans) if plan.misses]
-        if len(missing) > 1 and (self.budget.cost_unknown() or cost_unknown()):
+        if len(missing) > 1 and (self.budget.cost_unknown() or self.shared_limits.cost_unknown()):
             done.update(await self._score_some(plans, missing[:1]))
         done.update(await self._score_some(plans, [i for i in range(len(plans)) if i not in done]))
         return [done[index] for index in range(len(plans))]
@@ -447,7 +446,7 @@ class LVLMReward(AsyncReward):
             self.budget.check(needed, f"{self.name} reward")
         try:
             if needed:
-                await reserve_calls(needed, f"{self.name} reward")
+                await self.shared_limits.reserve(needed, f"{self.name} reward")
             client, limit = self._loop_state()
             tasks = [asyncio.ensure_future(self._score_plan(client, limit, plans[index])) for index in indices]
             try:
@@ -505,7 +504,7 @@ class LVLMReward(AsyncReward):
             if attempt > 0 and not self.budget.reserve(1):
                 log.warning("%s reward: no budget left to re-ask an unparsable answer; scoring NaN", self.name)
                 return None
-            async with limit, call_slot():  # this reward's limit, then the eval run's shared one
+            async with limit, self.shared_limits.slot():  # this reward's limit, then the eval run's shared one
                 response = await self._call_with_retries(client, request)
             if response is None:
                 return None
@@ -547,7 +546,7 @@ class LVLMReward(AsyncReward):
         self._ledger.add(
             calls=1, input_tokens=response.input_tokens, output_tokens=response.output_tokens, cost_usd=cost
         )
-        record_cost(cost)
+        self.shared_limits.record_cost(cost)
         return response
 
     # ------------------------------------------------------------------ messages without secrets

@@ -12,8 +12,7 @@ from typing import Literal
 
 import numpy as np
 from f2g_core.errors import ConfigError
-from f2g_core.eval.metrics import Metric
-from f2g_core.eval.suites import NamedSuite, SuiteItem
+from f2g_core.evaluation import Metric, NamedSuite, SuiteItem
 from pydantic import Field
 
 CATEGORIES = ("single", "multiple", "relation")

@@ -21,8 +21,7 @@ from f2g_torch_utils.frames import TorchRewardOptions, finite_candidates
 from pydantic import Field
 
 from f2g_core.errors import ComponentError
-from f2g_core.eval.metrics import Metric
-from f2g_core.eval.suites import SuiteItem
+from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
 from f2g_plugin_videoreward.preprocess import frame_indices, nearest

@@ -15,7 +15,7 @@ from f2g_plugin_videoreward.reward import VideoReward, VideoRewardMetric
 from f2g_plugin_videoreward.testing import VIDEOS, make_frames
 
 from f2g_core.errors import ComponentError
-from f2g_core.eval.suites import SuiteItem
+from f2g_core.evaluation import SuiteItem
 from f2g_core.interfaces import RewardBatch, StepInfo
 
 SPEC = VIDEOS[0]  # 16 frames at 8 fps: the reference scores frames 0, 5, 10, 15

@@ -1,0 +1,371 @@
+"""Jobs (suite item × seed × config) and running them on a pipeline: the code every engine shares.
+
+:func:`run_jobs` is the one place that turns jobs into videos: ``batch`` jobs of one config at a time through
+``Pipeline.generate_pairs``, so their chains share every denoiser call where the backbone supports batched
+conditioning. A batch that fails is re-run one job at a time, so one bad job fails alone.
+
+:meth:`Worker.run` never raises: whatever breaks (a pipeline that does not load, a metric that raises
+``SystemExit``, a plugin bug) becomes a :class:`Failure` of the jobs it touched, so an engine always hears of every
+job exactly once. A finished video is saved before any metric looks at it, so no metric can lose it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from f2g_core.config import RunConfig
+from f2g_core.errors import ConfigError, CredentialsError, F2GError
+from f2g_core.evaluation import Metric, SuiteItem
+from f2g_core.limits import CallLimits
+from f2g_core.pipeline import Pipeline, RunResult
+
+from f2g_eval.metrics import build_metric
+from f2g_eval.suites import MAX_SEED
+
+_PLAIN_NAME = re.compile(r"\w[\w.-]{0,99}")
+
+
+def safe_component(text: str) -> str:
+    """``text`` as one folder name that stays where it is put (an item id from a downloaded suite may be
+    ``/abs/path`` or ``../../x``): unchanged when it is already plain (word characters, ``.``, ``-``; not starting
+    with a dot; at most 100 characters), else cleaned and suffixed with a hash of ``text`` so ids stay apart."""
+    if _PLAIN_NAME.fullmatch(text):
+        return text
+    clean = re.sub(r"[^\w.-]+", "_", text).strip("._")[:80]
+    return f"{clean or 'item'}-{hashlib.sha1(text.encode('utf-8', 'replace')).hexdigest()[:8]}"
+
+
+def config_hash(config: RunConfig) -> str:
+    """What makes two configs produce the same videos: everything but prompt, seed and output settings."""
+    data = config.model_dump(mode="json", exclude={"prompt", "seed", "output"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """A named run config of an evaluation (the name is the file's stem unless given as ``NAME=FILE``)."""
+
+    name: str
+    config: RunConfig
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.config)
+
+
+@dataclass(frozen=True)
+class Job:
+    item: SuiteItem
+    seed_index: int
+    """Position of the seed in ``--seeds`` (VBench's ``{prompt}-{index}.mp4``)."""
+    seed: int
+    config_name: str
+    config_hash: str
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """The results-store key."""
+        return (self.item.id, self.seed, self.config_hash)
+
+
+def make_jobs(items: Sequence[SuiteItem], seeds: Sequence[int], configs: Sequence[EvalConfig]) -> list[Job]:
+    """Every job, config-major (so a worker keeps one pipeline loaded for long), then item, then seed."""
+    for item in items:
+        if item.seed + max(seeds, default=0) > MAX_SEED:
+            raise ConfigError(
+                f"item {item.id!r}: its seed {item.seed} plus --seeds up to {max(seeds)} is over the largest seed, "
+                f"{MAX_SEED} (2^63 - 1); use smaller seeds"
+            )
+    return [
+        Job(item, index, item.seed + seed, config.name, config.hash)
+        for config in configs
+        for item in items
+        for index, seed in enumerate(seeds)
+    ]
+
+
+@dataclass
+class JobResult:
+    """One finished job: a row of ``results.csv`` and of the store."""
+
+    item_id: str
+    prompt: str
+    category: str | None
+    dimension: str
+    seed_index: int
+    seed: int
+    config: str
+    config_hash: str
+    metrics: dict[str, float | None]
+    model_calls: int
+    reward_calls: int
+    tokens: int
+    cost_usd: float
+    seconds: float
+    run_dir: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    """Per guided step: its index, the combined reward of every candidate, the chosen one."""
+    events: list[str] = field(default_factory=list)
+    worker: str = ""
+    reward_rounds: int = 0
+    """Sequential round trips to the rewards (what an API reward's latency multiplies)."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase of the trace (denoise, transition, lookahead, decode, reward)."""
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.item_id, self.seed, self.config_hash)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Outcome = RunResult | BaseException
+"""A job's video, or why it could not be made."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job has no row.
+
+    ``stop``: every other job would fail the same way — a config that does not load for a configuration error
+    (a missing API key), credentials a service rejected, a metric that does not load — so the engine starts no
+    more jobs and the eval ends with ``exit_code`` after keeping what finished.
+    """
+
+    message: str
+    stop: bool = False
+    exit_code: int = 1
+
+
+def fail(error: BaseException, context: str = "", stop: bool = False) -> Failure:
+    """``error`` as a job's failure; rejected credentials stop the run (a job's own configuration error, such as
+    a prompt the backbone refuses, does not: the other jobs may be fine)."""
+    stops = stop or isinstance(error, CredentialsError)
+    code = error.exit_code if isinstance(error, F2GError) else 1
+    return Failure(context + describe(error), stops, code)
+
+
+def batches(jobs: Sequence[Job], size: int) -> list[list[Job]]:
+    """Consecutive runs of at most ``size`` jobs of one config (jobs are config-major, so batches stay full)."""
+    out: list[list[Job]] = []
+    for job in jobs:
+        if out and len(out[-1]) < max(1, size) and out[-1][0].config_hash == job.config_hash:
+            out[-1].append(job)
+        else:
+            out.append([job])
+    return out
+
+
+def run_jobs(pipeline: Pipeline, jobs: Sequence[Job]) -> Iterator[tuple[Job, Outcome]]:
+    """The videos of ``jobs`` (one config) sampled together, or, if that fails, one at a time."""
+    try:
+        results: Sequence[Outcome] = pipeline.generate_pairs([(job.item.prompt, job.seed) for job in jobs])
+    except GeneratorExit:
+        raise
+    except BaseException as error:  # SystemExit from a plugin fails its job like any error
+        if len(jobs) == 1 or isinstance(error, CredentialsError):  # a rejected key is not re-sent once per job
+            results = [error] * len(jobs)
+        else:
+            for job in jobs:
+                yield from run_jobs(pipeline, [job])
+            return
+    yield from zip(jobs, results, strict=True)
+
+
+def _usage_totals(usage: Mapping[str, Mapping[str, float]]) -> tuple[int, float]:
+    tokens = sum(int(u.get("input_tokens", 0) + u.get("output_tokens", 0)) for u in usage.values())
+    return tokens, float(sum(u.get("cost_usd", 0.0) for u in usage.values()))
+
+
+def _number(value: object) -> tuple[float | None, str | None]:
+    """A metric's value as stored, and what was wrong with it: None (does not apply) stays None; NaN marks a
+    failed value — a NaN, an infinite number or anything that is not a number — with the reason."""
+    if value is None:
+        return None, None
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if not isinstance(value, numbers.Real):
+        return math.nan, f"returned {type(value).__name__} {str(value)[:40]!r}, not a number"
+    number = float(value)
+    return (number, None) if math.isfinite(number) else (math.nan, f"returned {number}, not a finite number")
+
+
+def measure(
+    metrics: Sequence[Metric], item: SuiteItem, video: np.ndarray, fps: float | None = None
+) -> tuple[dict[str, float | None], list[str]]:
+    """Every metric's values of one video (made at ``fps`` frames per second, None when the backbone does not
+    say), and a note per failed value naming its metric.
+
+    A metric that raises (``SystemExit`` included) or returns something that is not a number fails only its own
+    values: they are stored as NaN ("failed", distinct from None, "does not apply") and the notes say why.
+    """
+    values: dict[str, float | None] = {}
+    notes: list[str] = []
+    for metric in metrics:
+        dims = metric.dimensions or (metric.name,)
+        try:
+            measured = metric.measure_video(item, video, fps)
+            if not isinstance(measured, Mapping):
+                raise TypeError(f"measure() returned {type(measured).__name__}, not a mapping of dimension to value")
+        except (Exception, SystemExit) as error:
+            notes.append(f"metric {metric.name!r} failed: {describe(error)}")
+            values.update(dict.fromkeys(metric.columns(), math.nan))
+            continue
+        for column, dim in zip(metric.columns(), dims, strict=True):
+            values[column], problem = _number(measured.get(dim))
+            if problem:
+                notes.append(f"metric {metric.name!r} ({dim}) failed: it {problem}")
+    return values, notes
+
+
+def finish(
+    job: Job, result: RunResult, pipeline: Pipeline, metrics: Sequence[Metric], out: Path, worker: str
+) -> JobResult:
+    """Write a finished video's run directory under ``out/runs`` (first: no metric can lose it), score it with
+    every metric, and make its row."""
+    directory = pipeline.save(result, out / "runs" / job.config_name / safe_component(job.item.id))
+    values, notes = measure(metrics, job.item, result.video, pipeline.backbone.fps)
+    totals = result.trace.totals()
+    tokens, cost = _usage_totals(totals["usage"])
+    steps = [
+        {"step": s.step, "combined": s.combined, "chosen": s.chosen}
+        for s in (*result.trace.steps, *([result.trace.final] if result.trace.final else []))
+        if s.combined
+    ]
+    return JobResult(
+        item_id=job.item.id,
+        prompt=job.item.prompt,
+        category=job.item.category,
+        dimension=job.item.dimension,
+        seed_index=job.seed_index,
+        seed=job.seed,
+        config=job.config_name,
+        config_hash=job.config_hash,
+        metrics=values,
+        model_calls=int(totals["model_calls"]),
+        reward_calls=int(totals["reward_calls"]),
+        tokens=tokens,
+        cost_usd=cost,
+        seconds=float(totals["seconds"]["total"]),
+        run_dir=str(directory.relative_to(out)) if directory.is_relative_to(out) else str(directory),
+        steps=steps,
+        events=[*result.trace.events, *notes],
+        worker=worker,
+        reward_rounds=int(totals["reward_rounds"]),
+        phase_seconds={k: float(v) for k, v in totals["seconds"].items() if k != "total"},
+    )
+
+
+def describe(error: BaseException) -> str:
+    """A job's failure as one line: an f2g error's own message, anything else with its type."""
+    return str(error) if isinstance(error, F2GError) else f"{type(error).__name__}: {error}"
+
+
+class Worker:
+    """What one engine slot holds: a loaded pipeline for the config it last ran, and its own metric instances.
+
+    A thread of the local engine and an actor of the Ray engine each own one, so nothing here is shared. Nothing
+    it does raises: a metric that does not build or load, or a config whose pipeline does not load, fails the
+    jobs that need it (remembered, so a broken config is not loaded again for each of its batches).
+    """
+
+    def __init__(
+        self,
+        configs: Mapping[str, RunConfig],
+        metric_refs: Sequence[str],
+        out: Path,
+        name: str,
+        limits: CallLimits | None = None,
+    ) -> None:
+        self.configs = dict(configs)
+        self.limits = limits
+        """The run's shared limits on remote calls, handed to every pipeline this worker builds."""
+        self.out = out
+        self.name = name
+        self.metrics: list[Metric] = []
+        self._pipeline: Pipeline | None = None
+        self._hash: str | None = None
+        self._broken: dict[str, Failure] = {}
+        """Config hash -> why its pipeline did not load."""
+        self._metrics_failed: Failure | None = None
+        for ref in metric_refs:
+            try:
+                metric = build_metric(ref)
+                self.metrics.append(metric)
+                metric.load()
+            except BaseException as error:  # the metric is broken for every job: stop the run
+                self._metrics_failed = fail(error, f"metric {ref.partition(':')[0]!r} did not load: ", stop=True)
+                break
+
+    def pipeline(self, config_hash: str, config_name: str) -> Pipeline | Failure:
+        """The pipeline of ``config_hash``, or why it does not load; switching configs closes the previous one
+        (one model in memory)."""
+        if config_hash in self._broken:
+            return self._broken[config_hash]
+        if self._hash != config_hash or self._pipeline is None:
+            if self._pipeline is not None:
+                self._pipeline.close()
+            self._pipeline, self._hash = None, None
+            try:
+                pipeline = Pipeline.from_config(self.configs[config_hash], limits=self.limits)
+                pipeline.load()
+            except BaseException as error:
+                # a configuration error here (a missing API key) is the config's, so every job of the run stops
+                stop = isinstance(error, ConfigError)
+                self._broken[config_hash] = fail(error, f"config {config_name!r} did not load: ", stop)
+                return self._broken[config_hash]
+            self._pipeline, self._hash = pipeline, config_hash
+        return self._pipeline
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobResult | Failure]]:
+        """Run one batch of jobs (one config), yielding each row, or why it failed, as soon as it is known:
+        every job exactly once, whatever breaks."""
+        reported: set[tuple[str, int, str]] = set()
+        try:
+            for job, outcome in self._run(jobs):
+                reported.add(job.key)
+                yield job, outcome
+        except GeneratorExit:
+            raise
+        except BaseException as error:  # what the per-job guards did not catch fails the batch's other jobs
+            failure = fail(error)
+            for job in jobs:
+                if job.key not in reported:
+                    yield job, failure
+
+    def _run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobResult | Failure]]:
+        if not jobs:
+            return
+        pipeline = self._metrics_failed or self.pipeline(jobs[0].config_hash, jobs[0].config_name)
+        if isinstance(pipeline, Failure):
+            for job in jobs:
+                yield job, pipeline
+            return
+        for job, outcome in run_jobs(pipeline, jobs):
+            if isinstance(outcome, BaseException):
+                yield job, fail(outcome)
+                continue
+            try:
+                row: JobResult | Failure = finish(job, outcome, pipeline, self.metrics, self.out, self.name)
+            except (Exception, SystemExit) as error:  # one failed job must not stop the others
+                row = fail(error)
+            yield job, row
+
+    def close(self) -> None:
+        """Release the pipeline and the metrics (best effort: closing never fails a run)."""
+        for component in (self._pipeline, *self.metrics):
+            try:
+                if component is not None:
+                    component.close()
+            except Exception:  # a close that fails leaves nothing to keep
+                pass

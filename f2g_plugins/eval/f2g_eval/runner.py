@@ -1,0 +1,314 @@
+"""An eval run from start to finish: validate everything, skip finished jobs, run the rest, write the outputs.
+
+Everything that can be wrong (suite, configs, metrics, baseline) is checked before the first video, so a typo
+costs seconds; every finished job is committed before the next one is reported, so a crash costs at most the
+videos in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from f2g_core.config import load_config, read_config_file, redact
+from f2g_core.errors import ConfigError, F2GError
+from f2g_core.evaluation import Suite
+from f2g_core.outputs import prepare_output_dir
+from f2g_core.trace import PHASES
+
+from f2g_eval import limits
+from f2g_eval.engines import Engine
+from f2g_eval.grid import expand_grid
+from f2g_eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
+from f2g_eval.metrics import build_metric, not_held_out
+from f2g_eval.store import Store, lock_directory
+from f2g_eval.suites import MAX_SEED, load_suite
+from f2g_eval.summary import markdown, metric_columns, summarise
+
+
+class RunStopped(F2GError):
+    """A failure every job would repeat (a config error, rejected credentials, a broken metric) stopped the eval
+    early; what finished is kept. Its exit status is that of the failure (2 for a configuration error)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-4`` → 0..4; ``0,3,7``; ``0-2,10``."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            first, sep, last = part.partition("-")
+            seeds += list(range(int(first), int(last) + 1)) if sep else [int(first)]
+    except ValueError:
+        raise ConfigError(
+            f"--seeds {text!r}: use a range and/or a list of seeds from 0 to {MAX_SEED}, e.g. 0-4 or 0,3,7"
+        ) from None
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4")
+    return seeds
+
+
+def check_name(name: str, ref: str) -> str:
+    """A config's name, which names its folders under ``--out``: non-empty, no path separator, not ``.``/``..``."""
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\x00"):
+        raise ConfigError(
+            f"-c {ref!r}: the config name {name!r} cannot be a folder name under --out (it must be non-empty, "
+            "without / or \\, and not . or ..); name it with -c NAME=FILE, e.g. -c guided=FILE"
+        )
+    return name
+
+
+def check_limits(spec: EvalSpec) -> None:
+    """The run limits are numbers a budget can be: a negative or NaN limit would silently mean no limit (or no
+    guidance at all)."""
+    if spec.max_concurrency is not None and spec.max_concurrency < 1:
+        raise ConfigError(f"--max-concurrency {spec.max_concurrency}: allow at least 1 request in flight")
+    if spec.max_calls is not None and spec.max_calls < 0:
+        raise ConfigError(f"--max-calls {spec.max_calls}: give a number of calls >= 0")
+    cost = spec.max_cost_usd
+    if cost is not None and not (math.isfinite(cost) and cost >= 0):
+        raise ConfigError(f"--max-cost-usd {cost}: give an amount in USD >= 0, e.g. 5")
+
+
+def load_configs(refs: Sequence[str]) -> list[EvalConfig]:
+    """``-c FILE`` (named by the file's stem), ``-c NAME=FILE`` or ``-c DIR`` (its *.yaml, by name); unique names."""
+    configs: list[EvalConfig] = []
+    for ref in refs:
+        name, sep, path = ref.partition("=")
+        if not sep:
+            name, path = Path(ref).stem, ref
+        if not sep and Path(ref).is_dir():
+            files = sorted(Path(ref).glob("*.yaml")) + sorted(Path(ref).glob("*.yml"))
+            if not files:
+                raise ConfigError(f"-c {ref}: the folder has no .yaml configs")
+            configs += [
+                EvalConfig(check_name(f.stem, str(f)), load_config(read_config_file(f), where=str(f))) for f in files
+            ]
+            continue
+        configs.append(EvalConfig(check_name(name, ref), load_config(read_config_file(path), where=path)))
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"-c: two configs are named {next(n for n in names if names.count(n) > 1)!r}; name them with -c NAME=FILE"
+        )
+    if not configs:
+        raise ConfigError("-c: give at least one run config (-c A.yaml -c B.yaml)")
+    seen: dict[str, str] = {}
+    for config in configs:
+        if config.hash in seen:
+            raise ConfigError(
+                f"-c: configs {seen[config.hash]!r} and {config.name!r} make the same videos (they differ at most in "
+                "prompt, seed or output settings); drop one"
+            )
+        seen[config.hash] = config.name
+    return configs
+
+
+@dataclass
+class EvalSpec:
+    """What ``f2g eval`` was asked to do."""
+
+    suite: str
+    configs: list[str]
+    out: Path
+    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=list)
+    dimensions: list[str] = field(default_factory=list)
+    baseline: str | None = None
+    engine: Literal["local", "ray"] = "local"
+    workers: int = 1
+    batch: int = 1
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    export: list[str] = field(default_factory=list)
+    report: bool = True
+    max_concurrency: int | None = None
+    max_calls: int | None = None
+    max_cost_usd: float | None = None
+    methods: list[str] = field(default_factory=list)
+    """Grid axes (``--methods``, ``--budgets``, ``--steps``): every config at every combination (eval/grid.py)."""
+    budgets: list[int] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+
+
+@dataclass
+class EvalOutcome:
+    suite: Suite
+    configs: list[EvalConfig]
+    rows: list[JobResult]
+    ran: int
+    """Jobs run by this invocation (the others were already in the store)."""
+    failures: dict[tuple[str, int, str], str]
+    files: dict[str, Path]
+    usage: dict[str, float] = field(default_factory=dict)
+    """The run limits' counters of this invocation: remote-reward ``calls``, ``cost_usd``, ``refused``."""
+    stopped: Failure | None = None
+    """The failure that stopped the run early (every other job would have repeated it), if one did."""
+
+
+Progress = Callable[[int, int, float], None]
+"""``progress(done, total, spent_usd)`` after each finished job."""
+
+
+def require(module: str, extra: str, what: str) -> None:
+    """A clear message, before any video is made, when an optional dependency is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{what} needs {module}, which is not installed: pip install 'f2g-eval[{extra}]'")
+
+
+def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.RunLimits) -> Engine:
+    by_hash = {c.hash: c.config for c in configs}
+    if spec.engine == "ray":
+        from f2g_eval.engines.ray_engine import RayEngine
+
+        return RayEngine(
+            by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker, spec.batch
+        )
+    from f2g_eval.engines.local import LocalEngine
+
+    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.batch)
+
+
+def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
+    """Validate the suite, configs, metrics and baseline without loading any model."""
+    from f2g_core.pipeline import Pipeline
+
+    check_limits(spec)
+    if spec.engine == "ray":
+        require("ray", "ray", "--engine ray")
+    suite = load_suite(spec.suite, spec.dimensions)
+    configs = expand_grid(load_configs(spec.configs), spec.methods, spec.budgets, spec.steps)
+    if spec.baseline is not None and spec.baseline not in [c.name for c in configs]:
+        raise ConfigError(
+            f"--baseline {spec.baseline!r}: not one of the configs ({', '.join(c.name for c in configs)})"
+        )
+    for config in configs:
+        Pipeline.from_config(config.config)  # builds the components (options checked), loads nothing
+    metrics = [build_metric(ref) for ref in spec.metrics]
+    for message in not_held_out(metrics, {c.name: c.config for c in configs}):
+        warnings.warn(message, stacklevel=2)
+    return suite, configs, make_jobs(suite.items, spec.seeds, configs)
+
+
+def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
+    """Run (or resume) an evaluation into ``spec.out`` and write its results, summary and report."""
+    suite, configs, jobs = prepare(spec)
+    prepare_output_dir(spec.out, setting="--out")  # a read-only or file --out fails here, naming it
+    lock = lock_directory(spec.out)
+    try:
+        with Store(spec.out / "results.sqlite") as store:
+            for config in configs:
+                store.add_config(config.hash, config.name, json.dumps(redact(config.config.model_dump(mode="json"))))
+            known = store.prompts()
+            for item in suite.items:
+                if item.id in known and known[item.id] != item.prompt:
+                    raise ConfigError(
+                        f"{suite.source}: item {item.id!r} has prompt {item.prompt!r}, but {spec.out} holds results "
+                        f"for it with prompt {known[item.id]!r}; give the new prompt a new id, or use another --out"
+                    )
+            done = store.done()
+            todo = [job for job in jobs if job.key not in done]
+            failures: dict[tuple[str, int, str], str] = {}
+            finished = len(jobs) - len(todo)
+            run_limits = limits.RunLimits(spec.max_concurrency, spec.max_calls, spec.max_cost_usd)
+            spent = sum(r.cost_usd for r in store.rows([j.key for j in jobs]))
+
+            def on_result(row: JobResult) -> None:
+                nonlocal finished, spent
+                store.add(row)
+                finished += 1
+                spent += row.cost_usd
+                if progress is not None:
+                    progress(finished, len(jobs), spent)
+
+            def on_failure(job: Job, message: str) -> None:
+                failures[job.key] = message
+                store.add_failure(job.key, message)
+
+            if progress is not None:
+                progress(finished, len(jobs), spent)
+            stopped, usage = None, run_limits.stats()
+            if todo:
+                engine = make_engine(spec, configs, run_limits)
+                stopped = engine.run(todo, on_result, on_failure)
+                usage = engine.usage()
+            rows = store.rows([job.key for job in jobs])
+        files = write_outputs(spec, suite, configs, rows)
+    finally:
+        lock.release()
+    return EvalOutcome(suite, configs, rows, len(todo) - len(failures), failures, files, usage, stopped)
+
+
+def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:
+    columns = metric_columns(rows)
+    header = ["item_id", "prompt", "category", "dimension", "seed", "config", "config_hash", *columns]
+    header += ["model_calls", "reward_calls", "tokens", "cost_usd", "seconds", "run_dir", "reward_rounds"]
+    header += [f"seconds_{phase}" for phase in PHASES]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in rows:
+            metrics = ["" if r.metrics.get(c) is None else r.metrics[c] for c in columns]
+            writer.writerow(
+                [
+                    r.item_id,
+                    r.prompt,
+                    r.category or "",
+                    r.dimension,
+                    r.seed,
+                    r.config,
+                    r.config_hash,
+                    *metrics,
+                    r.model_calls,
+                    r.reward_calls,
+                    r.tokens,
+                    f"{r.cost_usd:.6f}",
+                    f"{r.seconds:.3f}",
+                    r.run_dir,
+                    r.reward_rounds,
+                    *(f"{r.phase_seconds.get(phase, 0.0):.3f}" for phase in PHASES),
+                ]
+            )
+    return path
+
+
+def write_outputs(spec: EvalSpec, suite: Suite, configs: list[EvalConfig], rows: list[JobResult]) -> dict[str, Path]:
+    """results.csv, summary.md, report.html and the requested exports (rewritten from the store every run); a
+    file that cannot be written (disk full) is named, and every result stays in results.sqlite."""
+    try:
+        return _write_outputs(spec, suite, configs, rows)
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise F2GError(
+            f"writing the eval's outputs{where} under {spec.out} failed ({error.strerror or error}); every finished "
+            "job is kept in results.sqlite: free space (or fix the folder) and re-run the same command to write them"
+        ) from None
+
+
+def _write_outputs(spec: EvalSpec, suite: Suite, configs: list[EvalConfig], rows: list[JobResult]) -> dict[str, Path]:
+    order = [c.name for c in configs]
+    baseline = spec.baseline or order[0]
+    summaries = summarise(rows, order, baseline)
+    files = {"csv": write_csv(spec.out / "results.csv", rows)}
+    files["summary"] = spec.out / "summary.md"
+    files["summary"].write_text(markdown(summaries, baseline, f"f2g eval: {suite.name}"), encoding="utf-8")
+    if spec.report and rows:
+        from f2g_eval.report import write_report
+
+        files["report"] = write_report(spec.out / "report.html", suite, order, rows, summaries, baseline)
+    if "vbench" in spec.export:
+        from f2g_eval.export import export_vbench
+
+        files["vbench"] = export_vbench(spec.out, rows)
+    return files
