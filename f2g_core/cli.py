@@ -1,5 +1,10 @@
 """The ``f2g`` command: generate, run a config, list plugins and components, manage API keys.
 
+Every command reaches the app through the ``register_commands`` hook, the built-in ones too
+(:func:`add_builtin_commands`, called by the built-in plugin ``f2g_core.default_plugins.commands``, which loads
+first), then those of installed plugins (``f2g eval`` from f2g-eval). A plugin whose hook raises costs one warning
+line naming it; the other commands still work.
+
 Outcomes (docs/cli.md): 0 success; 2 usage or configuration error (typer prints usage errors itself, in every
 install, so the CLI needs neither click nor typer's vendored copy of it); 1 any other error, as one line, with
 ``--debug`` (or ``F2G_DEBUG=1``) for the traceback; 130 interrupted (Ctrl-C), after printing "interrupted".
@@ -50,10 +55,10 @@ class _Group(typer.core.TyperGroup):
 
 
 class _Root(_Group):
-    """The ``f2g`` group: the built-in commands, then those the installed plugins add through the
-    ``register_commands`` hook (resolved when a command is looked up or listed, so ``typer.main.get_command(app)``
-    and ``--help`` see them too). A name taken already stays with its first owner; the newcomer is skipped with a
-    warning, as is a plugin whose hook raises."""
+    """The ``f2g`` group: its commands are what the ``register_commands`` hook adds, plugin by plugin in load order
+    (the built-ins first), resolved when a command is looked up or listed, so ``--help`` and
+    ``typer.main.get_command(app)`` see them too. A name taken already stays with its first owner; the newcomer is
+    skipped with a warning, as is a plugin whose hook raises."""
 
     def _plugin_commands(self) -> None:
         if getattr(self, "_plugins_added", False):
@@ -62,22 +67,22 @@ class _Root(_Group):
         from f2g_core.plugins import default_plugins
 
         plugins = default_plugins()
-        for impl in plugins.manager.hook.register_commands.get_hookimpls():
-            info = plugins.info(impl.plugin_name)
-            label = info.label if info else repr(impl.plugin_name)
+        for info in _registering_plugins(plugins):
             extra = typer.Typer(cls=_Group)
+            if not plugins.call_each("register_commands", only=info.name, cli=extra):
+                continue  # it raised: call_each warned, naming it
             try:
-                impl.function(**{arg: extra for arg in impl.argnames if arg == "cli"})
                 group = typer.main.get_group(extra)
-            except (Exception, SystemExit) as error:  # plugin code: a broken plugin never breaks the CLI
+            except Exception as error:  # a command typer cannot build (a bad annotation) is the plugin's
                 warnings.warn(
-                    f"f2g plugin {label}: register_commands failed and is skipped: {type(error).__name__}: {error}",
+                    f"f2g plugin {info.label}: register_commands failed and is skipped: "
+                    f"{type(error).__name__}: {error}",
                     stacklevel=2,
                 )
                 continue
             for name, command in group.commands.items():
                 if name in self.commands:
-                    warnings.warn(f"f2g plugin {label}: command {name!r} is taken and is skipped", stacklevel=2)
+                    warnings.warn(f"f2g plugin {info.label}: command {name!r} is taken and is skipped", stacklevel=2)
                     continue
                 self.add_command(command, name)
 
@@ -90,6 +95,12 @@ class _Root(_Group):
         return super().get_command(ctx, cmd_name)
 
 
+def _registering_plugins(plugins: Any) -> list[Any]:
+    """The plugins implementing ``register_commands``, in load order (built-ins first)."""
+    names = {impl.plugin_name for impl in plugins.manager.hook.register_commands.get_hookimpls()}
+    return [info for info in plugins.infos if info.name in names]
+
+
 app = typer.Typer(
     cls=_Root,
     name="f2g",
@@ -99,10 +110,7 @@ app = typer.Typer(
     add_completion=False,
 )
 list_app = typer.Typer(cls=_Group, help="List registered components.", no_args_is_help=True)
-app.add_typer(list_app, name="list")
 keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store (never printed).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-app.add_typer(plugin_app, name="plugin")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}
@@ -214,26 +222,11 @@ def _report(pipeline: Any, config: RunConfig, result: Any, save: bool, out: Path
 
 def _verdicts(result: Any, config: RunConfig) -> list[str]:
     """Every plugin's non-empty ``describe_result``, in load order; one that raises (``SystemExit`` included) is
-    skipped with a warning naming it."""
+    skipped with a warning naming it (the video is saved before this runs)."""
     from f2g_core.plugins import default_plugins
 
-    plugins = default_plugins()
-    arguments = {"prompt": result.prompt, "video": result.video, "config": config}
-    verdicts = []
-    for impl in plugins.manager.hook.describe_result.get_hookimpls():
-        try:
-            verdict = impl.function(**{name: arguments[name] for name in impl.argnames})
-        except (Exception, SystemExit) as error:  # plugin code runs after the video is saved and never loses it
-            info = plugins.info(impl.plugin_name)
-            label = info.label if info else repr(impl.plugin_name)
-            warnings.warn(
-                f"f2g plugin {label}: describe_result failed and is skipped: {type(error).__name__}: {error}",
-                stacklevel=2,
-            )
-            continue
-        if verdict:
-            verdicts.append(str(verdict))
-    return verdicts
+    answers = default_plugins().call_each("describe_result", prompt=result.prompt, video=result.video, config=config)
+    return [str(verdict) for _, verdict in answers if verdict]
 
 
 def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
@@ -250,7 +243,6 @@ def _summary(config: RunConfig, totals: dict[str, Any]) -> str:
     )
 
 
-@app.command()
 def generate(
     prompt: Annotated[str | None, typer.Argument(help="What the video should show (or use --prompts FILE).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML / TOML / JSON run config.")] = None,
@@ -434,7 +426,6 @@ def _parse_seeds(text: str, prompts: int = 1) -> list[int]:
     return seeds
 
 
-@app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="A YAML / TOML / JSON run config.")],
     prompt: Annotated[str | None, typer.Option(help="Override the config's prompt.")] = None,
@@ -476,7 +467,6 @@ def _check(config: RunConfig, sources: ConfigSources, label: str) -> None:
 # ------------------------------------------------------------------------------------------------- listing
 
 
-@app.command()
 def plugins(
     all_: Annotated[bool, typer.Option("--all", help="Include built-in plugins and error details.")] = False,
 ) -> None:
@@ -503,7 +493,14 @@ def plugins(
                 errors.print(f"[bold]{info.name}[/] skipped {skipped}")
 
 
-_KINDS = {"rewards": "reward", "backbones": "backbone", "combiners": "combiner", "samplers": "sampler"}
+_KINDS = {
+    "rewards": "reward",
+    "backbones": "backbone",
+    "combiners": "combiner",
+    "samplers": "sampler",
+    "suites": "suite",
+    "metrics": "metric",
+}
 
 
 def _list(kind: str, options: bool, as_json: bool) -> None:
@@ -593,6 +590,19 @@ def keys_delete(name: Annotated[str, typer.Argument(help="Key name.")]) -> None:
     if not delete_key(name):
         raise ConfigError(f"no stored key named {name!r} (see `f2g keys list`)")
     console.print(f"deleted key {name!r}")
+
+
+# ------------------------------------------------------------------------------------------------- registration
+
+
+def add_builtin_commands(cli: typer.Typer) -> None:
+    """Add f2g-core's own commands to ``cli``: what the built-in plugin's ``register_commands`` does."""
+    cli.command()(generate)
+    cli.command()(run)
+    cli.command()(plugins)
+    cli.add_typer(list_app, name="list")
+    cli.add_typer(keys_app, name="keys")
+    cli.add_typer(plugin_app, name="plugin")
 
 
 # ------------------------------------------------------------------------------------------------- entry point

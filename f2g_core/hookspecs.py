@@ -5,7 +5,9 @@ A plugin is a module (or object) exposed under the ``f2g`` entry-point group who
 components from configuration and calls their ``load()`` lazily, so listing plugins never loads a model.
 
 Every hook argument is opt-in (pluggy passes only the arguments an implementation names), so new arguments can
-be added to these specs without breaking existing plugins.
+be added to these specs without breaking existing plugins. f2g calls every hook through pluggy one plugin at a
+time (:func:`f2g_core.plugins.call_plugin`), so hook wrappers and ``F2G_TRACE_PLUGINS=1`` see each call and a
+plugin that raises never stops another.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ def register_commands(cli: Any) -> None:
     """Add commands to the ``f2g`` command line: ``cli`` is a :class:`typer.Typer`; call ``cli.command()(function)``
     or ``cli.add_typer(group, name=...)``.
 
-    ``f2g eval`` comes from the f2g-eval distribution this way. A name taken by an earlier plugin (or f2g-core) is
-    kept by it, and the newcomer is skipped with a warning; a plugin whose hook raises is skipped with one warning
-    line naming it, so it never breaks the command line or another plugin.
+    f2g-core's own commands (``generate``, ``run``, ``plugins``, ``list``, ``keys``, ``plugin``) are added this way
+    by its built-in plugin, first, and ``f2g eval`` by the f2g-eval distribution. A name taken by an earlier plugin
+    (or f2g-core) is kept by it, and the newcomer is skipped with a warning; a plugin whose hook raises is skipped
+    with one warning line naming it, so it never breaks the command line or another plugin.
     """
 
 
@@ -87,6 +90,8 @@ def describe_result(prompt: str, video: Any, config: Any) -> str | None:
 def register_suites(register: Register) -> None:
     """Register :class:`f2g_core.evaluation.NamedSuite` subclasses: prompt suites ``f2g eval NAME`` can run.
 
+    ``register(cls, aliases=(), override=False)`` as for rewards: the same registry, checks and precedence rule.
+
     A suite's ``name`` is what users pass instead of a file (``f2g eval shapes-benchmark``); its ``Options`` are
     set on the command line as ``NAME:key=value,key=value``.
     """
@@ -95,6 +100,8 @@ def register_suites(register: Register) -> None:
 @hookspec
 def register_metrics(register: Register) -> None:
     """Register :class:`f2g_core.evaluation.Metric` subclasses: scorers of finished videos for ``f2g eval``.
+
+    ``register(cls, aliases=(), override=False)`` as for rewards: the same registry, checks and precedence rule.
 
     A metric reports one or more named dimensions per video (``--metric NAME``). Every registered reward can also
     serve as a one-dimension metric without registering anything.

@@ -21,6 +21,12 @@ Environment variables:
 * ``F2G_PLUGIN_TIMEOUT``: seconds a plugin may take to import, and then to register (default 60).
 * ``F2G_STRICT_PLUGINS=1``: every plugin problem (a failure, a skipped duplicate, a clash, a plugin registering
   nothing) is a fatal :class:`PluginError` instead of a warning (useful in CI).
+* ``F2G_TRACE_PLUGINS=1``: print every hook call, its arguments and results to stderr (pluggy's tracing).
+
+Every kind of component (rewards, combiners, backbones, samplers, eval suites and metrics) registers through this
+one path: the same checks, the same precedence rule and the same provenance. Hooks are called through pluggy, one
+plugin at a time (:func:`call_each`): hook wrappers and tracing see every call, and a plugin that raises is skipped
+alone, never breaking the command or another plugin.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import os
 import sys
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +49,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Literal, TypeVar, cast
 
 import pluggy
-from pluggy import HookImpl
 
 from f2g_core import hookspecs
 from f2g_core.errors import ConfigError, PluginError
@@ -52,15 +58,19 @@ BUILTIN_PLUGINS = (
     "f2g_core.default_plugins.combiners",
     "f2g_core.default_plugins.samplers",
     "f2g_core.default_plugins.search_methods",
+    "f2g_core.default_plugins.commands",
 )
 HOOKS: dict[Kind, str] = {
     "reward": "register_rewards",
     "combiner": "register_combiners",
     "backbone": "register_backbones",
     "sampler": "register_samplers",
+    "suite": "register_suites",
+    "metric": "register_metrics",
 }
 PREFER_ENV = "F2G_PREFER"
 TIMEOUT_ENV = "F2G_PLUGIN_TIMEOUT"
+TRACE_ENV = "F2G_TRACE_PLUGINS"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULTS_KEY = "default_run_config"
 """The ``F2G_PREFER`` key that chooses which distribution's ``default_run_config`` is used."""
@@ -189,26 +199,40 @@ class Plugins:
     def failures(self) -> list[PluginInfo]:
         return [info for info in self.infos if not info.ok]
 
+    def call_each(self, hook_name: str, only: str | None = None, **kwargs: Any) -> list[tuple[PluginInfo, Any]]:
+        """Call every plugin's implementation of ``hook_name`` (or plugin ``only``'s), one plugin at a time, in load
+        order, through pluggy (:func:`call_plugin`).
+
+        ``(plugin, result)`` for each plugin that answered; one that raises (``SystemExit`` included) is skipped
+        with one warning line naming it, so a broken plugin never breaks the command or another plugin.
+        """
+        answers = []
+        for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper or (only is not None and impl.plugin_name != only):
+                continue
+            info = self.info(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name)
+            try:
+                result = call_plugin(self.manager, hook_name, impl.plugin_name, **kwargs)
+            except (Exception, SystemExit) as error:  # plugin code: a broken plugin never breaks the CLI
+                warnings.warn(
+                    f"f2g plugin {info.label}: {hook_name} failed and is skipped: {type(error).__name__}: {error}",
+                    stacklevel=2,
+                )
+                continue
+            answers.append((info, result))
+        return answers
+
     def default_run_config(self) -> dict[str, Any]:
         """The non-empty ``default_run_config`` of the installed plugins (``{}`` when none gives one).
 
         A plugin whose hook raises is skipped with a warning. When several distributions give defaults, the one
         ``F2G_PREFER=default_run_config=DIST`` names is used; without that choice it is a ConfigError naming them.
         """
-        given: list[tuple[PluginInfo, dict[str, Any]]] = []
-        for impl in self.manager.hook.default_run_config.get_hookimpls():
-            info = self.info(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name)
-            try:
-                result = cast("Mapping[str, Any] | None", impl.function())
-            except (Exception, SystemExit) as error:  # a broken plugin never breaks the CLI
-                warnings.warn(
-                    f"f2g plugin {info.label}: default_run_config failed and is skipped: "
-                    f"{type(error).__name__}: {error}",
-                    stacklevel=2,
-                )
-                continue
-            if result:
-                given.append((info, dict(result)))
+        given = [
+            (info, dict(cast("Mapping[str, Any]", result)))
+            for info, result in self.call_each("default_run_config")
+            if result
+        ]
         owners = {normal_name(info.distribution or info.module): (info, data) for info, data in given}
         if len(owners) <= 1:
             return given[0][1] if given else {}
@@ -274,10 +298,49 @@ def _selected(points: Iterable[EntryPoint], registry: Registry) -> list[EntryPoi
 
 
 def new_manager() -> pluggy.PluginManager:
-    """A plugin manager knowing the f2g hook specs and nothing else."""
+    """A plugin manager knowing the f2g hook specs and nothing else; with ``F2G_TRACE_PLUGINS=1`` it prints every
+    hook call, its arguments and its result to stderr (pluggy's tracing)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    if os.environ.get(TRACE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        manager.trace.root.setwriter(sys.stderr.write)
+        manager.enable_tracing()
     return manager
+
+
+def call_plugin(manager: pluggy.PluginManager, hook_name: str, plugin_name: str, **kwargs: Any) -> Any:
+    """Call plugin ``plugin_name``'s implementation of ``hook_name`` alone, through pluggy's hook caller: every
+    plugin's hook wrappers run around it and tracing sees it, as for a call of the whole hook.
+
+    The result is the implementation's return value (None when it returns nothing). Calling plugins one at a time
+    is what isolates them: a plugin that raises never stops another's implementation from running.
+    """
+    caller = getattr(manager.hook, hook_name)
+    others = {
+        impl.plugin
+        for impl in caller.get_hookimpls()
+        if impl.plugin_name != plugin_name and not (impl.wrapper or impl.hookwrapper)
+    }
+    results = manager.subset_hook_caller(hook_name, others)(**kwargs)
+    if caller.spec is not None and caller.spec.opts.get("firstresult"):
+        return results
+    return results[0] if results else None
+
+
+class _StandIn(types.SimpleNamespace):
+    """A hashable copy of an unhashable plugin object's public attributes (a ``SimpleNamespace`` of hook functions,
+    as tests and scripts write them): pluggy keeps plugins in sets when it calls a subset of them."""
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+    __eq__ = object.__eq__
+
+
+def _hashable(plugin: Any) -> Any:
+    try:
+        hash(plugin)
+    except TypeError:
+        return _StandIn(**{name: getattr(plugin, name) for name in dir(plugin) if not name.startswith("_")})
+    return plugin
 
 
 def _hook_names(manager: pluggy.PluginManager) -> list[str]:
@@ -297,7 +360,8 @@ def _near_hooks(manager: pluggy.PluginManager, plugin: Any) -> list[tuple[str, s
     return pairs
 
 
-def _add(manager: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> bool:
+def _add(manager: pluggy.PluginManager, original: Any, info: PluginInfo) -> bool:
+    plugin = _hashable(original)
     try:
         manager.register(plugin, name=info.name)
         manager.check_pending()
@@ -402,23 +466,25 @@ def _load_plugins(
         infos.append(info)
         _add(manager, plugin, info)
     loaded_plugins = Plugins(manager=manager, registry=registry, infos=infos, prefer=prefer)
-    impls = {kind: getattr(manager.hook, hook).get_hookimpls() for kind, hook in HOOKS.items()}
+    implemented = {
+        (kind, impl.plugin_name)
+        for kind, hook in HOOKS.items()
+        for impl in getattr(manager.hook, hook).get_hookimpls()
+        if not (impl.wrapper or impl.hookwrapper)
+    }
     for info in infos:
         if info.ok:
-            _register_all(
-                loaded_plugins,
-                info,
-                [(kind, impl) for kind in HOOKS for impl in impls[kind] if impl.plugin_name == info.name],
-                timeout,
-            )
+            kinds = [kind for kind in HOOKS if (kind, info.name) in implemented]
+            _register_all(loaded_plugins, info, kinds, timeout)
     for info in infos:
         if not info.ok:
             registry.unavailable[info.label] = f"failed to load ({info.error})"
     return loaded_plugins
 
 
-def _register_all(plugins: Plugins, info: PluginInfo, impls: list[tuple[Kind, HookImpl]], timeout: float) -> None:
-    """Run one plugin's registration hooks (isolated, with the time limit), then add its components one by one.
+def _register_all(plugins: Plugins, info: PluginInfo, kinds: list[Kind], timeout: float) -> None:
+    """Run one plugin's registration hooks (through pluggy, isolated, with the time limit), then add its
+    components one by one, whatever their kind, by the same checks and precedence rule.
 
     A hook that raises or hangs registers none of the plugin's components (it is half-configured). A component
     whose id is taken, or that is not a valid component, is skipped alone, with a warning.
@@ -426,16 +492,16 @@ def _register_all(plugins: Plugins, info: PluginInfo, impls: list[tuple[Kind, Ho
     staged: list[tuple[Kind, type, tuple[str, ...], bool]] = []
 
     def run_hooks() -> list[tuple[Kind, type, tuple[str, ...], bool]]:
-        for kind, impl in impls:
+        for kind in kinds:
 
             def register(cls: type, aliases: Iterable[str] = (), override: bool = False, _kind: Kind = kind) -> None:
                 staged.append((_kind, cls, tuple(aliases), bool(override)))
 
-            impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
+            call_plugin(plugins.manager, HOOKS[kind], info.name, register=register)
         return list(staged)
 
     try:
-        registered = _isolated(info, "its registration hooks", run_hooks, timeout) if impls else []
+        registered = _isolated(info, "its registration hooks", run_hooks, timeout) if kinds else []
     except Exception as error:
         _fail(info, error)
         return
@@ -446,7 +512,7 @@ def _register_all(plugins: Plugins, info: PluginInfo, impls: list[tuple[Kind, Ho
         except PluginError as error:
             info.skipped.append(f"{kind}:{getattr(cls, 'name', cls)!s} ({error})")
             _warn(info, str(error), error)
-    if impls and not registered:
+    if kinds and not registered:
         message = "registers nothing: its registration hooks registered no component"
         info.notes.append(message)
         _warn(info, message)

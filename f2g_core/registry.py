@@ -1,4 +1,8 @@
-"""Component ids -> classes, and building components from configuration with helpful errors."""
+"""Component ids -> classes, and building components from configuration with helpful errors.
+
+One registry holds every kind a plugin can register (rewards, combiners, backbones, samplers, eval suites and
+metrics), each checked against its base class; :mod:`f2g_core.plugins` fills it through one registration path.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from f2g_core.errors import ConfigError, PluginError
+from f2g_core.evaluation import Metric, NamedSuite
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 from f2g_core.population import Sampler
 
-Kind = Literal["reward", "combiner", "backbone", "sampler"]
-KINDS: dict[Kind, type[Component]] = {"reward": Reward, "combiner": Combiner, "backbone": Backbone, "sampler": Sampler}
+Kind = Literal["reward", "combiner", "backbone", "sampler", "suite", "metric"]
+KINDS: dict[Kind, type[Component]] = {
+    "reward": Reward,
+    "combiner": Combiner,
+    "backbone": Backbone,
+    "sampler": Sampler,
+    "suite": NamedSuite,
+    "metric": Metric,
+}
 
 
 class DuplicateId(PluginError):

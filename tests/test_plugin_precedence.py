@@ -280,31 +280,22 @@ def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge
 
 
 METRIC = """
-from pydantic import BaseModel
-
-from f2g_core.hookspecs import hookimpl
+from f2g_core import Metric, hookimpl
 
 
-class Metric:
+class Twin(Metric):
     name = "{name}"
-
-    class Options(BaseModel):
-        pass
-
-    def __init__(self, options):
-        self.origin = "{origin}"
+    origin = "{origin}"
 
 
 @hookimpl
 def register_metrics(register):
-    register(Metric)
+    register(Twin)
 """
 
 
 @pytest.mark.parametrize("name", ["twin-metric", "shapes"])
 def test_eval_metric_names_follow_the_same_rule(site: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    collect = pytest.importorskip("f2g_eval.hooks").collect
-
     for distribution, entry in (("f2g-plugin-aaa-impostor", "aaa"), ("honest-metrics", "zzz")):
         module = f"metric_{entry}_{name.replace('-', '_')}"
         (site / f"{module}.py").write_text(METRIC.replace("{name}", name).replace("{origin}", distribution))
@@ -313,12 +304,12 @@ def test_eval_metric_names_follow_the_same_rule(site: Path, monkeypatch: pytest.
     if name == "shapes" and importlib.util.find_spec("f2g_plugin_shapes") is None:
         pytest.skip("needs f2g-plugin-shapes")
     monkeypatch.setenv("F2G_LOAD_PLUGINS", wanted)
-    with pytest.warns(UserWarning, match=f"metric name '{name}' is registered by"):
-        metrics = collect("register_metrics", load_plugins())
+    with pytest.warns(UserWarning, match=f"metric id '{name}' is registered by"):
+        registry = load_plugins().registry
     with pytest.raises(ConfigError) as clash:
-        metrics[name][1](metrics[name][1].Options())
+        registry.get("metric", name)
     assert "f2g-plugin-aaa-impostor" in str(clash.value) and "honest-metrics" in str(clash.value)
     assert f"F2G_PREFER={name}=" in str(clash.value)
     monkeypatch.setenv("F2G_PREFER", f"{name}=honest-metrics")
-    chosen = collect("register_metrics", load_plugins())[name][1]
-    assert chosen(chosen.Options()).origin == "honest-metrics"
+    entry = load_plugins().registry.get("metric", name)
+    assert entry.cls.origin == "honest-metrics" and entry.distribution == "honest-metrics"  # type: ignore[attr-defined]

@@ -1,8 +1,8 @@
 """``f2g eval``: suites × seeds × configs, scored by held-out metrics, stored resumably, summarised and reported.
 
 Modules, each with one job: :mod:`suites` (what to generate), :mod:`metrics` (how finished videos are scored),
-:mod:`hooks` and :mod:`refs` (what plugins register, ``NAME:key=value`` references), :mod:`jobs` (one job = item ×
-seed × config, and running it on a pipeline), :mod:`store` (the SQLite results store and the directory lock),
+:mod:`refs` (``NAME:key=value`` references to what plugins register), :mod:`jobs` (one job = item × seed ×
+config, and running it on a pipeline), :mod:`store` (the SQLite results store and the directory lock),
 :mod:`limits` (one concurrency limit and budget for remote rewards per eval run), :mod:`engines` (local threads,
 Ray actors), :mod:`summary` (bootstrap intervals), :mod:`report` (the HTML report), :mod:`export` (VBench
 layout), :mod:`runner` (a run from start to finish; the Python API), :mod:`cli` (the ``f2g eval`` command) and

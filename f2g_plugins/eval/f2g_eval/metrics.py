@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 from f2g_core.config import RunConfig
@@ -20,7 +21,6 @@ from f2g_core.registry import format_validation_error
 from f2g_core.sampling import default_key_frames
 from pydantic import ValidationError
 
-from f2g_eval.hooks import collect
 from f2g_eval.refs import parse_ref
 
 
@@ -59,26 +59,30 @@ class RewardMetric(Metric):
         return {self.name: value if math.isfinite(value) else math.nan}
 
 
-def registered_metrics() -> dict[str, tuple[str, type[Metric]]]:
-    return collect("register_metrics")
+def registered_metrics() -> dict[str, type[Metric]]:
+    """Metrics registered by plugins (``name -> class``; the one registry, aliases included)."""
+    registry = default_plugins().registry
+    return {key: cast("type[Metric]", entry.cls) for key, entry in registry.entries["metric"].items()}
 
 
 def build_metric(ref: str) -> Metric:
     """A metric by ``NAME[:key=value,...]``: a registered metric, else a registered reward used as one."""
     name, options = parse_ref(ref, "metric")
+    registry = default_plugins().registry
+    if name in registry.clashes["metric"]:  # two installed distributions register it and F2G_PREFER chooses neither
+        raise ConfigError(f"--metric {name}: {registry.clashes['metric'][name]}")
     metrics = registered_metrics()
     if name in metrics:
-        cls = metrics[name][1]
+        cls = metrics[name]
         try:
             return cls(cls.Options.model_validate(options))
         except ValidationError as error:
             raise ConfigError(f"--metric {name}: {format_validation_error(error)}") from None
-    rewards = default_plugins().registry
-    if name in rewards.entries["reward"]:
-        reward = rewards.build("reward", name, options, f"--metric {name}")
+    if name in registry.entries["reward"]:
+        reward = registry.build("reward", name, options, f"--metric {name}")
         assert isinstance(reward, Reward)
         return RewardMetric(reward, name)
-    known = sorted({*metrics, *rewards.names("reward")})
+    known = sorted({*metrics, *registry.names("reward")})
     raise ConfigError(f"--metric {name!r}: no metric or reward of that name (available: {', '.join(known) or 'none'})")
 
 

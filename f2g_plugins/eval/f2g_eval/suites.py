@@ -16,14 +16,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from f2g_core.errors import ConfigError
 from f2g_core.evaluation import NamedSuite, Suite, SuiteItem
+from f2g_core.plugins import default_plugins
 from f2g_core.registry import format_validation_error
 from pydantic import ValidationError
 
-from f2g_eval.hooks import collect
 from f2g_eval.refs import parse_ref
 
 MAX_SEED = 2**63 - 1
@@ -131,9 +131,10 @@ def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
 READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".json": _read_json}
 
 
-def named_suites() -> dict[str, tuple[str, type[NamedSuite]]]:
-    """Suites registered by plugins: ``name -> (plugin, class)``."""
-    return collect("register_suites")
+def named_suites() -> dict[str, type[NamedSuite]]:
+    """Suites registered by plugins (``name -> class``; the one registry, aliases included)."""
+    registry = default_plugins().registry
+    return {key: cast("type[NamedSuite]", entry.cls) for key, entry in registry.entries["suite"].items()}
 
 
 def _read_file(path: Path) -> list[SuiteItem]:
@@ -172,6 +173,9 @@ def load_suite(ref: str, dimensions: Sequence[str] = ()) -> Suite:
         name = path.stem
     else:
         name, options = parse_ref(ref, "suite")
+        clashes = default_plugins().registry.clashes["suite"]
+        if name in clashes:  # two installed distributions register it and F2G_PREFER chooses neither
+            raise ConfigError(f"suite {ref!r}: {clashes[name]}")
         registered = named_suites()
         if name not in registered:
             known = ", ".join(sorted(registered)) or "none"
@@ -179,7 +183,7 @@ def load_suite(ref: str, dimensions: Sequence[str] = ()) -> Suite:
                 f"suite {ref!r}: no such file, and no installed plugin provides a suite of that name "
                 f"(named suites: {known})"
             )
-        cls = registered[name][1]
+        cls = registered[name]
         try:
             suite = cls(cls.Options.model_validate(options))
         except ValidationError as error:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from f2g_eval.cli import eval_command
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "evaluation.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "evaluation.md"
 
 
 def test_every_eval_option_is_documented() -> None:

@@ -114,7 +114,7 @@ class NotAMapping(Constant):
 @pytest.fixture
 def test_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     """The metrics above, registered as a plugin would."""
-    found = {cls.name: ("test-metrics", cls) for cls in (Constant, LoadFails, Exits, Raises, Odd, NotAMapping)}
+    found = {cls.name: cls for cls in (Constant, LoadFails, Exits, Raises, Odd, NotAMapping)}
     monkeypatch.setattr(metrics_module, "registered_metrics", lambda: found)
 
 

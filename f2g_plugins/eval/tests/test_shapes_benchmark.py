@@ -10,7 +10,7 @@ from f2g_core.cli import main
 
 from .conftest import read_csv
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = ROOT / "benchmarks" / "shapes"
 
 
