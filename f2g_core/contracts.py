@@ -1,5 +1,7 @@
 """Contract tests every component plugin inherits (in the spirit of diffusers' PipelineTesterMixin).
 
+Eval metrics have theirs beside the metric base: :class:`f2g_core.eval.contracts.MetricContract`.
+
 A plugin's test module subclasses :class:`RewardContract`, :class:`BackboneContract`, :class:`SamplerContract` or
 :class:`CombinerContract`, names its component and how to build a small offline instance, and pytest collects the
 inherited tests with it::
@@ -29,7 +31,9 @@ method) runs on the analytic Gaussian-mixture backbone: its counted model calls 
 formula, its plain setting (one candidate, particle or beam: :attr:`SamplerContract.plain_options`) must be plain
 sampling bit for bit, ``generate_many`` must equal one video at a time, the same seed twice must give the same video
 (which catches randomness the method draws itself instead of through ``tools.rng``), and the trace's lineage must
-be consistent (every chain's parent a chain of the step before, carrying its lineage id). A combiner must give one
+be consistent (every chain's parent a chain of the step before, carrying its lineage id); a malformed step (wrong
+row counts, parents or picked rows out of range) fails any of them with the loop's one-line ComponentError naming
+the sampler and the problem. A combiner must give one
 finite number per candidate, NaN for a candidate with any NaN score (and finite numbers for the others), and
 permuting the candidates must permute its output. Class attributes tune tolerances and opt out of what a component
 documents it does not do.
@@ -389,7 +393,8 @@ def _check_lineage(sampler: str, trace: RunTrace, num_chains: int, num_steps: in
             assert 0 <= parent < len(previous), f"{where}: row {row}'s parent {parent} is not one of {len(previous)}"
             assert chain == previous[parent], (
                 f"{where}: row {row} names parent {parent} (lineage {previous[parent]}) but carries lineage {chain}: "
-                "its parents do not match the rows it took (return parents=rows for population.take(rows))"
+                "its parents do not match the rows it took (return population.select(rows), or parents=rows for "
+                "population.take(rows))"
             )
         previous = record.chains
     assert len(previous) == 1, f"sampler {sampler!r} ended with {len(previous)} chains per video; finish() keeps 1"
