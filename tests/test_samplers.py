@@ -510,7 +510,7 @@ def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: di
     options = {"num_candidates": 4, "checkpoints": [0.6, 0.95], "checkpoint_by": "sigma"}
     pipeline = Pipeline.from_config(_config(gmm_config, "prune", **options), registry=f2g_registry)
     schedule = pipeline.backbone.schedule(12)
-    steps = pipeline.sampler.checkpoint_steps(12, schedule)
+    steps = pipeline.sampler.options.checkpoint_steps(12, schedule)
     assert steps == [next(k for k in range(11) if schedule.sigmas[k] <= v) for v in (0.95, 0.6)] == [7, 10]
     result = pipeline.generate(seed=0)
     assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(12, schedule)

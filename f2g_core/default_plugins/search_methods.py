@@ -63,40 +63,33 @@ class Prune(Sampler):
                 raise ValueError("checkpoint_fractions: every fraction must be between 0 and 1 (exclusive)")
             return value
 
+        def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+            """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
+            if self.checkpoints is None:
+                last = num_steps - 2
+                return sorted({min(max(math.ceil(f * num_steps) - 1, 0), last) for f in self.checkpoint_fractions})
+            if self.checkpoint_by == "step":
+                return sorted({int(c) for c in self.checkpoints})
+            if schedule is None:
+                raise ValueError("guidance.options.checkpoints are noise levels: the cost depends on the schedule")
+            return steps_from_sigma(self.checkpoints, schedule)
+
+        def live(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+            """Chains alive entering each step 0 … T − 1."""
+            alive, counts = self.num_candidates, []
+            checkpoints = set(self.checkpoint_steps(num_steps, schedule))
+            for k in range(num_steps):
+                counts.append(alive)
+                if k in checkpoints:
+                    alive = max(1, math.ceil(alive * self.keep - 1e-9))
+            return counts
+
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
-        run still fits (spending the remainder on the chains that survive longest)."""
-        derived: dict[str, Any] = {}
-        if "num_candidates" not in given:
-            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
-            if size is None:
-                raise too_small(cls.name, model_calls, num_steps)
-            derived["num_candidates"] = size
-        if "checkpoints" in given or "checkpoint_fractions" in given:
-            return derived
-        fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
-        while fractions:
-            later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
-            options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
-            if later == fractions or cls(options).model_calls(num_steps) > model_calls:
-                break
-            fractions = later
-        return {**derived, "checkpoint_fractions": fractions}
-
-    def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
-        """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
-        o = self.options
-        if o.checkpoints is None:
-            return sorted({min(max(math.ceil(f * num_steps) - 1, 0), num_steps - 2) for f in o.checkpoint_fractions})
-        if o.checkpoint_by == "step":
-            return sorted({int(c) for c in o.checkpoints})
-        if schedule is None:
-            raise ValueError("guidance.options.checkpoints are noise levels: the cost depends on the schedule")
-        return steps_from_sigma(o.checkpoints, schedule)
+        return _prune_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
         o = self.options
@@ -108,21 +101,12 @@ class Prune(Sampler):
                     f"{num_steps} (the last step is the final choice); give whole step numbers in that range"
                 )
 
-    def live(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
-        """Chains alive entering each step 0 … T − 1."""
-        alive, counts = self.options.num_candidates, []
-        checkpoints = set(self.checkpoint_steps(num_steps, schedule))
-        for k in range(num_steps):
-            counts.append(alive)
-            if k in checkpoints:
-                alive = max(1, math.ceil(alive * self.options.keep - 1e-9))
-        return counts
-
     def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        return chain_calls(self.live(num_steps, schedule), set(self.checkpoint_steps(num_steps, schedule)))
+        o = self.options
+        return chain_calls(o.live(num_steps, schedule), set(o.checkpoint_steps(num_steps, schedule)))
 
     def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        live = self.live(num_steps, schedule)
+        live = self.options.live(num_steps, schedule)
         pruned = sum(live[k + 1] != live[k] for k in range(num_steps - 1))
         return pruned + int(live[-1] > 1)  # each pruning checkpoint, and the final choice among survivors
 
@@ -132,7 +116,7 @@ class Prune(Sampler):
         return step
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
-        live = self.live(tools.num_steps, tools.schedule)
+        live = self.options.live(tools.num_steps, tools.schedule)
         if k + 1 >= tools.num_steps or live[k + 1] == live[k]:
             return tools.plain(population, k)
         candidates = tools.propose(population, k, 1)  # x̂0 at k + 1 is needed by the next step anyway
@@ -174,19 +158,7 @@ class Draft(Sampler):
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
-        derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
-        if "num_candidates" in given:
-            return derived
-        options = {**derived, **given}
-        lower = int(options.get("num_commits", 1))
-        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
-        if size is None and "draft_steps" not in given:
-            derived["draft_steps"] = options["draft_steps"] = 1
-            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
-        if size is None:
-            raise too_small(cls.name, model_calls, num_steps)
-        return {**derived, "num_candidates": size}
+        return _draft_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
         o = self.options
@@ -230,6 +202,43 @@ class Draft(Sampler):
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k, self.options.commit_eta)
+
+
+def _prune_budget(cls: type[Prune], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+    """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
+    run still fits (spending the remainder on the chains that survive longest)."""
+    derived: dict[str, Any] = {}
+    if "num_candidates" not in given:
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
+        if size is None:
+            raise too_small(cls.name, model_calls, num_steps)
+        derived["num_candidates"] = size
+    if "checkpoints" in given or "checkpoint_fractions" in given:
+        return derived
+    fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
+    while fractions:
+        later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
+        options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
+        if later == fractions or cls(options).model_calls(num_steps) > model_calls:
+            break
+        fractions = later
+    return {**derived, "checkpoint_fractions": fractions}
+
+
+def _draft_budget(cls: type[Draft], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+    """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
+    derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
+    if "num_candidates" in given:
+        return derived
+    options = {**derived, **given}
+    lower = int(options.get("num_commits", 1))
+    size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+    if size is None and "draft_steps" not in given:
+        derived["draft_steps"] = options["draft_steps"] = 1
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+    if size is None:
+        raise too_small(cls.name, model_calls, num_steps)
+    return {**derived, "num_candidates": size}
 
 
 @hookimpl
