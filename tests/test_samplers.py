@@ -549,3 +549,34 @@ def test_batched_equals_one_chain_per_call(
     assert any(s.selected for s in a.trace.steps)  # pruning or drafting chose something
     assert (a.trace.final is None) == (b.trace.final is None)
     assert a.trace.final is None or a.trace.final.chosen == b.trace.final.chosen  # type: ignore[union-attr]
+
+
+def test_chosen_has_one_meaning_an_index_into_the_scored_candidates(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    """Every method's ``selected`` indexes the record's ``combined`` (the candidates scored, in order), and names
+    the candidate each row is: for one proposal per chain (SMC, prune) and final choices that is the parent itself,
+    for beam search parent·K + candidate, for Free²Guide the kept candidate, which the best score decides."""
+    for method, options in METHODS:
+        if method == "none":
+            continue
+        results = Pipeline.from_config(_config(gmm_config, method, **options), registry=f2g_registry).generate_many(
+            ["a", "b"], 0
+        )
+        for result in results:
+            records = [*result.trace.steps, *([result.trace.final] if result.trace.final else [])]
+            decided = [r for r in records if r.selected]
+            assert decided, (method, options)
+            for record in decided:
+                where = (method, options, record.phase, record.step)
+                assert all(0 <= s < len(record.combined) for s in record.selected), where
+                assert record.chosen == (record.selected[0] if len(record.selected) == 1 else None), where
+                one_each = method in ("smc", "prune") or record.phase == "final"
+                if one_each:
+                    assert record.selected == record.parents, where
+                elif method == "beam":
+                    k = options["num_candidates"]
+                    assert [s // k for s in record.selected] == record.parents, where
+                elif method == "free2guide" and record.phase == "step":
+                    scores = np.array(record.combined, dtype=float)
+                    assert record.selected == [int(np.nanargmax(scores))], where
