@@ -236,33 +236,30 @@ class Free2Guide(_WindowMethod):
         return super().planned_guided_steps(num_steps, schedule) + int(self.options.initial_candidates)
 
     def start(self, tools: Toolbox) -> Step:
-        if not (self.options.initial_candidates and tools.guiding):
+        o = self.options
+        if not (o.initial_candidates and tools.guiding):
             return tools.start(1)
-        candidates = tools.initial_candidates(self.options.num_candidates)
-        return self._keep(tools, candidates, tools.score(_x0(candidates), candidates.population.video, 0))
+        candidates = tools.initial_candidates(o.num_candidates)
+        scores = tools.score(_x0(candidates), candidates.population.video, 0)
+        return tools.keep_best(candidates, scores, 1, o.selection, o.temperature)
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         o = self.options
         if not self.guides(tools, k):
             return tools.plain(population, k)
-        if o.min_spread is None or o.num_candidates <= 2:
-            candidates = tools.propose(population, k, o.num_candidates)
-            return self._keep(tools, candidates, tools.score_candidates(candidates, k, o.lookahead))
-        # candidates 0 and 1 first; the other n − 2 only for rows whose two scores are min_spread apart or more
+        probe = o.min_spread is not None and o.num_candidates > 2  # candidates 0 and 1 first
         population = tools.with_x0(population, k)
-        candidates = tools.propose(population, k, 2)
+        candidates = tools.propose(population, k, 2 if probe else o.num_candidates)
         scores = tools.score_candidates(candidates, k, o.lookahead)
-        pairs = scores.reshape(-1, 2)
-        told = np.flatnonzero(np.abs(pairs[:, 1] - pairs[:, 0]) >= o.min_spread)  # NaN: not told apart
-        pairs[np.setdiff1d(np.arange(len(population)), told)] = np.nan  # nothing scored: candidate 0 is kept
-        if len(told):
-            rest = tools.propose(population.take(told), k, o.num_candidates - 2, first=2)
-            candidates = candidates.join(rest, told)
-            scores = np.concatenate([scores, tools.score_candidates(rest, k, o.lookahead)])
-        return self._keep(tools, candidates, scores)
-
-    def _keep(self, tools: Toolbox, candidates: Candidates, scores: np.ndarray) -> Step:
-        return tools.keep_best(candidates, scores, 1, self.options.selection, self.options.temperature)
+        if probe:  # the other n − 2 only for rows whose two scores are min_spread apart or more
+            pairs = scores.reshape(-1, 2)
+            told = np.flatnonzero(np.abs(pairs[:, 1] - pairs[:, 0]) >= o.min_spread)  # NaN: not told apart
+            pairs[np.setdiff1d(np.arange(len(population)), told)] = np.nan  # nothing scored: candidate 0 is kept
+            if len(told):
+                rest = tools.propose(population.take(told), k, o.num_candidates - 2, first=2)
+                candidates = candidates.join(rest, told)
+                scores = np.concatenate([scores, tools.score_candidates(rest, k, o.lookahead)])
+        return tools.keep_best(candidates, scores, 1, o.selection, o.temperature)
 
 
 class BestOfN(Sampler):
