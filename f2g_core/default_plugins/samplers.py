@@ -416,27 +416,14 @@ class SMC(Sampler):
         candidates = tools.propose(population, k, 1)
         reward = tools.score_candidates(candidates, k)
         moved = candidates.population
-        moved.memo.update(reward=reward, **self._weights(moved, reward * o.beta(k + 1, tools.schedule)))
+        tilted = reward * o.beta(k + 1, tools.schedule)
+        moved.memo.update(reward=reward, **potential_weights(moved, tilted, o.potential, o.lam))
         step = tools.resample(candidates, moved.memo["logw"], o.resampling, size, o.ess_threshold)
         memo = step.population.memo
         for v, mine in groups(step.population.video):
             if step.resampled and step.resampled[v]:  # equal weights again; the potential is measured from here on
                 memo["ref"][mine], memo["logw"][mine] = memo["phi"][mine], 0.0
         return step
-
-    def _weights(self, moved: Population, reward: np.ndarray) -> dict[str, np.ndarray]:
-        """Φ_t, the reference Φ at the last resampling, and the log weights λ(Φ_t − Φ_ref) of every particle, shifted
-        per video so the largest is 0 (any finite λ, however large, then neither overflows nor loses the best)."""
-        memo, ref = moved.memo, moved.memo.get("ref", np.zeros_like(reward))
-        phi = {
-            "difference": reward,
-            "max": np.fmax(memo.get("phi", reward), reward),
-            "sum": memo.get("phi", np.zeros_like(reward)) + reward,
-        }[self.options.potential]
-        logw = np.empty_like(reward)
-        for _, mine in groups(moved.video):
-            logw[mine] = tilted_log_weights(phi[mine] - ref[mine], self.options.lam)
-        return {"phi": phi, "ref": ref, "logw": logw}
 
     def finish(self, tools: Toolbox, population: Population) -> Step:
         if len(population) == tools.num_videos:
@@ -475,6 +462,22 @@ class Beam(_WindowMethod):
         candidates = tools.propose(population, k, self.options.num_candidates)
         scores = tools.score_candidates(candidates, k, self.options.lookahead)
         return tools.keep_best(candidates, scores, keep=self.options.num_beams)  # plain beams if nothing scored
+
+
+def potential_weights(particles: Population, reward: np.ndarray, potential: str, lam: float) -> dict[str, np.ndarray]:
+    """SMC's ``phi`` (Φ_t), ``ref`` (Φ at the last resampling) and ``logw`` (λ(Φ_t − Φ_ref)) of every particle, from
+    its new ``reward`` and the Φ and reference its memo carries; the log weights are shifted per video so the largest
+    is 0 (any finite λ, however large, then neither overflows nor loses the best)."""
+    memo, ref = particles.memo, particles.memo.get("ref", np.zeros_like(reward))
+    phi = {
+        "difference": reward,
+        "max": np.fmax(memo.get("phi", reward), reward),
+        "sum": memo.get("phi", np.zeros_like(reward)) + reward,
+    }[potential]
+    logw = np.empty_like(reward)
+    for _, mine in groups(particles.video):
+        logw[mine] = tilted_log_weights(phi[mine] - ref[mine], lam)
+    return {"phi": phi, "ref": ref, "logw": logw}
 
 
 def chain_calls(live: list[int], scored: set[int]) -> int:
