@@ -1,4 +1,5 @@
-"""f2g's reward contract (f2g_core.contracts) on ``videoreward`` with the seeded miniature (``model: tiny``)."""
+"""f2g's reward and metric contracts (f2g_core.contracts, f2g_core.eval.contracts) on ``videoreward`` with the
+seeded miniature (``model: tiny``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from f2g_plugin_videoreward.reward import VideoReward
 
 from f2g_core.contracts import RewardContract
+from f2g_core.eval.contracts import MetricContract
 
 
 class TestVideoRewardContract(RewardContract):
@@ -24,3 +26,9 @@ class TestVideoRewardContract(RewardContract):
         reward.load()
         yield reward
         reward.close()
+
+
+class TestVideoRewardMetricContract(MetricContract):
+    plugin = plugin
+    component_id = "videoreward"
+    options: ClassVar[dict[str, Any]] = {"model": "tiny", "fps": 8.0, "device": "cpu"}
