@@ -554,7 +554,8 @@ def test_batched_equals_one_chain_per_call(
 def test_chosen_has_one_meaning_an_index_into_the_scored_candidates(
     f2g_registry: Registry, gmm_config: dict[str, Any]
 ) -> None:
-    """Every method's ``selected`` indexes the record's ``combined`` (the candidates scored, in order), and names
+    """Every method's ``selected`` indexes the record's ``combined`` (the candidates scored, in order; the finished
+    particles when SMC's final choice reuses the last step's scores), and names
     the candidate each row is: for one proposal per chain (SMC, prune) and final choices that is the parent itself,
     for beam search parent·K + candidate, for Free²Guide the kept candidate, which the best score decides."""
     for method, options in METHODS:
@@ -565,11 +566,15 @@ def test_chosen_has_one_meaning_an_index_into_the_scored_candidates(
         )
         for result in results:
             records = [*result.trace.steps, *([result.trace.final] if result.trace.final else [])]
-            decided = [r for r in records if r.selected]
-            assert decided, (method, options)
-            for record in decided:
+            assert any(r.selected for r in records), (method, options)
+            before: list[int] = []
+            for record in records:
+                chains, before = before, record.chains  # the chains entering this record's step, and after it
+                if not record.selected:
+                    continue
                 where = (method, options, record.phase, record.step)
-                assert all(0 <= s < len(record.combined) for s in record.selected), where
+                pool = len(record.combined) or len(chains)  # SMC's final choice reuses the last step's scores
+                assert all(0 <= s < pool for s in record.selected), where
                 assert record.chosen == (record.selected[0] if len(record.selected) == 1 else None), where
                 one_each = method in ("smc", "prune") or record.phase == "final"
                 if one_each:
