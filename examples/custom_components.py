@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -23,11 +23,7 @@ from f2g_core import Pipeline
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.interfaces import Combiner
 from f2g_core.plugins import load_plugins
-from f2g_core.population import Population, Sampler, Step
-from f2g_core.selection import select
-
-if TYPE_CHECKING:
-    from f2g_core.sampling import Tools
+from f2g_core.population import Population, Sampler, Step, Toolbox
 
 
 class GeometricMean(Combiner):
@@ -64,24 +60,14 @@ class KeepIfBetter(Sampler):
     def model_calls(self, num_steps: int) -> int:
         return num_steps + self.options.num_guided_steps * (self.options.num_candidates - 1)
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         if k >= self.options.num_guided_steps or not tools.guiding:
             return tools.plain(population, k)
         candidates = tools.propose(population, k, self.options.num_candidates)
-        pool = candidates.population
-        assert pool.x0 is not None, "proposals carry their x̂0"
-        scores = tools.score(pool.x0, pool.video, k)
-        rows = []
-        for row in range(len(population)):
-            mine = np.flatnonzero(candidates.parent == row)  # mine[0] is the plain transition
-            best = select(scores[mine], "argmax", 1.0, tools.rng(int(population.video[row]), k))
-            better = (
-                best is not None
-                and scores[mine[best]] > np.nan_to_num(scores[mine[0]], nan=-np.inf) + self.options.margin
-            )
-            rows.append(mine[best] if better else mine[0])
-        picked = np.asarray(rows)
-        return Step(pool.take(picked), parents=candidates.parent[picked], chosen=candidates.index[picked])
+        scores = tools.score_candidates(candidates, k)  # NaN for a candidate no reward could score
+        plain = np.repeat(scores[candidates.index == 0], self.options.num_candidates)  # each row's candidate 0
+        beats = scores > np.nan_to_num(plain, nan=-np.inf) + self.options.margin
+        return tools.keep_best(candidates, np.where(beats, scores, np.nan))  # none beats it: candidate 0 is kept
 
 
 @hookimpl

@@ -39,6 +39,7 @@ _LAZY = {
     "Step": "f2g_core.population",
     "Population": "f2g_core.population",
     "Candidates": "f2g_core.population",
+    "Toolbox": "f2g_core.population",
     "Tools": "f2g_core.sampling",
     "INIT_STEP": "f2g_core.randomness",
     "FINAL_STEP": "f2g_core.randomness",
@@ -87,6 +88,7 @@ __all__ = [
     "StepInfo",
     "Suite",
     "SuiteItem",
+    "Toolbox",
     "Tools",
     "UnguidedRun",
     "__version__",
@@ -120,7 +122,7 @@ if TYPE_CHECKING:
         StepInfo,
     )
     from f2g_core.pipeline import Pipeline, RunResult, generate
-    from f2g_core.population import Candidates, Population, Sampler, Step
+    from f2g_core.population import Candidates, Population, Sampler, Step, Toolbox
     from f2g_core.randomness import FINAL_STEP, INIT_STEP
     from f2g_core.sampling import Tools
 

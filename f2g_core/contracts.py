@@ -1,8 +1,8 @@
 """Contract tests every component plugin inherits (in the spirit of diffusers' PipelineTesterMixin).
 
-A plugin's test module subclasses :class:`RewardContract`, :class:`BackboneContract`, :class:`SamplerContract` or
-:class:`CombinerContract`, names its component and how to build a small offline instance, and pytest collects the
-inherited tests with it::
+A plugin's test module subclasses :class:`RewardContract`, :class:`BackboneContract`, :class:`SamplerContract`,
+:class:`CombinerContract` or :class:`MetricContract`, names its component and how to build a small offline
+instance, and pytest collects the inherited tests with it::
 
     import f2g_plugin_brightness.plugin as plugin
     from f2g_core.contracts import RewardContract
@@ -29,7 +29,9 @@ method) runs on the analytic Gaussian-mixture backbone: its counted model calls 
 formula, its plain setting (one candidate, particle or beam: :attr:`SamplerContract.plain_options`) must be plain
 sampling bit for bit, ``generate_many`` must equal one video at a time, the same seed twice must give the same video
 (which catches randomness the method draws itself instead of through ``tools.rng``), and the trace's lineage must
-be consistent (every chain's parent a chain of the step before, carrying its lineage id). A combiner must give one
+be consistent (every chain's parent a chain of the step before, carrying its lineage id); a malformed step (wrong
+row counts, parents or picked rows out of range) fails any of them with the loop's one-line ComponentError naming
+the sampler and the problem. A combiner must give one
 finite number per candidate, NaN for a candidate with any NaN score (and finite numbers for the others), and
 permuting the candidates must permute its output. Class attributes tune tolerances and opt out of what a component
 documents it does not do.
@@ -49,6 +51,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
+from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward, RewardBatch
 from f2g_core.testing import assert_close_to_scale, gmm_run_config, isolated_plugins, textured_batch
 
@@ -56,7 +59,14 @@ if TYPE_CHECKING:
     from f2g_core.pipeline import Pipeline, RunResult
     from f2g_core.trace import RunTrace
 
-__all__ = ["BackboneContract", "CombinerContract", "ComponentContract", "RewardContract", "SamplerContract"]
+__all__ = [
+    "BackboneContract",
+    "CombinerContract",
+    "ComponentContract",
+    "MetricContract",
+    "RewardContract",
+    "SamplerContract",
+]
 
 HEAVY_MODULES = (
     "torch",
@@ -389,7 +399,8 @@ def _check_lineage(sampler: str, trace: RunTrace, num_chains: int, num_steps: in
             assert 0 <= parent < len(previous), f"{where}: row {row}'s parent {parent} is not one of {len(previous)}"
             assert chain == previous[parent], (
                 f"{where}: row {row} names parent {parent} (lineage {previous[parent]}) but carries lineage {chain}: "
-                "its parents do not match the rows it took (return parents=rows for population.take(rows))"
+                "its parents do not match the rows it took (return population.select(rows), or parents=rows for "
+                "population.take(rows))"
             )
         previous = record.chains
     assert len(previous) == 1, f"sampler {sampler!r} ended with {len(previous)} chains per video; finish() keeps 1"
@@ -433,3 +444,73 @@ class CombinerContract(ComponentContract):
         combined = np.asarray(component.combine(scores, self.weights), dtype=np.float64)
         permuted = component.combine({name: values[order] for name, values in scores.items()}, self.weights)
         assert_close_to_scale(permuted, combined[order], ulps=self.permutation_ulps, what="permuted candidates")
+
+
+class MetricContract(ComponentContract):
+    """Contract tests of an eval metric (set ``plugin``, ``component_id`` and, if needed, ``options`` and ``item``)."""
+
+    kind: ClassVar[str] = "metric"
+    item: ClassVar[SuiteItem] = SuiteItem(id="contract", prompt="a red circle moving right")
+    """The prompt the contract's videos are scored for (pick one the metric applies to)."""
+    fps: ClassVar[float | None] = 8.0
+    """The frame rate passed to :meth:`~f2g_core.evaluation.Metric.measure_video`."""
+
+    def video(self, seed: int = 0) -> np.ndarray:
+        """A (frames, height, width, 3) float32 video in [0, 1] with texture, colour and motion, made by the
+        textured analytic backbone from a seeded point."""
+        import torch
+
+        from f2g_core.textured_mixture import TexturedGaussianMixture
+
+        backbone = TexturedGaussianMixture()
+        backbone.load()
+        point = torch.from_numpy(np.random.default_rng(seed).normal(size=(1, *backbone.latent_shape())))
+        return np.asarray(backbone.decode_video(point.to(backbone.dtype)), dtype=np.float32)[0]
+
+    def measure(self, metric: Metric, video: np.ndarray) -> Mapping[str, float | None]:
+        values = metric.measure_video(self.item, video, self.fps)
+        assert isinstance(values, Mapping), f"metric {self.component_id!r} returned a {type(values).__name__}"
+        return values
+
+    def test_reports_exactly_its_declared_columns(self, component: Metric) -> None:
+        values = self.measure(component, self.video())
+        declared = list(component.dimensions or (component.name,))
+        assert sorted(values) == sorted(declared), (
+            f"metric {self.component_id!r} reported {sorted(values)} but declares dimensions {declared}: "
+            "report every declared dimension (None where it does not apply) and nothing else"
+        )
+        wrong = {k: v for k, v in values.items() if v is not None and not isinstance(v, (int, float))}
+        assert not wrong, f"metric {self.component_id!r}: values must be numbers or None, got {wrong}"
+
+    def test_the_same_video_scores_the_same_twice(self, component: Metric) -> None:
+        first = self.measure(component, self.video(seed=1))
+        self.measure(component, self.video(seed=2))  # another video in between: no state carried over
+        second = self.measure(component, self.video(seed=1))
+        assert _same(first, second), (
+            f"metric {self.component_id!r} scored the same video {dict(first)} then {dict(second)}: it draws "
+            "randomness of its own or carries state from one video to the next"
+        )
+
+    def test_non_finite_frames_score_nan_or_none(self, component: Metric) -> None:
+        video = self.video()
+        video[:, : video.shape[1] // 2] = np.nan
+        values = self.measure(component, video)
+        made_up = {k: v for k, v in values.items() if v is not None and math.isfinite(float(v))}
+        assert not made_up, (
+            f"metric {self.component_id!r} gave finite values {made_up} for a video with NaN frames: return NaN "
+            "(failed) so the eval reports the failure instead of a made-up score"
+        )
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal mappings, NaN equal to NaN."""
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if value is None or other is None:
+            if value is not other:
+                return False
+        elif not (float(value) == float(other) or (math.isnan(float(value)) and math.isnan(float(other)))):
+            return False
+    return True

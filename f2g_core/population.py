@@ -1,18 +1,23 @@
-"""The population a search method evolves, what one of its steps returns, and the ``Sampler`` component.
+"""The sampler interface: the population a search method evolves, what one of its steps returns, the toolbox it
+works through, and the ``Sampler`` component.
 
 The loop carries P chains per video as one batch ``(rows, *latent_shape)``; rows are grouped by video, each video
-holding the same number of rows at step boundaries. A method step receives the population and a toolbox
-(:class:`f2g_core.sampling.Tools`) and returns a :class:`Step`: the next population and, for every new row, the
-row of the previous population it descends from (its ancestor). Selection and resampling are the same operation:
-indices into candidates. The method never draws randomness itself (the toolbox hands out keyed generators) and never
-writes trace records (the loop's observer does, from the returned :class:`Step`).
+holding the same number of rows at step boundaries. A method step receives the population and a :class:`Toolbox`
+and returns a :class:`Step`: the next population and, for every new row, the row of the previous population it
+descends from (its ancestor). Selection and resampling are the same operation: indices into candidates
+(:meth:`Candidates.select`, :meth:`Population.select`, or the toolbox's :meth:`Toolbox.keep_best` and
+:meth:`Toolbox.resample`, which call them). The method never draws randomness itself (the toolbox hands out keyed
+generators) and never writes trace records: the loop's observer does, from the returned :class:`Step`, and derives
+each row's ``chosen`` candidate from what the step selected.
+
+This module imports the component bases only: the loop (:mod:`f2g_core.sampling`) implements :class:`Toolbox`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -22,7 +27,6 @@ if TYPE_CHECKING:
     import torch
 
     from f2g_core.interfaces import Schedule
-    from f2g_core.sampling import Tools
 
 
 @dataclass
@@ -56,6 +60,12 @@ class Population:
             memo={key: value[rows] for key, value in self.memo.items()},
         )
 
+    def select(self, rows: np.ndarray) -> Step:
+        """The step that keeps rows ``rows`` of this population (a choice among finished or existing chains): each
+        kept row's parent is the row it was, and its ``chosen`` candidate its position among its video's rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Step(self.take(rows), parents=rows, picked=rows, pool_video=self.video)
+
     def slots(self) -> np.ndarray:
         """(rows,) int: the ``chain`` word of each row's noise keys: its position within its video, or
         ``memo["slot"]`` where a method pins it (pruned or re-started chains keep drawing their own chain's noise,
@@ -64,7 +74,7 @@ class Population:
 
 
 def slots_of(video: np.ndarray) -> np.ndarray:
-    """Position of each row within its (contiguous) video group."""
+    """Position of each row among its video's rows, in row order (the rows of a video need not be contiguous)."""
     out = np.zeros(len(video), dtype=np.int64)
     for _, rows in groups(video):
         out[rows] = np.arange(len(rows))
@@ -88,28 +98,159 @@ class Candidates:
     index: np.ndarray
     """(rows·n,) the candidate's number within its parent (0 = the plain transition's noise)."""
 
+    def join(self, more: Candidates, rows: np.ndarray) -> Candidates:
+        """These candidates followed by ``more``, which rows ``rows`` of the same population proposed (``more``'s
+        parents index ``rows``): one pool, so one selection covers both."""
+        import torch
+
+        first, second = self.population, more.population
+        assert first.x0 is not None and second.x0 is not None, "proposals carry their x̂0"
+        joined = Population(
+            x=torch.cat([first.x, second.x]),
+            x0=torch.cat([first.x0, second.x0]),
+            video=np.concatenate([first.video, second.video]),
+            chain=np.concatenate([first.chain, second.chain]),
+            memo={key: np.concatenate([value, second.memo[key]]) for key, value in first.memo.items()},
+        )
+        parent = np.concatenate([self.parent, np.asarray(rows)[more.parent]])
+        return Candidates(joined, parent, np.concatenate([self.index, more.index]))
+
+    def select(self, rows: np.ndarray) -> Step:
+        """The step that keeps candidates ``rows``: each descends from its proposing row, and its ``chosen``
+        candidate is its position among its video's candidates (parent-major, as scored)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Step(
+            self.population.take(rows), parents=self.parent[rows], picked=rows, pool_video=self.population.video
+        )
+
 
 @dataclass
 class Step:
-    """What one method step returns: the next population and its ancestry."""
+    """What one method step returns: the next population and its ancestry.
+
+    Build it with :meth:`Candidates.select` or :meth:`Population.select` (or a toolbox helper) when the step chose
+    among candidates or chains, so the loop can record which; ``Step(population, parents)`` when it chose nothing.
+    """
 
     population: Population
     parents: np.ndarray
     """For every row of ``population``, its ancestor row in the previous population."""
-    chosen: np.ndarray | None = None
-    """For every row, its index among the candidates scored at this step (None when nothing was selected)."""
     ess: dict[int, float] | None = None
     """Effective sample size per video, for methods that weight particles."""
     resampled: dict[int, bool] | None = None
     """Per video: whether the particles were resampled at this step."""
+    picked: np.ndarray | None = None
+    """For every row, its row in the pool it was selected from (None when nothing was selected). The loop derives
+    the trace's ``chosen`` from it: the row's position among its video's rows of the pool, which is its index into
+    that step's scored candidates (``StepRecord.combined``)."""
+    pool_video: np.ndarray | None = None
+    """The video of every row of that pool (set with :attr:`picked`)."""
+
+
+class Toolbox(Protocol):
+    """What a method's :meth:`Sampler.start`, :meth:`Sampler.step` and :meth:`Sampler.finish` receive: model
+    calls, scoring, selection and keyed randomness, each counted per video into the trace.
+
+    Implemented by the loop (:class:`f2g_core.sampling.Tools`); a method only calls it. Every model call goes
+    through it so the cost is counted; every random choice goes through it so runs are reproducible.
+    """
+
+    schedule: Schedule
+    """The noise levels of the run (``schedule.sigmas[k]``: σ at the start of step k, 1 = noise, 0 = clean)."""
+
+    @property
+    def num_steps(self) -> int:
+        """Sampling steps T: steps are 0 … T − 1, level T is clean."""
+        ...
+
+    @property
+    def num_videos(self) -> int:
+        """Videos sampled together (rows of video v carry ``population.video == v``)."""
+        ...
+
+    @property
+    def guiding(self) -> bool:
+        """False once no video is guided any more (no rewards, or every budget ran out): sample plainly."""
+        ...
+
+    def start(self, chains: int) -> Step:
+        """``chains`` chains of initial noise per video (chain c keyed (seed, c, INIT, 0))."""
+        ...
+
+    def initial_candidates(self, n: int) -> Candidates:
+        """n initial noises per video (candidate 0 is the plain one) with their x̂0 at level 0 (n calls)."""
+        ...
+
+    def with_x0(self, population: Population, k: int) -> Population:
+        """The population with x̂0 at level ``k`` filled in (one call per row when not yet known)."""
+        ...
+
+    def plain(self, population: Population, k: int, eta: float | None = None) -> Step:
+        """The unguided transition of every row from level k to k + 1 (candidate-0 noise)."""
+        ...
+
+    def propose(self, population: Population, k: int, n: int, first: int = 0) -> Candidates:
+        """n candidate transitions per row from level k to k + 1 with their x̂0 at k + 1 (rows·n calls);
+        candidate i uses the noise keyed (seed, slot, k, i), numbered from ``first``."""
+        ...
+
+    def lookahead(self, candidates: Population, level: int, steps: int) -> torch.Tensor:
+        """x̂0 of candidates at ``level`` refined by ``steps`` deterministic sub-steps (one call each)."""
+        ...
+
+    def score(self, x0: torch.Tensor, video: np.ndarray, step: int) -> np.ndarray:
+        """Combined scores of rows ``x0`` of videos ``video`` (NaN: not scored); key frames only."""
+        ...
+
+    def score_candidates(self, candidates: Candidates, k: int, lookahead: int = 0) -> np.ndarray:
+        """Combined scores of the candidates proposed at step ``k`` from their x̂0 (sharpened by ``lookahead``
+        deterministic sub-steps)."""
+        ...
+
+    def score_finished(self, population: Population) -> np.ndarray:
+        """Combined scores of finished chains (their latents are clean, so x̂0 is x)."""
+        ...
+
+    def keep_best(
+        self,
+        pool: Candidates | Population,
+        scores: np.ndarray,
+        keep: int = 1,
+        selection: Literal["argmax", "soft"] = "argmax",
+        temperature: float = 1.0,
+    ) -> Step:
+        """Per video, the ``keep`` best rows of ``pool`` by ``scores`` (NaN never wins).
+
+        ``keep = 1`` selects by ``selection`` (``soft``: ∝ exp(score/temperature)); more keeps the top ``keep``
+        (ties to the lower row) in row order. A video none of whose rows scored keeps its plain rows: candidate 0
+        of its first ``keep`` parents (of a population: its first ``keep`` rows).
+        """
+        ...
+
+    def resample(
+        self,
+        pool: Candidates,
+        log_weights: np.ndarray,
+        scheme: Literal["multinomial", "systematic", "ssp"] = "systematic",
+        size: int | None = None,
+        ess_threshold: float = 1.0,
+    ) -> Step:
+        """Per video, ``size`` (default: as many) rows drawn ∝ exp(log_weights) when the effective sample size is
+        below ``ess_threshold`` × rows or the video shrinks (and some weight is finite); otherwise its first
+        ``size`` rows. The step carries each video's ESS and whether it resampled."""
+        ...
+
+    def rng(self, video: int, k: int, chain: int = 0) -> np.random.Generator:
+        """The generator of one video at step ``k``, keyed by its seed: the only randomness a method may use."""
+        ...
 
 
 class Sampler(Component):
     """A search method: how P chains per video are proposed, scored, selected or resampled step by step.
 
-    Subclasses implement :meth:`step` (one short function, top to bottom) and usually :meth:`finish` (the final
-    choice among a video's chains), declare :meth:`num_chains` and state their cost in :meth:`model_calls`, which
-    a test asserts against the counted calls.
+    Subclasses implement :meth:`step` (one short function, top to bottom), declare :meth:`num_chains` and state
+    their cost in :meth:`model_calls`, which :class:`~f2g_core.contracts.SamplerContract` asserts against the
+    counted calls. The default :meth:`finish` keeps each video's best finished chain.
     """
 
     needs_rewards: ClassVar[bool] = True
@@ -154,17 +295,20 @@ class Sampler(Component):
         """
         return None
 
-    def start(self, tools: Tools) -> Step:
+    def start(self, tools: Toolbox) -> Step:
         """The initial population: :meth:`num_chains` chains of noise per video."""
         return tools.start(self.num_chains())
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         """Move every chain from level ``k`` to ``k + 1``."""
         raise NotImplementedError
 
-    def finish(self, tools: Tools, population: Population) -> Step:
-        """Reduce each video's finished chains to one row (default: the method already keeps one)."""
-        return Step(population, parents=np.arange(len(population)))
+    def finish(self, tools: Toolbox, population: Population) -> Step:
+        """Reduce each video's finished chains to one row: unchanged when each video has one already, else the
+        best-scoring finished chain (chain 0 when none could be scored)."""
+        if len(population) == tools.num_videos:
+            return Step(population, parents=np.arange(len(population)))
+        return tools.keep_best(population, tools.score_finished(population))
 
     def trace_info(self) -> dict[str, Any]:
         """The options as recorded in the trace."""

@@ -2,12 +2,15 @@
 
 A run is one or more videos (prompt, seed) sampled in lockstep with one :class:`~f2g_core.population.Sampler`.
 :func:`run` asks the method for its initial population, then for one :class:`~f2g_core.population.Step` per
-sampling step, then for its final choice. The method works through :class:`Tools`:
+sampling step, then for its final choice, and checks each (:func:`check_step`). The method works through
+:class:`Tools`, the loop's implementation of :class:`~f2g_core.population.Toolbox`:
 
 * :meth:`Tools.start`, :meth:`Tools.plain`, :meth:`Tools.propose`: initial noise, the plain transition, n candidate
   transitions per row with their Tweedie x̂0, all in batched, chunked, counted denoiser calls;
 * :meth:`Tools.lookahead`: a sharper x̂0 from a few deterministic sub-steps (DLBS);
-* :meth:`Tools.score`: decode only the key frames, score with every reward concurrently, combine within each video;
+* :meth:`Tools.score`: decode only the key frames, score with every reward concurrently, combine within each video
+  (:meth:`Tools.score_candidates` and :meth:`Tools.score_finished` for what methods score);
+* :meth:`Tools.keep_best`, :meth:`Tools.resample`: the selections methods share;
 * :meth:`Tools.rng`: keyed generators for selection and resampling (see :mod:`f2g_core.randomness`).
 
 Costs are counted where they happen, per video, into that step's record; the :class:`Observer` adds what the
@@ -23,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -31,8 +34,9 @@ import torch
 from f2g_core.errors import ComponentError, F2GError
 from f2g_core.interfaces import Backbone, RewardBatch, Schedule, StepInfo
 from f2g_core.population import Candidates, Population, Sampler, Step, groups, slots_of
-from f2g_core.randomness import INIT_STEP, keyed_noise, keyed_rng
+from f2g_core.randomness import FINAL_STEP, INIT_STEP, keyed_noise, keyed_rng
 from f2g_core.scoring import Scorer
+from f2g_core.selection import effective_sample_size, resample, select
 from f2g_core.trace import RunTrace, StepRecord
 
 Progress = Callable[[int, int], None]
@@ -106,7 +110,8 @@ class Video:
 
 
 class Tools:
-    """What a sampler method may do: model calls, scoring and keyed randomness, each counted per video."""
+    """The loop's :class:`~f2g_core.population.Toolbox`: model calls, scoring, selection and keyed randomness,
+    each counted per video into the current step's record."""
 
     def __init__(
         self,
@@ -130,12 +135,17 @@ class Tools:
         self.records: dict[int, StepRecord] = {}
         self.where = "at its start"
         """Where the loop is (``at step 7``), for error messages."""
-        self.pool: dict[int, int] = {}
-        """Per video: candidates proposed at the current step (bounds the ``chosen`` a method may return)."""
+        self.key_step = INIT_STEP
+        """The step word of the selection generators (:meth:`keep_best`, :meth:`resample`): the step index, or
+        ``INIT_STEP`` / ``FINAL_STEP`` for the initial population and the final choice."""
 
     @property
     def num_steps(self) -> int:
         return self.schedule.num_steps
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.videos)
 
     @property
     def guiding(self) -> bool:
@@ -225,7 +235,6 @@ class Tools:
         noise = self._noise(video, np.zeros_like(video), INIT_STEP, index)
         with self._backbone():
             x = self.backbone.initial_latents(noise, self.schedule)
-        self._proposed(video)
         x0 = self.denoise(x, 0, video)
         population = Population(x=x, x0=x0, video=video, chain=np.zeros_like(video))
         return Candidates(population, parent=np.repeat(np.arange(len(self.videos)), n), index=index)
@@ -250,7 +259,6 @@ class Tools:
         parent = np.repeat(np.arange(rows), n)
         index = np.tile(np.arange(first, first + n), rows)
         video = population.video[parent]
-        self._proposed(video)
         with self._timed(video, "transition"), self._backbone():
             noise = self._noise(video, population.slots()[parent], k, index)
             take = torch.as_tensor(parent, device=population.x.device)
@@ -364,6 +372,65 @@ class Tools:
                 self.videos[v].trace.events.append(f"step {step}: {record.fallback}")
         return combined
 
+    def score_candidates(self, candidates: Candidates, k: int, lookahead: int = 0) -> np.ndarray:
+        """Combined scores of candidates proposed at step ``k``, from their x̂0 at k + 1 sharpened by ``lookahead``
+        deterministic sub-steps (0: the Tweedie x̂0, no extra call)."""
+        pool = candidates.population
+        return self.score(self.lookahead(pool, k + 1, lookahead), pool.video, k)
+
+    def score_finished(self, population: Population) -> np.ndarray:
+        """Combined scores of finished chains (clean latents: x̂0 is x, no model call)."""
+        return self.score(population.x, population.video, self.num_steps)
+
+    # -------------------------------------------------------------------------------------------- selection
+
+    def keep_best(
+        self,
+        pool: Candidates | Population,
+        scores: np.ndarray,
+        keep: int = 1,
+        selection: Literal["argmax", "soft"] = "argmax",
+        temperature: float = 1.0,
+    ) -> Step:
+        """Per video, the ``keep`` best rows of ``pool`` (see :meth:`f2g_core.population.Toolbox.keep_best`)."""
+        population = pool.population if isinstance(pool, Candidates) else pool
+        plain = pool.index == 0 if isinstance(pool, Candidates) else np.ones(len(population), dtype=bool)
+        if keep > 1 and selection != "argmax":
+            raise ValueError(f"keep_best: keep={keep} rows per video needs selection='argmax', not {selection!r}")
+        picks = []
+        for v, mine in groups(population.video):
+            if keep == 1:
+                chosen = select(scores[mine], selection, temperature, self.rng(v, self.key_step))
+                picks.append(mine[[0 if chosen is None else chosen]])
+            elif not np.isfinite(scores[mine]).any():  # nothing scored: the plain rows go on
+                picks.append(mine[plain[mine]][:keep])
+            else:  # the top ``keep``, NaN last, ties to the lower row, in row order
+                order = np.argsort(-np.where(np.isfinite(scores[mine]), scores[mine], -np.inf), kind="stable")
+                picks.append(np.sort(mine[order[:keep]]))
+        return pool.select(np.concatenate(picks))
+
+    def resample(
+        self,
+        pool: Candidates,
+        log_weights: np.ndarray,
+        scheme: Literal["multinomial", "systematic", "ssp"] = "systematic",
+        size: int | None = None,
+        ess_threshold: float = 1.0,
+    ) -> Step:
+        """Per video, rows drawn ∝ the weights when its ESS is low (see
+        :meth:`f2g_core.population.Toolbox.resample`)."""
+        picks, ess, resampled = [], {}, {}
+        for v, mine in groups(pool.population.video):
+            count = len(mine) if size is None else size
+            ess[v] = effective_sample_size(log_weights[mine])
+            low = ess[v] < ess_threshold * len(mine) or count < len(mine)
+            resampled[v] = bool(np.isfinite(log_weights[mine]).any() and low)
+            drawn = resample(log_weights[mine], scheme, self.rng(v, self.key_step), count) if resampled[v] else None
+            picks.append(mine[:count] if drawn is None else mine[drawn])
+        step = pool.select(np.concatenate(picks))
+        step.ess, step.resampled = ess, resampled
+        return step
+
     def _timestep(self, level: int) -> float:
         return float(self.schedule.level(level).timestep)
 
@@ -376,10 +443,6 @@ class Tools:
 
     def _backbone(self) -> AbstractContextManager[None]:
         return blame(f"backbone {self.backbone.name!r} failed {self.where}")
-
-    def _proposed(self, video: np.ndarray) -> None:
-        for v, rows in groups(video):
-            self.pool[v] = self.pool.get(v, 0) + len(rows)
 
 
 @contextmanager
@@ -414,7 +477,7 @@ class Observer:
 
     def begin(self, step: int, phase: str = "step") -> None:
         timestep = self.tools._timestep(step) if 0 <= step < self.tools.num_steps else 0.0
-        self.tools.pool = {}
+        self.tools.key_step = {"initial": INIT_STEP, "final": FINAL_STEP}.get(phase, step)
         self.tools.records = {
             v: StepRecord(step=step, timestep=timestep, phase=phase) for v in range(len(self.tools.videos))
         }
@@ -422,12 +485,13 @@ class Observer:
     def end(self, result: Step) -> None:
         population = result.population
         first = {v: int(rows[0]) for v, rows in groups(self.previous)}
+        chosen = chosen_candidates(result)
         for v, rows in groups(population.video):
             record = self.tools.records[v]
             record.parents = [int(p) - first.get(v, 0) for p in result.parents[rows]]
             record.chains = [int(c) for c in population.chain[rows]]
-            if result.chosen is not None:
-                record.selected = [int(c) for c in result.chosen[rows]]
+            if chosen is not None:
+                record.selected = [int(c) for c in chosen[rows]]
                 record.chosen = record.selected[0] if len(rows) == 1 else None
             if result.ess is not None and v in result.ess:
                 record.ess = float(result.ess[v])
@@ -443,6 +507,15 @@ class Observer:
         current = next(iter(self.tools.records.values()))
         if self.progress is not None and current.phase == "step":
             self.progress(current.step + 1, self.tools.num_steps)
+
+
+def chosen_candidates(step: Step) -> np.ndarray | None:
+    """For every row of ``step``'s population, its index among its video's candidates the step selected from (its
+    position among that video's rows of the pool, which is the order they were scored in: an index into the step
+    record's ``combined``); None when the step selected nothing. The one meaning of ``chosen`` in traces."""
+    if step.picked is None or step.pool_video is None:
+        return None
+    return slots_of(np.asarray(step.pool_video))[np.asarray(step.picked)]
 
 
 def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> torch.Tensor:
@@ -490,9 +563,9 @@ def check_step(sampler: Sampler, tools: Tools, result: object, previous: np.ndar
     ``previous`` (None for the initial population, which has no ancestors); else a :class:`ComponentError` naming
     the sampler and the problem.
 
-    Checked: the type, one video, chain and parent per row, rows grouped by video in order, every parent a row
-    of the same video, every ``chosen`` within the candidates proposed or scored, and finite latents. O(rows):
-    nothing next to one denoiser call.
+    Checked: the type, one video, chain and parent per row (and x̂0 and memo rows, when given), rows grouped by video
+    in order, the same number of rows for every video, every parent a row of the same video, every picked row a row
+    of the pool of the same video, and finite latents. O(rows): nothing next to one denoiser call.
     """
 
     def fail(problem: str) -> ComponentError:
@@ -506,18 +579,26 @@ def check_step(sampler: Sampler, tools: Tools, result: object, previous: np.ndar
         raise fail(f"latents x are a {type(population.x).__name__}, not a (rows, ...) tensor")
     rows = len(population)
     fields = {"video": population.video, "chain": population.chain, "parents": result.parents}
-    if result.chosen is not None:
-        fields["chosen"] = result.chosen
+    if result.picked is not None:
+        fields["picked"] = result.picked
     arrays = {}
     for label, values in fields.items():
         array = np.asarray(values)
         if array.shape != (rows,) or not np.issubdtype(array.dtype, np.integer):
             raise fail(f"{label} is {array.dtype} of shape {array.shape}; expected {rows} integers, one per row")
         arrays[label] = array
+    sizes = {"x0": None if population.x0 is None else len(population.x0)}
+    sizes.update({f"memo[{key!r}]": len(value) for key, value in population.memo.items()})
+    for label, size in sizes.items():
+        if size is not None and size != rows:
+            raise fail(f"{label} has {size} rows but the latents x have {rows}; take rows with population.take")
     video, parents = arrays["video"], arrays["parents"]
     last, jumps = len(tools.videos) - 1, np.diff(video)
     if rows == 0 or video[0] != 0 or video[-1] != last or jumps.min(initial=0) < 0 or jumps.max(initial=0) > 1:
         raise fail(f"rows of videos {_few(video)}; expected every video 0..{last}, rows grouped in order")
+    counts = np.bincount(video)
+    if counts.min() != counts.max():
+        raise fail(f"{_few(counts)} rows per video; every video must keep the same number of rows")
     if previous is not None:
         bad = (parents < 0) | (parents >= len(previous))
         if bad.any():
@@ -525,14 +606,16 @@ def check_step(sampler: Sampler, tools: Tools, result: object, previous: np.ndar
         if not np.array_equal(previous[parents], video):
             row = int(np.flatnonzero(previous[parents] != video)[0])
             raise fail(f"row {row} of video {int(video[row])} descends from row {int(parents[row])} of another video")
-    if "chosen" in arrays:
-        for v, mine in groups(video):
-            chains = 0 if previous is None else int(np.sum(previous == v))
-            limit = max(1, tools.records[v].num_candidates, tools.pool.get(v, 0), chains)
-            chosen = arrays["chosen"][mine]
-            if chosen.min() < 0 or chosen.max() >= limit:
-                wrong = int(chosen[(chosen < 0) | (chosen >= limit)][0])
-                raise fail(f"chosen candidate {wrong} of video {v}, which had {limit} candidates")
+    if "picked" in arrays:
+        picked, pool = arrays["picked"], np.asarray(result.pool_video)
+        if pool.ndim != 1 or not np.issubdtype(pool.dtype, np.integer):
+            raise fail("picked rows without their pool's videos; build the step with Candidates/Population.select")
+        bad = (picked < 0) | (picked >= len(pool))
+        if bad.any():
+            raise fail(f"picked row {int(picked[bad][0])} out of range: the pool it selects from has {len(pool)} rows")
+        if not np.array_equal(pool[picked], video):
+            row = int(np.flatnonzero(pool[picked] != video)[0])
+            raise fail(f"row {row} of video {int(video[row])} was picked from row {int(picked[row])} of another video")
     _check_finite(tools, population)
     return result
 

@@ -43,9 +43,12 @@ class StepRecord:
     scores: dict[str, list[float | None]] = field(default_factory=dict)
     combined: list[float | None] = field(default_factory=list)
     chosen: int | None = None
-    """The kept candidate's index when the video keeps one chain (Free²Guide, best-of-N's final choice)."""
+    """``selected[0]`` when the video keeps one chain after the step (Free²Guide, every final choice), else None."""
     selected: list[int] = field(default_factory=list)
-    """For every chain after the step, its index among this step's scored candidates."""
+    """For every chain after the step, its index among the candidates this step selected from, in the order they
+    were scored: an index into :attr:`combined` (empty when the step reused earlier scores, as SMC's final choice
+    after a scored last step does). Derived by the loop from what the method picked (never written by
+    a method); empty when the step selected nothing (docs/samplers.md#steps-parents-and-chosen)."""
     parents: list[int] = field(default_factory=list)
     """For every chain after the step, the chain (row) of the previous step it descends from."""
     chains: list[int] = field(default_factory=list)

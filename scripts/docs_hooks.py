@@ -3,7 +3,9 @@
 * ``reference/configuration.md`` from the pydantic models of :class:`f2g_core.config.RunConfig`;
 * ``reference/cli.md`` from the ``f2g`` click/typer command tree (every sub-command, argument and option);
 * ``reference/hooks.md`` from :mod:`f2g_core.hookspecs` (signature, ``firstresult``, docstring);
-* ``reference/components.md`` from the components the installed plugins register, with their Options.
+* ``reference/components.md`` from the components the installed plugins register, with their Options;
+* ``reference/api.md``: the API reference of the plugin-facing classes and functions (every name of the
+  :mod:`f2g_core` facade, and the contract test bases), rendered from their docstrings by mkdocstrings.
 
 Links from a page to a repository file outside ``docs/`` (``../examples/x.yaml``) are served as a copy under
 ``repo/`` so they work on the site; a link to a file that does not exist stays broken and fails the strict build.
@@ -192,11 +194,51 @@ def components_page() -> str:
     return "\n".join(lines)
 
 
+API_SECTIONS = {
+    "f2g_core.interfaces": "Components: rewards, combiners, backbones",
+    "f2g_core.population": "Search methods: the sampler, its toolbox and what it returns",
+    "f2g_core.randomness": "Search methods: the sampler, its toolbox and what it returns",
+    "f2g_core.evaluation": "Evaluation: metrics and suites",
+    "f2g_core.contracts": "Contract tests",
+    "f2g_core.errors": "Errors",
+}
+"""Where each facade module's names go on the API page (anything else: "Running")."""
+
+
+def api_page() -> str:
+    """mkdocstrings directives for every class and function of the :mod:`f2g_core` facade and every contract base,
+    grouped by what a plugin author writes; generated from the facade so a new name cannot be left out."""
+    import importlib
+
+    import f2g_core
+    import f2g_core.contracts
+
+    names = [(module, name) for name, module in f2g_core._LAZY.items()]
+    names += [("f2g_core.contracts", name) for name in f2g_core.contracts.__all__]
+    sections: dict[str, list[str]] = {}
+    for module, name in names:
+        value = getattr(importlib.import_module(module), name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            section = sections.setdefault(API_SECTIONS.get(module, "Running"), [])
+            section += [f"::: {value.__module__}.{value.__qualname__}", ""]
+    lines = ["# API reference", "", GENERATED, ""]
+    lines += [
+        "The classes and functions a plugin imports (`from f2g_core import …`; the contract bases from "
+        "`f2g_core.contracts`), from their docstrings. The guides explain how they fit: "
+        "[rewards](../rewards.md), [samplers](../samplers.md), [testing](../testing.md).",
+        "",
+    ]
+    for title, directives in sections.items():
+        lines += [f"## {title}", "", *dict.fromkeys(directives)]
+    return "\n".join(lines)
+
+
 PAGES = {
     "reference/configuration.md": configuration_page,
     "reference/cli.md": cli_page,
     "reference/hooks.md": hooks_page,
     "reference/components.md": components_page,
+    "reference/api.md": api_page,
 }
 
 
@@ -258,3 +300,12 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         return f"]({relative}{match.group(2) or ''})"
 
     return pattern.sub(rewrite, markdown)
+
+
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc):(<code>)~?")
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Docstrings' reStructuredText roles on the API page (``:class:`~a.X```, rendered as ``:class:`` and code)
+    shown as the code alone, as :func:`_md` does for the other generated pages."""
+    return _ROLE.sub(r"\1", html) if page.file.src_uri == "reference/api.md" else html

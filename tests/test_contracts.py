@@ -12,7 +12,7 @@ import pytest
 import f2g_core.default_plugins.combiners as combiners
 import f2g_core.default_plugins.samplers as samplers
 import f2g_core.default_plugins.search_methods as search_methods
-from f2g_core import Population, Register, Sampler, Step, Tools, hookimpl
+from f2g_core import ComponentError, Population, Register, Sampler, Step, Toolbox, hookimpl
 from f2g_core.contracts import CombinerContract, SamplerContract
 
 # ------------------------------------------------------------------------------------------ built-in samplers
@@ -103,10 +103,10 @@ class _TwoChains(Sampler):
     def model_calls(self, num_steps: int) -> int:
         return 2 * num_steps
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k)
 
-    def finish(self, tools: Tools, population: Population) -> Step:
+    def finish(self, tools: Toolbox, population: Population) -> Step:
         rows = np.flatnonzero(population.chain == 0)
         return Step(population.take(rows), parents=rows)
 
@@ -116,7 +116,7 @@ class _PrivateRandomness(_TwoChains):
 
     name = "private-randomness"
 
-    def finish(self, tools: Tools, population: Population) -> Step:
+    def finish(self, tools: Toolbox, population: Population) -> Step:
         rows = np.asarray([rows[np.random.randint(len(rows))] for rows in _video_rows(population)])
         return Step(population.take(rows), parents=rows)
 
@@ -126,10 +126,19 @@ class _WrongParents(_TwoChains):
 
     name = "wrong-parents"
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         moved = tools.plain(population, k).population
         swapped = np.concatenate([rows[::-1] for rows in _video_rows(moved)])
         return Step(moved.take(swapped), parents=np.arange(len(moved)))
+
+
+class _WrongRowCount(_TwoChains):
+    """Forgets to reduce: both chains of every video survive the finish."""
+
+    name = "wrong-row-count"
+
+    def finish(self, tools: Toolbox, population: Population) -> Step:
+        return Step(population, parents=np.arange(len(population)))
 
 
 def _video_rows(population: Population) -> list[np.ndarray]:
@@ -164,6 +173,11 @@ def test_a_method_drawing_its_own_randomness_fails_naming_it() -> None:
 def test_parents_that_do_not_match_the_rows_taken_fail_naming_them() -> None:
     with pytest.raises(AssertionError, match="its parents do not match the rows it took"):
         _contract(_WrongParents).test_the_trace_lineage_is_consistent()
+
+
+def test_a_wrong_row_count_fails_naming_the_sampler_and_the_problem() -> None:
+    with pytest.raises(ComponentError, match=r"sampler 'wrong-row-count' finished with 2 rows \(videos \[0, 0\]\)"):
+        _contract(_WrongRowCount).test_model_calls_equal_the_formula()
 
 
 def test_a_wrong_cost_formula_fails() -> None:

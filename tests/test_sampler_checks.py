@@ -43,11 +43,12 @@ def _config(base: dict[str, Any], method: str, steps: int = 8, **options: Any) -
 # ----------------------------------------------------------------------------------- malformed sampler output
 
 
-def _shifted(step: Step, parents: Any = None, chosen: Any = None) -> Step:
+def _shifted(step: Step, parents: Any = None, picked: Any = None, pool_video: Any = None) -> Step:
     return Step(
         step.population,
         parents=step.parents if parents is None else parents,
-        chosen=step.chosen if chosen is None else chosen,
+        picked=step.picked if picked is None else picked,
+        pool_video=step.pool_video if pool_video is None else pool_video,
     )
 
 
@@ -64,6 +65,19 @@ def _other_videos(step: Step) -> Step:
     return Step(Population(population.x, population.x0, population.video + 1, population.chain), step.parents)
 
 
+def _x0_rows(step: Step) -> Step:
+    population = step.population
+    assert population.x0 is not None
+    return Step(Population(population.x, population.x0[:0], population.video, population.chain), step.parents)
+
+
+def _memo_rows(step: Step) -> Step:
+    population = step.population
+    return Step(
+        Population(population.x, None, population.video, population.chain, {"score": np.zeros(2)}), step.parents
+    )
+
+
 def _raises(step: Step) -> Step:
     raise RuntimeError("index bookkeeping went wrong")
 
@@ -74,8 +88,15 @@ CORRUPTIONS: list[tuple[Callable[[Step], Any], str]] = [
     (_float_parents, "parents is float64"),
     (lambda step: _shifted(step, parents=step.parents + 7), "parent 7 out of range: the previous population has 1"),
     (lambda step: _shifted(step, parents=step.parents - 1), "parent -1 out of range"),
-    (lambda step: _shifted(step, chosen=np.array([10**6])), "chosen candidate 1000000 of video 0, which had 3"),
-    (lambda step: _shifted(step, chosen=np.array([-2])), "chosen candidate -2 of video 0"),
+    (
+        lambda step: _shifted(step, picked=np.array([10**6])),
+        "picked row 1000000 out of range: the pool it selects from has 3",
+    ),
+    (lambda step: _shifted(step, picked=np.array([-2])), "picked row -2 out of range"),
+    (lambda step: _shifted(step, pool_video=np.array([1, 1, 1])), "row 0 of video 0 was picked from row"),
+    (lambda step: _shifted(step, pool_video=np.array(["a"])), "picked rows without their pool's videos"),
+    (_x0_rows, "x0 has 0 rows but the latents x have 1; take rows with population.take"),
+    (_memo_rows, "memo['score'] has 2 rows but the latents x have 1"),
     (_other_videos, "rows of videos [1]; expected every video 0..0"),
     (_raises, "failed in step() at step 2 of 8: RuntimeError: index bookkeeping went wrong"),
 ]
@@ -133,6 +154,32 @@ def test_a_finish_keeping_several_rows_per_video_fails_naming_the_sampler(
     pipeline = Pipeline.from_config(_config(gmm_config, "unreduced", num_candidates=3), registry=registry)
     with pytest.raises(ComponentError, match=r"sampler 'unreduced' finished with 3 rows \(videos \[0, 0, 0\]\) for 1"):
         pipeline.generate(seed=1)
+
+
+class Uneven(BestOfN):
+    """Best-of-N that drops one chain of the last video at step 1 (every video must keep as many rows)."""
+
+    name = "uneven"
+
+    def step(self, tools: Any, population: Population, k: int) -> Step:
+        step = super().step(tools, population, k)
+        rows = np.arange(len(population) - (k == 1))
+        return Step(step.population.take(rows), parents=rows) if k == 1 else step
+
+
+def test_videos_keeping_different_numbers_of_rows_fail_naming_the_sampler(
+    register_plugin: Callable[..., Plugins], gmm_config: dict[str, Any]
+) -> None:
+    @hookimpl
+    def register_samplers(register):  # type: ignore[no-untyped-def]
+        register(Uneven)
+
+    registry = register_plugin(types.SimpleNamespace(register_samplers=register_samplers)).registry
+    pipeline = Pipeline.from_config(_config(gmm_config, "uneven", num_candidates=3), registry=registry)
+    with pytest.raises(
+        ComponentError, match=r"sampler 'uneven' returned a malformed step at step 1 of 8: \[3, 2\] rows"
+    ):
+        pipeline.generate_many(["a", "b"], 0)
 
 
 def test_well_formed_methods_pass_the_checks_unchanged(f2g_registry: Registry, gmm_config: dict[str, Any]) -> None:

@@ -510,7 +510,7 @@ def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: di
     options = {"num_candidates": 4, "checkpoints": [0.6, 0.95], "checkpoint_by": "sigma"}
     pipeline = Pipeline.from_config(_config(gmm_config, "prune", **options), registry=f2g_registry)
     schedule = pipeline.backbone.schedule(12)
-    steps = pipeline.sampler.checkpoint_steps(12, schedule)
+    steps = pipeline.sampler.options.checkpoint_steps(12, schedule)
     assert steps == [next(k for k in range(11) if schedule.sigmas[k] <= v) for v in (0.95, 0.6)] == [7, 10]
     result = pipeline.generate(seed=0)
     assert result.trace.totals()["model_calls"] == pipeline.sampler.model_calls(12, schedule)
@@ -549,3 +549,39 @@ def test_batched_equals_one_chain_per_call(
     assert any(s.selected for s in a.trace.steps)  # pruning or drafting chose something
     assert (a.trace.final is None) == (b.trace.final is None)
     assert a.trace.final is None or a.trace.final.chosen == b.trace.final.chosen  # type: ignore[union-attr]
+
+
+def test_chosen_has_one_meaning_an_index_into_the_scored_candidates(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    """Every method's ``selected`` indexes the record's ``combined`` (the candidates scored, in order; the finished
+    particles when SMC's final choice reuses the last step's scores), and names
+    the candidate each row is: for one proposal per chain (SMC, prune) and final choices that is the parent itself,
+    for beam search parent·K + candidate, for Free²Guide the kept candidate, which the best score decides."""
+    for method, options in METHODS:
+        if method == "none":
+            continue
+        results = Pipeline.from_config(_config(gmm_config, method, **options), registry=f2g_registry).generate_many(
+            ["a", "b"], 0
+        )
+        for result in results:
+            records = [*result.trace.steps, *([result.trace.final] if result.trace.final else [])]
+            assert any(r.selected for r in records), (method, options)
+            before: list[int] = []
+            for record in records:
+                chains, before = before, record.chains  # the chains entering this record's step, and after it
+                if not record.selected:
+                    continue
+                where = (method, options, record.phase, record.step)
+                pool = len(record.combined) or len(chains)  # SMC's final choice reuses the last step's scores
+                assert all(0 <= s < pool for s in record.selected), where
+                assert record.chosen == (record.selected[0] if len(record.selected) == 1 else None), where
+                one_each = method in ("smc", "prune") or record.phase == "final"
+                if one_each:
+                    assert record.selected == record.parents, where
+                elif method == "beam":
+                    k = options["num_candidates"]
+                    assert [s // k for s in record.selected] == record.parents, where
+                elif method == "free2guide" and record.phase == "step":
+                    scores = np.array(record.combined, dtype=float)
+                    assert record.selected == [int(np.nanargmax(scores))], where

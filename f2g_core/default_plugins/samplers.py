@@ -1,6 +1,7 @@
 """Built-in search methods, registered through ``register_samplers`` exactly like a third-party plugin's.
 
-Each method's :meth:`step` reads top to bottom. Costs (denoiser calls per video, T = sampling steps):
+Each method's :meth:`step` reads top to bottom: propose, score, keep (the toolbox's ``keep_best`` / ``resample``).
+Costs (denoiser calls per video, T = sampling steps):
 
 * ``none``        T
 * ``free2guide``  T + G·(n − 1) + G·n·L  (+ n − 1 with ``initial_candidates``), G guided steps, L ``lookahead``;
@@ -19,15 +20,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from f2g_core.hookspecs import Register, hookimpl
-from f2g_core.population import Population, Sampler, Step, groups
-from f2g_core.randomness import FINAL_STEP, INIT_STEP
-from f2g_core.selection import effective_sample_size, resample, select, tilted_log_weights
+from f2g_core.population import Candidates, Population, Sampler, Step, Toolbox, groups
+from f2g_core.selection import tilted_log_weights
 
 if TYPE_CHECKING:  # the loop imports torch; listing plugins must not
     import torch
 
     from f2g_core.interfaces import Schedule
-    from f2g_core.sampling import Tools
 
 
 def largest_fitting(
@@ -151,8 +150,31 @@ def _check_window(options: _Window, num_steps: int) -> None:
         )
 
 
-def _in_window(options: _Window, k: int, tools: Tools) -> bool:
-    return k in _guided_steps(options, tools.num_steps, tools.schedule)
+class _WindowMethod(Sampler):
+    """A method that proposes n candidates per chain at each step of a guided window: the cost, the planned
+    scorings, the option check and the budget rule Free²Guide and beam search share."""
+
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {}
+    """The sizes a budget starts from; the window then takes what the budget allows."""
+
+    @classmethod
+    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+        return _fit_window(cls, model_calls, num_steps, given, cls.BUDGET_RULE)
+
+    def check(self, num_steps: int) -> None:
+        _check_window(self.options, num_steps)
+
+    def guides(self, tools: Toolbox, k: int) -> bool:
+        """Whether step ``k`` is in the window and some video is still guided."""
+        return k in _guided_steps(self.options, tools.num_steps, tools.schedule) and tools.guiding
+
+    def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
+        o, b = self.options, self.num_chains()
+        guided = len(_guided_steps(o, num_steps, schedule))
+        return b * num_steps + guided * b * (o.num_candidates - 1) + guided * b * o.num_candidates * o.lookahead
+
+    def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
+        return len(_guided_steps(self.options, num_steps, schedule)) + int(self.num_chains() > 1)
 
 
 class Plain(Sampler):
@@ -176,15 +198,16 @@ class Plain(Sampler):
             raise too_small(cls.name, model_calls, num_steps)
         return {}
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k)
 
 
-class Free2Guide(Sampler):
+class Free2Guide(_WindowMethod):
     """Free²Guide: at each guided step draw n candidate transitions, score their x̂0 key frames, keep the best."""
 
     name = "free2guide"
     cost: ClassVar[str] = "T + G·(n − 1) + G·n·L (+ n − 1 with initial_candidates)"
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_candidates": 5}  # the paper's n
 
     class Options(_Window):
         num_candidates: int = Field(5, ge=1, le=1024, description="Candidates n per guided step.")
@@ -205,72 +228,38 @@ class Free2Guide(Sampler):
             "n − 2 (a skipped step costs 1 extra model call instead of n − 1); None = never skip (the paper).",
         )
 
-    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_candidates": 5}
-    """The sizes a budget starts from (the paper's n); the window then takes what the budget allows."""
-
-    @classmethod
-    def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        return _fit_window(cls, model_calls, num_steps, given, cls.BUDGET_RULE)
-
-    def check(self, num_steps: int) -> None:
-        _check_window(self.options, num_steps)
-
     def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        o = self.options
-        guided = len(_guided_steps(o, num_steps, schedule))
-        extra = o.num_candidates - 1 if o.initial_candidates else 0
-        return num_steps + guided * (o.num_candidates - 1) + guided * o.num_candidates * o.lookahead + extra
+        initial = (self.options.num_candidates - 1) * self.options.initial_candidates
+        return super().model_calls(num_steps, schedule) + initial
 
     def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        return len(_guided_steps(self.options, num_steps, schedule)) + int(self.options.initial_candidates)
+        return super().planned_guided_steps(num_steps, schedule) + int(self.options.initial_candidates)
 
-    def start(self, tools: Tools) -> Step:
-        if not (self.options.initial_candidates and tools.guiding):
+    def start(self, tools: Toolbox) -> Step:
+        o = self.options
+        if not (o.initial_candidates and tools.guiding):
             return tools.start(1)
-        candidates = tools.initial_candidates(self.options.num_candidates)
-        scores = tools.score(_x0(candidates.population), candidates.population.video, 0)
-        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, INIT_STEP)
+        candidates = tools.initial_candidates(o.num_candidates)
+        scores = tools.score(_x0(candidates), candidates.population.video, 0)
+        return tools.keep_best(candidates, scores, 1, o.selection, o.temperature)
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
-        if not (_in_window(self.options, k, tools) and tools.guiding):
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
+        o = self.options
+        if not self.guides(tools, k):
             return tools.plain(population, k)
-        if self.options.min_spread is not None and self.options.num_candidates > 2:
-            return self._probe_first(tools, tools.with_x0(population, k), k)
-        candidates = tools.propose(population, k, self.options.num_candidates)
-        x0 = tools.lookahead(candidates.population, k + 1, self.options.lookahead)
-        scores = tools.score(x0, candidates.population.video, k)
-        return self._keep_best(tools, candidates.population, candidates.parent, candidates.index, scores, k)
-
-    def _probe_first(self, tools: Tools, population: Population, k: int) -> Step:
-        """Candidates 0 and 1 first; the other n − 2 only for rows whose two scores are min_spread apart or more."""
-        probe = tools.propose(population, k, 2)
-        x0 = tools.lookahead(probe.population, k + 1, self.options.lookahead)
-        scores = tools.score(x0, probe.population.video, k)
-        pairs = scores.reshape(-1, 2)
-        told = np.flatnonzero(np.abs(pairs[:, 1] - pairs[:, 0]) >= self.options.min_spread)  # NaN: not told apart
-        chosen_from = scores.copy()
-        chosen_from.reshape(-1, 2)[np.setdiff1d(np.arange(len(population)), told)] = np.nan  # keep candidate 0
-        if not len(told):
-            return self._keep_best(tools, probe.population, probe.parent, probe.index, chosen_from, k)
-        rest = tools.propose(population.take(told), k, self.options.num_candidates - 2, first=2)
-        more = tools.score(tools.lookahead(rest.population, k + 1, self.options.lookahead), rest.population.video, k)
-        pool = _concat(probe.population, rest.population)
-        parent = np.concatenate([probe.parent, told[rest.parent]])
-        index = np.concatenate([probe.index, rest.index])
-        return self._keep_best(tools, pool, parent, index, np.concatenate([chosen_from, more]), k)
-
-    def _keep_best(
-        self, tools: Tools, pool: Population, parent: np.ndarray, index: np.ndarray, scores: np.ndarray, k: int
-    ) -> Step:
-        """Per parent row, the selected candidate (candidate 0, the plain transition, when none could be scored)."""
-        picks = []
-        for row in np.unique(parent):
-            mine = np.flatnonzero(parent == row)
-            rng = tools.rng(int(pool.video[mine[0]]), k)
-            chosen = select(scores[mine], self.options.selection, self.options.temperature, rng)
-            picks.append(mine[0 if chosen is None else chosen])
-        rows = np.asarray(picks)
-        return Step(pool.take(rows), parents=parent[rows], chosen=index[rows])
+        probe = o.min_spread is not None and o.num_candidates > 2  # candidates 0 and 1 first
+        population = tools.with_x0(population, k)
+        candidates = tools.propose(population, k, 2 if probe else o.num_candidates)
+        scores = tools.score_candidates(candidates, k, o.lookahead)
+        if probe:  # the other n − 2 only for rows whose two scores are min_spread apart or more
+            pairs = scores.reshape(-1, 2)
+            told = np.flatnonzero(np.abs(pairs[:, 1] - pairs[:, 0]) >= o.min_spread)  # NaN: not told apart
+            pairs[np.setdiff1d(np.arange(len(population)), told)] = np.nan  # nothing scored: candidate 0 is kept
+            if len(told):
+                rest = tools.propose(population.take(told), k, o.num_candidates - 2, first=2)
+                candidates = candidates.join(rest, told)
+                scores = np.concatenate([scores, tools.score_candidates(rest, k, o.lookahead)])
+        return tools.keep_best(candidates, scores, 1, o.selection, o.temperature)
 
 
 class BestOfN(Sampler):
@@ -300,11 +289,12 @@ class BestOfN(Sampler):
         """N = ⌊budget / T⌋."""
         return _fit_size(cls, "num_candidates", model_calls, num_steps, given)
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k)
 
-    def finish(self, tools: Tools, population: Population) -> Step:
-        return keep_best_finished(tools, population, self.options.selection, self.options.temperature)
+    def finish(self, tools: Toolbox, population: Population) -> Step:
+        o = self.options  # scores even a lone chain: best-of-1 reports its video's reward
+        return tools.keep_best(population, tools.score_finished(population), 1, o.selection, o.temperature)
 
 
 class SMC(Sampler):
@@ -366,6 +356,27 @@ class SMC(Sampler):
                 )
             return self
 
+        def scored(self, k: int, num_steps: int) -> bool:
+            """Whether step ``k`` scores (and may resample) the particles."""
+            stop = num_steps if self.stop is None else self.stop
+            return self.start <= k < stop and (k - self.start) % self.resample_every == 0
+
+        def live(self, num_steps: int) -> list[int]:
+            """Particles entering each step 0 … T − 1 and, last, after the final step (the funnel's schedule)."""
+            first, last = self.num_particles, self.final_particles or self.num_particles
+            scored = [k for k in range(num_steps) if self.scored(k, num_steps)]
+            counts, done = [first], 0
+            for k in range(num_steps):
+                done += k in scored
+                counts.append(math.floor(first + (last - first) * done / max(len(scored), 1) + 0.5))
+            return counts
+
+        def beta(self, level: int, schedule: Schedule) -> float:
+            """How much a reward scored at ``level`` is trusted (tempering)."""
+            if self.tempering == "linear":
+                return level / schedule.num_steps
+            return 1.0 - float(schedule.level(level).sigma) if self.tempering == "sigma" else 1.0
+
     def num_chains(self) -> int:
         return int(self.options.num_particles)
 
@@ -387,154 +398,86 @@ class SMC(Sampler):
         return _fit_size(cls, "num_particles", model_calls, num_steps, given)
 
     def model_calls(self, num_steps: int) -> int:
-        scored = {k for k in range(num_steps) if self._scored(k, num_steps)}
-        return chain_calls(self.live(num_steps)[:num_steps], scored)
-
-    def live(self, num_steps: int) -> list[int]:
-        """Particles entering each step 0 … T − 1 and, last, after the final step (the funnel's schedule)."""
-        o = self.options
-        first, last = o.num_particles, o.final_particles or o.num_particles
-        scored = [k for k in range(num_steps) if self._scored(k, num_steps)]
-        counts, done = [first], 0
-        for k in range(num_steps):
-            done += k in scored
-            counts.append(math.floor(first + (last - first) * done / max(len(scored), 1) + 0.5))
-        return counts
+        scored = {k for k in range(num_steps) if self.options.scored(k, num_steps)}
+        return chain_calls(self.options.live(num_steps)[:num_steps], scored)
 
     def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        scored = sum(self._scored(k, num_steps) for k in range(num_steps))
-        final = self.options.num_particles > 1 and not self._scored(num_steps - 1, num_steps)
-        return scored + int(final)  # the final choice rescores the particles unless the last step just did
+        o, scored = self.options, sum(self.options.scored(k, num_steps) for k in range(num_steps))
+        return scored + int(o.num_particles > 1 and not o.scored(num_steps - 1, num_steps))  # the final choice
 
-    def _scored(self, k: int, num_steps: int) -> bool:
-        o = self.options
-        stop = num_steps if o.stop is None else o.stop
-        return o.start <= k < stop and (k - o.start) % o.resample_every == 0
-
-    def _beta(self, tools: Tools, level: int) -> float:
-        """How much a reward scored at ``level`` is trusted (tempering)."""
-        if self.options.tempering == "linear":
-            return level / tools.num_steps
-        if self.options.tempering == "sigma":
-            return 1.0 - float(tools.schedule.level(level).sigma)
-        return 1.0
-
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
-        size = self.live(tools.num_steps)[k + 1]
-        if not (self._scored(k, tools.num_steps) and tools.guiding):
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
+        o, size = self.options, self.options.live(tools.num_steps)[k + 1]
+        if not (o.scored(k, tools.num_steps) and tools.guiding):
             step = tools.plain(population, k)
-            if size == len(population) // len(tools.videos):
+            if size == len(population) // tools.num_videos:
                 return step
             rows = np.concatenate([mine[:size] for _, mine in groups(population.video)])  # funnel, unguided
             return Step(step.population.take(rows), parents=rows)
-        moved = tools.propose(population, k, 1).population
-        reward = tools.score(_x0(moved), moved.video, k)
-        phi, ref, logw = self._weights(moved, reward * self._beta(tools, k + 1))
-        moved.memo.update(reward=reward, phi=phi, ref=ref, logw=logw)
-        picks, ess, resampled = [], {}, {}
-        for v, mine in groups(moved.video):
-            ess[v] = effective_sample_size(logw[mine])
-            low = ess[v] < self.options.ess_threshold * len(mine) or size < len(mine)
-            resampled[v] = bool(np.isfinite(logw[mine]).any() and low)
-            chosen = resample(logw[mine], self.options.resampling, tools.rng(v, k), size) if resampled[v] else None
-            picks.append(mine[:size] if chosen is None else mine[chosen])
-        rows = np.concatenate(picks)
-        kept = moved.take(rows)
-        for v, mine in groups(kept.video):
-            if resampled[v]:  # equal weights again; the potential is measured from here on
-                kept.memo["ref"][mine], kept.memo["logw"][mine] = kept.memo["phi"][mine], 0.0
-        return Step(kept, parents=rows, chosen=np.zeros(len(rows), dtype=np.int64), ess=ess, resampled=resampled)
+        candidates = tools.propose(population, k, 1)
+        reward = tools.score_candidates(candidates, k)
+        moved = candidates.population
+        tilted = reward * o.beta(k + 1, tools.schedule)
+        moved.memo.update(reward=reward, **potential_weights(moved, tilted, o.potential, o.lam))
+        step = tools.resample(candidates, moved.memo["logw"], o.resampling, size, o.ess_threshold)
+        memo = step.population.memo
+        for v, mine in groups(step.population.video):
+            if step.resampled and step.resampled[v]:  # equal weights again; the potential is measured from here on
+                memo["ref"][mine], memo["logw"][mine] = memo["phi"][mine], 0.0
+        return step
 
-    def _weights(self, moved: Population, reward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Φ_t, the reference Φ at the last resampling, and the log weights λ(Φ_t − Φ_ref) of every particle, shifted
-        per video so the largest is 0 (any finite λ, however large, then neither overflows nor loses the best)."""
-        memo, lam = moved.memo, self.options.lam
-        phi = {"difference": reward, "max": np.fmax(memo.get("phi", reward), reward), "sum": None}[
-            self.options.potential
-        ]
-        if phi is None:
-            phi = memo.get("phi", np.zeros_like(reward)) + reward
-        ref = memo.get("ref", np.zeros_like(reward))
-        logw = np.empty_like(reward)
-        for _, mine in groups(moved.video):
-            logw[mine] = tilted_log_weights(phi[mine] - ref[mine], lam)
-        return phi, ref, logw
-
-    def finish(self, tools: Tools, population: Population) -> Step:
-        if len(population) == len(tools.videos):
+    def finish(self, tools: Toolbox, population: Population) -> Step:
+        if len(population) == tools.num_videos:
             return Step(population, parents=np.arange(len(population)))
-        memo, num_steps = population.memo, tools.num_steps
-        if tools.guiding and self._scored(num_steps - 1, num_steps):
-            reward = memo["reward"]  # the last step scored the finished particles already (x̂0 = x when clean)
-        else:
-            reward = tools.score(population.x, population.video, num_steps)
-        logw = memo.get("logw", np.zeros(len(population)))
-        picks = []
-        for v, rows in groups(population.video):
-            rng = tools.rng(v, FINAL_STEP)
-            if self.options.final == "best":
-                chosen = select(reward[rows], "argmax", 1.0, rng)
-            else:  # a particle ∝ its weight since the last resampling (resampled particles weigh the same)
-                chosen = select(np.where(np.isfinite(reward[rows]), logw[rows], np.nan), "soft", 1.0, rng)
-            picks.append(rows[0 if chosen is None else chosen])
-        rows = np.asarray(picks)
-        return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
+        last = tools.num_steps - 1  # when the last step scored, x̂0 was x: the particles are scored already
+        scored = tools.guiding and self.options.scored(last, tools.num_steps)
+        reward = population.memo["reward"] if scored else tools.score_finished(population)
+        if self.options.final == "best":
+            return tools.keep_best(population, reward)
+        weight = np.where(np.isfinite(reward), population.memo.get("logw", np.zeros(len(population))), np.nan)
+        return tools.keep_best(population, weight, selection="soft")  # ∝ its weight since the last resampling
 
 
-class Beam(Sampler):
+class Beam(_WindowMethod):
     """Beam search: B beams × K candidates per guided step, the top B of all B·K kept (look-ahead optional)."""
 
     name = "beam"
     cost: ClassVar[str] = "B·T + G·B·(K − 1) + G·B·K·L"
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_beams": 2, "num_candidates": 3}  # fewer beams when B·T > budget
 
     class Options(_Window):
         num_beams: int = Field(2, ge=1, le=256, description="Beams B kept per video.")
         num_candidates: int = Field(3, ge=1, le=256, description="Candidates K per beam per guided step.")
-
-    BUDGET_RULE: ClassVar[dict[str, Any]] = {"num_beams": 2, "num_candidates": 3}
-    """The sizes a budget starts from (fewer beams when B·T does not fit); the window takes what is left."""
 
     def num_chains(self) -> int:
         return int(self.options.num_beams)
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        defaults = dict(cls.BUDGET_RULE)
-        defaults["num_beams"] = max(1, min(defaults["num_beams"], model_calls // num_steps))
-        return _fit_window(cls, model_calls, num_steps, given, defaults)
+        rule = {**cls.BUDGET_RULE, "num_beams": max(1, min(cls.BUDGET_RULE["num_beams"], model_calls // num_steps))}
+        return _fit_window(cls, model_calls, num_steps, given, rule)
 
-    def check(self, num_steps: int) -> None:
-        _check_window(self.options, num_steps)
-
-    def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        o = self.options
-        guided = len(_guided_steps(o, num_steps, schedule))
-        b, c = o.num_beams, o.num_candidates
-        return b * num_steps + guided * b * (c - 1) + guided * b * c * o.lookahead
-
-    def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        return len(_guided_steps(self.options, num_steps, schedule)) + int(self.options.num_beams > 1)
-
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
-        if not (_in_window(self.options, k, tools) and tools.guiding):
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
+        if not self.guides(tools, k):
             return tools.plain(population, k)
         candidates = tools.propose(population, k, self.options.num_candidates)
-        pool = candidates.population
-        scores = tools.score(tools.lookahead(pool, k + 1, self.options.lookahead), pool.video, k)
-        picks = []
-        for _, mine in groups(pool.video):
-            if not np.isfinite(scores[mine]).any():  # nothing scored: every beam keeps its plain transition
-                picks.extend(mine[candidates.index[mine] == 0])
-                continue
-            order = np.argsort(-np.where(np.isfinite(scores[mine]), scores[mine], -np.inf), kind="stable")
-            picks.extend(np.sort(mine[order[: self.options.num_beams]]))
-        rows = np.asarray(picks)
-        return Step(pool.take(rows), parents=candidates.parent[rows], chosen=rows - _first_rows(pool.video)[rows])
+        scores = tools.score_candidates(candidates, k, self.options.lookahead)
+        return tools.keep_best(candidates, scores, keep=self.options.num_beams)  # plain beams if nothing scored
 
-    def finish(self, tools: Tools, population: Population) -> Step:
-        if len(population) == len(tools.videos):
-            return Step(population, parents=np.arange(len(population)))
-        return keep_best_finished(tools, population)
+
+def potential_weights(particles: Population, reward: np.ndarray, potential: str, lam: float) -> dict[str, np.ndarray]:
+    """SMC's ``phi`` (Φ_t), ``ref`` (Φ at the last resampling) and ``logw`` (λ(Φ_t − Φ_ref)) of every particle, from
+    its new ``reward`` and the Φ and reference its memo carries; the log weights are shifted per video so the largest
+    is 0 (any finite λ, however large, then neither overflows nor loses the best)."""
+    memo, ref = particles.memo, particles.memo.get("ref", np.zeros_like(reward))
+    phi = {
+        "difference": reward,
+        "max": np.fmax(memo.get("phi", reward), reward),
+        "sum": memo.get("phi", np.zeros_like(reward)) + reward,
+    }[potential]
+    logw = np.empty_like(reward)
+    for _, mine in groups(particles.video):
+        logw[mine] = tilted_log_weights(phi[mine] - ref[mine], lam)
+    return {"phi": phi, "ref": ref, "logw": logw}
 
 
 def chain_calls(live: list[int], scored: set[int]) -> int:
@@ -544,44 +487,9 @@ def chain_calls(live: list[int], scored: set[int]) -> int:
     return sum(live[level - 1] if level - 1 in scored else live[level] for level in range(len(live)))
 
 
-def keep_best_finished(
-    tools: Tools, population: Population, selection: str = "argmax", temperature: float = 1.0
-) -> Step:
-    """Score every video's finished chains in one batch and keep one per video (chain 0 when none scored)."""
-    scores = tools.score(population.x, population.video, tools.num_steps)
-    picks = []
-    for v, rows in groups(population.video):
-        chosen = select(scores[rows], selection, temperature, tools.rng(v, FINAL_STEP))
-        picks.append(rows[0 if chosen is None else chosen])
-    rows = np.asarray(picks)
-    return Step(population.take(rows), parents=rows, chosen=rows - _first_rows(population.video)[rows])
-
-
-def _concat(first: Population, second: Population) -> Population:
-    """The rows of both populations, ``first``'s before ``second``'s."""
-    import torch
-
-    assert first.x0 is not None and second.x0 is not None, "proposals carry their x̂0"
-    return Population(
-        x=torch.cat([first.x, second.x]),
-        x0=torch.cat([first.x0, second.x0]),
-        video=np.concatenate([first.video, second.video]),
-        chain=np.concatenate([first.chain, second.chain]),
-        memo={key: np.concatenate([value, second.memo[key]]) for key, value in first.memo.items()},
-    )
-
-
-def _x0(population: Population) -> torch.Tensor:
-    assert population.x0 is not None, "proposals carry their x̂0"
-    return population.x0
-
-
-def _first_rows(video: np.ndarray) -> np.ndarray:
-    """For every row, the first row of its video."""
-    first = np.zeros(len(video), dtype=np.int64)
-    for _, rows in groups(video):
-        first[rows] = rows[0]
-    return first
+def _x0(candidates: Candidates) -> torch.Tensor:
+    assert candidates.population.x0 is not None, "proposals carry their x̂0"
+    return candidates.population.x0
 
 
 @hookimpl

@@ -19,27 +19,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from f2g_core.default_plugins.samplers import chain_calls, keep_best_finished, largest_fitting, too_small
+from f2g_core.default_plugins.samplers import chain_calls, largest_fitting, too_small
 from f2g_core.hookspecs import Register, hookimpl
-from f2g_core.population import Population, Sampler, Step, groups
+from f2g_core.population import Population, Sampler, Step, Toolbox
 
 if TYPE_CHECKING:
     import torch
 
     from f2g_core.interfaces import Schedule
-    from f2g_core.sampling import Tools
 
 
 def steps_from_sigma(values: list[float], schedule: Schedule) -> list[int]:
     """For every σ*, the first step whose starting noise level σ_k is ≤ σ* (steps 0 … T−2; none if no step is)."""
     sigmas = schedule.sigmas[: schedule.num_steps - 1]
     return sorted({next(k for k, s in enumerate(sigmas) if s <= v) for v in values if min(sigmas, default=1) <= v})
-
-
-def top_rows(scores: np.ndarray, rows: np.ndarray, keep: int) -> np.ndarray:
-    """The ``keep`` rows with the best scores (NaN last, ties to the lower row), in row order."""
-    order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
-    return np.sort(rows[order[:keep]])
 
 
 class Prune(Sampler):
@@ -70,40 +63,33 @@ class Prune(Sampler):
                 raise ValueError("checkpoint_fractions: every fraction must be between 0 and 1 (exclusive)")
             return value
 
+        def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+            """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
+            if self.checkpoints is None:
+                last = num_steps - 2
+                return sorted({min(max(math.ceil(f * num_steps) - 1, 0), last) for f in self.checkpoint_fractions})
+            if self.checkpoint_by == "step":
+                return sorted({int(c) for c in self.checkpoints})
+            if schedule is None:
+                raise ValueError("guidance.options.checkpoints are noise levels: the cost depends on the schedule")
+            return steps_from_sigma(self.checkpoints, schedule)
+
+        def live(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
+            """Chains alive entering each step 0 … T − 1."""
+            alive, counts = self.num_candidates, []
+            checkpoints = set(self.checkpoint_steps(num_steps, schedule))
+            for k in range(num_steps):
+                counts.append(alive)
+                if k in checkpoints:
+                    alive = max(1, math.ceil(alive * self.keep - 1e-9))
+            return counts
+
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
-        run still fits (spending the remainder on the chains that survive longest)."""
-        derived: dict[str, Any] = {}
-        if "num_candidates" not in given:
-            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
-            if size is None:
-                raise too_small(cls.name, model_calls, num_steps)
-            derived["num_candidates"] = size
-        if "checkpoints" in given or "checkpoint_fractions" in given:
-            return derived
-        fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
-        while fractions:
-            later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
-            options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
-            if later == fractions or cls(options).model_calls(num_steps) > model_calls:
-                break
-            fractions = later
-        return {**derived, "checkpoint_fractions": fractions}
-
-    def checkpoint_steps(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
-        """The checkpoint steps for ``num_steps`` steps (σ checkpoints need the backbone's ``schedule``)."""
-        o = self.options
-        if o.checkpoints is None:
-            return sorted({min(max(math.ceil(f * num_steps) - 1, 0), num_steps - 2) for f in o.checkpoint_fractions})
-        if o.checkpoint_by == "step":
-            return sorted({int(c) for c in o.checkpoints})
-        if schedule is None:
-            raise ValueError("guidance.options.checkpoints are noise levels: the cost depends on the schedule")
-        return steps_from_sigma(o.checkpoints, schedule)
+        return _prune_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
         o = self.options
@@ -115,44 +101,27 @@ class Prune(Sampler):
                     f"{num_steps} (the last step is the final choice); give whole step numbers in that range"
                 )
 
-    def live(self, num_steps: int, schedule: Schedule | None = None) -> list[int]:
-        """Chains alive entering each step 0 … T − 1."""
-        alive, counts = self.options.num_candidates, []
-        checkpoints = set(self.checkpoint_steps(num_steps, schedule))
-        for k in range(num_steps):
-            counts.append(alive)
-            if k in checkpoints:
-                alive = max(1, math.ceil(alive * self.options.keep - 1e-9))
-        return counts
-
     def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        return chain_calls(self.live(num_steps, schedule), set(self.checkpoint_steps(num_steps, schedule)))
+        o = self.options
+        return chain_calls(o.live(num_steps, schedule), set(o.checkpoint_steps(num_steps, schedule)))
 
     def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
-        live = self.live(num_steps, schedule)
+        live = self.options.live(num_steps, schedule)
         pruned = sum(live[k + 1] != live[k] for k in range(num_steps - 1))
         return pruned + int(live[-1] > 1)  # each pruning checkpoint, and the final choice among survivors
 
-    def start(self, tools: Tools) -> Step:
+    def start(self, tools: Toolbox) -> Step:
         step = tools.start(self.num_chains())
         step.population.memo["slot"] = step.population.slots()
         return step
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
-        live = self.live(tools.num_steps, tools.schedule)
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
+        live = self.options.live(tools.num_steps, tools.schedule)
         if k + 1 >= tools.num_steps or live[k + 1] == live[k]:
             return tools.plain(population, k)
-        moved = tools.propose(population, k, 1).population  # x̂0 at k + 1 is needed by the next step anyway
-        assert moved.x0 is not None
-        scores = tools.score(moved.x0, moved.video, k) if tools.guiding else np.full(len(moved), np.nan)
-        rows = np.concatenate([top_rows(scores[mine], mine, live[k + 1]) for _, mine in groups(moved.video)])
-        first = np.concatenate([np.full(len(mine), mine[0]) for _, mine in groups(moved.video)])
-        return Step(moved.take(rows), parents=rows, chosen=rows - first[rows])
-
-    def finish(self, tools: Tools, population: Population) -> Step:
-        if len(population) == len(tools.videos):
-            return Step(population, parents=np.arange(len(population)))
-        return keep_best_finished(tools, population)
+        candidates = tools.propose(population, k, 1)  # x̂0 at k + 1 is needed by the next step anyway
+        scores = tools.score_candidates(candidates, k) if tools.guiding else np.full(len(population), np.nan)
+        return tools.keep_best(candidates, scores, keep=live[k + 1])
 
 
 class Draft(Sampler):
@@ -189,19 +158,7 @@ class Draft(Sampler):
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-        """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
-        derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
-        if "num_candidates" in given:
-            return derived
-        options = {**derived, **given}
-        lower = int(options.get("num_commits", 1))
-        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
-        if size is None and "draft_steps" not in given:
-            derived["draft_steps"] = options["draft_steps"] = 1
-            size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
-        if size is None:
-            raise too_small(cls.name, model_calls, num_steps)
-        return {**derived, "num_candidates": size}
+        return _draft_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
         o = self.options
@@ -223,7 +180,7 @@ class Draft(Sampler):
     def planned_guided_steps(self, num_steps: int, schedule: Schedule | None = None) -> int:
         return 1 + int(self.options.num_commits > 1)  # the drafts, and the final choice among several commits
 
-    def start(self, tools: Tools) -> Step:
+    def start(self, tools: Toolbox) -> Step:
         """Draft every chain, keep the initial noise of the best m (with the x̂0 the drafts computed for it)."""
         o = self.options
         noise = tools.start(o.num_candidates).population
@@ -232,11 +189,9 @@ class Draft(Sampler):
             rows = np.flatnonzero(noise.memo["slot"] < o.num_commits)
             return Step(noise.take(rows), parents=rows)
         noise = tools.with_x0(noise, 0)
-        scores = tools.score(self.drafts(tools, noise), noise.video, 0)
-        rows = np.concatenate([top_rows(scores[mine], mine, o.num_commits) for _, mine in groups(noise.video)])
-        return Step(noise.take(rows), parents=rows, chosen=noise.memo["slot"][rows])
+        return tools.keep_best(noise, tools.score(self.drafts(tools, noise), noise.video, 0), keep=o.num_commits)
 
-    def drafts(self, tools: Tools, noise: Population) -> torch.Tensor:
+    def drafts(self, tools: Toolbox, noise: Population) -> torch.Tensor:
         """The finished drafts' x̂0, from the chains' initial noise with x̂0 at level 0 known.
 
         The seam for a backbone-provided draft mode: such a mode runs the chain's full stochastic path cheaply
@@ -245,13 +200,45 @@ class Draft(Sampler):
         """
         return tools.lookahead(noise, 0, self.options.draft_steps - 1)
 
-    def step(self, tools: Tools, population: Population, k: int) -> Step:
+    def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k, self.options.commit_eta)
 
-    def finish(self, tools: Tools, population: Population) -> Step:
-        if len(population) == len(tools.videos):
-            return Step(population, parents=np.arange(len(population)))
-        return keep_best_finished(tools, population)
+
+def _prune_budget(cls: type[Prune], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+    """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
+    run still fits (spending the remainder on the chains that survive longest)."""
+    derived: dict[str, Any] = {}
+    if "num_candidates" not in given:
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
+        if size is None:
+            raise too_small(cls.name, model_calls, num_steps)
+        derived["num_candidates"] = size
+    if "checkpoints" in given or "checkpoint_fractions" in given:
+        return derived
+    fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
+    while fractions:
+        later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
+        options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
+        if later == fractions or cls(options).model_calls(num_steps) > model_calls:
+            break
+        fractions = later
+    return {**derived, "checkpoint_fractions": fractions}
+
+
+def _draft_budget(cls: type[Draft], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
+    """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
+    derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
+    if "num_candidates" in given:
+        return derived
+    options = {**derived, **given}
+    lower = int(options.get("num_commits", 1))
+    size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+    if size is None and "draft_steps" not in given:
+        derived["draft_steps"] = options["draft_steps"] = 1
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
+    if size is None:
+        raise too_small(cls.name, model_calls, num_steps)
+    return {**derived, "num_candidates": size}
 
 
 @hookimpl

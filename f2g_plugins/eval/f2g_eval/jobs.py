@@ -113,7 +113,9 @@ class JobResult:
     seconds: float
     run_dir: str
     steps: list[dict[str, Any]] = field(default_factory=list)
-    """Per guided step: its index, the combined reward of every candidate, the chosen one."""
+    """Per scored step: its index, the combined reward of every candidate, and ``chosen`` / ``selected``: the kept
+    candidates' indices into ``combined`` (the trace's one meaning; ``chosen`` only when one is kept, ``selected``
+    absent in rows written before it was exported)."""
     events: list[str] = field(default_factory=list)
     worker: str = ""
     reward_rounds: int = 0
@@ -238,7 +240,7 @@ def finish(
     totals = result.trace.totals()
     tokens, cost = _usage_totals(totals["usage"])
     steps = [
-        {"step": s.step, "combined": s.combined, "chosen": s.chosen}
+        {"step": s.step, "combined": s.combined, "chosen": s.chosen, "selected": s.selected}
         for s in (*result.trace.steps, *([result.trace.final] if result.trace.final else []))
         if s.combined
     ]

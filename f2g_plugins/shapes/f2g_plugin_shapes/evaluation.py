@@ -5,6 +5,7 @@ Light at import (no torch, no scipy): the evaluator is imported when the metric 
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,8 @@ class ShapesMetric(Metric):
     def measure(self, item: SuiteItem, video: np.ndarray) -> Mapping[str, float | None]:
         from f2g_plugin_shapes.evaluator import evaluate
 
+        if not np.isfinite(video).all():  # unreadable frames: failed (NaN), never a verdict on garbage
+            return dict.fromkeys(self.dimensions, math.nan)
         verdict = evaluate(item.prompt, video)
         values: dict[str, float | None] = {k: None if v is None else float(v) for k, v in verdict.dimensions.items()}
         values["score"] = float(verdict.score)

@@ -1,10 +1,11 @@
-"""f2g's reward and backbone contracts (f2g_core.contracts) on the shapes world's components."""
+"""f2g's reward, backbone and metric contracts (f2g_core.contracts) on the shapes
+world's components."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from f2g_core.contracts import BackboneContract, RewardContract
+from f2g_core.contracts import BackboneContract, MetricContract, RewardContract
 
 import f2g_plugin_shapes.plugin as plugin
 
@@ -23,3 +24,8 @@ class TestShapesJudgeContract(RewardContract):
 class TestShapesOracleContract(RewardContract):
     plugin = plugin
     component_id = "shapes-oracle"
+
+
+class TestShapesMetricContract(MetricContract):
+    plugin = plugin
+    component_id = "shapes"

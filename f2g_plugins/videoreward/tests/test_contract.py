@@ -1,4 +1,5 @@
-"""f2g's reward contract (f2g_core.contracts) on ``videoreward`` with the seeded miniature (``model: tiny``)."""
+"""f2g's reward and metric contracts (f2g_core.contracts) on ``videoreward`` with the
+seeded miniature (``model: tiny``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import f2g_plugin_videoreward.plugin as plugin
 import pytest
 from f2g_plugin_videoreward.reward import VideoReward
 
-from f2g_core.contracts import RewardContract
+from f2g_core.contracts import MetricContract, RewardContract
 
 
 class TestVideoRewardContract(RewardContract):
@@ -24,3 +25,9 @@ class TestVideoRewardContract(RewardContract):
         reward.load()
         yield reward
         reward.close()
+
+
+class TestVideoRewardMetricContract(MetricContract):
+    plugin = plugin
+    component_id = "videoreward"
+    options: ClassVar[dict[str, Any]] = {"model": "tiny", "fps": 8.0, "device": "cpu"}
