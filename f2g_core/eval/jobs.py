@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from f2g_core.errors import ConfigError, CredentialsError, F2GError
 from f2g_core.eval.metrics import Metric, build_metric
 from f2g_core.eval.suites import MAX_SEED, SuiteItem
 from f2g_core.pipeline import Pipeline, RunResult
+
+if TYPE_CHECKING:
+    from f2g_core.eval.hosts import HostPool
 
 _PLAIN_NAME = re.compile(r"\w[\w.-]{0,99}")
 
@@ -272,13 +275,22 @@ def describe(error: BaseException) -> str:
 class Worker:
     """What one engine slot holds: a loaded pipeline for the config it last ran, and its own metric instances.
 
-    A thread of the local engine and an actor of the Ray engine each own one, so nothing here is shared. Nothing
-    it does raises: a metric that does not build or load, or a config whose pipeline does not load, fails the
+    A thread of the local engine and an actor of the Ray engine each own one. Its rewards and metrics come from
+    ``hosts`` where one is given (one loaded copy shared by every worker of the process, or a client of a Ray host
+    actor: ``f2g_core.eval.hosts``), else they are its own. Nothing it does raises: a metric that does not build or load, or a config whose pipeline does not load, fails the
     jobs that need it (remembered, so a broken config is not loaded again for each of its batches).
     """
 
-    def __init__(self, configs: Mapping[str, RunConfig], metric_refs: Sequence[str], out: Path, name: str) -> None:
+    def __init__(
+        self,
+        configs: Mapping[str, RunConfig],
+        metric_refs: Sequence[str],
+        out: Path,
+        name: str,
+        hosts: HostPool | None = None,
+    ) -> None:
         self.configs = dict(configs)
+        self.hosts = hosts
         self.out = out
         self.name = name
         self.metrics: list[Metric] = []
@@ -289,7 +301,7 @@ class Worker:
         self._metrics_failed: Failure | None = None
         for ref in metric_refs:
             try:
-                metric = build_metric(ref)
+                metric = hosts.metric(ref) if hosts is not None else build_metric(ref)
                 self.metrics.append(metric)
                 metric.load()
             except BaseException as error:  # the metric is broken for every job: stop the run
@@ -307,6 +319,8 @@ class Worker:
             self._pipeline, self._hash = None, None
             try:
                 pipeline = Pipeline.from_config(self.configs[config_hash])
+                if self.hosts is not None:
+                    self.hosts.share_rewards(pipeline)
                 pipeline.load()
             except BaseException as error:
                 # a configuration error here (a missing API key) is the config's, so every job of the run stops
