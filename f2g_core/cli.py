@@ -29,6 +29,7 @@ from f2g_core.config import ConfigSources, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
 from f2g_core.eval.cli import register as register_eval
 from f2g_core.scaffold.command import plugin_app
+from f2g_core.serving.command import register as register_serve
 
 if TYPE_CHECKING:  # the pipeline imports torch; --help and listing must not
     from f2g_core.pipeline import Pipeline
@@ -64,6 +65,7 @@ keys_app = typer.Typer(cls=_Group, help="Manage API keys in the local key store 
 app.add_typer(keys_app, name="keys")
 app.add_typer(plugin_app, name="plugin")
 register_eval(app)
+register_serve(app)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 _state = {"debug": os.environ.get("F2G_DEBUG", "") not in ("", "0")}

@@ -52,6 +52,7 @@ BUILTIN_PLUGINS = (
     "f2g_core.default_plugins.combiners",
     "f2g_core.default_plugins.samplers",
     "f2g_core.default_plugins.search_methods",
+    "f2g_core.default_plugins.rewards",
 )
 HOOKS: dict[Kind, str] = {
     "reward": "register_rewards",
