@@ -273,12 +273,13 @@ def describe(error: BaseException) -> str:
 
 
 class Worker:
-    """What one engine slot holds: a loaded pipeline for the config it last ran, and its own metric instances.
+    """What one engine slot holds: a loaded pipeline for the config it last ran, and its metrics.
 
     A thread of the local engine and an actor of the Ray engine each own one. Its rewards and metrics come from
     ``hosts`` where one is given (one loaded copy shared by every worker of the process, or a client of a Ray host
-    actor: ``f2g_core.eval.hosts``), else they are its own. Nothing it does raises: a metric that does not build or load, or a config whose pipeline does not load, fails the
-    jobs that need it (remembered, so a broken config is not loaded again for each of its batches).
+    actor: ``f2g_core.eval.hosts``), else they are its own. Nothing it does raises: a metric that does not build
+    or load, or a config whose pipeline does not load, fails the jobs that need it (remembered, so a broken config
+    is not loaded again for each of its batches).
     """
 
     def __init__(

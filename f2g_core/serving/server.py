@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def app(self) -> RewardServer:
-        return self.server.reward_server  # type: ignore[attr-defined,no-any-return]
+        return self.server.reward_server  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: one line per request would drown the server's own messages."""

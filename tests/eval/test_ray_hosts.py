@@ -40,8 +40,8 @@ def local_ray(core_world_site: Path, files: dict[str, Path]):
     """A new local Ray (not one another process started) whose workers see the core's analytic world."""
     path = os.pathsep.join(filter(None, [str(core_world_site), os.environ.get("PYTHONPATH")]))
     ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
+        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+        object_store_memory=100 * 1024 * 1024, runtime_env={"env_vars": {"PYTHONPATH": path}},
     )  # fmt: skip
     yield
     ray.shutdown()

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from f2g_core.config import RunConfig
-from f2g_core.eval import limits
 from f2g_core.errors import ConfigError
+from f2g_core.eval import limits
 from f2g_core.eval.engines import OnFailure, OnResult, not_run
 from f2g_core.eval.engines.ray_hosts import HostActor, stand_in
 from f2g_core.eval.hosts import HostOptions, HostPool, hosted_components
@@ -186,7 +186,7 @@ class RayEngine:
         per_actor = min(1.0, (cpus - host_cpus) / slots)
         actor_class: Any = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
         out = str(self.out)
-        host_actors = {
+        host_actors: dict[str, list[Any]] = {  # Ray's stubs do not type handles of classes made remote at run time
             key: [
                 ray.remote(HostActor)
                 .options(

@@ -52,9 +52,7 @@ class HostActor:
         assert isinstance(self.component, SharedReward)
         return [float(x) for x in self.component.score(batch)]
 
-    def measure(
-        self, item: SuiteItem, video: np.ndarray, fps: float | None, caller: str
-    ) -> Mapping[str, float | None]:
+    def measure(self, item: SuiteItem, video: np.ndarray, fps: float | None, caller: str) -> Mapping[str, float | None]:
         self._seen(caller)
         assert isinstance(self.component, SharedMetric)
         return dict(self.component.measure_video(item, video, fps))
