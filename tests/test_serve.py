@@ -124,7 +124,7 @@ def test_a_server_that_is_down_is_one_error_naming_the_url_and_the_fix() -> None
         client.load()
     message = str(error.value)
     assert f"no f2g reward server answers at http://127.0.0.1:{port}" in message
-    assert "3 tries" in message and f"f2g serve reward ID --port {port}" in message
+    assert "3 tries" in message and f"f2g serve reward REWARD --port {port}" in message
     assert client.usage()["retries"] == 2
 
 

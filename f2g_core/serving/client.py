@@ -41,7 +41,7 @@ class _Answered(Exception):
 
 
 class RemoteReward(Reward):
-    """A reward served by `f2g serve reward ID` in another Python environment, scored over HTTP on this machine."""
+    """A reward served by `f2g serve reward REWARD` in another Python environment, scored over HTTP on this machine."""
 
     name = "remote"
 
@@ -67,7 +67,7 @@ class RemoteReward(Reward):
 
     def _fix(self) -> str:
         return (
-            f"start it in the reward's environment (`f2g serve reward ID --port {self._port()}`) or fix the "
+            f"start it in the reward's environment (`f2g serve reward REWARD --port {self._port()}`) or fix the "
             "remote reward's url option"
         )
 

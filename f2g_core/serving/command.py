@@ -12,7 +12,7 @@ serve_app = typer.Typer(help="Serve a component to runs in other Python environm
 
 @serve_app.command("reward")
 def serve_reward(
-    reward_id: Annotated[str, typer.Argument(metavar="ID", help="A registered reward id (f2g list rewards).")],
+    reward: Annotated[str, typer.Argument(help="A registered reward id (f2g list rewards).")],
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="YAML file of the reward's options (a config's options:).")
     ] = None,
@@ -21,7 +21,7 @@ def serve_reward(
 ) -> None:
     """Serve a registered reward over HTTP on 127.0.0.1 until Ctrl-C: runs elsewhere use it as `type: remote`.
 
-    The reward loads before the server answers; the line `serving reward ID at URL` says it is ready.
+    The reward loads before the server answers; the line `serving reward REWARD at URL` says it is ready.
     """
     from rich.console import Console
 
@@ -31,18 +31,18 @@ def serve_reward(
     from f2g_core.serving.server import RewardServer
 
     options = _options(config)
-    reward = default_plugins().registry.build("reward", reward_id, options, "--config" if config else "serve")
-    assert isinstance(reward, Reward)
+    component = default_plugins().registry.build("reward", reward, options, "--config" if config else "serve")
+    assert isinstance(component, Reward)
     try:
-        reward.load()
+        component.load()
     except Exception as error:
-        raise ComponentError(f"reward {reward_id!r} failed to load: {type(error).__name__}: {error}") from error
+        raise ComponentError(f"reward {reward!r} failed to load: {type(error).__name__}: {error}") from error
     try:
-        server = RewardServer(reward, port, max_batch)
+        server = RewardServer(component, port, max_batch)
     except OSError as error:
         raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({error}); pick another port") from None
     console = Console(soft_wrap=True)
-    console.print(f"serving reward {reward_id} at {server.url} (python {server.health()['prefix']}); Ctrl-C stops")
+    console.print(f"serving reward {reward} at {server.url} (python {server.health()['prefix']}); Ctrl-C stops")
     try:
         server.serve_forever()
     finally:
