@@ -277,3 +277,33 @@ def test_a_reward_in_a_second_venv_guides_a_run_in_the_first(
     local = guided_run({"type": "mode-distance"})  # the same rule in-process: the same run
     np.testing.assert_array_equal(served[0], local[0])
     assert served[1] == local[1]
+
+
+class Gate(BaseHTTPRequestHandler):
+    """Answers /score only once three requests are in flight at the same time (a hang if sent one by one)."""
+
+    barrier = threading.Barrier(3, timeout=60)
+
+    def do_POST(self) -> None:
+        count = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["frames"]["shape"][0]
+        self.barrier.wait()
+        body = json.dumps({"scores": [1.0] * count}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_shared_remote_reward_sends_waiting_batches_at_once() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Gate)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = remote(f"http://127.0.0.1:{httpd.server_address[1]}")
+        client.server = {"status": "ok"}  # loaded: this test is about /score alone
+        assert [list(s) for s in client.score_many([batch(str(i), 2) for i in range(3)])] == [[1.0, 1.0]] * 3
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -171,6 +171,16 @@ class RemoteReward(Reward):
         except ValueError as error:
             raise self._garbage(f"{error} to POST /score") from None
 
+    def score_many(self, batches: Sequence[RewardBatch]) -> list[Sequence[float]]:
+        """The batches sent at once (one request each, concurrently): shared by an eval's workers, this client
+        must not make them wait in line; the server batches what arrives together."""
+        if len(batches) <= 1:
+            return [self.score(batch) for batch in batches]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="f2g-remote") as pool:
+            return list(pool.map(self.score, batches))
+
     def usage(self) -> Mapping[str, float]:
         with self._lock:
             return dict(self._counts)
