@@ -33,6 +33,7 @@ from f2g_core import __version__
 from f2g_core.config import ConfigSources, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
 from f2g_core.scaffold.command import plugin_app
+from f2g_core.serving.command import serve_app
 
 if TYPE_CHECKING:  # the pipeline imports torch; --help and listing must not
     from f2g_core.pipeline import Pipeline
@@ -603,6 +604,7 @@ def add_builtin_commands(cli: typer.Typer) -> None:
     cli.add_typer(list_app, name="list")
     cli.add_typer(keys_app, name="keys")
     cli.add_typer(plugin_app, name="plugin")
+    cli.add_typer(serve_app, name="serve")
 
 
 # ------------------------------------------------------------------------------------------------- entry point

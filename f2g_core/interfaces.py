@@ -138,6 +138,13 @@ class Reward(Component):
         """Return ``len(batch)`` scores. Return NaN for a candidate that could not be scored, never a made-up 0."""
         raise NotImplementedError
 
+    def score_many(self, batches: Sequence[RewardBatch]) -> list[Sequence[float]]:
+        """The scores of several batches (several prompts) at once: what a shared host
+        (:class:`~f2g_core.hosting.SharedReward`) calls with every worker's batch that arrived while the model was
+        busy. The default scores them one by one; a reward whose model takes several prompts in one forward pass
+        may override it, and must then document how far its scores can differ from :meth:`score`'s."""
+        return [self.score(batch) for batch in batches]
+
     def check_key_frames(self, frame_indices: Sequence[int], num_frames: int) -> None:
         """Raise ``ValueError`` (saying what to change) if this reward cannot score these key frames.
 

@@ -59,6 +59,7 @@ BUILTIN_PLUGINS = (
     "f2g_core.default_plugins.samplers",
     "f2g_core.default_plugins.search_methods",
     "f2g_core.default_plugins.commands",
+    "f2g_core.default_plugins.rewards",
 )
 HOOKS: dict[Kind, str] = {
     "reward": "register_rewards",

@@ -75,7 +75,7 @@ def test_a_plugin_that_hangs_is_reported_by_name_within_the_time_limit(site: Pat
     with pytest.warns(UserWarning, match=rf"'{name}' \(bad-{name} 1.0\).*did not finish within 1 s"):
         plugins = load_plugins()
     assert time.monotonic() - started < 30
-    assert plugins.registry.names("reward") == ["fine-good"]
+    assert plugins.registry.names("reward") == ["fine-good", "remote"]  # remote: the core's built-in reward
     assert "F2G_PLUGIN_TIMEOUT" in next(info.error for info in plugins.infos if info.name == name)
 
 
@@ -90,7 +90,7 @@ def test_f2g_plugins_does_not_hang_on_a_hanging_plugin(site: Path, name: str) ->
 def test_system_exit_and_keyboard_interrupt_from_a_plugin_are_contained(site: Path, name: str) -> None:
     done = _f2g(site, f"{name},good", "list", "rewards", "--json")
     assert done.returncode == 0, done.stderr
-    assert [entry["name"] for entry in json.loads(done.stdout)] == ["fine-good"]
+    assert [entry["name"] for entry in json.loads(done.stdout)] == ["fine-good", "remote"]  # remote: built in
     assert "interrupted" not in done.stderr
     assert f"'{name}' (bad-{name} 1.0)" in done.stderr and (
         "SystemExit" in done.stderr or "KeyboardInterrupt" in done.stderr
@@ -100,7 +100,7 @@ def test_system_exit_and_keyboard_interrupt_from_a_plugin_are_contained(site: Pa
 def test_what_a_plugin_prints_never_corrupts_json(site: Path) -> None:
     done = _f2g(site, "chatty,good", "list", "rewards", "--json")
     assert done.returncode == 0, done.stderr
-    assert sorted(entry["name"] for entry in json.loads(done.stdout)) == ["fine-chatty", "fine-good"]
+    assert sorted(entry["name"] for entry in json.loads(done.stdout)) == ["fine-chatty", "fine-good", "remote"]
     assert "hello from a chatty plugin" in done.stderr and "registering" in done.stderr
 
 

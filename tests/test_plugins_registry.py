@@ -90,7 +90,7 @@ def test_a_plugin_whose_hook_raises_registers_nothing_and_others_still_load() ->
     broken = types.SimpleNamespace(register_rewards=register_rewards)
     with pytest.warns(UserWarning, match="boom"):
         plugins = load_plugins(extra=[("broken", broken), ("good", _plugin(Good))], entry_point_group=None)
-    assert plugins.registry.names("reward") == ["good"]
+    assert plugins.registry.names("reward") == ["good", "remote"]  # remote: the core's built-in reward
 
 
 def test_misspelled_hook_is_reported() -> None:

@@ -60,6 +60,21 @@ def eval_command(
         typer.Option(help="Grid: model calls per video, e.g. 75,150,300; each method's options follow its rule."),
     ] = None,
     steps: Annotated[str | None, typer.Option(help="Grid: sampling steps T, e.g. 25,50.")] = None,
+    share_models: Annotated[
+        bool,
+        typer.Option(
+            "--share-models/--private-models",
+            help="One loaded copy of each reward and metric for all workers of a process, requests batched "
+            "(default), or one copy per worker.",
+        ),
+    ] = True,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Ray engine: run this reward id or metric on its own Ray actor(s), shared by every worker: "
+            "NAME[:num_gpus=1,num_cpus=1,replicas=1,max_batch=64]; repeat."
+        ),
+    ] = None,
 ) -> None:
     """Run every (suite item, seed, config) job, score the videos, and write results.csv, summary.md, report.html.
 
@@ -96,6 +111,8 @@ def eval_command(
         methods=_names(methods),
         budgets=_numbers("--budgets", budgets),
         steps=_numbers("--steps", steps),
+        share=share_models,
+        hosts=host or [],
     )
     console, errors = Console(), Console(stderr=True)
     with Progress(

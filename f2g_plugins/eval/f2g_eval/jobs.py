@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from f2g_core.config import RunConfig
@@ -30,6 +30,9 @@ from f2g_core.pipeline import Pipeline, RunResult
 
 from f2g_eval.metrics import build_metric
 from f2g_eval.suites import MAX_SEED
+
+if TYPE_CHECKING:
+    from f2g_eval.hosts import HostPool
 
 _PLAIN_NAME = re.compile(r"\w[\w.-]{0,99}")
 
@@ -274,11 +277,13 @@ def describe(error: BaseException) -> str:
 
 
 class Worker:
-    """What one engine slot holds: a loaded pipeline for the config it last ran, and its own metric instances.
+    """What one engine slot holds: a loaded pipeline for the config it last ran, and its metrics.
 
-    A thread of the local engine and an actor of the Ray engine each own one, so nothing here is shared. Nothing
-    it does raises: a metric that does not build or load, or a config whose pipeline does not load, fails the
-    jobs that need it (remembered, so a broken config is not loaded again for each of its batches).
+    A thread of the local engine and an actor of the Ray engine each own one. Its rewards and metrics come from
+    ``hosts`` where one is given (one loaded copy shared by every worker of the process, or a client of a Ray host
+    actor: ``f2g_eval.hosts``), else they are its own. Nothing it does raises: a metric that does not build
+    or load, or a config whose pipeline does not load, fails the jobs that need it (remembered, so a broken config
+    is not loaded again for each of its batches).
     """
 
     def __init__(
@@ -288,10 +293,12 @@ class Worker:
         out: Path,
         name: str,
         limits: CallLimits | None = None,
+        hosts: HostPool | None = None,
     ) -> None:
         self.configs = dict(configs)
         self.limits = limits
         """The run's shared limits on remote calls, handed to every pipeline this worker builds."""
+        self.hosts = hosts
         self.out = out
         self.name = name
         self.metrics: list[Metric] = []
@@ -302,7 +309,7 @@ class Worker:
         self._metrics_failed: Failure | None = None
         for ref in metric_refs:
             try:
-                metric = build_metric(ref)
+                metric = hosts.metric(ref) if hosts is not None else build_metric(ref)
                 self.metrics.append(metric)
                 metric.load()
             except BaseException as error:  # the metric is broken for every job: stop the run
@@ -320,6 +327,8 @@ class Worker:
             self._pipeline, self._hash = None, None
             try:
                 pipeline = Pipeline.from_config(self.configs[config_hash], limits=self.limits)
+                if self.hosts is not None:
+                    self.hosts.share_rewards(pipeline)
                 pipeline.load()
             except BaseException as error:
                 # a configuration error here (a missing API key) is the config's, so every job of the run stops

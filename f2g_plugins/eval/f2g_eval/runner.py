@@ -25,6 +25,7 @@ from f2g_core.trace import PHASES
 from f2g_eval import limits
 from f2g_eval.engines import Engine
 from f2g_eval.grid import expand_grid
+from f2g_eval.hosts import hosted_components, parse_host
 from f2g_eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
 from f2g_eval.metrics import build_metric, not_held_out
 from f2g_eval.store import Store, lock_directory
@@ -138,6 +139,10 @@ class EvalSpec:
     """Grid axes (``--methods``, ``--budgets``, ``--steps``): every config at every combination (eval/grid.py)."""
     budgets: list[int] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
+    share: bool = True
+    """One loaded copy of each reward and metric for every worker of a process (``--private-models``: False)."""
+    hosts: list[str] = field(default_factory=list)
+    """``--host NAME[:num_gpus=…]``: rewards and metrics on their own Ray actors (Ray engine only)."""
 
 
 @dataclass
@@ -172,12 +177,14 @@ def make_engine(spec: EvalSpec, configs: list[EvalConfig], run_limits: limits.Ru
     if spec.engine == "ray":
         from f2g_eval.engines.ray_engine import RayEngine
 
-        return RayEngine(
+        engine = RayEngine(
             by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.address, spec.gpus_per_worker, spec.batch
         )
+        engine.hosts = dict(parse_host(ref) for ref in spec.hosts)
+        return engine
     from f2g_eval.engines.local import LocalEngine
 
-    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.batch)
+    return LocalEngine(by_hash, spec.metrics, spec.out, spec.workers, run_limits, spec.batch, spec.share)
 
 
 def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
@@ -196,6 +203,15 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     for config in configs:
         Pipeline.from_config(config.config)  # builds the components (options checked), loads nothing
     metrics = [build_metric(ref) for ref in spec.metrics]
+    if spec.hosts:
+        if spec.engine != "ray":
+            raise ConfigError(
+                f"--host {spec.hosts[0]}: a host actor needs --engine ray (the local engine already shares one copy "
+                "of each reward and metric among its workers)"
+            )
+        hosted_components(
+            {c.hash: c.config for c in configs}, spec.metrics, dict(parse_host(ref) for ref in spec.hosts)
+        )
     for message in not_held_out(metrics, {c.name: c.config for c in configs}):
         warnings.warn(message, stacklevel=2)
     return suite, configs, make_jobs(suite.items, spec.seeds, configs)

@@ -2,8 +2,9 @@
 
 torch releases the GIL in its kernels and a remote reward waits on the network, so while one video waits for its
 LVLM answers another is denoising: with enough workers a 300 ms reward latency costs little throughput
-(``benchmarks/eval_throughput.py``). Each thread owns its pipeline and metrics (nothing model-side is shared);
-the run limits are one thread-safe object for the whole process.
+(``benchmarks/eval_throughput.py``). Each thread owns its pipeline; its rewards and metrics are one loaded copy
+per process shared by every thread (``f2g_eval.hosts``; ``share=False`` gives each thread its own copy, as
+before). The run limits are one thread-safe object for the whole process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from f2g_core.config import RunConfig
 
 from f2g_eval import limits
 from f2g_eval.engines import OnFailure, OnResult, not_run
+from f2g_eval.hosts import HostPool
 from f2g_eval.jobs import Failure, Job, JobResult, Worker, batches, fail
 
 Report = tuple[Job, JobResult | Failure]
@@ -35,8 +37,12 @@ class LocalEngine:
         workers: int = 1,
         run_limits: limits.RunLimits | None = None,
         batch: int = 1,
+        share: bool = True,
     ) -> None:
         self.configs = dict(configs)
+        self.share = share
+        self.hosts: HostPool | None = None
+        """The shared rewards and metrics of the current run (tests read their hosts' counters)."""
         self.metric_refs = list(metric_refs)
         self.out = out
         self.workers = max(1, workers)
@@ -48,7 +54,7 @@ class LocalEngine:
     ) -> None:
         """Take batches until none is left or a failure stops the run; every job taken is put on ``done`` exactly
         once (Worker.run never raises; the guard below covers a failure outside it)."""
-        worker = Worker(self.configs, self.metric_refs, self.out, f"local-{index}", self.run_limits)
+        worker = Worker(self.configs, self.metric_refs, self.out, f"local-{index}", self.run_limits, self.hosts)
         try:
             while not stopping.is_set():
                 try:
@@ -80,6 +86,7 @@ class LocalEngine:
             todo.put(batch)
         done: queue.Queue[Report] = queue.Queue()
         stopping = threading.Event()
+        self.hosts = HostPool(share=self.share)
         # Not daemon threads: at Ctrl-C the CLI ends the process at once (os._exit) when workers are alive, rather
         # than finalising the interpreter under a thread that is inside torch (which aborts with exit 134).
         threads = [
@@ -116,6 +123,8 @@ class LocalEngine:
                 thread.join()
         finally:
             _drain(todo)  # on an interrupt: the threads stop after their current job
+            if not any(thread.is_alive() for thread in threads):  # a thread still inside a model keeps it
+                self.hosts.close()
         return stop
 
     def usage(self) -> dict[str, float]:

@@ -11,7 +11,8 @@ is the wrong unit for resumability.
 
 Per actor: one pipeline (model weights, reward clients, metrics), ``num_cpus`` / ``num_gpus`` resources. Shared
 by all actors of a run: one named actor holding the remote rewards' concurrency limit and budget
-(:class:`LimitsActor`), and the eval directory, which must be on a filesystem every node sees.
+(:class:`LimitsActor`), the host actors of the rewards and metrics named by ``--host`` (one loaded copy each, with
+their own resources: ``ray_hosts.py``), and the eval directory, which must be on a filesystem every node sees.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from f2g_core.config import RunConfig
+from f2g_core.errors import ConfigError
 
 from f2g_eval import limits
 from f2g_eval.engines import OnFailure, OnResult, not_run
+from f2g_eval.engines.ray_hosts import HostActor, stand_in
+from f2g_eval.hosts import HostOptions, HostPool, hosted_components
 from f2g_eval.jobs import Failure, Job, JobResult, Worker, batches, describe
 
 NAMESPACE = "f2g"
@@ -86,9 +90,18 @@ class EvalActor:
     """One engine slot on Ray: a :class:`~f2g_eval.jobs.Worker` in its own process."""
 
     def __init__(
-        self, configs: Mapping[str, RunConfig], metric_refs: Sequence[str], out: str, name: str, limits_actor: Any
+        self,
+        configs: Mapping[str, RunConfig],
+        metric_refs: Sequence[str],
+        out: str,
+        name: str,
+        limits_actor: Any,
+        hosted: Mapping[str, list[Any]] | None = None,
     ) -> None:
-        self.worker = Worker(configs, metric_refs, Path(out), f"{name}:{os.getpid()}", RayLimits(limits_actor))
+        # components of host actors come as stand-ins; the others are this actor's own (it is one worker)
+        clients = {key: stand_in(handles) for key, handles in (hosted or {}).items()}
+        pool = HostPool(clients, share=False) if clients else None
+        self.worker = Worker(configs, metric_refs, Path(out), f"{name}:{os.getpid()}", RayLimits(limits_actor), pool)
 
     def pid(self) -> int:
         return os.getpid()
@@ -126,6 +139,10 @@ class RayEngine:
         """Actors replaced after dying."""
         self.stats: dict[str, Any] = {}
         """The shared limits' counters at the end of the run (calls, cost, most requests in flight)."""
+        self.hosts: dict[str, HostOptions] = {}
+        """``--host``: reward ids and metric names run on their own actors, with their resources."""
+        self.host_stats: dict[str, list[dict[str, Any]]] = {}
+        """Per hosted component (its key), each host actor's :meth:`~ray_hosts.HostActor.stats` at the end."""
 
     def _start_ray(self) -> bool:
         import ray
@@ -148,21 +165,44 @@ class RayEngine:
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
+        hosted = hosted_components(self.configs, self.metric_refs, self.hosts) if self.hosts else {}
+        host_cpus = sum(options.num_cpus * options.replicas for _, _, options in hosted.values())
         started = self._start_ray()
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        if hosted and host_cpus >= cpus:
+            if started:
+                ray.shutdown()
+            raise ConfigError(
+                f"--host: the host actors reserve {host_cpus:g} of the cluster's {cpus:g} CPUs, leaving none for "
+                "sampling; lower their num_cpus (e.g. --host NAME:num_cpus=0.5)"
+            )
         gate: Any = (  # Ray's stubs do not type actor handles made from a class at run time
             ray.remote(LimitsActor)
             .options(name=f"f2g-eval-limits-{uuid.uuid4().hex[:8]}")
             .remote(self.run_limits.max_concurrency, self.run_limits.max_calls, self.run_limits.max_cost_usd)
         )
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        slots = max(1, min(self.workers or int(cpus), len(jobs)))
+        slots = max(1, min(self.workers or int(cpus - host_cpus), len(jobs)))
         # More actors than CPUs share them (videos in flight hide a remote reward's latency); each gets at most one
-        per_actor = min(1.0, cpus / slots)
+        per_actor = min(1.0, (cpus - host_cpus) / slots)
         actor_class: Any = ray.remote(EvalActor).options(num_cpus=per_actor, num_gpus=self.num_gpus, max_restarts=0)
         out = str(self.out)
+        host_actors: dict[str, list[Any]] = {  # Ray's stubs do not type handles of classes made remote at run time
+            key: [
+                ray.remote(HostActor)
+                .options(
+                    num_cpus=options.num_cpus,
+                    num_gpus=options.num_gpus,
+                    max_concurrency=max(2, options.max_batch),  # threaded: waiting calls meet on the batching host
+                    max_restarts=0,
+                )
+                .remote(kind, spec, options.max_batch)
+                for _ in range(options.replicas)
+            ]
+            for key, (kind, spec, options) in hosted.items()
+        }
 
         def start(slot: int) -> Any:
-            actor = actor_class.remote(self.configs, self.metric_refs, out, f"ray-{slot}", gate)
+            actor = actor_class.remote(self.configs, self.metric_refs, out, f"ray-{slot}", gate, host_actors)
             try:
                 self.pids[slot] = ray.get(actor.pid.remote())
             except RayActorError as error:
@@ -221,8 +261,11 @@ class RayEngine:
                             on_result(outcome)
                 idle.append(slot)
             self.stats = ray.get(gate.stats.remote())
+            self.host_stats = {
+                key: ray.get([handle.stats.remote() for handle in handles]) for key, handles in host_actors.items()
+            }
         finally:
-            for actor in actors:
+            for actor in [*actors, *(handle for handles in host_actors.values() for handle in handles)]:
                 ray.kill(actor, no_restart=True)
             ray.kill(gate, no_restart=True)
             if started:
