@@ -183,7 +183,8 @@ class RowCache:
         self.last_calls = 0
         self.calls = 0
         self.full_calls = 0
-        """Denoiser calls under the cache, and those that computed every block (FirstBlockCache's decision)."""
+        """Rows denoised under the cache (as the trace counts model calls), and those whose call computed every
+        block (FirstBlockCache decides per call; the other caches are counted as computing in full)."""
 
     # ------------------------------------------------------------------------------------------ switching
 
@@ -256,7 +257,7 @@ class RowCache:
             if self.permute:
                 self._put(begin, rows)
             yield
-            self._count()
+            self._count(rows)
             if self.permute:
                 self._get(rows, width)
         assert self.pending is not None
@@ -289,8 +290,8 @@ class RowCache:
             ]
         self.store, self.parts, self.source = store, {}, {}
 
-    def _count(self) -> None:
-        """Count the call and, for FirstBlockCache, whether it computed the remaining blocks."""
-        self.calls += 1
+    def _count(self, rows: int) -> None:
+        """Count the call's rows and, for FirstBlockCache, whether the call computed the remaining blocks."""
+        self.calls += rows
         decisions = [getattr(s, "should_compute", True) for model in self.models for s in _states(model)]
-        self.full_calls += int(all(decisions) if self.options.type == "first-block" else True)
+        self.full_calls += rows if all(decisions) else 0
