@@ -252,8 +252,9 @@ class Draft(Sampler):
         cheap = tools.backbone.draft_mode()
         if cheap is None:
             raise ConfigError(
-                f"guidance.options.draft_mode 'backbone': backbone {tools.backbone.name!r} offers no cheap draft mode; "
-                "use draft_mode: few-step, or give the backbone one (diffusers: cache: {type: first-block, use: drafts})"
+                f"guidance.options.draft_mode 'backbone': backbone {tools.backbone.name!r} offers no cheap draft "
+                "mode; use draft_mode: few-step, or give the backbone one (diffusers: cache: {type: first-block, "
+                "use: drafts})"
             )
         tools.forget_rows()  # the drafts' cached state must not reach the full-quality commits, nor the reverse
         try:

@@ -140,7 +140,8 @@ class DiffusersBackbone(Backbone):
         models = levers.denoisers(pipe)
         for model in models:
             if not hasattr(model, "enable_cache"):
-                raise ConfigError(f"cache: backbone {self.name!r}'s {type(model).__name__} has no diffusers cache hooks")
+                name = type(model).__name__
+                raise ConfigError(f"cache: backbone {self.name!r}'s {name} has no diffusers cache hooks; drop `cache`")
         cache = RowCache(models, options, None)
         cfg = self.options.guidance_scale > 1.0
         cache.config = cache_config(options, lambda: cache.timestep, type(self.options), cfg)

@@ -45,10 +45,12 @@ PERMUTED = frozenset({"first-block", "pab", "taylorseer"})
 """Cache types whose state is permuted and duplicated with the rows; the others are reset when the rows change."""
 
 CONTEXT = "f2g"
-"""The cache context every call runs in: CFG rows are one batch, so one state per model (see diffusers' StateManager)."""
+"""The cache context of every call: the CFG rows are one batch, so one state per model (diffusers' StateManager)."""
 
 
-def cache_config(options: CacheOptions, timestep: Callable[[], float], family: type[DiffusersOptions], cfg: bool) -> Any:
+def cache_config(
+    options: CacheOptions, timestep: Callable[[], float], family: type[DiffusersOptions], cfg: bool
+) -> Any:
     """diffusers' config object of the cache ``options`` describe, for a model of ``family``; ``timestep`` returns
     the model time of the call in progress (PAB and FasterCache skip only inside a timestep range)."""
     import torch
@@ -231,8 +233,10 @@ class RowCache:
             return
         index = torch.as_tensor(ancestors)
         self.source = {
-            m: [{key: _map(value, lambda rows: rows.take(index.to(rows.data.device))) for key, value in state.items()}
-                for state in snapshot]
+            m: [
+                {key: _map(value, lambda rows: rows.take(index.to(rows.data.device))) for key, value in state.items()}
+                for state in snapshot
+            ]
             for m, snapshot in self.store.items()
         }
 

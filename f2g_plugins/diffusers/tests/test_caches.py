@@ -156,7 +156,8 @@ def test_cached_state_follows_resampled_and_duplicated_rows_as_if_each_chain_ran
     moved = tools.with_x0(tools.plain(kept, 1).population, 2)
     assert moved.x0 is not None
     for row, root in ((0, 0), (1, 2)):
-        torch.testing.assert_close(moved.x0[row : row + 1], _alone(roots.x[root], moved.x[row : row + 1], (0, 2), cache))
+        alone = _alone(roots.x[root], moved.x[row : row + 1], (0, 2), cache)
+        torch.testing.assert_close(moved.x0[row : row + 1], alone, rtol=1e-5, atol=1e-5)
 
 
 def test_a_chunked_batch_keeps_each_rows_state() -> None:
@@ -182,7 +183,8 @@ def test_faster_cache_is_reset_when_the_rows_change_and_kept_when_they_do_not() 
     backbone.denoise(x, schedule.level(0), cond)
     backbone.follow_rows(np.array([1, 0]))  # permuted: FasterCache's state cannot follow, so it starts afresh
     reset = backbone.denoise(x.flip(0), schedule.level(1), cond)
-    torch.testing.assert_close(reset, plain.denoise(x.flip(0), schedule.level(1), plain.encode_prompt("a cat", "blurry", 5.0)))
+    uncached = plain.denoise(x.flip(0), schedule.level(1), plain.encode_prompt("a cat", "blurry", 5.0))
+    torch.testing.assert_close(reset, uncached, rtol=0, atol=0)
     state = backbone.pipe.transformer._diffusers_hook.get_hook("faster_cache_denoiser").state
     assert state.iteration == 1
     backbone.follow_rows(np.array([0, 1]))  # the same rows again: the state is kept
