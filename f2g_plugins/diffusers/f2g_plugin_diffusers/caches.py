@@ -166,7 +166,8 @@ Snapshot = list[dict[str, Any]]
 class RowCache:
     """One diffusers cache on the denoiser models, its state kept per chain row (see the module docstring)."""
 
-    def __init__(self, models: list[torch.nn.Module], options: CacheOptions, config: Any) -> None:
+    def __init__(self, models: list[Any], options: CacheOptions, config: Any) -> None:
+        """``models``: the denoisers (diffusers models with CacheMixin); ``config``: the diffusers cache config."""
         self.models, self.options, self.config = models, options, config
         self.permute = options.type in PERMUTED
         self.enabled = False
