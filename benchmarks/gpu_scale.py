@@ -11,7 +11,11 @@ left out). Measured, through f2g's own loop (``f2g_core.sampling``) wherever a r
    with the peak accelerator memory of each run;
 3. a 4-step distilled schedule without CFG (one row per candidate, as StepDistill-CfgDistill / Lightning run):
    unguided vs best-of-8;
-4. decoding the key frames only (the causal VAE decodes the prefix of latent frames they need) vs the whole video.
+4. decoding the key frames only (the causal VAE decodes the prefix of latent frames they need) vs the whole video;
+5. with ``--cache-drafts``: draft-then-commit (n = 4 drafts of the whole ``--steps`` path, best one committed) with
+   the drafts run plainly vs under diffusers' FirstBlockCache (``draft_mode: backbone``; its state follows the rows
+   through f2g_plugin_diffusers.caches), the commit always without it: seconds, calls, blocks skipped, and whether
+   both runs committed the same draft.
 
 ``--size 14b`` builds the 14B architecture (40 blocks of width 5120); ``--int8`` quantises the transformer's
 weights with torchao (int8 weight-only); ``--compile`` compiles its repeated blocks (regional torch.compile). One
@@ -19,6 +23,7 @@ default run (1.3B) stays under 8 minutes on one large GPU; run the variants one 
 
     python benchmarks/gpu_scale.py              # needs CUDA; exits with a message otherwise
     python benchmarks/gpu_scale.py --size 14b --int8 --compile
+    python benchmarks/gpu_scale.py --cache-drafts     # + cached drafts on/off (about 3 minutes more at 1.3B)
     python benchmarks/gpu_scale.py --smoke      # a tiny configuration on the CPU: checks the code path only
 """
 
@@ -72,6 +77,29 @@ class RandomWan(Backbone):
         self.cfg = True
         """False for a CFG-distilled model: one row per candidate."""
         self.text = torch.randn(1, 512 if text_dim == 4096 else 16, text_dim, device=self._device, dtype=self._dtype)
+        self.cache: Any = None
+        """A :class:`f2g_plugin_diffusers.caches.RowCache` for cached drafts (``--cache-drafts``), else None."""
+
+    @property
+    def row_state(self) -> bool:
+        return self.cache is not None
+
+    def follow_rows(self, ancestors: np.ndarray) -> None:
+        if self.cache is not None:
+            self.cache.follow(ancestors)
+
+    def draft_mode(self) -> Any:
+        return None if self.cache is None else self.cache.drafting()
+
+    def _call(self, rows: Any, t: Any, text: Any, width: int, level: Level) -> Any:
+        """One transformer call, under the draft cache's row state when it is on."""
+        from contextlib import nullcontext
+
+        import torch
+
+        cached = nullcontext() if self.cache is None else self.cache.call(rows.shape[0] // width, width, level.timestep)
+        with torch.no_grad(), cached:
+            return self.transformer(rows, t, text, return_dict=False)[0]
 
     @property
     def _device(self) -> Any:
@@ -111,14 +139,12 @@ class RandomWan(Backbone):
         n = latents.shape[0]
         if not self.cfg:
             t = torch.full((n,), level.timestep, device=latents.device)
-            with torch.no_grad():
-                velocity = self.transformer(latents.to(self._dtype), t, cond.expand(n, -1, -1), return_dict=False)[0]
+            velocity = self._call(latents.to(self._dtype), t, cond.expand(n, -1, -1), 1, level)
             return latents - level.sigma * velocity.float()
         rows = torch.cat([latents, latents]).to(self._dtype)
         text = torch.cat([cond.expand(n, -1, -1), torch.zeros_like(cond).expand(n, -1, -1)])
         t = torch.full((2 * n,), level.timestep, device=latents.device)
-        with torch.no_grad():
-            out = self.transformer(rows, t, text, return_dict=False)[0].float()
+        out = self._call(rows, t, text, 2, level).float()
         velocity = out[n:] + 5.0 * (out[:n] - out[n:])
         return latents - level.sigma * velocity
 
@@ -176,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=("1.3b", "14b"), default="1.3b", help="Wan architecture (default 1.3b)")
     parser.add_argument("--int8", action="store_true", help="torchao int8 weight-only transformer")
     parser.add_argument("--compile", action="store_true", help="regional torch.compile of the transformer blocks")
+    parser.add_argument("--cache-drafts", action="store_true", help="also time drafts with and without FirstBlockCache")
+    parser.add_argument("--threshold", type=float, default=0.1, help="FirstBlockCache threshold of the cached drafts")
     args = parser.parse_args(argv)
     import torch
     from f2g_torch_utils.compat import ensure_torchvision
@@ -262,7 +290,46 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| key frames {indices} (prefix) | {_latent_prefix(max(indices))} | {seconds:.2f} |")
     seconds = _seconds(lambda: backbone.decode(x0, range(frames)))
     print(f"| full video | {backbone.latent_shape()[1]} | {seconds:.2f} |")
+    if args.cache_drafts:
+        _cache_drafts(backbone, registry, args.steps, args.threshold, frames)
     return 0
+
+
+def _cache_drafts(backbone: RandomWan, registry: Any, steps: int, threshold: float, frames: int) -> None:
+    """Draft-then-commit with plain drafts vs drafts under FirstBlockCache (the commit runs without it)."""
+    from diffusers.hooks import FirstBlockCacheConfig
+    from f2g_plugin_diffusers.caches import RowCache
+    from f2g_plugin_diffusers.options import CacheOptions
+
+    from f2g_core.pipeline import Pipeline
+
+    options = CacheOptions(type="first-block", threshold=threshold, use="drafts")
+    draft = {"num_candidates": 4, "num_commits": 1, "draft_steps": steps}
+    head = f"drafts (n = 4, {steps} steps each, 1 commit)"
+    print(f"\n| {head} | model calls | seconds | rows computed in full | committed |")
+    print("|---|---|---|---|---|")
+    for name, mode in (("plain drafts", "few-step"), (f"FirstBlockCache drafts (threshold {threshold})", "backbone")):
+        backbone.cache = None
+        if mode == "backbone":
+            backbone.cache = RowCache([backbone.transformer], options, FirstBlockCacheConfig(threshold=threshold))
+        config = {
+            "backbone": {"type": "gaussian-mixture"},
+            "rewards": [{"type": "mean-brightness"}],
+            "sampler": {"num_steps": steps, "eta": 1.0},
+            "guidance": {"method": "draft", "options": {**draft, "draft_mode": mode}, "key_frames": [0, frames - 1]},
+        }
+        pipeline = Pipeline.from_config(config, registry=registry)
+        pipeline.backbone = backbone
+        start = time.perf_counter()
+        result = pipeline.generate("a benchmark", seed=0)
+        _sync()
+        seconds = time.perf_counter() - start
+        full = "-" if backbone.cache is None else f"{backbone.cache.full_calls} of {backbone.cache.calls}"
+        chosen = result.trace.steps[0].selected if result.trace.steps else None
+        print(
+            f"| {name} | {result.trace.totals()['model_calls']} | {seconds:.1f} | {full} | draft {chosen} |", flush=True
+        )
+    backbone.cache = None
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -382,4 +383,26 @@ class Backbone(Component):
     def memory_estimate(self) -> MemoryEstimate | None:
         """Accelerator memory a run needs by part, or None when the backbone cannot tell (then ``chunk_size: auto``
         keeps every candidate in one call)."""
+        return None
+
+    @property
+    def row_state(self) -> bool:
+        """True when the denoiser keeps per-row state from one call to the next (a feature cache reusing the
+        previous call's activations): the loop then says before every batch of calls which row each new row
+        continues (:meth:`follow_rows`), so the state can follow the chains through selection and resampling."""
+        return False
+
+    def follow_rows(self, ancestors: np.ndarray) -> None:
+        """Row i of the coming batch continues row ``ancestors[i]`` of the previous batch (a selected, resampled or
+        duplicated chain; repeats allowed), or has no known ancestor where ``ancestors[i]`` is −1 (a new chain, or
+        a method that asked to start afresh). Called only when :attr:`row_state` is True.
+
+        The batch's rows then arrive in :meth:`denoise` calls in row order, possibly in several chunks; a call that
+        was not announced (a contract test, a notebook) has no ancestors.
+        """
+
+    def draft_mode(self) -> AbstractContextManager[None] | None:
+        """A context under which denoiser calls are cheaper approximations of the full ones (e.g. under a feature
+        cache), for drafts that a full-quality pass then replaces (the ``draft`` method's ``draft_mode: backbone``);
+        None when the backbone offers none."""
         return None

@@ -26,7 +26,7 @@ from f2g_core.interfaces import Component
 if TYPE_CHECKING:
     import torch
 
-    from f2g_core.interfaces import Schedule
+    from f2g_core.interfaces import Backbone, Schedule
 
 
 @dataclass
@@ -157,6 +157,9 @@ class Toolbox(Protocol):
 
     schedule: Schedule
     """The noise levels of the run (``schedule.sigmas[k]``: σ at the start of step k, 1 = noise, 0 = clean)."""
+    backbone: Backbone
+    """The run's backbone (e.g. for its :meth:`~f2g_core.interfaces.Backbone.draft_mode`); call the model
+    through the toolbox, never directly, so every call is counted."""
 
     @property
     def num_steps(self) -> int:
@@ -196,6 +199,11 @@ class Toolbox(Protocol):
 
     def lookahead(self, candidates: Population, level: int, steps: int) -> torch.Tensor:
         """x̂0 of candidates at ``level`` refined by ``steps`` deterministic sub-steps (one call each)."""
+        ...
+
+    def forget_rows(self) -> None:
+        """Start a backbone's per-row state (a feature cache) afresh at the next call: between cheap drafts and
+        full-quality commits, or wherever what came before must not carry over."""
         ...
 
     def score(self, x0: torch.Tensor, video: np.ndarray, step: int) -> np.ndarray:

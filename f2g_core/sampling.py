@@ -71,6 +71,11 @@ def decode_chunked(backbone: Backbone, x0: torch.Tensor, frames: Sequence[int] |
     return np.concatenate([np.asarray(decode(part), dtype=np.float32) for part in parts])
 
 
+ROW_STATE = "row_state"
+"""Memo key of the labels tying each row to a row of the backbone's last denoiser batch, kept only for backbones
+with per-row state (:attr:`Backbone.row_state`): reindexed with the rows like any memo, so a selected, resampled or
+duplicated chain still knows which row of the backbone's cached state it continues."""
+
 AUTO_HEADROOM = 0.9
 """Share of the free accelerator memory ``chunk_size: auto`` fills (allocator fragmentation, the reward models)."""
 
@@ -138,6 +143,9 @@ class Tools:
         self.key_step = INIT_STEP
         """The step word of the selection generators (:meth:`keep_best`, :meth:`resample`): the step index, or
         ``INIT_STEP`` / ``FINAL_STEP`` for the initial population and the final choice."""
+        self.state_rows: np.ndarray | None = None
+        """Labels of the rows of the backbone's last denoiser batch (backbones with per-row state only)."""
+        self._labels = itertools.count()
 
     @property
     def num_steps(self) -> int:
@@ -160,11 +168,13 @@ class Tools:
 
     # -------------------------------------------------------------------------------------------- model calls
 
-    def denoise(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, level: int, video: np.ndarray, labels: np.ndarray | None = None) -> torch.Tensor:
         """x̂0 of rows ``x`` (of videos ``video``) at schedule level ``level``; counted, chunked by ``chunk_size``.
 
         At the clean level x̂0 is x itself (no call). Rows of different videos share a denoiser call only when the
-        backbone supports batched conditioning; otherwise each video's rows go separately.
+        backbone supports batched conditioning; otherwise each video's rows go separately. ``labels`` (the rows'
+        ``memo[ROW_STATE]``) say which row of the previous batch each row continues, for backbones with per-row
+        state; afterwards :attr:`state_rows` labels this batch's rows (see :meth:`_follow`).
         """
         if level >= self.num_steps:
             return x
@@ -172,7 +182,7 @@ class Tools:
             self.records[v].model_calls += len(rows)
         with self._timed(video, "denoise"), self._backbone():
             try:
-                return self._denoise(x, level, video)
+                return self._denoise(x, level, video, labels)
             except torch.OutOfMemoryError:
                 chunk = self.chunk_size or len(x)
                 if chunk <= 1:
@@ -185,10 +195,12 @@ class Tools:
                         f"level {level}: out of memory at {chunk} samples per denoiser call; "
                         f"retried with {self.chunk_size}"
                     )
-                return self._denoise(x, level, video)
+                return self._denoise(x, level, video, labels)
 
-    def _denoise(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
+    def _denoise(self, x: torch.Tensor, level: int, video: np.ndarray, labels: np.ndarray | None) -> torch.Tensor:
         """One attempt at :meth:`denoise` with the current chunk size."""
+        if self.backbone.row_state:
+            self._follow(labels, len(x))
         if len(self.videos) == 1 or len(set(video.tolist())) == 1:
             return denoise_chunked(
                 self.backbone, x, self.schedule.level(level), self.videos[int(video[0])].cond, self.chunk_size
@@ -202,6 +214,34 @@ class Tools:
                 self.backbone, x[index], self.schedule.level(level), self.videos[v].cond, self.chunk_size
             )
         return out
+
+    def _follow(self, labels: np.ndarray | None, rows: int) -> None:
+        """Tell the backbone which row of its last batch each coming row continues, then label the coming rows:
+        rows with distinct labels keep them (the same chains, one level on: :meth:`with_x0`, :meth:`lookahead`),
+        others (candidates sharing a parent, resampled copies, new chains) get fresh ones."""
+        known = {} if self.state_rows is None else {int(label): row for row, label in enumerate(self.state_rows)}
+        given = labels is not None and len(labels) == rows
+        ancestors = [known.get(int(label), -1) for label in labels] if given else [-1] * rows  # type: ignore[union-attr]
+        self.backbone.follow_rows(np.asarray(ancestors, dtype=np.int64))
+        if given and len(set(labels.tolist())) == rows:  # type: ignore[union-attr]
+            self.state_rows = np.asarray(labels, dtype=np.int64)
+        else:
+            self.state_rows = np.fromiter(itertools.islice(self._labels, rows), dtype=np.int64, count=rows)
+
+    def forget_rows(self) -> None:
+        """Start the backbone's per-row state afresh at the next denoiser call (a method asks where what came
+        before should not carry over, e.g. between cheap drafts and full-quality commits)."""
+        self.state_rows = None
+
+    def _rows(self, population: Population) -> np.ndarray | None:
+        """The population's row-state labels, when the backbone keeps per-row state and the rows carry them."""
+        return population.memo.get(ROW_STATE) if self.backbone.row_state else None
+
+    def _labelled(self, memo: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``memo`` with the labels of the backbone's last batch (rows in the same order), where it keeps row state."""
+        if not self.backbone.row_state or self.state_rows is None:
+            return memo
+        return {**memo, ROW_STATE: self.state_rows}
 
     def _denoise_mixed(self, x: torch.Tensor, level: int, video: np.ndarray) -> torch.Tensor:
         """Several videos' rows in one call per chunk, each row with its own prompt's conditioning."""
@@ -236,15 +276,16 @@ class Tools:
         with self._backbone():
             x = self.backbone.initial_latents(noise, self.schedule)
         x0 = self.denoise(x, 0, video)
-        population = Population(x=x, x0=x0, video=video, chain=np.zeros_like(video))
+        population = Population(x=x, x0=x0, video=video, chain=np.zeros_like(video), memo=self._labelled({}))
         return Candidates(population, parent=np.repeat(np.arange(len(self.videos)), n), index=index)
 
     def with_x0(self, population: Population, k: int) -> Population:
         """The population with x̂0 at level ``k`` filled in (one counted call per row when not yet known)."""
         if population.x0 is not None:
             return population
-        x0 = self.denoise(population.x, k, population.video)
-        return Population(population.x, x0, population.video, population.chain, population.memo)
+        x0 = self.denoise(population.x, k, population.video, self._rows(population))
+        memo = self._labelled(population.memo) if k < self.num_steps else population.memo
+        return Population(population.x, x0, population.video, population.chain, memo)
 
     def propose(self, population: Population, k: int, n: int, first: int = 0) -> Candidates:
         """n candidate transitions per row from level k to k+1, with their x̂0 at k+1 (rows·n calls).
@@ -270,8 +311,10 @@ class Tools:
                 noise,
                 self.eta,
             )
-        x0 = self.denoise(x, k + 1, video)
         memo = {key: value[parent] for key, value in population.memo.items()}
+        x0 = self.denoise(x, k + 1, video, memo.get(ROW_STATE) if self.backbone.row_state else None)
+        if k + 1 < self.num_steps:
+            memo = self._labelled(memo)
         return Candidates(Population(x, x0, video, population.chain[parent], memo), parent, index)
 
     def plain(self, population: Population, k: int, eta: float | None = None) -> Step:
@@ -304,12 +347,13 @@ class Tools:
         if steps == 0 or level >= self.num_steps:
             return candidates.x0
         levels = [round(v) for v in np.linspace(level, self.num_steps, steps + 2)[:-1]]
-        x, x0 = candidates.x, candidates.x0
+        x, x0, labels = candidates.x, candidates.x0, self._rows(candidates)
         with self._timed(candidates.video, "lookahead"), self._backbone():
             for src, dst in itertools.pairwise(levels):
                 zero = torch.zeros_like(x)  # eta = 0 adds no noise
                 x = self.backbone.transition(x, x0, self.schedule.level(src), self.schedule.level(dst), zero, 0.0)
-                x0 = self.denoise(x, dst, candidates.video)
+                x0 = self.denoise(x, dst, candidates.video, labels)
+                labels = self.state_rows  # each sub-step continues the rows of the one before
         return x0
 
     # -------------------------------------------------------------------------------------------- scoring

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from f2g_core.default_plugins.samplers import chain_calls, largest_fitting, too_small
+from f2g_core.errors import ConfigError
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, Toolbox
 
@@ -144,10 +145,12 @@ class Draft(Sampler):
             "resolution (the commit follows its draft); None = the sampler's eta (each commit draws its chain's own "
             "noise and shares only the initial noise with its draft).",
         )
-        draft_mode: Literal["few-step"] = Field(
+        draft_mode: Literal["few-step", "backbone"] = Field(
             "few-step",
             description="How drafts are made: few-step = draft_steps deterministic steps from the chain's initial "
-            "noise (any backbone). A backbone-provided cheap mode (e.g. cached features) plugs in here.",
+            "noise (any backbone); backbone = the same steps under the backbone's cheap mode (e.g. a feature cache: "
+            "diffusers `cache: {use: drafts}`), with draft_steps = sampler.num_steps the whole path the commit "
+            "then replays at full quality.",
         )
 
     def num_chains(self) -> int:
@@ -198,7 +201,22 @@ class Draft(Sampler):
         (e.g. under a feature cache) with the chain's own noise keys; the commit then replays the same keys at full
         quality, so it follows its draft.
         """
-        return tools.lookahead(noise, 0, self.options.draft_steps - 1)
+        steps = self.options.draft_steps - 1
+        if self.options.draft_mode == "few-step":
+            return tools.lookahead(noise, 0, steps)
+        cheap = tools.backbone.draft_mode()
+        if cheap is None:
+            raise ConfigError(
+                f"guidance.options.draft_mode 'backbone': backbone {tools.backbone.name!r} offers no cheap draft "
+                "mode; use draft_mode: few-step, or give the backbone one (diffusers: cache: {type: first-block, "
+                "use: drafts})"
+            )
+        tools.forget_rows()  # the drafts' cached state must not reach the full-quality commits, nor the reverse
+        try:
+            with cheap:
+                return tools.lookahead(noise, 0, steps)
+        finally:
+            tools.forget_rows()
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k, self.options.commit_eta)

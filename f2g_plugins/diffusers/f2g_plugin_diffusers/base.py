@@ -10,6 +10,7 @@ scheduler's ``step()`` (stateful).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -25,6 +26,8 @@ from f2g_plugin_diffusers.options import DiffusersOptions
 
 if TYPE_CHECKING:
     import torch
+
+    from f2g_plugin_diffusers.caches import RowCache
 
 Prediction = Literal["flow", "epsilon", "v_prediction", "sample"]
 
@@ -93,6 +96,8 @@ class DiffusersBackbone(Backbone):
         """The pipeline the LoRAs, attention backend and compilation were applied to (once per pipeline)."""
         self._device = resolve_device(self.options.device)
         self._schedule_steps: int | None = None
+        self._cache: RowCache | None = None
+        """The feature cache on the levered pipeline's denoisers (``cache`` option), its state kept per row."""
 
     # ----------------------------------------------------------------------------------------------- loading
 
@@ -113,6 +118,8 @@ class DiffusersBackbone(Backbone):
         self._place(self._pipe)
         if fresh and self.options.attention_backend is not None:
             levers.set_attention_backend(self._pipe, self.options.attention_backend, self.name)
+        if fresh:
+            self._cache = self._make_cache(self._pipe)
         if fresh and self.options.compile is not None:
             levers.compile_denoisers(self._pipe, self.options.compile)
         self._levered = self._pipe
@@ -122,6 +129,46 @@ class DiffusersBackbone(Backbone):
         except Exception:
             self._configured = False
             raise
+
+    def _make_cache(self, pipe: Any) -> RowCache | None:
+        """The ``cache`` option's diffusers cache on every denoiser, on from the start unless it is for drafts."""
+        from f2g_plugin_diffusers.caches import RowCache, cache_config
+
+        options = self.options.cache
+        if options is None:
+            return None
+        models = levers.denoisers(pipe)
+        for model in models:
+            if not hasattr(model, "enable_cache"):
+                name = type(model).__name__
+                raise ConfigError(f"cache: backbone {self.name!r}'s {name} has no diffusers cache hooks; drop `cache`")
+        cache = RowCache(models, options, None)
+        cfg = self.options.guidance_scale > 1.0
+        cache.config = cache_config(options, lambda: cache.timestep, type(self.options), cfg)
+        if options.use == "always":
+            cache.enable()
+        return cache
+
+    @property
+    def row_state(self) -> bool:
+        """With a ``cache`` the denoiser reuses the previous call's activations per row (see caches.py)."""
+        return self.options.cache is not None
+
+    def follow_rows(self, ancestors: np.ndarray) -> None:
+        if self._cache is not None:
+            self._cache.follow(ancestors)
+
+    def draft_mode(self) -> AbstractContextManager[None] | None:
+        """With ``cache: {use: drafts}``: the cache on for the draft method's drafts only."""
+        if self.options.cache is None or self.options.cache.use != "drafts":
+            return None
+        self.load()
+        assert self._cache is not None
+        return self._cache.drafting()
+
+    def _cached(self, rows: int, width: int, level: Level) -> AbstractContextManager[None]:
+        """The cache's per-row state in and out around one denoiser call (nothing without a cache)."""
+        return nullcontext() if self._cache is None else self._cache.call(rows, width, level.timestep)
 
     @property
     def pipe(self) -> Any:
@@ -368,10 +415,12 @@ class DiffusersBackbone(Backbone):
         with torch.no_grad():
             if cond.uncond is None:
                 kwargs = {k: _expand(v, n) for k, v in cond.cond.items()}
-                out = self._call_model(latents, level, kwargs, cond).float()
+                with self._cached(n, 1, level):
+                    out = self._call_model(latents, level, kwargs, cond).float()
             else:
                 kwargs = {k: torch.cat([_expand(cond.uncond[k], n), _expand(v, n)]) for k, v in cond.cond.items()}
-                both = self._call_model(torch.cat([latents, latents]), level, kwargs, cond).float()
+                with self._cached(n, 2, level):
+                    both = self._call_model(torch.cat([latents, latents]), level, kwargs, cond).float()
                 out_uncond, out_cond = both.chunk(2)
                 out = out_uncond + self._cfg_scale(level, cond) * (out_cond - out_uncond)
                 if cond.guidance_rescale > 0:

@@ -44,6 +44,9 @@ class CogVideoXBackbone(DDIMBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
+        cache_attention: ClassVar[str] = r"transformer_blocks\.\d+\.attn1"
+        cache_tensor_format: ClassVar[str | None] = "BFCHW"
         size_multiple: ClassVar[int] = 16
         flow_matching: ClassVar[bool] = False
 

@@ -42,6 +42,9 @@ class HunyuanVideoBackbone(DiffusersBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
+        cache_attention: ClassVar[str] = r"(single_)?transformer_blocks\.\d+\.attn"
+        cache_tensor_format: ClassVar[str | None] = "BCFHW"
         size_multiple: ClassVar[int] = 16
 
         model: str = model_field("hunyuanvideo-community/HunyuanVideo")

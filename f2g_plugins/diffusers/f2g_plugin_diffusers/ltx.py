@@ -47,6 +47,8 @@ class LTXVideoBackbone(DiffusersBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 8
+        cache_types: ClassVar[tuple[str, ...]] = ("first-block", "taylorseer", "pab")
+        cache_attention: ClassVar[str] = r"transformer_blocks\.\d+\.attn[12]"
         size_multiple: ClassVar[int] = 32
 
         model: str = model_field("Lightricks/LTX-Video")

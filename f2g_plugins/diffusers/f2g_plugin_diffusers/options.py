@@ -148,6 +148,57 @@ class CompileOptions(BaseModel):
     backend: str = Field("inductor", description="torch.compile backend ('inductor'; 'eager' for debugging).")
 
 
+CacheType = Literal["first-block", "faster", "taylorseer", "pab"]
+
+CACHE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "first-block": ("threshold",),
+    "faster": ("skip_range", "timestep_range"),
+    "taylorseer": ("cache_interval", "warmup_calls", "max_order"),
+    "pab": ("skip_range", "timestep_range"),
+}
+"""The options each cache type reads (besides ``type`` and ``use``)."""
+
+
+class CacheOptions(BaseModel):
+    """One of diffusers' feature caches on the denoiser, its state following the chains (see docs/backbones.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: CacheType = Field(
+        description="first-block (FirstBlockCache: skip every block after the first when its output barely "
+        "changed), faster (FasterCache), taylorseer (TaylorSeer: extrapolate block outputs), pab (Pyramid "
+        "Attention Broadcast: reuse attention outputs)."
+    )
+    use: Literal["always", "drafts"] = Field(
+        "always",
+        description="always: every denoiser call runs under the cache; drafts: only the draft method's drafts do "
+        "(guidance.options.draft_mode: backbone), the commits and everything else run without it.",
+    )
+    threshold: float = Field(
+        0.05,
+        ge=0.0,
+        description="first-block: skip the remaining blocks when the first block's residual changed by less than "
+        "this (relative mean absolute difference); 0 never skips.",
+    )
+    skip_range: int = Field(2, ge=1, description="pab / faster: compute attention every N-th call, reuse it between.")
+    timestep_range: tuple[float, float] = Field(
+        (100.0, 800.0), description="pab / faster: reuse attention only at model timesteps strictly inside (lo, hi)."
+    )
+    cache_interval: int = Field(5, ge=1, description="taylorseer: calls between full computations.")
+    warmup_calls: int = Field(3, ge=0, description="taylorseer: first calls always computed in full.")
+    max_order: int = Field(1, ge=0, le=4, description="taylorseer: order of the Taylor extrapolation.")
+
+    @model_validator(mode="after")
+    def _only_own_options(self) -> CacheOptions:
+        foreign = sorted(self.model_fields_set - {"type", "use", *CACHE_OPTIONS[self.type]})
+        if foreign:
+            raise ValueError(
+                f"cache: {', '.join(foreign)} do(es) not apply to type {self.type!r}; its options are "
+                f"{', '.join(CACHE_OPTIONS[self.type])}"
+            )
+        return self
+
+
 class DiffusersOptions(Backbone.Options):
     """Loading, precision, memory and video-size options common to all diffusers backbones."""
 
@@ -191,6 +242,11 @@ class DiffusersOptions(Backbone.Options):
         None, description="Quantised weights: {backend: torchao|bitsandbytes|gguf, quant_type, components, file}."
     )
     compile: CompileOptions | None = Field(None, description="torch.compile of the denoiser: {mode, regional, ...}.")
+    cache: CacheOptions | None = Field(
+        None,
+        description="Feature cache of the denoiser whose state follows the chains: {type: first-block|faster|"
+        "taylorseer|pab, use: always|drafts, ...}.",
+    )
     attention_backend: str | None = Field(
         None,
         description="diffusers attention backend of the denoiser (e.g. 'flash', '_flash_3', 'sage', "
@@ -210,6 +266,12 @@ class DiffusersOptions(Backbone.Options):
     size_multiple: ClassVar[int] = 8
     flow_matching: ClassVar[bool] = True
     """False for the DDIM families: their levels come from a discrete ᾱ table, so only `timesteps` apply."""
+    cache_types: ClassVar[tuple[str, ...]] = ()
+    """The `cache` types this family's denoiser supports (diffusers' CacheMixin and its block registry)."""
+    cache_attention: ClassVar[str] = ""
+    """A regular expression (``re.fullmatch``) naming the denoiser's attention modules, which TaylorSeer caches."""
+    cache_tensor_format: ClassVar[str | None] = None
+    """The layout of the denoiser's output FasterCache splits into frequencies (None: no FasterCache)."""
 
     @model_validator(mode="after")
     def _check_video_size(self) -> DiffusersOptions:
@@ -263,6 +325,8 @@ def check_levers(options: DiffusersOptions) -> None:
         raise ValueError("lora: diffusers loads LoRAs through peft; pip install peft -c constraints.txt")
     if options.attention_backend is not None:
         check_attention_backend(options.attention_backend)
+    if options.cache is not None:
+        check_cache(options.cache, options.cache_types)
     if options.text_encoder_offload and options.offload != "none":
         raise ValueError(f"text_encoder_offload: offload {options.offload!r} already moves the text encoder; drop one")
 
@@ -283,6 +347,26 @@ def check_attention_backend(name: str) -> None:
         _check_attention_backend_requirements(AttentionBackendName(name))
     except (RuntimeError, ImportError) as error:
         raise ValueError(f"attention_backend {name!r} cannot run here: {error}") from None
+
+
+def check_cache(cache: CacheOptions, supported: tuple[str, ...]) -> None:
+    """The family's denoiser supports the cache type and the installed diffusers has it."""
+    if cache.type not in supported:
+        offered = f"use one of {', '.join(supported)}" if supported else "drop `cache`"
+        raise ValueError(f"cache type {cache.type!r} is not supported by this model's denoiser; {offered}")
+    from f2g_torch_utils.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import diffusers
+    from diffusers import hooks
+
+    from f2g_plugin_diffusers.caches import CONFIG_CLASSES
+
+    if not hasattr(hooks, CONFIG_CLASSES[cache.type]):
+        raise ValueError(
+            f"cache type {cache.type!r} needs diffusers' {CONFIG_CLASSES[cache.type]}, which diffusers "
+            f"{diffusers.__version__} lacks; pip install -U diffusers -c constraints.txt"
+        )
 
 
 def _cuda_device(device: str) -> bool:

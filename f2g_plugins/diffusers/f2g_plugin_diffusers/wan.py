@@ -43,6 +43,9 @@ class WanBackbone(DiffusersBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
+        cache_attention: ClassVar[str] = r"blocks\.\d+\.attn[12]"
+        cache_tensor_format: ClassVar[str | None] = "BCFHW"
         size_multiple: ClassVar[int] = 16
 
         model: str = model_field("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
