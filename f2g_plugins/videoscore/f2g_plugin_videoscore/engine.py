@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -23,13 +23,8 @@ from f2g_plugin_videoscore.preprocess import ImageSettings, frame_pixels, query_
 
 log = logging.getLogger("f2g.videoscore")
 
-DIMENSIONS = (
-    "visual_quality",
-    "temporal_consistency",
-    "dynamic_degree",
-    "text_alignment",
-    "factual_consistency",
-)
+Dimension = Literal["visual_quality", "temporal_consistency", "dynamic_degree", "text_alignment", "factual_consistency"]
+DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)
 """The regression head's outputs in order (the reference's five aspects; text_alignment is its
 "text-to-video alignment")."""
 

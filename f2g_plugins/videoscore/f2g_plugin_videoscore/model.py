@@ -46,10 +46,12 @@ def build_config(settings: dict[str, Any]) -> Any:
     (as the reference's perceiver reads them)."""
     from transformers import Idefics2Config
 
-    settings = {
-        k: v for k, v in settings.items() if k not in ("architectures", "transformers_version", "_name_or_path")
-    }
-    config = Idefics2Config(**settings)
+    skip = ("architectures", "transformers_version", "_name_or_path")
+    settings = {k: v for k, v in settings.items() if k not in skip}
+    text = settings.get("text_config") or {}
+    perceiver = dict(settings.get("perceiver_config") or {})
+    perceiver.update({k: text[k] for k in ("hidden_size", "rms_norm_eps") if k in text})
+    config: Any = Idefics2Config(**{**settings, "perceiver_config": perceiver})
     config.perceiver_config.hidden_size = config.text_config.hidden_size
     config.perceiver_config.rms_norm_eps = config.text_config.rms_norm_eps
     return config
@@ -126,7 +128,7 @@ def patch_positions(rows: int, cols: int, side: int) -> torch.Tensor:
     import torch
 
     boundaries = torch.arange(1 / side, 1.0, 1 / side)
-    steps = [1 / torch.tensor(count) for count in (rows, cols)]
+    steps = [float(1 / torch.tensor(count)) for count in (rows, cols)]  # 1 / n rounded to float32, as there
     row, col = (torch.bucketize(torch.arange(0, 1 - 1e-6, step), boundaries, right=True) for step in steps)
     return (row[:, None] * side + col[None, :]).flatten()
 

@@ -22,12 +22,11 @@ from pydantic import Field
 from f2g_core.eval.metrics import Metric
 from f2g_core.eval.suites import SuiteItem
 from f2g_core.interfaces import Reward, RewardBatch
-from f2g_plugin_videoscore.engine import DIMENSIONS, Engine
+from f2g_plugin_videoscore.engine import DIMENSIONS, Dimension, Engine
 from f2g_plugin_videoscore.preprocess import MAX_FRAMES, frame_indices, nearest
 
 log = logging.getLogger("f2g.videoscore")
 
-Dimension = Literal["visual_quality", "temporal_consistency", "dynamic_degree", "text_alignment", "factual_consistency"]
 Combine = Literal["mean", "sum"]
 
 

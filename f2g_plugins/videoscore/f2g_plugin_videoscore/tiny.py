@@ -31,7 +31,7 @@ COMMON_WORDS = (
 )
 """Words besides the prompt template's, so that short test prompts are not all unknown words."""
 
-TEXT = {
+TEXT: dict[str, Any] = {
     "model_type": "mistral",
     "hidden_size": 32,
     "intermediate_size": 64,
@@ -47,7 +47,7 @@ TEXT = {
 }
 """Idefics2-8B's Mistral-7B text model shrunk: GQA (4 query, 2 key/value heads), its norm epsilon and window."""
 
-VISION = {
+VISION: dict[str, Any] = {
     "hidden_size": 32,
     "intermediate_size": 64,
     "num_hidden_layers": 2,
@@ -61,7 +61,7 @@ VISION = {
 """Idefics2's SigLIP vision tower shrunk; image size 980 and patch 14 as published (70 position buckets a side,
 so frames of other sizes exercise the fractional position-id mapping)."""
 
-PERCEIVER = {
+PERCEIVER: dict[str, Any] = {
     "hidden_act": "silu",
     "resampler_n_latents": 8,
     "resampler_depth": 2,
@@ -75,7 +75,7 @@ NUM_LABELS = 5
 """The regression head's outputs: visual quality, temporal consistency, dynamic degree, text-to-video alignment,
 factual consistency."""
 
-IMAGE_PROCESSOR = {
+IMAGE_PROCESSOR: dict[str, Any] = {
     "do_convert_rgb": True,
     "do_image_splitting": False,
     "do_normalize": True,
