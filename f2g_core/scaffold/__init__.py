@@ -42,6 +42,7 @@ PROJECT_PLUGINS = (
     "transformers-vlm",
     "viclip",
     "videoreward",
+    "videoscore",
 )
 """The f2g project's own plugin and shared packages (``f2g_plugins/*``, distributions ``f2g-plugin-<name>`` or
 ``f2g-<name>``): a scaffold must not take their names (tests/test_scaffold.py keeps this list in step)."""
