@@ -92,8 +92,9 @@ class Rubric:
 
 
 def evenly_spaced(total: int, count: int) -> list[int]:
-    """``count`` of ``total`` frames as UnifiedReward-2.0's reader picks them: ``int(i * total / count)``."""
-    return [int(i * total / count) for i in range(min(count, total))]
+    """The frames UnifiedReward-2.0's reader yields: frame ``int(i * total / count)`` for i < ``count``, each once
+    and in order (so a video shorter than ``count`` frames gives all its frames)."""
+    return sorted({int(i * total / count) for i in range(count)})
 
 
 _VS2 = (

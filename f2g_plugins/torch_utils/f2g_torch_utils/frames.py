@@ -8,7 +8,6 @@ scores NaN, never a guess.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -85,9 +84,3 @@ def frame_indices(total: int, fps: float, sample_fps: float) -> list[int]:
 
     count = frame_count(total, fps, sample_fps)
     return [int(i) for i in torch.linspace(0, total - 1, count).round().long().tolist()]
-
-
-def nearest(available: Sequence[int], wanted: Sequence[int]) -> list[int]:
-    """Positions in ``available`` (frame indices) of the frame nearest to each of ``wanted`` (earlier on ties)."""
-    have = np.asarray(available)
-    return [int(np.argmin(np.abs(have - index))) for index in wanted]

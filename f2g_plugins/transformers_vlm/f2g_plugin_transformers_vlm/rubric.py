@@ -24,13 +24,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from f2g_lvlm.rubrics import RUBRICS, Rubric, evenly_spaced
-from f2g_torch_utils.frames import finite_candidates, frame_indices, nearest
+from f2g_torch_utils.frames import finite_candidates, frame_indices
 from pydantic import Field
 
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.eval.metrics import Metric
 from f2g_core.eval.suites import SuiteItem
 from f2g_core.interfaces import Reward, RewardBatch, StepInfo
+from f2g_core.sampling import nearest_key_frames
 from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
 
 log = logging.getLogger("f2g.lvlm")
@@ -163,7 +164,7 @@ class RubricReward(Reward):
             wanted = frame_indices(batch.num_frames, float(fps), rubric.sample_fps)
         else:
             wanted = evenly_spaced(batch.num_frames, rubric.frame_count)
-        positions = nearest(batch.frame_indices, wanted)
+        positions = nearest_key_frames(batch.frame_indices, wanted)
         key = (tuple(batch.frame_indices), batch.num_frames, batch.fps)
         if [batch.frame_indices[p] for p in positions] != wanted and key not in self._warned:
             self._warned.add(key)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from f2g_torch_utils.frames import frame_count as frame_count  # the frame rule is shared (VideoScore2 too)
 from f2g_torch_utils.frames import frame_indices as frame_indices
-from f2g_torch_utils.frames import nearest as nearest
 
 if TYPE_CHECKING:
     import torch
