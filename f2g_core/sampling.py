@@ -45,13 +45,6 @@ def default_key_frames(num_frames: int, count: int = 4) -> list[int]:
     return [round(i * (num_frames - 1) / (count - 1)) for i in range(count)]
 
 
-def nearest_key_frames(available: Sequence[int], wanted: Sequence[int]) -> list[int]:
-    """Positions in ``available`` (key frame indices) of the frame nearest to each of ``wanted`` (earlier on ties):
-    how a reward that reads its own frames of the video stands in with the key frames it was given."""
-    have = np.asarray(available)
-    return [int(np.argmin(np.abs(have - index))) for index in wanted]
-
-
 def draw_noise(seed: int, chain: int, step: int, candidates: int, backbone: Backbone) -> torch.Tensor:
     """(candidates, *latent_shape) noise of one chain at one step, keyed (seed, chain, step, candidate)."""
     keys = [(seed, chain, step, i) for i in range(candidates)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from f2g_lvlm.accounting import Price
 from f2g_lvlm.parsing import AnswerScore
 from f2g_lvlm.reward import LVLMRequest, LVLMResponse
 from f2g_lvlm.rubrics import RUBRICS, evenly_spaced
@@ -26,8 +27,8 @@ from PIL import Image
 from pydantic import Field
 
 from f2g_core.errors import ConfigError
+from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import RewardBatch
-from f2g_core.sampling import nearest_key_frames
 from f2g_plugin_openai.reward import OpenAIOptions, OpenAIReward
 
 log = logging.getLogger("f2g.lvlm")
@@ -41,6 +42,10 @@ class UnifiedRewardOpenAIOptions(OpenAIOptions):
     max_tokens: int = Field(4096, ge=1, description="The reference's max_tokens.")
     detail: Literal["low", "high", "auto"] = Field("auto", description="Image detail (the reference sends none).")
     logprobs: bool = Field(False, description="Unused: the reply's decimal scores are parsed, as the reference does.")
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: {"UnifiedReward": Price(input=0.0, output=0.0)},
+        description="Model → USD per 1M input/output tokens (your own server: free unless you say otherwise).",
+    )
     dimensions: list[str] = Field(
         list(RUBRIC.dimensions), description="Scores averaged into the reward: alignment, physics, style."
     )

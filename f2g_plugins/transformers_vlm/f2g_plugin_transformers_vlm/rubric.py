@@ -30,8 +30,8 @@ from pydantic import Field
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.eval.metrics import Metric
 from f2g_core.eval.suites import SuiteItem
+from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch, StepInfo
-from f2g_core.sampling import nearest_key_frames
 from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
 
 log = logging.getLogger("f2g.lvlm")

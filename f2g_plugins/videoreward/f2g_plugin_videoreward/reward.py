@@ -23,8 +23,8 @@ from pydantic import Field
 from f2g_core.errors import ComponentError
 from f2g_core.eval.metrics import Metric
 from f2g_core.eval.suites import SuiteItem
+from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch
-from f2g_core.sampling import nearest_key_frames
 from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
 from f2g_plugin_videoreward.preprocess import frame_indices
 

@@ -13,7 +13,7 @@ from f2g_plugin_videoreward.preprocess import (
     video_pixels,
 )
 
-from f2g_core.sampling import nearest_key_frames
+from f2g_core.images import nearest_key_frames
 
 
 @pytest.mark.parametrize(
