@@ -86,3 +86,32 @@ def test_four_key_frames_stand_in_for_the_references_16(lvlm_env: LVLMEnv, caplo
         reward(server).score(make_lvlm_batch(n=1, frames=4))
         (request,) = server.requests
     assert len(request.images()) == 16 and "set guidance.key_frames to [0, 1, 2" in caplog.text
+
+
+def test_f2g_generate_and_eval_with_the_served_judge(lvlm_env: LVLMEnv, tmp_path: Path) -> None:
+    pytest.importorskip("f2g_plugin_shapes", reason="the shapes world is the offline backbone")
+    import csv
+
+    from typer.testing import CliRunner
+
+    from f2g_core.cli import app
+
+    def invoke(*args: str) -> None:
+        done = CliRunner().invoke(app, list(args))
+        assert done.exit_code == 0, done.output
+
+    with FakeLVLMServer(answer=Answer(REPLY)) as server:
+        invoke(
+            "generate", "a red circle moving left", "-r", "unifiedreward-openai", "-n", "2", "--steps", "4",
+            "--guided-steps", "1", "--set", f"rewards.0.options.base_url={server.openai_base_url}",
+            "--out", str(tmp_path / "gen"),
+        )  # fmt: skip
+        assert server.request_count == 2
+        suite, config, out = tmp_path / "suite.txt", tmp_path / "base.yaml", tmp_path / "out"
+        suite.write_text("a red circle moving left\n")
+        config.write_text("backbone: {type: shapes}\nsampler: {num_steps: 4}\nguidance: {method: none}\n")
+        metric = f"unifiedreward-openai:base_url={server.openai_base_url}"
+        invoke("eval", str(suite), "-c", str(config), "--metric", metric, "--out", str(out))
+    with (out / "results.csv").open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert float(row["unifiedreward-openai"]) == pytest.approx((2.4036 + 3.0987 + 3.3889) / 3)
