@@ -56,7 +56,11 @@ def digit_scores(log_probs: Any, digit_ids: Sequence[Sequence[int]], rule: Rule)
 
 
 class RubricOptions(Reward.Options):
-    model: str = Field("", description="Hub id or local folder of the judge, or 'tiny' (a seeded random miniature).")
+    model: str = Field(
+        "",
+        description="Hub id or local folder of the judge (default: the published checkpoint), or 'tiny' (a seeded "
+        "random miniature).",
+    )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
     device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
@@ -79,12 +83,15 @@ class RubricReward(Reward):
     """A published judge's rubric, in-process; subclasses name the rubric and the default checkpoint."""
 
     rubric: ClassVar[Rubric]
+    default_model: ClassVar[str]
     Options = RubricOptions
 
     options: RubricOptions
 
     def __init__(self, options: RubricOptions | None = None) -> None:
         super().__init__(options)
+        if not self.options.model:  # the resolved config written next to outputs names the checkpoint used
+            self.options = self.options.model_copy(update={"model": self.default_model})
         known = self.rubric.dimensions
         chosen = self.options.dimensions or list(known)
         unknown = [d for d in chosen if d not in known]
@@ -257,11 +264,7 @@ class VideoScore2Reward(RubricReward):
 
     name = "videoscore2"
     rubric = RUBRICS["videoscore2"]
-
-    def __init__(self, options: RubricOptions | None = None) -> None:
-        super().__init__(options)
-        if not self.options.model:
-            self.options = self.options.model_copy(update={"model": "TIGER-Lab/VideoScore2"})
+    default_model = "TIGER-Lab/VideoScore2"
 
 
 class UnifiedRewardReward(RubricReward):
@@ -269,11 +272,7 @@ class UnifiedRewardReward(RubricReward):
 
     name = "unifiedreward"
     rubric = RUBRICS["unifiedreward"]
-
-    def __init__(self, options: RubricOptions | None = None) -> None:
-        super().__init__(options)
-        if not self.options.model:
-            self.options = self.options.model_copy(update={"model": "CodeGoat24/UnifiedReward-2.0-qwen3vl-8b"})
+    default_model = "CodeGoat24/UnifiedReward-2.0-qwen3vl-8b"
 
 
 class RubricMetric(Metric):
