@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -54,3 +55,10 @@ def key_frame_grid(frames: np.ndarray, labels: bool = True, columns: int | None 
             draw.rectangle((x, y, x + box[2] + 4, y + box[3] + 4), fill=(0, 0, 0))
             draw.text((x + 2, y + 2), text, fill=(255, 255, 255), font=_label_font())
     return grid
+
+
+def nearest_key_frames(available: Sequence[int], wanted: Sequence[int]) -> list[int]:
+    """Positions in ``available`` (key frame indices) of the frame nearest to each of ``wanted`` (earlier on ties):
+    how a reward that reads its own frames of the video stands in with the key frames it was given."""
+    have = np.asarray(available)
+    return [int(np.argmin(np.abs(have - index))) for index in wanted]

@@ -7,8 +7,11 @@ token's distribution, and the question's margin is P(yes) − P(no) (each poolin
 answers, here with expected answers) or by Σ |wᵢ| (``average: weights``, a weighted mean in [−1, 1]).
 
 Questions and weights come from a preset (``visionreward-video``: VisionReward-Video's 29 questions and fitted
-weights, Apache-2.0) or from the options. The model loads through ``f2g-plugin-transformers-vlm`` (any checkpoint
-``AutoModelForImageTextToText`` loads, with a chat template). Candidates are batched per question.
+weights, Apache-2.0) or from the options. ``backend: transformers`` loads the model in-process through
+``f2g-plugin-transformers-vlm`` (any checkpoint ``AutoModelForImageTextToText`` loads, with a chat template;
+candidates batched per question); ``backend: openai`` asks an OpenAI-compatible server (vLLM, SGLang) and reads the
+first answer token's top log-probabilities (:mod:`f2g_plugin_checklist.remote`, which says what is shared across
+questions).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ import numpy as np
 from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
 from pydantic import Field, model_validator
 
+from f2g_core.config import HttpURL
 from f2g_core.errors import ConfigError
 from f2g_core.interfaces import Reward, RewardBatch
+from f2g_plugin_checklist.remote import RemoteChecklist
 
 PRESETS = Path(__file__).with_name("presets")
 PROMPT_SLOT = "[[prompt]]"
 """Where a question takes the video's prompt (VisionReward's marker)."""
+ANSWER_INSTRUCTION = "Answer yes or no."
 
 
 def preset_names() -> list[str]:
@@ -45,11 +51,26 @@ def read_preset(name: str) -> dict[str, Any]:
 
 
 class ChecklistOptions(Reward.Options):
+    backend: Literal["transformers", "openai"] = Field(
+        "transformers",
+        description="'transformers': the model in-process; 'openai': an OpenAI-compatible server (vLLM, SGLang) "
+        "returning top_logprobs.",
+    )
     model: str = Field(
         "Qwen/Qwen2.5-VL-7B-Instruct",
         description="Hub id or local folder of the VLM checkpoint, or 'tiny': a seeded random Qwen2.5-VL built offline "
-        "(tests, demos).",
+        "(tests, demos); with backend 'openai', the model name the server serves.",
     )
+    base_url: HttpURL | None = Field(
+        None, description="backend 'openai': the server, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL)."
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="backend 'openai': environment variable holding the key (local servers: none)."
+    )
+    top_logprobs: int = Field(20, ge=1, le=20, description="backend 'openai': alternatives read at the answer token.")
+    max_concurrency: int = Field(8, ge=1, description="backend 'openai': requests in flight at once.")
+    timeout: float = Field(60.0, gt=0, description="backend 'openai': seconds per request.")
+    max_retries: int = Field(2, ge=0, description="backend 'openai': the client's retries of failed requests.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
     device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
@@ -82,6 +103,8 @@ class ChecklistOptions(Reward.Options):
             raise ValueError(f"{len(weights)} weights for {len(questions)} questions: give one weight per question")
         if not all(math.isfinite(w) for w in weights) or not any(weights):
             raise ValueError("weights must be finite and not all zero")
+        if self.backend == "openai" and self.model == "tiny":
+            raise ValueError("model 'tiny' is an in-process miniature: use backend 'transformers' with it")
         return self
 
     def resolved(self) -> tuple[list[str], list[float], str]:
@@ -111,15 +134,22 @@ class ChecklistReward(Reward):
         self.questions, weights, self.average = self.options.resolved()
         self.weights = np.asarray(weights, dtype=np.float64)
         self.vlm: TransformersVLMReward | None = None
+        self.remote: RemoteChecklist | None = None
         self._usage = {"calls": 0.0, "candidates": 0.0, "nan_scores": 0.0}
         self._tiny_dir: Any = None
         self.last_margins: np.ndarray | None = None
         """(candidates, questions) P(yes) − P(no) of the last batch, for inspection."""
 
     def load(self) -> None:
-        if self.vlm is not None:
+        if self.vlm is not None or self.remote is not None:
             return
         o = self.options
+        if o.backend == "openai":
+            import openai  # noqa: F401  (imported now, not in the first guided step)
+
+            self.remote = RemoteChecklist(o)
+            self.remote.base_url()  # a missing address is refused at load, not mid-video
+            return
         vlm = TransformersVLMReward(
             TransformersVLMReward.Options(
                 model=self._tiny_folder() if o.model == "tiny" else o.model,
@@ -151,29 +181,36 @@ class ChecklistReward(Reward):
         if self.vlm is not None:
             self.vlm.close()
         self.vlm = None
+        self.remote = None
         self._tiny_dir = None  # removes the miniature's folder
 
     def usage(self) -> Mapping[str, float]:
         return dict(self._usage)
 
-    def trace_info(self) -> dict[str, Any]:
-        return {
-            "model": self.options.model,
-            "preset": self.options.preset if self.options.questions is None else None,
-            "questions": len(self.questions),
-            "average": self.average,
-        }
-
-    def _text(self, question: str, frame_count: int) -> str:
-        assert self.vlm is not None
+    def content(self, question: str, frame_count: int) -> list[dict[str, Any]]:
+        """The user turn: the key frames (labelled in ``frames`` mode), then the question; ``{"type": "image"}``
+        marks where each image goes. Both backends send this, so they ask the same thing."""
         content: list[dict[str, Any]] = []
         images = 1 if self.options.images == "grid" else frame_count
         for k in range(images):
             if self.options.images == "frames":
                 content.append({"type": "text", "text": f"Frame {k + 1} of {frame_count}:"})
             content.append({"type": "image"})
-        content.append({"type": "text", "text": f"{question} Answer yes or no."})
-        messages = [{"role": "user", "content": content}]
+        content.append({"type": "text", "text": f"{question} {ANSWER_INSTRUCTION}"})
+        return content
+
+    def trace_info(self) -> dict[str, Any]:
+        return {
+            "model": self.options.model,
+            "preset": self.options.preset if self.options.questions is None else None,
+            "backend": self.options.backend,
+            "questions": len(self.questions),
+            "average": self.average,
+        }
+
+    def _text(self, question: str, frame_count: int) -> str:
+        assert self.vlm is not None
+        messages = [{"role": "user", "content": self.content(question, frame_count)}]
         return str(self.vlm.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
 
     def margins(self, batch: RewardBatch, candidates: list[int]) -> np.ndarray:
@@ -181,6 +218,11 @@ class ChecklistReward(Reward):
         import torch
 
         self.load()
+        if self.remote is not None:
+            before = self.remote.calls
+            remote = self.remote.margins(batch, candidates, self.questions, self.content)
+            self._usage["calls"] += self.remote.calls - before
+            return remote
         assert self.vlm is not None
         model, processor = self.vlm.model, self.vlm.processor
         yes, no = (list(ids) for ids in self.vlm.option_ids())

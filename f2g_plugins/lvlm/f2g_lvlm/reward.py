@@ -362,12 +362,7 @@ class LVLMReward(AsyncReward):
         prompt = build_prompt(self.template, batch.prompt, opts.scale, frame_count, opts.images)
         if not np.isfinite(batch.frames[index]).all():  # a failed decode: never let the model rate garbage
             return _Plan(prompt, (), (), opts.scale, [], [], finite=False)
-        if opts.images == "grid":
-            images: tuple[Image.Image, ...] = (batch.grid(index),)
-            labels: tuple[str, ...] = ("",)
-        else:
-            images = tuple(batch.pil_frames(index))
-            labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
+        images, labels = self.images_for(batch, index)
         digest = images_hash(images)
         params = {"temperature": opts.temperature, "max_tokens": opts.max_tokens, **self.cache_params()}
         keys = [
@@ -390,6 +385,20 @@ class LVLMReward(AsyncReward):
         if plan.misses:
             plan.png = tuple(png_base64(image) for image in images)
         return plan
+
+    def images_for(self, batch: RewardBatch, index: int) -> tuple[tuple[Image.Image, ...], tuple[str, ...]]:
+        """The images shown for candidate ``index`` and a caption per image (empty: none). Override to show the
+        frames a published judge expects (e.g. UnifiedReward-2.0's 16 evenly spaced frames)."""
+        if self.options.images == "grid":
+            return (batch.grid(index),), ("",)
+        frame_count = len(batch.frame_indices)
+        labels = tuple(f"Frame {k + 1} of {frame_count}:" for k in range(frame_count))
+        return tuple(batch.pil_frames(index)), labels
+
+    def score_reply(self, response: LVLMResponse, request: LVLMRequest) -> AnswerScore:
+        """The score of one reply (ParseFailure when it has none): the template's answer on its scale, from the
+        answer token's log-probabilities when present. Override for judges with their own reply format."""
+        return score_answer(response.text, request.scale, response.tokens)
 
     def _cached(self, key: str) -> dict[str, Any] | None:
         entry = self.cache.get(key) if self.cache is not None else None
@@ -509,7 +518,7 @@ class LVLMReward(AsyncReward):
             if response is None:
                 return None
             try:
-                return score_answer(response.text, request.scale, response.tokens)
+                return self.score_reply(response, request)
             except ParseFailure as exc:
                 self._ledger.add(parse_failures=1)
                 level = logging.WARNING if attempt + 1 == attempts else logging.INFO

@@ -59,20 +59,28 @@ class OpenAIReward(SDKReward):
         logprobs = o.top_logprobs if o.logprobs else None
         return {**super().cache_params(), "detail": o.detail, "seed": o.seed, "logprobs": logprobs}
 
-    async def send(self, client: Any, request: LVLMRequest) -> LVLMResponse:
-        o = self.options
+    def user_content(self, request: LVLMRequest) -> list[dict[str, Any]]:
+        """The user turn: the question, then each image (after its caption). Judges trained on another order
+        override this."""
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt.question}]
+        return content + self.image_parts(request)
+
+    def image_parts(self, request: LVLMRequest) -> list[dict[str, Any]]:
+        """Each image as a PNG data URL, after its caption when it has one."""
+        parts: list[dict[str, Any]] = []
         for label, png in zip(request.labels, request.images_png, strict=True):
             if label:
-                content.append({"type": "text", "text": label})
+                parts.append({"type": "text", "text": label})
             url = "data:image/png;base64," + png
-            content.append({"type": "image_url", "image_url": {"url": url, "detail": o.detail}})
+            parts.append({"type": "image_url", "image_url": {"url": url, "detail": self.options.detail}})
+        return parts
+
+    async def send(self, client: Any, request: LVLMRequest) -> LVLMResponse:
+        o = self.options
+        system = [{"role": "system", "content": request.prompt.system}] if request.prompt.system else []
         kwargs: dict[str, Any] = {
             "model": o.model,
-            "messages": [
-                {"role": "system", "content": request.prompt.system},
-                {"role": "user", "content": content},
-            ],
+            "messages": [*system, {"role": "user", "content": self.user_content(request)}],
             "temperature": o.temperature,
             o.max_tokens_param: o.max_tokens,
         }

@@ -7,6 +7,7 @@ scores NaN, never a guess.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -58,3 +59,28 @@ def aggregate_frames(scores: np.ndarray, how: str) -> np.ndarray:
 def finite_candidates(frames: np.ndarray) -> np.ndarray:
     """Boolean mask (N,) of candidates whose frames are all finite; the others must score NaN, never a guess."""
     return np.isfinite(frames.reshape(frames.shape[0], -1)).all(axis=1)
+
+
+FRAME_FACTOR = 2
+"""Qwen-VL vision towers take video frames in pairs (a temporal patch holds two)."""
+MIN_FRAMES = 4
+MAX_FRAMES = 768
+
+
+def frame_count(total: int, fps: float, sample_fps: float) -> int:
+    """How many of a video's ``total`` frames qwen-vl-utils keeps (VideoReward, VideoScore2 …): ``sample_fps`` per
+    second of the video at its real ``fps``, at least 4 (fewer only when the video is shorter), an even number."""
+    if total < FRAME_FACTOR:
+        raise ValueError(f"a video of {total} frame(s) is too short: Qwen-VL video judges need at least {FRAME_FACTOR}")
+    lowest = math.ceil(MIN_FRAMES / FRAME_FACTOR) * FRAME_FACTOR
+    highest = math.floor(min(MAX_FRAMES, total) / FRAME_FACTOR) * FRAME_FACTOR
+    wanted = min(max(total / fps * sample_fps, lowest), highest)
+    return min(round(wanted / FRAME_FACTOR) * FRAME_FACTOR, total)
+
+
+def frame_indices(total: int, fps: float, sample_fps: float) -> list[int]:
+    """The frames qwen-vl-utils reads: :func:`frame_count` of them, evenly spaced from the first to the last."""
+    import torch
+
+    count = frame_count(total, fps, sample_fps)
+    return [int(i) for i in torch.linspace(0, total - 1, count).round().long().tolist()]

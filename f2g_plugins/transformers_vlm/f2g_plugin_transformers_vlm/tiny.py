@@ -9,6 +9,7 @@ tests exercise the reward's real loading path. Its scores are meaningless (rando
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,34 +137,19 @@ QWEN_CHAT_TEMPLATE = (
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for part in message['content'] %}"
     "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
     "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-"""Qwen2.5-VL's chat format (ChatML with vision markers), reduced to what scoring uses."""
+"""Qwen2.5-VL's (and Qwen3-VL's) chat format (ChatML with vision markers), reduced to what scoring uses."""
 
 
-def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[str, ...] = ()) -> Path:
-    """Save a tiny random Qwen2.5-VL (the paper's open judge family) with its processor to ``folder``.
-
-    Same architecture and processor classes as ``Qwen/Qwen2.5-VL-3B-Instruct`` (dynamic-resolution patches,
-    M-RoPE), a WordLevel tokenizer built in code, and a small pixel budget so images become a few patches.
-    """
-    from f2g_torch_utils.compat import ensure_torchvision
-
-    ensure_torchvision()
-    import torch
+def _qwen_tokenizer(extra_words: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
+    """A WordLevel tokenizer with Qwen's special tokens (digits are single tokens, as in Qwen's BPE)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import PreTrainedTokenizerFast
 
-    folder = Path(folder)
     words = [w for w in _vocabulary(extra_words) if w not in SPECIAL]
     vocab = {token: i for i, token in enumerate([*QWEN_SPECIAL, *words, "system", "user", "assistant"])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
@@ -174,20 +160,61 @@ def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, unk_token="<unk>", pad_token="<|endoftext|>", eos_token="<|im_end|>"
     )
+    return tokenizer, vocab
+
+
+def _qwen_ids(vocab: dict[str, int]) -> dict[str, Any]:
+    return {
+        "pad_token_id": vocab["<|endoftext|>"],
+        "bos_token_id": vocab["<|endoftext|>"],
+        "eos_token_id": vocab["<|im_end|>"],
+    }
+
+
+def _qwen_vision_ids(vocab: dict[str, int]) -> dict[str, Any]:
+    return {
+        "image_token_id": vocab["<|image_pad|>"],
+        "video_token_id": vocab["<|video_pad|>"],
+        "vision_start_token_id": vocab["<|vision_start|>"],
+        "vision_end_token_id": vocab["<|vision_end|>"],
+    }
+
+
+SMALL_PIXELS: dict[str, int] = {"shortest_edge": 56 * 56, "longest_edge": 56 * 56 * 4}
+"""The miniatures' pixel budget (images and video frames): a few patches each."""
+
+
+def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[str, ...] = ()) -> Path:
+    """Save a tiny random Qwen2.5-VL (the paper's open judge family) with its processor to ``folder``.
+
+    Same architecture and processor classes as ``Qwen/Qwen2.5-VL-3B-Instruct`` (dynamic-resolution patches,
+    M-RoPE, videos in pairs of frames), a WordLevel tokenizer built in code, and a small pixel budget so images and
+    video frames become a few patches.
+    """
+    from f2g_torch_utils.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torch
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    folder = Path(folder)
+    tokenizer, vocab = _qwen_tokenizer(extra_words)
     image_processor = Qwen2VLImageProcessor(
         min_pixels=56 * 56, max_pixels=56 * 56 * 4, patch_size=14, merge_size=2, temporal_patch_size=2
     )
     processor = Qwen2_5_VLProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(),
+        video_processor=Qwen2VLVideoProcessor(size=SMALL_PIXELS),
         chat_template=QWEN_CHAT_TEMPLATE,
     )
-    special: dict[str, Any] = {
-        "pad_token_id": vocab["<|endoftext|>"],
-        "bos_token_id": vocab["<|endoftext|>"],
-        "eos_token_id": vocab["<|im_end|>"],
-    }
+    special = _qwen_ids(vocab)
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(vocab),
@@ -212,10 +239,7 @@ def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[
             "window_size": 56,
             "fullatt_block_indexes": [1],
         },
-        image_token_id=vocab["<|image_pad|>"],
-        video_token_id=vocab["<|video_pad|>"],
-        vision_start_token_id=vocab["<|vision_start|>"],
-        vision_end_token_id=vocab["<|vision_end|>"],
+        **_qwen_vision_ids(vocab),
         **special,
     )
     torch.manual_seed(seed)
@@ -225,5 +249,79 @@ def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[
     return folder
 
 
-TINY_BUILDERS = {"llava": build_tiny_llava, "qwen2.5-vl": build_tiny_qwen2_5_vl}
+def build_tiny_qwen3_vl(folder: str | Path, seed: int = 0, extra_words: tuple[str, ...] = ()) -> Path:
+    """Save a tiny random Qwen3-VL (UnifiedReward-2.0's newer family) with its processor to ``folder``.
+
+    Same classes as ``Qwen/Qwen3-VL-8B-Instruct`` (16-pixel patches, interleaved M-RoPE, DeepStack visual
+    features), the miniature tokenizer of :func:`build_tiny_qwen2_5_vl` and its pixel budget.
+    """
+    from f2g_torch_utils.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    folder = Path(folder)
+    tokenizer, vocab = _qwen_tokenizer(extra_words)
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=64 * 64, max_pixels=64 * 64 * 4, patch_size=16, merge_size=2, temporal_patch_size=2
+    )
+    processor = Qwen3VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 64 * 64 * 4}),
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    special = _qwen_ids(vocab)
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 8,
+            "max_position_embeddings": 1024,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [1, 1, 2],
+                "mrope_interleaved": True,
+            },
+            **special,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 4,
+            "out_hidden_size": 32,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
+        },
+        **_qwen_vision_ids(vocab),
+        **special,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+TINY_BUILDERS: dict[str, Callable[..., Path]] = {
+    "llava": build_tiny_llava,
+    "qwen2.5-vl": build_tiny_qwen2_5_vl,
+    "qwen3-vl": build_tiny_qwen3_vl,
+}
 """Tiny offline checkpoints by family, for tests and examples."""

@@ -11,43 +11,21 @@ the parity test checks the token ids and pixel values against the reference's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from f2g_torch_utils.frames import frame_count as frame_count  # the frame rule is shared (VideoScore2 too)
+from f2g_torch_utils.frames import frame_indices as frame_indices
 
 if TYPE_CHECKING:
     import torch
 
-FRAME_FACTOR = 2
-"""Frames are taken in pairs: Qwen2-VL's temporal patch holds two."""
-MIN_FRAMES = 4
-MAX_FRAMES = 768
 MIN_PIXELS = 128 * 28 * 28
 """The reference's smallest frame (qwen-vl-utils' ``VIDEO_MIN_PIXELS``): small videos are upscaled to it."""
 MAX_RATIO = 200
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def frame_count(total: int, fps: float, sample_fps: float) -> int:
-    """How many of a video's ``total`` frames the reference keeps: ``sample_fps`` per second of the video at its
-    real ``fps``, at least 4 (fewer only when the video is shorter), rounded to an even number."""
-    if total < FRAME_FACTOR:
-        raise ValueError(f"a video of {total} frame(s) is too short: VideoReward needs at least {FRAME_FACTOR}")
-    lowest = math.ceil(MIN_FRAMES / FRAME_FACTOR) * FRAME_FACTOR
-    highest = math.floor(min(MAX_FRAMES, total) / FRAME_FACTOR) * FRAME_FACTOR
-    wanted = min(max(total / fps * sample_fps, lowest), highest)
-    return min(round(wanted / FRAME_FACTOR) * FRAME_FACTOR, total)
-
-
-def frame_indices(total: int, fps: float, sample_fps: float) -> list[int]:
-    """The frames the reference scores: :func:`frame_count` of them, evenly spaced from the first to the last."""
-    import torch
-
-    count = frame_count(total, fps, sample_fps)
-    return [int(i) for i in torch.linspace(0, total - 1, count).round().long().tolist()]
 
 
 def resized_size(height: int, width: int, max_pixels: int, factor: int = 28) -> tuple[int, int]:
@@ -129,9 +107,3 @@ def chat_text(tokenizer: Any, template: str, prompt: str, video_tokens: int) -> 
     if not isinstance(text, str) or text.count("<|video_pad|>") != 1:
         raise ValueError("the tokenizer's chat template must place one <|video_pad|> for a video part")
     return text.replace("<|video_pad|>", "<|video_pad|>" * video_tokens)
-
-
-def nearest(available: Sequence[int], wanted: Sequence[int]) -> list[int]:
-    """Positions in ``available`` (frame indices) of the frame nearest to each of ``wanted`` (earlier on ties)."""
-    have = np.asarray(available)
-    return [int(np.argmin(np.abs(have - index))) for index in wanted]

@@ -22,9 +22,10 @@ from pydantic import Field
 
 from f2g_core.errors import ComponentError
 from f2g_core.evaluation import Metric, SuiteItem
+from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
-from f2g_plugin_videoreward.preprocess import frame_indices, nearest
+from f2g_plugin_videoreward.preprocess import frame_indices
 
 log = logging.getLogger("f2g.videoreward")
 
@@ -139,7 +140,7 @@ class VideoReward(VideoRewardBase, Reward):
         """Positions in the batch's key frames of the frames to score (the reference's, or the nearest ones)."""
         fps = self.rate(batch.fps)
         wanted = frame_indices(batch.num_frames, fps, self.engine.settings.sample_fps)
-        positions = nearest(batch.frame_indices, wanted)
+        positions = nearest_key_frames(batch.frame_indices, wanted)
         key = (tuple(batch.frame_indices), batch.num_frames, fps)
         if [batch.frame_indices[p] for p in positions] != wanted and key not in self._warned:
             self._warned.add(key)

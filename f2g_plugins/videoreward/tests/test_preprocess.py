@@ -9,10 +9,11 @@ from f2g_plugin_videoreward.preprocess import (
     PixelLayout,
     frame_count,
     frame_indices,
-    nearest,
     resized_size,
     video_pixels,
 )
+
+from f2g_core.images import nearest_key_frames
 
 
 @pytest.mark.parametrize(
@@ -89,5 +90,5 @@ def test_patches_are_grouped_as_the_merger_reads_them() -> None:
 
 
 def test_nearest_key_frames() -> None:
-    assert nearest([0, 5, 10, 15], [0, 5, 10, 15]) == [0, 1, 2, 3]
-    assert nearest([0, 4, 8, 12, 15], [0, 5, 10, 15]) == [0, 1, 2, 4]
+    assert nearest_key_frames([0, 5, 10, 15], [0, 5, 10, 15]) == [0, 1, 2, 3]
+    assert nearest_key_frames([0, 4, 8, 12, 15], [0, 5, 10, 15]) == [0, 1, 2, 4]

@@ -19,8 +19,7 @@ from f2g_torch_utils.devices import resolve_device, resolve_dtype
 from f2g_torch_utils.frames import TorchRewardOptions, finite_candidates
 from pydantic import Field
 
-from f2g_core.eval.metrics import Metric
-from f2g_core.eval.suites import SuiteItem
+from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_plugin_videoscore.engine import DIMENSIONS, Dimension, Engine
 from f2g_plugin_videoscore.preprocess import MAX_FRAMES, frame_indices, nearest

@@ -15,7 +15,7 @@ from f2g_plugin_videoscore.reward import VideoScore, VideoScoreMetric
 from f2g_plugin_videoscore.testing import PROMPTS, RUNS, VIDEOS, make_frames
 
 from f2g_core.errors import ComponentError
-from f2g_core.eval.suites import SuiteItem
+from f2g_core.evaluation import SuiteItem
 from f2g_core.interfaces import RewardBatch, StepInfo
 
 VIDEO, PROMPT = RUNS[0]  # 16 frames of 64 × 64: the reference scores all of them
