@@ -139,6 +139,8 @@ def load(eval_dir: Path, regime: Regime = API) -> dict[str, Config]:
 
 def complete(configs: dict[str, Config]) -> tuple[dict[str, Config], list[str]]:
     """The configurations that ran every pair any of them ran, and a note per one still running (left out)."""
+    if not configs:
+        raise SystemExit("the results store has no finished job yet; run (or resume) the f2g eval first")
     largest = max(len(c.passed) for c in configs.values())
     done = {n: c for n, c in configs.items() if len(c.passed) == largest}
     notes = [f"{n}: {len(c.passed)} of {largest} pairs (left out)" for n, c in configs.items() if n not in done]
