@@ -91,10 +91,11 @@ def _setting(trace: dict) -> str:
     return ", ".join([f"T={trace['num_steps']}", *shown])
 
 
-def load(eval_dir: Path, regime: Regime = API) -> dict[str, Config]:
+def load(eval_dir: Path, regime: Regime = API, per_call: float | None = None) -> dict[str, Config]:
     """Every configuration in an eval directory's results store (all its runs, whatever the last command ran;
     ``results.csv`` holds only the last command's), with its costs; unguided gets its model calls as budget.
-    Regime (ii) is modelled from each row's trace.json (benchmarks/api_cost.py)."""
+    Regime (ii) is modelled from each row's trace.json (benchmarks/api_cost.py). ``per_call``: seconds of compute
+    per model call, to use instead of the measured seconds (which follow a shared machine's load)."""
     path = eval_dir / "results.sqlite"
     if not path.is_file():
         raise SystemExit(f"{path}: no results store; give the --out of an f2g eval run")
@@ -115,7 +116,9 @@ def load(eval_dir: Path, regime: Regime = API) -> dict[str, Config]:
             passed[f"{item}/{seed}"] = float(values["shapes.overall"])
             score[f"{item}/{seed}"] = float(values["shapes.score"])
             trace = json.loads((eval_dir / run_dir / "trace.json").read_text(encoding="utf-8"))
-            seconds_ii, dollars = modelled(trace, regime)
+            compute = None if per_call is None else calls * per_call
+            seconds_ii, dollars = modelled(trace, regime, compute)
+            seconds = seconds if compute is None else compute
             for key, value in zip(CURRENCIES, (calls, seconds, seconds_ii, dollars), strict=True):
                 costs[key].append(value)
             counts["reward calls"].append(reward_calls)
@@ -206,16 +209,17 @@ def _order(configs: dict[str, Config]) -> list[Config]:
     return sorted(configs.values(), key=lambda c: (c.budget, c.method != BASELINE_METHOD, c.method, c.name))
 
 
-def table(configs: dict[str, Config], pairs: list[str], regime: Regime = API) -> str:
+def table(configs: dict[str, Config], pairs: list[str], regime: Regime = API, per_call: float | None = None) -> str:
     """Accuracy and every cost per configuration, with the paired difference against best-of-N at the same
     budget (model calls)."""
+    timing = "" if per_call is None else f"; compute at {1000 * per_call:g} ms per model call, not measured"
     lines = [
         f'Two-object prompts ("and" + spatial relations), {len(pairs)} (prompt, seed) pairs every configuration '
         "ran; accuracy (%) of the exact evaluator with 95% bootstrap intervals; Δ vs best-of-N at the same budget "
         "of model calls in percentage points (paired bootstrap; `*`: the interval excludes zero). Costs are means "
         "per video: regime (i) seconds as measured (the in-process judge), regime (ii) seconds and dollars "
         f"modelled from each run's trace for an API reward at {regime.latency:g} s per call, {regime.concurrency} "
-        f"in flight, ${regime.price:g} per call (benchmarks/api_cost.py).",
+        f"in flight, ${regime.price:g} per call (benchmarks/api_cost.py){timing}.",
         "",
         "| budget | method | setting | model calls | reward calls | rounds | s (i) | s (ii) | $ (ii) | accuracy | "
         "Δ vs best-of-N |",
@@ -332,16 +336,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=API.latency, help="regime (ii): seconds per reward call")
     parser.add_argument("--concurrency", type=int, default=API.concurrency, help="regime (ii): calls in flight")
     parser.add_argument("--price", type=float, default=API.price, help="regime (ii): dollars per reward call")
+    parser.add_argument(
+        "--seconds-per-call",
+        type=float,
+        help="compute seconds per model call instead of the measured seconds (a run on a shared machine)",
+    )
     args = parser.parse_args(argv)
     regime = Regime(args.latency, args.concurrency, args.price)
-    configs, notes = complete(load(args.eval_dir, regime))
+    configs, notes = complete(load(args.eval_dir, regime, args.seconds_per_call))
     if args.select is not None:
         print(select(configs, args.sweep, args.select, args.eval_dir))
         print("\n".join(notes))
         return 0
     pairs = sorted(set.intersection(*(set(c.passed) for c in configs.values())))
     report, flagged = monotonicity(configs, pairs)
-    text = "\n\n".join([table(configs, pairs, regime), matched(configs, pairs), report])
+    text = "\n\n".join([table(configs, pairs, regime, args.seconds_per_call), matched(configs, pairs), report])
     if args.plot is not None:
         plot(configs, pairs, args.plot)
     for path in args.readme:

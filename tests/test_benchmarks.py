@@ -103,6 +103,9 @@ def test_scaling_table_pairs_methods_against_best_of_n_in_every_currency(tmp_pat
     assert "| smc@75 | +50.0 [+0.0, +100.0] (best-of-n@75) |" in done.stdout  # equal seconds (i): the same N
     assert "| 50 | unguided | T=25, num_particles=3 | 50 |" in done.stdout
     assert plot.is_file() and "old" not in readme.read_text() and "| 75 | best-of-n |" in readme.read_text()
+    # a shared machine's seconds follow its load: --seconds-per-call prices compute by model calls instead
+    done = _scaling_table(str(tmp_path / "test"), "--seconds-per-call", "0.01")
+    assert "| 75 | smc | T=25, num_particles=3 | 75 | 4 | 1.0 | 0.8 | 2.8 | 0.020 |" in done.stdout, done.stderr
 
 
 def test_scaling_table_flags_a_curve_that_drops_beyond_noise_and_leaves_out_unfinished_configs(
