@@ -73,7 +73,10 @@ def dimension_figure(summaries: Sequence[ConfigSummary], columns: Sequence[str])
         means = np.asarray([s.metrics[c].mean for c in columns])
         low = means - np.asarray([s.metrics[c].low for c in columns])
         high = np.asarray([s.metrics[c].high for c in columns]) - means
-        axis.bar(np.arange(len(columns)) + k * width, means, width, yerr=[low, high], capsize=3, label=s.name)
+        colour = plt.get_cmap("tab20" if len(summaries) > 10 else "tab10")(k % 20)  # no colour twice up to 20
+        axis.bar(
+            np.arange(len(columns)) + k * width, means, width, yerr=[low, high], capsize=3, label=s.name, color=colour
+        )
     axis.set_xticks(np.arange(len(columns)) + 0.4 - width / 2, columns, rotation=30, ha="right", fontsize=7)
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     axis.set_title("per dimension (95% intervals)")

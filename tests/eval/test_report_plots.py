@@ -63,12 +63,17 @@ def test_configs_at_equal_cost_get_rows_of_their_own_in_the_cost_plot() -> None:
     assert axis.get_legend() is None
 
 
-def test_the_per_dimension_legend_covers_no_bar() -> None:
-    rows = [row(f"config-with-a-long-name-{k}", i, []) for k in range(6) for i in range(3)]
-    summaries = summarise(rows, [f"config-with-a-long-name-{k}" for k in range(6)], None)
+def test_the_per_dimension_legend_covers_no_bar_and_gives_each_config_its_colour() -> None:
+    rows = [row(f"config-with-a-long-name-{k}", i, []) for k in range(12) for i in range(3)]
+    summaries = summarise(rows, [f"config-with-a-long-name-{k}" for k in range(12)], None)
     figure = dimension_figure(summaries, ["shapes.overall", "shapes.colour"])
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     axis = figure.axes[0]
     legend = axis.get_legend()
     assert legend is not None
     assert not legend.get_window_extent(renderer).overlaps(axis.get_window_extent(renderer))
+    from matplotlib.container import BarContainer
+
+    bars = [c for c in axis.containers if isinstance(c, BarContainer)]
+    colours = {tuple(container.patches[0].get_facecolor()) for container in bars}
+    assert len(colours) == 12  # ten colours repeated before
