@@ -61,7 +61,7 @@ BASELINE_METHOD = "best-of-n"
 START, END = "<!-- scaling-table:start -->", "<!-- scaling-table:end -->"
 CURRENCIES = {
     "calls": "model calls / video",
-    "seconds_i": "seconds / video, regime (i), measured",
+    "seconds_i": "seconds / video, regime (i)",
     "seconds_ii": "seconds / video, regime (ii), modelled",
     "dollars": "$ / video, regime (ii)",
 }
