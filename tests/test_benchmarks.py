@@ -38,17 +38,43 @@ def test_gpu_scale_exits_cleanly_without_cuda() -> None:
     assert done.returncode == 0 and "no CUDA device" in done.stdout, done.stderr
 
 
-def _results_csv(folder: Path, rows: list[tuple[str, int, float, int]]) -> None:
-    """An ``f2g eval`` results.csv of (config, pair, overall pass, model calls) rows."""
-    import csv
+def _store(folder: Path, rows: list[tuple[str, int, float, int]], rounds: int = 1) -> None:
+    """An ``f2g eval`` results store of (config, pair, overall pass, model calls) rows, each with a trace.json of
+    one step making ``rounds`` rounds of 4 reward calls each (1 s measured, 0.25 s of it in the reward phase)."""
+    import json
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["item_id", "seed", "config", "shapes.overall", "shapes.score", "model_calls"])
-        writer.writeheader()
+    from f2g_eval.jobs import JobResult
+    from f2g_eval.store import Store
+
+    with Store(folder / "results.sqlite") as store:
         for config, pair, passed, calls in rows:
-            row = {"item_id": f"multiple-{pair:03d}", "seed": pair, "config": config, "shapes.overall": passed}
-            writer.writerow({**row, "shapes.score": passed / 2 + pair / 100, "model_calls": calls})
+            run_dir = f"runs/{config}/{pair}"
+            seconds = {"denoise": 0.75, "reward": 0.25}
+            step = {"step": 0, "reward_calls": 4 * rounds, "reward_rounds": rounds, "seconds": seconds}
+            trace = {"num_steps": 25, "options": {"num_particles": 3}, "steps": [step], "final": None}
+            trace["totals"] = {"reward_calls": 4 * rounds, "seconds": {"total": 1.0, **seconds}}
+            (folder / run_dir).mkdir(parents=True)
+            (folder / run_dir / "trace.json").write_text(json.dumps(trace))
+            metrics = {"shapes.overall": passed, "shapes.score": passed / 2 + pair / 100}
+            row = JobResult(
+                f"multiple-{pair:03d}",
+                "p",
+                None,
+                "d",
+                0,
+                pair,
+                config,
+                f"h-{config}",
+                metrics,
+                calls,
+                4 * rounds,
+                0,
+                0.0,
+                1.0,
+                run_dir,
+                reward_rounds=rounds,
+            )
+            store.add(row)
 
 
 def _scaling_table(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,29 +82,66 @@ def _scaling_table(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
 
 
-def test_scaling_table_pairs_methods_against_best_of_n(tmp_path: Path) -> None:
+def test_scaling_table_pairs_methods_against_best_of_n_in_every_currency(tmp_path: Path) -> None:
     rows = [
         (config, i, value, calls)
         for i in range(4)
         for config, value, calls in (("unguided", 0, 50), ("best-of-n@75", i % 2, 75), ("smc@75", 1, 75))
     ]
-    _results_csv(tmp_path / "test", rows)
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "smc@75.yaml").write_text(
-        "sampler: {num_steps: 25}\nguidance: {method: smc, options: {num_particles: 3}}\n"
-    )
+    _store(tmp_path / "test", rows)
+    (tmp_path / "test" / "results.csv").write_text("config\nonly-the-last-command\n")  # the store is read
     readme = tmp_path / "README.md"
     readme.write_text("before\n<!-- scaling-table:start -->\nold\n<!-- scaling-table:end -->\nafter\n")
     plot = tmp_path / "scaling.png"
-    done = _scaling_table(
-        str(tmp_path / "test"), "--configs", str(configs), "--plot", str(plot), "--readme", str(readme)
-    )
+    done = _scaling_table(str(tmp_path / "test"), "--plot", str(plot), "--readme", str(readme))
     assert done.returncode == 0, done.stderr
     assert "4 (prompt, seed) pairs" in done.stdout
-    assert "| 75 | smc | T=25, num_particles=3 | 75 | 100.0 [100.0, 100.0] | +50.0" in done.stdout
-    assert "| 50 | unguided |  | 50 | 0.0 [0.0, 0.0] |  |" in done.stdout
+    # regime (ii): 0.75 s not spent on rewards + one round of 4 calls (one wave of 2 s); 4 calls × $0.005
+    assert "| 75 | smc | T=25, num_particles=3 | 75 | 4 | 1.0 | 1.0 | 2.8 | 0.020 | 100.0 [100.0, 100.0] | +50.0" in (
+        done.stdout
+    )
+    assert "| smc@75 | +50.0 [+0.0, +100.0] (best-of-n@75) |" in done.stdout  # equal seconds (i): the same N
+    assert "| 50 | unguided | T=25, num_particles=3 | 50 |" in done.stdout
     assert plot.is_file() and "old" not in readme.read_text() and "| 75 | best-of-n |" in readme.read_text()
+    # a shared machine's seconds follow its load: --seconds-per-call prices compute by model calls instead
+    done = _scaling_table(str(tmp_path / "test"), "--seconds-per-call", "0.01")
+    assert "| 75 | smc | T=25, num_particles=3 | 75 | 4 | 1.0 | 0.8 | 2.8 | 0.020 |" in done.stdout, done.stderr
+
+
+def test_scaling_table_flags_a_curve_that_drops_beyond_noise_and_leaves_out_unfinished_configs(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        (config, i, value, calls)
+        for i in range(40)
+        for config, value, calls in (
+            ("best-of-n@75", 1, 75),
+            ("best-of-n@150", 0, 150),
+            ("smc@75", i % 2, 75),
+            ("smc@150", (i + 1) % 2, 150),
+        )
+    ]
+    _store(tmp_path / "dev", rows + [("smc@300", i, 1, 300) for i in range(3)])
+    done = _scaling_table(str(tmp_path / "dev"))
+    assert done.returncode == 0, done.stderr
+    assert "- best-of-n: NON-MONOTONE (a drop beyond noise); 75→150: -100.0" in done.stdout
+    assert "- smc: monotone; 75→150: +0.0" in done.stdout
+    assert "smc@300: 3 of 40 pairs (left out)" in done.stdout and "| 300 |" not in done.stdout
+    assert "non-monotone beyond noise: best-of-n" in done.stdout
+
+
+def test_the_api_cost_model_waits_one_latency_per_wave_of_calls_in_each_round() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from api_cost import Regime, modelled, reward_wait
+
+    regime = Regime(latency=2.0, concurrency=8, price=0.01)
+    smc = [{"reward_calls": 3, "reward_rounds": 1}] * 25  # 25 rounds of 3: 25 waves
+    draft = [{"reward_calls": 20, "reward_rounds": 1}, {"reward_calls": 0, "reward_rounds": 0}]  # 8 + 8 + 4
+    assert reward_wait(smc, regime) == 50.0 and reward_wait(draft, regime) == 6.0
+    assert reward_wait([{"reward_calls": 20, "reward_rounds": 2}], regime) == 8.0  # 10 a round: 2 waves of 2 s
+    seconds = {"total": 3.0, "denoise": 4.0, "decode": 1.0, "reward": 1.0}  # a batch of two: a sixth on rewards
+    trace = {"steps": draft, "final": None, "totals": {"reward_calls": 20, "seconds": seconds}}
+    assert modelled(trace, regime) == (2.5 + 6.0, 0.2)
 
 
 def test_scaling_table_selects_the_best_dev_variant_per_method_and_budget(tmp_path: Path) -> None:
@@ -88,7 +151,7 @@ def test_scaling_table_selects_the_best_dev_variant_per_method_and_budget(tmp_pa
     for name in names:
         (sweep / f"{name}.yaml").write_text(f"# {name}\n")
     rows = [(n, i, v, 75) for i in range(4) for n, v in zip(names, (i % 2, 1, 0, 0), strict=True)]
-    _results_csv(tmp_path / "dev", rows)
+    _store(tmp_path / "dev", rows)
     chosen = tmp_path / "chosen"
     done = _scaling_table(str(tmp_path / "dev"), "--select", str(chosen), "--sweep", str(sweep))
     assert done.returncode == 0, done.stderr
@@ -107,7 +170,7 @@ def test_scaling_table_selects_grid_configs_from_the_eval_store(tmp_path: Path) 
 
     names = ("smc@75~t15", "smc@75~t25")
     rows = [(n, i, v, 75) for i in range(4) for n, v in zip(names, (0, 1), strict=True)]
-    _results_csv(tmp_path / "dev", rows)
+    _store(tmp_path / "dev", rows)
     with Store(tmp_path / "dev" / "results.sqlite") as store:
         for steps, name in zip((15, 25), names, strict=True):
             config = {"sampler": {"num_steps": steps}, "guidance": {"method": "smc", "budget": {"model_calls": 75}}}
