@@ -22,7 +22,6 @@ from f2g_core.eval.suites import SuiteItem
 from f2g_core.interfaces import Component, Reward, RewardBatch, StepInfo
 from f2g_core.plugins import default_plugins
 from f2g_core.registry import format_validation_error
-from f2g_core.sampling import default_key_frames
 
 
 class Metric(Component):
@@ -73,6 +72,8 @@ class RewardMetric(Metric):
         return self.measure_video(item, video, None)
 
     def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
+        from f2g_core.sampling import default_key_frames  # sampling imports torch: listing the metrics must not
+
         frames = default_key_frames(video.shape[0])
         batch = RewardBatch(
             prompt=item.prompt,
