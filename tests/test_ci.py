@@ -3,6 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +45,18 @@ def test_the_test_command_reruns_the_numerical_tests_on_a_second_kernel_path() -
     assert "ONEDNN_MAX_CPU_ISA=" in rerun and "MKL_ENABLE_INSTRUCTIONS=" in rerun
     following = script[script.index(rerun) :].splitlines()[1]
     assert "-m numerics" in following and "f2g_plugins" in following and "tests" in following
+
+
+def test_each_core_test_runs_once_with_plugins_only_where_plugins_can_change_it() -> None:
+    """The core's tests run alone in full; the every-plugin run leaves out only the ``plugin_independent`` ones
+    (tests/conftest.py checks the mark), and every pytest run is spread over pytest-xdist workers a clean clone
+    installs (the test extra)."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    runs = [line for line in script.splitlines() if "-m pytest" in line]
+    alone = next(line for line in runs if "venvs/core/bin/python" in line)
+    with_plugins = next(line for line in runs if line.startswith(".venv/bin/python") and line.endswith('tests "$@"'))
+    assert "plugin_independent" not in alone and '-m "not heavy and not plugin_independent"' in with_plugins
+    assert all('"${parallel[@]}"' in line for line in runs) and "--dist loadgroup" in script
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    test_extra = next(line for line in pyproject.splitlines() if line.startswith("test = ["))
+    assert "pytest-xdist" in test_extra and "plugin_independent:" in pyproject

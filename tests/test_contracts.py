@@ -15,6 +15,8 @@ import f2g_core.default_plugins.search_methods as search_methods
 from f2g_core import Population, Register, Sampler, Step, Tools, hookimpl
 from f2g_core.contracts import CombinerContract, SamplerContract
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 # ------------------------------------------------------------------------------------------ built-in samplers
 
 

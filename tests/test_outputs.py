@@ -14,6 +14,8 @@ from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import generate
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 VIDEO = np.random.default_rng(0).random((4, 6, 6, 3)).astype(np.float32)
 
 

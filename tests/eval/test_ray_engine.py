@@ -21,6 +21,8 @@ from f2g_core.eval.limits import RunLimits
 from f2g_core.eval.runner import EvalSpec, prepare, run_eval
 from f2g_core.testing import install_fake_distribution
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time: `ray stop` ends every Ray on the machine
+
 KILLER = """\
 import os
 
