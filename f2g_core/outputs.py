@@ -79,9 +79,11 @@ def _publish(staging: Path, parent: Path, stem: str) -> Path:
 
 def _rescue(video: np.ndarray, staging: Path) -> Path | None:
     """Keep the frames as ``video.npy`` (no codec involved): in the staging folder, else the temp folder."""
-    for folder in (staging, Path(tempfile.mkdtemp(prefix="f2g-rescued-"))):
+    # the temp folder is made only when the staging folder cannot take the frames: made eagerly, every failed save
+    # left an empty f2g-rescued-* folder behind
+    for folder in (lambda: staging, lambda: Path(tempfile.mkdtemp(prefix="f2g-rescued-"))):
         try:
-            target = folder / "video.npy"
+            target = folder() / "video.npy"
             np.save(target, np.asarray(video))
             return target
         except OSError:

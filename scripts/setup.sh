@@ -14,7 +14,6 @@ python=${PYTHON:-python3}
 venv=${F2G_VENV:-.venv}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
-"${pip[@]}" "torch==2.13.0"
 case "${1:-}" in
   --dev)
     packages=(-e ".[dev]")
@@ -41,9 +40,28 @@ case "${1:-}" in
   "") packages=(-e . -e f2g_plugins/shapes -e f2g_plugins/eval) ;;
   *) echo "usage: bash scripts/setup.sh [--dev | --core | --eval]" >&2; exit 2 ;;
 esac
-"${pip[@]}" "${packages[@]}"
+# Nothing to install when this venv was made by this mode from these very files (this tree, this script,
+# constraints.txt, every pyproject.toml) and still holds every package: pip would spend minutes rebuilding each
+# editable package only to change nothing (scripts/test.sh runs this on every run).
+mode=${1:-main}
+stamp="$venv/.f2g-setup-${mode#--}"
+made_from=$({ pwd; cat scripts/setup.sh constraints.txt pyproject.toml f2g_plugins/*/pyproject.toml; } | sha256sum)
+names=(torch)
+for package in "${packages[@]}"; do
+  [ "$package" = -e ] || names+=("$(sed -n 's/^name = "\(.*\)"$/\1/p' "${package%%\[*}/pyproject.toml")")
+done
+holds_all='import sys, importlib.metadata as m; [m.version(name) for name in sys.argv[1:]]'
+installed=0
+if [ "$(cat "$stamp" 2>/dev/null)" = "$made_from" ] && "$venv/bin/python" -c "$holds_all" "${names[@]}" 2>/dev/null; then
+  installed=1
+else
+  rm -f "$stamp"
+  "${pip[@]}" "torch==2.13.0"
+  "${pip[@]}" "${packages[@]}"
+fi
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # headless Chromium for the `f2g eval` report test (f2g_plugins/eval/tests/test_report_browser.py); skipped where missing
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null || "$venv/bin/python" -m pip check
+[ "$installed" = 1 ] || echo "$made_from" >"$stamp"

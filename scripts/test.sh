@@ -4,16 +4,20 @@
 #   2. the core's tests in a venv holding f2g-core[test] alone (no plugin, no f2g-eval and none of its
 #      dependencies), then f2g-eval's tests in a venv holding f2g-core and f2g-eval alone;
 #   3. every plugin's tests with F2G_STRICT_PLUGINS=1 (any plugin problem is fatal), then the core's tests with
-#      every plugin installed;
+#      every plugin installed, less those marked `plugin_independent` (they never load the installed plugins, so
+#      stage 2 ran all they check; tests/conftest.py fails a marked test that loads them);
 #   4. every test marked `numerics` (float results computed two ways) once more on a second CPU kernel path: ATen's
 #      portable kernels and oneDNN's / MKL's SSE code paths, so a tolerance that holds on one CPU only fails here;
 #   5. a smoke test of the README's main-job install (bash scripts/setup.sh in a fresh copy): the main job, a
 #      usage error, Ctrl-C (scripts/smoke_main_job.py).
 # Extra arguments go to every pytest run (e.g. -x). Venvs other than .venv live under $F2G_TEST_VENVS (default
-# .test-venvs/) and are reused between runs (setup.sh is idempotent).
+# .test-venvs/) and are reused between runs (setup.sh is idempotent). Each pytest run uses $F2G_TEST_WORKERS
+# processes (pytest-xdist, default 2; 0 runs the tests in pytest's own process): `--dist loadgroup` keeps the tests
+# of one file in one worker, and the Ray tests together (conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venvs=${F2G_TEST_VENVS:-.test-venvs}
+parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup)
 mkdir -p "$venvs"
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -31,19 +35,19 @@ done
 
 step "core tests, core alone"
 F2G_VENV="$venvs/core" bash scripts/setup.sh --core
-"$venvs/core/bin/python" -m pytest -p no:cacheprovider tests "$@"
+"$venvs/core/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" tests "$@"
 step "eval tests, f2g-core and f2g-eval alone"
 F2G_VENV="$venvs/eval" bash scripts/setup.sh --eval
-"$venvs/eval/bin/python" -m pytest -p no:cacheprovider f2g_plugins/eval "$@"
+"$venvs/eval/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" f2g_plugins/eval "$@"
 
 step "plugin tests, F2G_STRICT_PLUGINS=1"
-F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest f2g_plugins "$@"
-step "core tests, every plugin installed"
-.venv/bin/python -m pytest tests "$@"
+F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest "${parallel[@]}" f2g_plugins "$@"
+step "core tests, every plugin installed (less plugin_independent ones: stage 2 ran them)"
+.venv/bin/python -m pytest "${parallel[@]}" -m "not heavy and not plugin_independent" tests "$@"
 
 step "numerical tests on a second CPU kernel path (ATEN_CPU_CAPABILITY=default, oneDNN/MKL SSE)"
 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
-  .venv/bin/python -m pytest -m numerics f2g_plugins tests "$@"
+  .venv/bin/python -m pytest "${parallel[@]}" -m numerics f2g_plugins tests "$@"
 
 step "main-job smoke test"
 .venv/bin/python scripts/smoke_main_job.py --workdir "$venvs/main-job"

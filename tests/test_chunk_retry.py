@@ -12,6 +12,8 @@ from f2g_core.errors import ComponentError
 from f2g_core.pipeline import Pipeline
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 
 def _oom_above(backbone: Any, rows: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []

@@ -1,7 +1,13 @@
 """CI runs what the README says it runs, and that command checks what users install (issue 11, item 7)."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +47,46 @@ def test_the_test_command_reruns_the_numerical_tests_on_a_second_kernel_path() -
     assert "ONEDNN_MAX_CPU_ISA=" in rerun and "MKL_ENABLE_INSTRUCTIONS=" in rerun
     following = script[script.index(rerun) :].splitlines()[1]
     assert "-m numerics" in following and "f2g_plugins" in following and "tests" in following
+
+
+def test_each_core_test_runs_once_with_plugins_only_where_plugins_can_change_it() -> None:
+    """The core's tests run alone in full; the every-plugin run leaves out only the ``plugin_independent`` ones
+    (tests/conftest.py checks the mark), and every pytest run is spread over pytest-xdist workers a clean clone
+    installs (the test extra)."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    runs = [line for line in script.splitlines() if "-m pytest" in line]
+    alone = next(line for line in runs if "venvs/core/bin/python" in line)
+    with_plugins = next(line for line in runs if line.startswith(".venv/bin/python") and line.endswith('tests "$@"'))
+    assert "plugin_independent" not in alone and '-m "not heavy and not plugin_independent"' in with_plugins
+    assert all('"${parallel[@]}"' in line for line in runs) and "--dist loadgroup" in script
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    test_extra = next(line for line in pyproject.splitlines() if line.startswith("test = ["))
+    assert "pytest-xdist" in test_extra and "plugin_independent:" in pyproject
+
+
+def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) -> None:
+    """scripts/test.sh runs setup.sh on every run: with nothing changed it must not rebuild every editable package
+    (minutes of pip), but must when a package it was given is gone. A stand-in venv python logs each pip call."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    log, missing = tmp_path / "calls.log", tmp_path / "missing"
+    fake = venv / "bin" / "python"
+    fake.write_text(
+        f'#!/bin/sh\necho "$*" >>{log}\n'
+        f'case "$1 $2" in "-m pip") exit 0;; "-c "*) [ ! -e {missing} ];; esac\n'  # -c: is every package installed?
+    )
+    fake.chmod(0o755)
+
+    def installs() -> int:
+        log.write_text("")
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "setup.sh"), "--core"],
+            env={**os.environ, "F2G_VENV": str(venv)}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return log.read_text().count("pip install")
+
+    assert installs() == 2  # torch, then the packages
+    assert installs() == 0  # the same files, every package there: nothing to do
+    missing.touch()
+    assert installs() == 2  # a package is gone: install again

@@ -6,6 +6,8 @@ import pytest
 from f2g_core.default_plugins.combiners import Consensus, NormalizedSum, WeightedSum
 from f2g_core.selection import select, soft_weights
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 NAN = float("nan")
 
 

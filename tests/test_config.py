@@ -12,6 +12,8 @@ from f2g_core.errors import ConfigError
 from f2g_core.pipeline import Pipeline
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 BASE: dict[str, Any] = {"backbone": {"type": "gaussian-mixture"}, "rewards": [{"type": "mode-distance"}]}
 
 

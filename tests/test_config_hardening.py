@@ -12,6 +12,8 @@ from f2g_core.errors import ConfigError, shorten_values
 from f2g_core.pipeline import Pipeline, generate
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 BASE: dict[str, Any] = {"backbone": {"type": "gaussian-mixture"}, "rewards": [{"type": "mode-distance"}]}
 
 

@@ -15,6 +15,8 @@ import f2g_core.default_plugins.search_methods as search_methods
 from f2g_core import ComponentError, Population, Register, Sampler, Step, Toolbox, hookimpl
 from f2g_core.contracts import CombinerContract, SamplerContract
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 # ------------------------------------------------------------------------------------------ built-in samplers
 
 

@@ -9,6 +9,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "f2g_core"
 

@@ -7,6 +7,8 @@ from f2g_core.images import key_frame_grid, to_uint8
 from f2g_core.interfaces import RewardBatch, StepInfo
 from f2g_core.testing import reward_batch
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 
 def test_grid_is_2x2_with_frames_in_reading_order() -> None:
     frames = np.zeros((4, 32, 32, 3), dtype=np.float32)

@@ -8,6 +8,8 @@ import pytest
 from f2g_core.errors import ConfigError
 from f2g_core.keys import delete_key, key_store_path, list_keys, redact, resolve_key, set_key
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):

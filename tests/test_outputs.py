@@ -14,6 +14,8 @@ from f2g_core.interfaces import Reward, RewardBatch
 from f2g_core.pipeline import generate
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 VIDEO = np.random.default_rng(0).random((4, 6, 6, 3)).astype(np.float32)
 
 
@@ -88,12 +90,34 @@ def test_a_failed_save_says_where_the_video_is(tmp_path: Path, monkeypatch: pyte
     def full_disk(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(outputs.tempfile, "tempdir", str(temp))
     monkeypatch.setattr(outputs, "key_frame_grid", full_disk)
     with pytest.raises(F2GError, match="No space left") as failed:
-        _save(tmp_path)
+        _save(tmp_path / "out")
     kept = Path(str(failed.value).split("the video is kept in ")[1].split(" (")[0])
     assert np.array_equal(np.load(kept), VIDEO)
-    assert _visible(tmp_path) == []  # the partial folder is hidden: nothing looks like a finished run
+    assert _visible(tmp_path / "out") == []  # the partial folder is hidden: nothing looks like a finished run
+    assert list(temp.iterdir()) == []  # kept in the staging folder: no empty f2g-rescued-* folder in the temp dir
+
+
+def test_a_save_whose_staging_folder_is_gone_keeps_the_video_in_the_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def vanished(staging: Path, *args: Any, **kwargs: Any) -> None:
+        staging.rmdir()
+        raise OSError(2, "No such file or directory")
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(outputs.tempfile, "tempdir", str(temp))  # never /tmp: a test leaves nothing behind
+    monkeypatch.setattr(outputs, "write_run", vanished)
+    with pytest.raises(F2GError, match="No such file") as failed:
+        _save(tmp_path / "out")
+    kept = Path(str(failed.value).split("the video is kept in ")[1].split(" (")[0])
+    assert kept.parent.parent == temp and kept.parent.name.startswith("f2g-rescued-")
+    assert np.array_equal(np.load(kept), VIDEO)
 
 
 def _save_many(args: tuple[str, int]) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from f2g_core.contracts import HEAVY_MODULES
 from f2g_core.errors import ConfigError
 from f2g_core.plugins import load_plugins
 from f2g_core.testing import install_fake_distribution
@@ -109,3 +110,17 @@ def test_a_bad_plugin_timeout_is_a_config_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("F2G_PLUGIN_TIMEOUT", value)
     with pytest.raises(ConfigError, match="F2G_PLUGIN_TIMEOUT"):
         load_plugins(entry_point_group=None)
+
+
+def test_loading_every_installed_plugin_imports_no_heavy_module() -> None:
+    """Every `f2g` command runs the installed plugins' registration hooks: none may import torch, scipy & co. (one
+    registration importing torch through ``f2g_core.eval.metrics`` made each command, and each CLI test, 3 s slower).
+    """
+    heavy = (*HEAVY_MODULES, "scipy")
+    code = (
+        "import sys; from f2g_core.plugins import default_plugins; default_plugins().registry; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"loading the plugins imported heavy modules: {done.stdout.strip()}"

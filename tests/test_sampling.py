@@ -19,6 +19,8 @@ from f2g_core.pipeline import Pipeline, generate
 from f2g_core.plugins import Plugins
 from f2g_core.registry import Registry
 
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
+
 
 def _pipeline(config: dict[str, Any], registry: Registry, method: str | None = None, **options: Any) -> Pipeline:
     """``config`` with guidance method and options changed (``chunk_size`` and ``key_frames`` are not options)."""

@@ -18,7 +18,6 @@ from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.interfaces import Reward, RewardBatch, StepInfo
 from f2g_core.plugins import default_plugins
 from f2g_core.registry import format_validation_error
-from f2g_core.sampling import default_key_frames
 from pydantic import ValidationError
 
 from f2g_eval.refs import parse_ref
@@ -46,6 +45,8 @@ class RewardMetric(Metric):
         return self.measure_video(item, video, None)
 
     def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
+        from f2g_core.sampling import default_key_frames  # sampling imports torch: listing the metrics must not
+
         frames = default_key_frames(video.shape[0])
         batch = RewardBatch(
             prompt=item.prompt,

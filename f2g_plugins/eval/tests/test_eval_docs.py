@@ -5,7 +5,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
 from f2g_eval.cli import eval_command
+
+pytestmark = pytest.mark.plugin_independent  # never loads the installed plugins (tests/conftest.py)
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "evaluation.md"
 

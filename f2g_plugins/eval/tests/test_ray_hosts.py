@@ -17,7 +17,10 @@ from f2g_eval.engines.ray_engine import RayEngine
 from f2g_eval.limits import RunLimits
 from f2g_eval.runner import EvalSpec, make_engine, prepare, run_eval
 
-pytestmark = pytest.mark.filterwarnings("ignore:metric 'mode-distance' is not held out")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:metric 'mode-distance' is not held out"),
+    pytest.mark.xdist_group("ray"),  # one Ray at a time: `ray stop` ends every Ray on the machine
+]
 
 GUIDED_CORE = """\
 backbone: {type: gaussian-mixture}

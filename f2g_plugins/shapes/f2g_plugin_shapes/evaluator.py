@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from f2g_plugin_shapes.grammar import BACKGROUND, COLOURS, SHAPES, Prompt, parse_prompt
 from f2g_plugin_shapes.world import SHAPE_SIZE, VELOCITIES, shape_mask
@@ -138,6 +137,8 @@ def _classify(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _blob(mask: np.ndarray, frame: int) -> Blob | None:
+    from scipy import ndimage  # not at import: every `f2g` command that lists the plugins imports this module
+
     labels, count = ndimage.label(mask)
     if count == 0:
         return None
