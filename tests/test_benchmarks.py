@@ -43,6 +43,7 @@ def _store(folder: Path, rows: list[tuple[str, int, float, int]], rounds: int = 
     one step making ``rounds`` rounds of 4 reward calls each (1 s measured, 0.25 s of it in the reward phase)."""
     import json
 
+    pytest.importorskip("f2g_eval", reason="the scaling table reads an f2g eval store (f2g-eval)")
     from f2g_eval.jobs import JobResult
     from f2g_eval.store import Store
 

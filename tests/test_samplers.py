@@ -303,12 +303,23 @@ def test_a_component_error_from_a_reward_stops_the_run(
         _run(registry, config)
 
 
-def test_f2g_list_samplers_shows_the_built_ins() -> None:
+def wide_console(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """Print the CLI's tables at ``columns`` wide: rich fixes a console's width from COLUMNS when it is made (at
+    import; pytest-xdist's workers set COLUMNS=80), so setting COLUMNS for the invocation alone is not enough."""
+    from rich.console import Console
+
+    import f2g_core.cli
+
+    monkeypatch.setattr(f2g_core.cli, "console", Console(soft_wrap=True, width=columns))
+
+
+def test_f2g_list_samplers_shows_the_built_ins(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from f2g_core.cli import app
 
-    done = CliRunner().invoke(app, ["list", "samplers", "--options"], env={"COLUMNS": "250"})  # no wrapping
+    wide_console(monkeypatch, 250)  # no wrapping
+    done = CliRunner().invoke(app, ["list", "samplers", "--options"])
     assert done.exit_code == 0, done.output
     for name in ("free2guide", "best-of-n", "smc", "beam", "none", "num_particles", "lookahead", "initial_candidates"):
         assert name in done.output
@@ -517,12 +528,13 @@ def test_prune_checkpoints_by_noise_level(f2g_registry: Registry, gmm_config: di
     assert [k for k, s in enumerate(result.trace.steps) if s.guided] == steps
 
 
-def test_f2g_list_samplers_shows_prune_and_draft_with_options_and_costs() -> None:
+def test_f2g_list_samplers_shows_prune_and_draft_with_options_and_costs(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from f2g_core.cli import app
 
-    done = CliRunner().invoke(app, ["list", "samplers", "--options"], env={"COLUMNS": "400"})  # no wrapping
+    wide_console(monkeypatch, 400)  # no wrapping
+    done = CliRunner().invoke(app, ["list", "samplers", "--options"])
     assert done.exit_code == 0, done.output
     for text in ("prune", "draft", "checkpoint_by", "num_commits", "draft_steps", "final_particles", "min_spread"):
         assert text in done.output
