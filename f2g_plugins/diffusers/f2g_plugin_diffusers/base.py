@@ -303,6 +303,11 @@ class DiffusersBackbone(Backbone):
     def num_frames(self) -> int:
         return self.options.num_frames
 
+    @property
+    def fps(self) -> float | None:
+        """``options.fps``, else the family's own rate: video rewards then see the video at its real speed."""
+        return self.options.fps if self.options.fps is not None else type(self.options).native_fps
+
     def _denoiser(self) -> Any:
         return self.pipe.transformer
 

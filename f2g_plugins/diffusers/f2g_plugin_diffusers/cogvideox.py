@@ -44,6 +44,7 @@ class CogVideoXBackbone(DDIMBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        native_fps: ClassVar[float | None] = 8.0  # CogVideoX's 49 frames are 6 s (CogVideoX1.5: 16, set fps)
         cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
         cache_attention: ClassVar[str] = r"transformer_blocks\.\d+\.attn1"
         cache_tensor_format: ClassVar[str | None] = "BFCHW"

@@ -42,6 +42,7 @@ class HunyuanVideoBackbone(DiffusersBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        native_fps: ClassVar[float | None] = 24.0  # HunyuanVideo's 129 frames are 5.4 s
         cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
         cache_attention: ClassVar[str] = r"(single_)?transformer_blocks\.\d+\.attn"
         cache_tensor_format: ClassVar[str | None] = "BCFHW"

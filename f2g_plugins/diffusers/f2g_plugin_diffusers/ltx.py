@@ -65,6 +65,11 @@ class LTXVideoBackbone(DiffusersBackbone):
 
     options: Options
 
+    @property
+    def fps(self) -> float | None:
+        """``options.fps``, else the rate the model is conditioned for (``frame_rate``)."""
+        return self.options.fps if self.options.fps is not None else float(self.options.frame_rate)
+
     def _temporal_factor(self) -> int:
         return int(self.pipe.vae_temporal_compression_ratio)
 

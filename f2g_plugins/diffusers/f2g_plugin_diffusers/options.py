@@ -260,12 +260,21 @@ class DiffusersOptions(Backbone.Options):
     negative_prompt: str | None = Field(None, description="Default negative prompt when the run gives none.")
     guidance_scale: float = guidance_scale_field(5.0)
     max_sequence_length: int = max_sequence_length_field(226)
+    fps: float | None = Field(
+        None,
+        gt=0,
+        description="Frame rate of the decoded video, handed to video rewards that sample frames by time "
+        "(VideoReward, VideoScore2); unset: the family's own rate where it has one (Wan 16, CogVideoX 8, "
+        "HunyuanVideo 24, LTX-Video its frame_rate), else none, and such rewards ask for it.",
+    )
 
     # The rules of a family, overridden per subclass (class-level constants, not options).
     temporal_factor: ClassVar[int] = 1
     size_multiple: ClassVar[int] = 8
     flow_matching: ClassVar[bool] = True
     """False for the DDIM families: their levels come from a discrete ᾱ table, so only `timesteps` apply."""
+    native_fps: ClassVar[float | None] = None
+    """The rate the family's videos are made to play at (its authors' sampling scripts), None where not fixed."""
     cache_types: ClassVar[tuple[str, ...]] = ()
     """The `cache` types this family's denoiser supports (diffusers' CacheMixin and its block registry)."""
     cache_attention: ClassVar[str] = ""

@@ -43,6 +43,7 @@ class WanBackbone(DiffusersBackbone):
 
     class Options(DiffusersOptions, WindowDecodeOptions):
         temporal_factor: ClassVar[int] = 4
+        native_fps: ClassVar[float | None] = 16.0  # Wan 2.1's 81 frames are 5 s (Wan2.2-TI2V-5B: 24, set fps)
         cache_types: ClassVar[tuple[str, ...]] = ("first-block", "faster", "taylorseer", "pab")
         cache_attention: ClassVar[str] = r"blocks\.\d+\.attn[12]"
         cache_tensor_format: ClassVar[str | None] = "BCFHW"

@@ -173,3 +173,31 @@ def test_registering_imports_neither_torch_nor_diffusers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["7", "False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "options", "fps"),
+    [
+        ("wan", {}, 16.0),
+        ("cogvideox", {}, 8.0),
+        ("hunyuan-video", {}, 24.0),
+        ("ltx-video", {}, 25.0),
+        ("ltx-video", {"frame_rate": 30}, 30.0),
+        ("modelscope", {}, None),
+        ("animatediff", {}, None),
+        ("wan", {"fps": 24}, 24.0),
+        ("modelscope", {"fps": 8}, 8.0),
+    ],
+)
+def test_fps_is_the_option_else_the_familys_own_rate(backbone: str, options: dict, fps: float | None) -> None:
+    """Video rewards sample frames by time from the backbone's fps: never a guessed one (None asks the user)."""
+    registry = isolated_plugins([("f2g-plugin-diffusers", plugin)]).registry
+    cls = registry.get("backbone", backbone, "backbone.type").cls
+    assert cls(cls.Options(**options)).fps == fps
+
+
+def test_fps_must_be_positive() -> None:
+    registry = isolated_plugins([("f2g-plugin-diffusers", plugin)]).registry
+    cls = registry.get("backbone", "wan", "backbone.type").cls
+    with pytest.raises(ValidationError, match="fps"):
+        cls.Options(fps=0)

@@ -73,6 +73,12 @@ class PaperOptions(Backbone.Options):
         None, description="Default negative prompt when the run gives none (None: the empty prompt, as trained)."
     )
     guidance_scale: float = Field(7.5, ge=0.0, description="Default CFG scale when the sampler block gives none.")
+    fps: float | None = Field(
+        None,
+        gt=0,
+        description="Frame rate the video plays at, handed to video rewards that sample frames by time "
+        "(VideoReward, VideoScore2); the papers fix none for their 16 frames, so such rewards ask for it.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -146,6 +152,10 @@ class PaperBackbone(Backbone):
     @property
     def num_frames(self) -> int:
         return self.options.num_frames
+
+    @property
+    def fps(self) -> float | None:
+        return self.options.fps
 
     def latent_shape(self) -> tuple[int, ...]:
         s = self.nets.vae_scale

@@ -242,3 +242,11 @@ def test_bfloat16_weights_run_and_stay_close(registry: Any, backbone: str) -> No
     (x0_32, frames_32), (x0_16, frames_16) = results
     assert np.isfinite(frames_16).all() and float(np.abs(frames_16 - frames_32).max()) < 0.2
     assert float((x0_16 - x0_32).abs().max()) < 0.1 * float(x0_32.abs().max())
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_fps_is_none_unless_given(registry: Any, backbone: str) -> None:
+    """The papers fix no playback rate for their 16 frames: video rewards that sample by time must be told one."""
+    cls = registry.get("backbone", backbone, "backbone.type").cls
+    assert cls(cls.Options(**TINY)).fps is None
+    assert cls(cls.Options(**TINY, fps=8)).fps == 8.0

@@ -112,7 +112,7 @@ class VideoRewardBase:
         if fps is None:
             raise ComponentError(
                 "videoreward: the frame rate of the videos is unknown (the backbone does not report one); set "
-                "the reward's options.fps to the rate the backbone's videos are meant to play at"
+                "the backbone's options.fps (or the reward's) to the rate its videos are meant to play at"
             )
         return float(fps)
 
