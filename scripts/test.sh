@@ -13,7 +13,9 @@
 # Extra arguments go to every pytest run (e.g. -x). Venvs other than .venv live under $F2G_TEST_VENVS (default
 # .test-venvs/) and are reused between runs (setup.sh is idempotent). Each pytest run uses $F2G_TEST_WORKERS
 # processes (pytest-xdist, default 2; 0 runs the tests in pytest's own process): `--dist loadgroup` keeps the tests
-# of one file in one worker, and the Ray tests together (conftest.py).
+# of one file in one worker (conftest.py). Tests marked `ray` start a Ray cluster and kill its processes, which an
+# xdist worker did not survive (and xdist then waited for the lost worker's tests forever): they run once, in their
+# own serial pytest run in the eval-alone venv, and the other runs leave them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venvs=${F2G_TEST_VENVS:-.test-venvs}
@@ -38,10 +40,12 @@ F2G_VENV="$venvs/core" bash scripts/setup.sh --core
 "$venvs/core/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" tests "$@"
 step "eval tests, f2g-core and f2g-eval alone"
 F2G_VENV="$venvs/eval" bash scripts/setup.sh --eval
-"$venvs/eval/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" f2g_plugins/eval "$@"
+"$venvs/eval/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" -m "not heavy and not ray" f2g_plugins/eval "$@"
+step "eval's Ray tests, f2g-core and f2g-eval alone, in one process (they kill processes: no xdist worker)"
+"$venvs/eval/bin/python" -m pytest -p no:cacheprovider -m "ray and not heavy" f2g_plugins/eval "$@"
 
 step "plugin tests, F2G_STRICT_PLUGINS=1"
-F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest "${parallel[@]}" f2g_plugins "$@"
+F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest "${parallel[@]}" -m "not heavy and not ray" f2g_plugins "$@"
 step "core tests, every plugin installed (less plugin_independent ones: stage 2 ran them)"
 .venv/bin/python -m pytest "${parallel[@]}" -m "not heavy and not plugin_independent" tests "$@"
 

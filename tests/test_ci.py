@@ -58,7 +58,8 @@ def test_each_core_test_runs_once_with_plugins_only_where_plugins_can_change_it(
     alone = next(line for line in runs if "venvs/core/bin/python" in line)
     with_plugins = next(line for line in runs if line.startswith(".venv/bin/python") and line.endswith('tests "$@"'))
     assert "plugin_independent" not in alone and '-m "not heavy and not plugin_independent"' in with_plugins
-    assert all('"${parallel[@]}"' in line for line in runs) and "--dist loadgroup" in script
+    serial = [line for line in runs if '"${parallel[@]}"' not in line]
+    assert serial == [line for line in runs if '-m "ray and not heavy"' in line] and "--dist loadgroup" in script
     pyproject = (ROOT / "pyproject.toml").read_text()
     test_extra = next(line for line in pyproject.splitlines() if line.startswith("test = ["))
     assert "pytest-xdist" in test_extra and "plugin_independent:" in pyproject
@@ -90,3 +91,19 @@ def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) 
     assert installs() == 0  # the same files, every package there: nothing to do
     missing.touch()
     assert installs() == 2  # a package is gone: install again
+
+
+def test_the_ray_tests_run_once_in_their_own_serial_run() -> None:
+    """Ray tests kill processes, which an xdist worker does not survive (xdist then waited forever for the lost
+    worker's tests): every run that reaches them through xdist leaves them out, one serial run has them."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    runs = [line for line in script.splitlines() if "-m pytest" in line]
+    ray_runs = [line for line in runs if '-m "ray and not heavy"' in line]
+    assert len(ray_runs) == 1 and '"${parallel[@]}"' not in ray_runs[0] and "f2g_plugins/eval" in ray_runs[0]
+    for line in runs:
+        if "f2g_plugins" in line and line not in ray_runs and "-m numerics" not in line:
+            assert "not ray" in line, line
+    marked = [p.name for p in (ROOT / "f2g_plugins" / "eval" / "tests").glob("test_ray*.py")]
+    assert marked and all(
+        "pytest.mark.ray" in (ROOT / "f2g_plugins" / "eval" / "tests" / n).read_text() for n in marked
+    )

@@ -19,7 +19,7 @@ pytest.importorskip("ray", reason="ray is not installed (pip install 'f2g-eval[r
 
 from .conftest import eval_args, read_csv, run_cli
 
-pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time: `ray stop` ends every Ray on the machine
+pytestmark = pytest.mark.ray  # scripts/test.sh: one serial run (they kill processes; `ray stop` ends every Ray)
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ from f2g_eval.jobs import JobResult
 from f2g_eval.limits import RunLimits
 from f2g_eval.runner import EvalSpec, prepare, run_eval
 
-pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time: `ray stop` ends every Ray on the machine
+pytestmark = pytest.mark.ray  # scripts/test.sh: one serial run (they kill processes; `ray stop` ends every Ray)
 
 KILLER = """\
 import os

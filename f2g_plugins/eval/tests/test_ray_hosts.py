@@ -19,7 +19,7 @@ from f2g_eval.runner import EvalSpec, make_engine, prepare, run_eval
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:metric 'mode-distance' is not held out"),
-    pytest.mark.xdist_group("ray"),  # one Ray at a time: `ray stop` ends every Ray on the machine
+    pytest.mark.ray,  # scripts/test.sh: one serial run (they kill processes; `ray stop` ends every Ray)
 ]
 
 GUIDED_CORE = """\
