@@ -15,7 +15,8 @@
 # processes (pytest-xdist, default 2; 0 runs the tests in pytest's own process): `--dist loadgroup` keeps the tests
 # of one file in one worker (conftest.py). Tests marked `ray` start a Ray cluster and kill its processes, which an
 # xdist worker did not survive (and xdist then waited for the lost worker's tests forever): they run once, in their
-# own serial pytest run in the eval-alone venv, and the other runs leave them out.
+# own serial pytest run with every plugin installed (most run the shapes world), and the other runs leave them out.
+# The second-kernel-path run is serial too: its portable kernels were slower spread over two workers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venvs=${F2G_TEST_VENVS:-.test-venvs}
@@ -41,17 +42,17 @@ F2G_VENV="$venvs/core" bash scripts/setup.sh --core
 step "eval tests, f2g-core and f2g-eval alone"
 F2G_VENV="$venvs/eval" bash scripts/setup.sh --eval
 "$venvs/eval/bin/python" -m pytest -p no:cacheprovider "${parallel[@]}" -m "not heavy and not ray" f2g_plugins/eval "$@"
-step "eval's Ray tests, f2g-core and f2g-eval alone, in one process (they kill processes: no xdist worker)"
-"$venvs/eval/bin/python" -m pytest -p no:cacheprovider -m "ray and not heavy" f2g_plugins/eval "$@"
 
 step "plugin tests, F2G_STRICT_PLUGINS=1"
 F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest "${parallel[@]}" -m "not heavy and not ray" f2g_plugins "$@"
+step "eval's Ray tests, every plugin installed, in one process (they kill processes: no xdist worker)"
+F2G_STRICT_PLUGINS=1 .venv/bin/python -m pytest -m "ray and not heavy" f2g_plugins/eval "$@"
 step "core tests, every plugin installed (less plugin_independent ones: stage 2 ran them)"
 .venv/bin/python -m pytest "${parallel[@]}" -m "not heavy and not plugin_independent" tests "$@"
 
 step "numerical tests on a second CPU kernel path (ATEN_CPU_CAPABILITY=default, oneDNN/MKL SSE)"
 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
-  .venv/bin/python -m pytest "${parallel[@]}" -m numerics f2g_plugins tests "$@"
+  .venv/bin/python -m pytest -m numerics f2g_plugins tests "$@"
 
 step "main-job smoke test"
 .venv/bin/python scripts/smoke_main_job.py --workdir "$venvs/main-job"
