@@ -14,7 +14,7 @@ torch, safetensors and huggingface_hub are imported by the functions that need t
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ __all__ = [
     "download_checkpoint",
     "is_local_checkpoint",
     "load_strict",
+    "model_folder",
+    "read_safetensors_folder",
     "read_state_dict",
     "resolve_checkpoint",
     "save_state_dict",
@@ -85,6 +87,29 @@ def resolve_checkpoint(source: str, filename: str, *, what: str, cache_dir: str 
     return download_checkpoint(source, filename, what=what, cache_dir=cache_dir)
 
 
+def model_folder(source: str, patterns: Sequence[str], *, what: str, cache_dir: str | None = None) -> Path:
+    """The model folder for ``source``: the folder itself, or a snapshot of the hub repo ``source`` holding only
+    the files matching ``patterns`` (a model folder, unlike a single checkpoint file, is configs, tokenizer and
+    weight shards together).
+
+    ``source`` starting like a path (``/``, ``.``, ``~``) but missing fails as "does not exist" rather than as a
+    hub lookup; a failed download says to download it another way and give the folder.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if source.startswith(("/", ".", "~")):
+        raise ComponentError(f"{what}: folder {source!r} does not exist")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, allow_patterns=list(patterns), cache_dir=cache_dir))
+    except Exception as error:  # offline, unknown repo, auth: huggingface_hub's errors share no useful base
+        raise ComponentError(
+            f"{what}: cannot download {source!r}: {error}. Download it yourself and give the local folder."
+        ) from error
+
+
 # -------------------------------------------------------------------------------------------------- reading
 
 
@@ -118,6 +143,20 @@ def read_state_dict(path: str | Path, *, what: str) -> dict[str, torch.Tensor]:
     if state and all(k.startswith(DDP_PREFIX) for k in state):
         state = {k[len(DDP_PREFIX) :]: v for k, v in state.items()}
     return dict(state)
+
+
+def read_safetensors_folder(folder: Path, *, what: str, label: str = "") -> dict[str, torch.Tensor]:
+    """Every ``*.safetensors`` shard of a model folder merged into one state dict, keys as saved; ``label`` (e.g.
+    ``"base model folder "``) says which folder in the error when there is none."""
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ComponentError(f"{what}: no *.safetensors weights in {label}{str(folder)!r}")
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        state.update(load_file(str(file)))
+    return state
 
 
 def load_strict(

@@ -51,23 +51,6 @@ class Settings:
     source: str
 
 
-def local_folder(source: str, patterns: Sequence[str], cache_dir: str | None) -> Path:
-    """``source`` itself when it is a folder, else a snapshot of the hub repo ``source`` (only ``patterns``)."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if source.startswith(("/", ".", "~")):
-        raise ComponentError(f"{WHAT}: folder {source!r} does not exist")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(source, allow_patterns=list(patterns), cache_dir=cache_dir))
-    except Exception as error:  # offline, unknown repo, auth: huggingface_hub's errors share no useful base
-        raise ComponentError(
-            f"{WHAT}: cannot download {source!r}: {error}. Download it yourself and give the local folder."
-        ) from error
-
-
 def pixel_layout(folder: Path, vision: Any) -> PixelLayout:
     """Patch geometry from the vision config; normalisation from the base's ``preprocessor_config.json``."""
     import json
@@ -123,7 +106,7 @@ class Engine:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def tiny(cls, seed: int, device: Any, dtype: Any, batch_size: int | None) -> Engine:
+    def tiny(cls, options: Any, device: Any, dtype: Any) -> Engine:
         """The seeded random miniature: same architecture and preprocessing, a word-level tokenizer, no download."""
         from f2g_torch_utils.checkpoints import seeded_state
         from transformers import PreTrainedTokenizerFast, Qwen2VLConfig
@@ -139,24 +122,24 @@ class Engine:
         ids = {token: vocab[token] for token in tiny.SPECIAL_TOKENS}
         config = Qwen2VLConfig(**tiny.config_dict(len(tokenizer), ids))
         network = build_network(config, output_dim=1, attn_implementation="sdpa")
-        network.load_state_dict(seeded_state(network.state_dict(), seed=seed))
+        network.load_state_dict(seeded_state(network.state_dict(), seed=options.seed))
         settings = Settings(
             template=template,
             sample_fps=2.0,
             max_pixels=200704,
             layout=pixel_layout(Path("."), config.vision_config),
             normalisation=dict(PUBLISHED_NORMALISATION),
-            source=f"tiny (seed {seed})",
+            source=f"tiny (seed {options.seed})",
         )
-        return cls(network.to(device=device, dtype=dtype).eval(), tokenizer, settings, device, batch_size)
+        return cls(network.to(device=device, dtype=dtype).eval(), tokenizer, settings, device, options.batch_size)
 
     @classmethod
     def published(cls, options: Any, device: Any, dtype: Any) -> Engine:
         """A reference checkpoint folder (or hub repo) on its Qwen2-VL base, LoRA merged."""
-        from f2g_torch_utils.checkpoints import load_strict
+        from f2g_torch_utils.checkpoints import load_strict, model_folder
         from transformers import AutoConfig, AutoTokenizer
 
-        folder = local_folder(options.model, CHECKPOINT_FILES, options.cache_dir)
+        folder = model_folder(options.model, CHECKPOINT_FILES, what=WHAT, cache_dir=options.cache_dir)
         config_json = read_model_config(folder)
         data, model, peft = config_json["data_config"], config_json["model_config"], config_json["peft_lora_config"]
         unsupported = {
@@ -174,7 +157,7 @@ class Engine:
         lora_layout = not (checkpoint / "model.pth").is_file()
         base_source = options.base_model or model["model_name_or_path"]
         base_patterns = (*BASE_FILES, "*.safetensors") if lora_layout else BASE_FILES
-        base = local_folder(base_source, base_patterns, options.cache_dir)
+        base = model_folder(base_source, base_patterns, what=WHAT, cache_dir=options.cache_dir)
         config = AutoConfig.from_pretrained(base)
         tokenizer_dir = checkpoint / "tokenizer" if (checkpoint / "tokenizer").is_dir() else base
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)

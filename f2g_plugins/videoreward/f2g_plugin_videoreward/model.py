@@ -169,22 +169,9 @@ def split_lora(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tenso
     return plain, factors
 
 
-def read_base_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """Every safetensors shard of a base model folder (``model.safetensors`` or an index of shards)."""
-    from safetensors.torch import load_file
-
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ComponentError(f"{WHAT}: no *.safetensors weights in base model folder {str(folder)!r}")
-    state: dict[str, torch.Tensor] = {}
-    for file in files:
-        state.update(load_file(str(file)))
-    return state
-
-
 def checkpoint_state(checkpoint: Path, base: Path | None, peft: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The merged weights of our network from a reference checkpoint folder, in either published layout."""
-    from f2g_torch_utils.checkpoints import read_state_dict
+    from f2g_torch_utils.checkpoints import read_safetensors_folder, read_state_dict
 
     full = checkpoint / "model.pth"
     if full.is_file():
@@ -199,7 +186,7 @@ def checkpoint_state(checkpoint: Path, base: Path | None, peft: Mapping[str, Any
             )
         if base is None:
             raise ComponentError(f"{WHAT}: the LoRA layout of {str(checkpoint)!r} needs the base model's weights")
-        plain, _ = split_lora(read_base_weights(base))
+        plain, _ = split_lora(read_safetensors_folder(base, what=WHAT, label="base model folder "))
         trained, _ = split_lora(read_state_dict(non_lora, what=WHAT))
         plain.update(trained)
         factors = {k.removeprefix(PEFT_PREFIX): v for k, v in read_state_dict(adapter, what=WHAT).items()}

@@ -10,30 +10,27 @@ finished video and reports VQ, MQ, TA and their sum as columns.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
-from f2g_torch_utils.devices import resolve_device, resolve_dtype
-from f2g_torch_utils.frames import TorchRewardOptions, finite_candidates
+from f2g_torch_utils.engines import EngineHost, ModelFolderOptions
+from f2g_torch_utils.frames import KeyFrameStandIn, finite_clip, score_finite_clips
 from pydantic import Field
 
 from f2g_core.errors import ComponentError
 from f2g_core.evaluation import Metric, SuiteItem
-from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch
 from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
 from f2g_plugin_videoreward.preprocess import frame_indices
-
-log = logging.getLogger("f2g.videoreward")
 
 Dimension = Literal["VQ", "MQ", "TA"]
 EVERY_DIMENSION: tuple[Dimension, ...] = ("VQ", "MQ", "TA")
 
 
-class VideoRewardModelOptions(TorchRewardOptions):
+class VideoRewardModelOptions(ModelFolderOptions):
     """Which VideoReward, where it runs, and how its outputs are scaled (shared by the reward and the metric)."""
 
     model: str = Field(
@@ -61,9 +58,6 @@ class VideoRewardModelOptions(TorchRewardOptions):
     max_pixels: int | None = Field(
         None, ge=28 * 28, description="Pixel budget per frame; None: the checkpoint's max_frame_pixels (448²)."
     )
-    attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention kernel of the network.")
-    seed: int = Field(0, ge=0, description="Seed of the random weights of model: tiny.")
-    cache_dir: str | None = Field(None, description="Hugging Face cache folder for downloads.")
 
 
 class VideoRewardOptions(VideoRewardModelOptions):
@@ -75,36 +69,12 @@ class VideoRewardOptions(VideoRewardModelOptions):
     )
 
 
-class VideoRewardBase:
-    """Loading and scoring shared by the reward and the metric."""
+class VideoRewardBase(EngineHost[Engine]):
+    """Loading (:class:`~f2g_torch_utils.engines.EngineHost` with this plugin's engine) and scoring shared by the
+    reward and the metric."""
 
+    engine_class = Engine
     options: VideoRewardModelOptions
-    _engine: Engine | None
-
-    def load(self) -> None:
-        if self._engine is not None:
-            return
-        from f2g_torch_utils.compat import ensure_torchvision
-
-        ensure_torchvision()  # before transformers imports torchvision
-        o = self.options
-        device = resolve_device(o.device)
-        dtype = resolve_dtype(o.dtype, device)
-        if o.model == "tiny":
-            self._engine = Engine.tiny(o.seed, device, dtype, o.batch_size)
-        else:
-            self._engine = Engine.published(o, device, dtype)
-        log.info("videoreward: loaded %s on %s (%s)", self._engine.settings.source, device, dtype)
-
-    def close(self) -> None:
-        self._engine = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self.load()
-        assert self._engine is not None
-        return self._engine
 
     def rate(self, reported: float | None) -> float:
         """The videos' frame rate: the reported one, else ``options.fps``; never a guess."""
@@ -132,41 +102,24 @@ class VideoReward(VideoRewardBase, Reward):
 
     def __init__(self, options: VideoRewardOptions | None = None) -> None:
         super().__init__(options)
-        self._engine = None
-        self._warned: set[tuple[tuple[int, ...], int, float]] = set()
+        self._stand_in = KeyFrameStandIn(self.name)
         self._usage = {"calls": 0.0, "candidates": 0.0}
 
     def frames_for(self, batch: RewardBatch) -> list[int]:
         """Positions in the batch's key frames of the frames to score (the reference's, or the nearest ones)."""
         fps = self.rate(batch.fps)
         wanted = frame_indices(batch.num_frames, fps, self.engine.settings.sample_fps)
-        positions = nearest_key_frames(batch.frame_indices, wanted)
-        key = (tuple(batch.frame_indices), batch.num_frames, fps)
-        if [batch.frame_indices[p] for p in positions] != wanted and key not in self._warned:
-            self._warned.add(key)
-            log.warning(
-                "videoreward: for a %d-frame video at %g fps the reference scores frames %s; the key frames %s "
-                "stand in with the nearest ones (set guidance.key_frames to %s for faithful scores)",
-                batch.num_frames,
-                fps,
-                wanted,
-                list(batch.frame_indices),
-                wanted,
-            )
-        return positions
+        return self._stand_in.positions(batch, wanted, f" at {fps:g} fps")
+
+    def combined(self, clips: list[np.ndarray], prompt: str) -> np.ndarray:
+        """The score of each clip: the sum of the chosen dimensions."""
+        chosen = [DIMENSIONS.index(d) for d in self.options.dimensions]
+        return self.dimensions_of(clips, prompt)[:, chosen].sum(axis=1)
 
     def score(self, batch: RewardBatch) -> list[float]:
-        positions = self.frames_for(batch)
-        ok = np.flatnonzero(finite_candidates(batch.frames))
-        out = np.full(len(batch), math.nan)
-        if len(ok):
-            with np.errstate(invalid="ignore"):  # the non-finite candidates' frames, left out below
-                clips = batch.uint8()[ok][:, positions]
-            values = self.dimensions_of(list(clips), batch.prompt)
-            chosen = [DIMENSIONS.index(d) for d in self.options.dimensions]
-            out[ok] = values[:, chosen].sum(axis=1)
+        out, scored = score_finite_clips(batch, self.frames_for(batch), partial(self.combined, prompt=batch.prompt))
         self._usage["calls"] += 1
-        self._usage["candidates"] += len(ok)
+        self._usage["candidates"] += scored
         return [float(v) for v in out]
 
     def usage(self) -> Mapping[str, float]:
@@ -191,18 +144,12 @@ class VideoRewardMetric(VideoRewardBase, Metric):
     related_rewards = ("videoreward",)
     Options = VideoRewardModelOptions
 
-    def __init__(self, options: VideoRewardModelOptions | None = None) -> None:
-        super().__init__(options)
-        self._engine = None
-
     def measure(self, item: SuiteItem, video: np.ndarray) -> Mapping[str, float | None]:
         return self.measure_video(item, video, None)
 
     def measure_video(self, item: SuiteItem, video: np.ndarray, fps: float | None) -> Mapping[str, float | None]:
-        frames = np.asarray(video)
-        if not np.isfinite(frames).all():
+        clip = finite_clip(video, lambda total: frame_indices(total, self.rate(fps), self.engine.settings.sample_fps))
+        if clip is None:
             return {d: math.nan for d in self.dimensions}
-        wanted = frame_indices(frames.shape[0], self.rate(fps), self.engine.settings.sample_fps)
-        clip = np.clip(np.rint(frames[wanted] * 255.0), 0, 255).astype(np.uint8)
         values = self.dimensions_of([clip], item.prompt)[0]
         return {**dict(zip(DIMENSIONS, map(float, values), strict=True)), "overall": float(values.sum())}

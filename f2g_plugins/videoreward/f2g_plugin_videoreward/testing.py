@@ -2,14 +2,15 @@
 
 The golden-value script runs this file by path in the reference's environment and writes each video losslessly
 (PNG frames in AVI) so that the reference reads it from a file as it does in use; the parity test makes the same
-frames here and hands them to the port. Only numpy is imported.
+frames here and hands them to the port. Only numpy is imported (through
+:mod:`f2g_torch_utils.synthetic_videos`, which makes the frames and holds the prompts; the script puts it on the path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from f2g_torch_utils.synthetic_videos import PROMPTS, make_frames
 
 
 @dataclass(frozen=True)
@@ -33,25 +34,4 @@ VIDEOS = (
 NO_RESIZE = frozenset({"exact-16fps"})
 """Videos whose frames need no resizing: their pixels do not depend on the CPU's resize kernel."""
 
-PROMPTS = (
-    "a red circle moving left",
-    "The camera follows a dog that runs on the beach at sunset, golden light",
-    "a blue square above a green triangle",
-    "一只猫在草地上奔跑",
-    "a person walks left, then the camera moves up",
-)
-
-
-def make_frames(spec: VideoSpec) -> np.ndarray:
-    """(frames, height, width, 3) uint8: colour ramps that drift over time and a bright square moving right."""
-    t, y, x = np.meshgrid(np.arange(spec.frames), np.arange(spec.height), np.arange(spec.width), indexing="ij")
-    red = (x * 255 // max(spec.width - 1, 1) + 9 * t) % 256
-    green = (y * 255 // max(spec.height - 1, 1) + 5 * t) % 256
-    blue = ((x + 2 * y) * 3 + 13 * t) % 256
-    video = np.stack([red, green, blue], axis=-1).astype(np.uint8)
-    side = max(4, min(spec.height, spec.width) // 4)
-    for k in range(spec.frames):
-        left = (k * max(1, spec.width // spec.frames)) % max(1, spec.width - side)
-        top = (spec.height - side) // 2
-        video[k, top : top + side, left : left + side] = (250, 240, 30)
-    return video
+__all__ = ["PROMPTS", "VIDEOS", "VideoSpec", "make_frames"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from f2g_core.errors import ComponentError
 from f2g_plugin_videoscore import tiny
-from f2g_plugin_videoscore.model import WHAT, build_config, build_network, checkpoint_state, read_config
+from f2g_plugin_videoscore.model import WHAT, build_config, build_network, read_config
 from f2g_plugin_videoscore.preprocess import ImageSettings, frame_pixels, query_text
 
 log = logging.getLogger("f2g.videoscore")
@@ -40,23 +40,6 @@ class Settings:
     image_seq_len: int
     image: ImageSettings
     source: str
-
-
-def local_folder(source: str, cache_dir: str | None) -> Path:
-    """``source`` itself when it is a folder, else a snapshot of the hub repo ``source`` (only the files needed)."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if source.startswith(("/", ".", "~")):
-        raise ComponentError(f"{WHAT}: folder {source!r} does not exist")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(source, allow_patterns=list(CHECKPOINT_FILES), cache_dir=cache_dir))
-    except Exception as error:  # offline, unknown repo, auth: huggingface_hub's errors share no useful base
-        raise ComponentError(
-            f"{WHAT}: cannot download {source!r}: {error}. Download it yourself and give the local folder."
-        ) from error
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -87,7 +70,7 @@ class Engine:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def tiny(cls, seed: int, device: Any, dtype: Any, batch_size: int | None, frames_per_pass: int) -> Engine:
+    def tiny(cls, options: Any, device: Any, dtype: Any) -> Engine:
         """The seeded random miniature: same architecture and preprocessing, a word-level tokenizer, no download."""
         from f2g_torch_utils.checkpoints import seeded_state
         from transformers import PreTrainedTokenizerFast
@@ -99,28 +82,28 @@ class Engine:
         settings_dict = tiny.config_dict(core.get_vocab_size(), ids)
         config = build_config(settings_dict)
         network = build_network(config, tiny.NUM_LABELS, settings_dict["pad_token_id"], "sdpa")
-        network.load_state_dict(seeded_state(network.state_dict(), seed=seed))
+        network.load_state_dict(seeded_state(network.state_dict(), seed=options.seed))
         settings = Settings(
             template=template,
             image_seq_len=tiny.PERCEIVER["resampler_n_latents"],
             image=ImageSettings.from_config(tiny.IMAGE_PROCESSOR),
-            source=f"tiny (seed {seed})",
+            source=f"tiny (seed {options.seed})",
         )
         network = network.to(device=device, dtype=dtype).eval()
-        return cls(network, tokenizer, settings, device, batch_size, frames_per_pass)
+        return cls(network, tokenizer, settings, device, options.batch_size, options.frames_per_pass)
 
     @classmethod
     def published(cls, options: Any, device: Any, dtype: Any) -> Engine:
         """A VideoScore model folder (or hub repo) as the reference's ``from_pretrained`` reads it."""
-        from f2g_torch_utils.checkpoints import load_strict
+        from f2g_torch_utils.checkpoints import load_strict, model_folder, read_safetensors_folder
         from transformers import AutoTokenizer
 
-        folder = local_folder(options.model, options.cache_dir)
+        folder = model_folder(options.model, CHECKPOINT_FILES, what=WHAT, cache_dir=options.cache_dir)
         settings_dict = read_config(folder)
         config = build_config(settings_dict)
         pad_token_id = settings_dict.get("pad_token_id")  # top-level, as the reference's head reads it
         network = build_network(config, int(config.num_labels), pad_token_id, options.attn_implementation)
-        state = checkpoint_state(folder)
+        state = read_safetensors_folder(folder, what=WHAT)
         load_strict(network, state, what=WHAT, source=str(folder), model="Idefics2 + 5-output regression head")
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -157,16 +157,3 @@ def read_config(folder: Path) -> dict[str, Any]:
             f"{WHAT}: {str(path)!r} is not an Idefics2 config (model_type {settings.get('model_type')!r})"
         )
     return settings
-
-
-def checkpoint_state(folder: Path) -> dict[str, torch.Tensor]:
-    """Every safetensors shard of the model folder, keys as the reference saved them."""
-    from safetensors.torch import load_file
-
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ComponentError(f"{WHAT}: no *.safetensors weights in {str(folder)!r}")
-    state: dict[str, torch.Tensor] = {}
-    for file in files:
-        state.update(load_file(str(file)))
-    return state

@@ -13,7 +13,6 @@ the token ids and pixel values against the reference's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,9 +95,3 @@ def query_text(template: str, prompt: str, num_frames: int, image_seq_len: int) 
     text = template.format(text_prompt=prompt) + f"{IMAGE_TOKEN} " * num_frames
     text = text.replace(IMAGE_TOKEN, FAKE_TOKEN + IMAGE_TOKEN * image_seq_len + FAKE_TOKEN)
     return text.replace(FAKE_TOKEN + FAKE_TOKEN, FAKE_TOKEN)
-
-
-def nearest(available: Sequence[int], wanted: Sequence[int]) -> list[int]:
-    """Positions in ``available`` (frame indices) of the frame nearest to each of ``wanted`` (earlier on ties)."""
-    have = np.asarray(available)
-    return [int(np.argmin(np.abs(have - index))) for index in wanted]

@@ -25,7 +25,6 @@ The script writes into ``tests/golden/``:
 from __future__ import annotations
 
 import argparse
-import fractions
 import hashlib
 import json
 import runpy
@@ -37,26 +36,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
-# f2g_torch_utils' checkpoints module needs only torch (and f2g_core.errors); tiny.py and testing.py need only the
-# standard library, numpy and tokenizers: they are run by path so f2g's own dependencies stay out.
+# f2g_torch_utils' compat, checkpoints and synthetic_videos modules need only torch, numpy and av (and
+# f2g_core.errors); tiny.py and testing.py need only the standard library, numpy and tokenizers (and
+# synthetic_videos): they are run by path so f2g's own dependencies stay out.
 sys.path[:0] = [str(REPO), str(REPO / "f2g_plugins" / "torch_utils")]
 MODULE = PACKAGE / "f2g_plugin_videoscore"
 SEED = 0
 EXAMPLE = Path("examples") / "run_videoscore.py"
-
-
-def write_video(path: Path, frames: Any, fps: float = 8.0) -> None:
-    """Lossless (PNG frames in AVI), so the reference decodes exactly the frames the port is given."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=fractions.Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def build_model(folder: Path, tiny: dict[str, Any]) -> None:
@@ -144,6 +130,7 @@ def main() -> None:
     import av
     import numpy as np
     import torch
+    from f2g_torch_utils.synthetic_videos import write_lossless_video
 
     torch.manual_seed(SEED)
     tiny = runpy.run_path(str(MODULE / "tiny.py"))
@@ -159,7 +146,7 @@ def main() -> None:
     for spec in testing["VIDEOS"]:
         frames = testing["make_frames"](spec)
         paths.append(videos / f"{spec.name}.avi")
-        write_video(paths[-1], frames)
+        write_lossless_video(paths[-1], frames, fps=8.0)
         with av.open(str(paths[-1])) as container:
             decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
             assert container.streams.video[0].frames == spec.frames, f"{spec.name}: frame count not in header"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import f2g_plugin_videoscore.plugin as plugin
-import pytest
-from f2g_plugin_videoscore.reward import VideoScore
 
 from f2g_core.contracts import RewardContract
 
@@ -16,11 +13,3 @@ class TestVideoScoreContract(RewardContract):
     plugin = plugin
     component_id = "videoscore"
     options: ClassVar[dict[str, Any]] = {"model": "tiny", "device": "cpu"}
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def component(cls) -> Iterator[VideoScore]:
-        reward = VideoScore(VideoScore.Options(**cls.options))
-        reward.load()
-        yield reward
-        reward.close()
