@@ -2,23 +2,18 @@
 
 ``clip``, ``pickscore``, ``hps``, ``imagereward`` and ``viclip`` take the same ``device`` / ``dtype`` /
 ``batch_size`` options, and the per-frame ones the same ``aggregate``; a candidate whose frames are not all finite
-scores NaN, never a guess. Rewards that read their own frames of the video, as their reference does (``videoscore``,
-``videoreward``), map them onto the key frames with :class:`KeyFrameStandIn` and score clips with
-:func:`score_finite_clips`; their metrics cut the finished video with :func:`finite_clip`.
+scores NaN, never a guess.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from f2g_core.images import nearest_key_frames
-from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.interfaces import Reward
 from f2g_torch_utils.devices import DEVICE_PATTERN, DType
 
 Aggregate = Literal["mean", "min", "sum"]
@@ -64,62 +59,6 @@ def aggregate_frames(scores: np.ndarray, how: str) -> np.ndarray:
 def finite_candidates(frames: np.ndarray) -> np.ndarray:
     """Boolean mask (N,) of candidates whose frames are all finite; the others must score NaN, never a guess."""
     return np.isfinite(frames.reshape(frames.shape[0], -1)).all(axis=1)
-
-
-class KeyFrameStandIn:
-    """The key frames that stand in for the frames a reference model reads, with one warning per layout.
-
-    A guided step hands a reward its configured key frames; a reward whose reference samples its own frames of the
-    video scores the nearest key frames instead, and says once (per key frames, video length and ``context``)
-    which key frames to configure for faithful scores.
-    """
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._warned: set[tuple[tuple[int, ...], int, str]] = set()
-
-    def positions(self, batch: RewardBatch, wanted: list[int], context: str = "") -> list[int]:
-        """Positions in ``batch``'s key frames of the frames nearest to ``wanted``; ``context`` completes the
-        warning's "for a N-frame video…" (e.g. ``" at 8 fps"``)."""
-        positions = nearest_key_frames(batch.frame_indices, wanted)
-        key = (tuple(batch.frame_indices), batch.num_frames, context)
-        if [batch.frame_indices[p] for p in positions] != wanted and key not in self._warned:
-            self._warned.add(key)
-            logging.getLogger(f"f2g.{self.what}").warning(
-                "%s: for a %d-frame video%s the reference scores frames %s; the key frames %s stand in with the "
-                "nearest ones (set guidance.key_frames to %s for faithful scores)",
-                self.what,
-                batch.num_frames,
-                context,
-                wanted,
-                list(batch.frame_indices),
-                wanted,
-            )
-        return positions
-
-
-def score_finite_clips(
-    batch: RewardBatch, positions: Sequence[int], score: Callable[[list[np.ndarray]], np.ndarray]
-) -> tuple[np.ndarray, int]:
-    """(N,) scores of the candidates' uint8 clips (key frames at ``positions``) and how many were scored: ``score``
-    sees only the candidates whose frames are all finite, the others score NaN."""
-    ok = np.flatnonzero(finite_candidates(batch.frames))
-    out = np.full(len(batch), math.nan)
-    if len(ok):
-        with np.errstate(invalid="ignore"):  # the non-finite candidates' frames, left out below
-            clips = batch.uint8()[ok][:, list(positions)]
-        out[ok] = score(list(clips))
-    return out, len(ok)
-
-
-def finite_clip(video: np.ndarray, indices: Callable[[int], Sequence[int]]) -> np.ndarray | None:
-    """The uint8 frames ``indices(len(video))`` of a finished [0, 1] video, or None when any frame is not finite
-    (its scores are then NaN, never a guess)."""
-    frames = np.asarray(video)
-    if not np.isfinite(frames).all():
-        return None
-    wanted = list(indices(frames.shape[0]))
-    return np.clip(np.rint(frames[wanted] * 255.0), 0, 255).astype(np.uint8)
 
 
 FRAME_FACTOR = 2

@@ -1,17 +1,15 @@
-"""Test videos made from integer arithmetic (no RNG), and a lossless way to write them for reference code to read.
+"""Test videos made from integer arithmetic (no RNG), and test prompts, for the video rewards' parity tests.
 
-The parity tests of the video rewards (``videoscore``, ``videoreward``) score the same frames in the port and, via
-their golden-value scripts, in the reference's own code, which reads video files. The frames here are exact on any
-machine, and :func:`write_lossless_video` stores them so that the reference decodes exactly these pixels. Only
-numpy is imported (PyAV when writing), because the golden-value scripts import this module by path inside the
-reference's old environment, where f2g is not installed.
+The parity tests of ``videoscore`` and ``videoreward`` score the same frames in the port and, via their
+golden-value scripts, in the reference's own code (which reads them from lossless files written by
+:func:`f2g_torch_utils.golden.write_lossless_video`). The frames are exact on any machine. Only numpy is imported,
+because the plugins' ``testing.py`` files that use this module run by path inside the reference's old environment,
+where f2g is not installed.
 """
 
 from __future__ import annotations
 
-import fractions
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,20 +23,18 @@ PROMPTS = (
 """Test prompts: short and long, and one whose words are outside the miniatures' vocabularies."""
 
 
-class VideoShape(Protocol):
-    """A test video's length and size (the plugins' ``VideoSpec``s add what they need, e.g. a frame rate)."""
+@dataclass(frozen=True)
+class VideoSpec:
+    """One test video: its name, length, size and the frame rate it is written (and played) at."""
 
-    @property
-    def frames(self) -> int: ...
-
-    @property
-    def height(self) -> int: ...
-
-    @property
-    def width(self) -> int: ...
+    name: str
+    frames: int
+    height: int
+    width: int
+    fps: float = 8.0
 
 
-def make_frames(spec: VideoShape) -> np.ndarray:
+def make_frames(spec: VideoSpec) -> np.ndarray:
     """(frames, height, width, 3) uint8: colour ramps that drift over time and a bright square moving right."""
     t, y, x = np.meshgrid(np.arange(spec.frames), np.arange(spec.height), np.arange(spec.width), indexing="ij")
     red = (x * 255 // max(spec.width - 1, 1) + 9 * t) % 256
@@ -51,17 +47,3 @@ def make_frames(spec: VideoShape) -> np.ndarray:
         top = (spec.height - side) // 2
         video[k, top : top + side, left : left + side] = (250, 240, 30)
     return video
-
-
-def write_lossless_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """(T, H, W, 3) uint8 frames as PNG frames in AVI at ``fps``, so a reader decodes exactly these pixels."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=fractions.Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)

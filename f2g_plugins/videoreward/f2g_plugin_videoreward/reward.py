@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 from f2g_torch_utils.engines import EngineHost, ModelFolderOptions
-from f2g_torch_utils.frames import KeyFrameStandIn, finite_clip, score_finite_clips
+from f2g_torch_utils.video_rewards import ClipReward, finite_clip
 from pydantic import Field
 
 from f2g_core.errors import ComponentError
 from f2g_core.evaluation import Metric, SuiteItem
-from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.interfaces import RewardBatch
 from f2g_plugin_videoreward.engine import DIMENSIONS, Engine
 from f2g_plugin_videoreward.preprocess import frame_indices
 
@@ -92,47 +91,28 @@ class VideoRewardBase(EngineHost[Engine]):
         return self.engine.normalise(raw) if self.options.normalize else raw
 
 
-class VideoReward(VideoRewardBase, Reward):
+class VideoReward(VideoRewardBase, ClipReward[Engine]):
     """VideoReward (VideoAlign, Qwen2-VL-2B): visual quality + motion quality + text alignment of the clip."""
 
     name = "videoreward"
     Options = VideoRewardOptions
+    traced_options = ("dimensions", "normalize")
 
     options: VideoRewardOptions
 
-    def __init__(self, options: VideoRewardOptions | None = None) -> None:
-        super().__init__(options)
-        self._stand_in = KeyFrameStandIn(self.name)
-        self._usage = {"calls": 0.0, "candidates": 0.0}
-
-    def frames_for(self, batch: RewardBatch) -> list[int]:
-        """Positions in the batch's key frames of the frames to score (the reference's, or the nearest ones)."""
+    def reference_frames(self, batch: RewardBatch) -> tuple[list[int], str]:
         fps = self.rate(batch.fps)
-        wanted = frame_indices(batch.num_frames, fps, self.engine.settings.sample_fps)
-        return self._stand_in.positions(batch, wanted, f" at {fps:g} fps")
+        return frame_indices(batch.num_frames, fps, self.engine.settings.sample_fps), f" at {fps:g} fps"
 
     def combined(self, clips: list[np.ndarray], prompt: str) -> np.ndarray:
         """The score of each clip: the sum of the chosen dimensions."""
         chosen = [DIMENSIONS.index(d) for d in self.options.dimensions]
         return self.dimensions_of(clips, prompt)[:, chosen].sum(axis=1)
 
-    def score(self, batch: RewardBatch) -> list[float]:
-        out, scored = score_finite_clips(batch, self.frames_for(batch), partial(self.combined, prompt=batch.prompt))
-        self._usage["calls"] += 1
-        self._usage["candidates"] += scored
-        return [float(v) for v in out]
-
-    def usage(self) -> Mapping[str, float]:
-        return dict(self._usage)
-
     def trace_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "model": self.options.model,
-            "dimensions": list(self.options.dimensions),
-            "normalize": self.options.normalize,
-        }
+        info = super().trace_info()
         if self._engine is not None:
-            info.update(checkpoint=self._engine.settings.source, sample_fps=self._engine.settings.sample_fps)
+            info["sample_fps"] = self._engine.settings.sample_fps
         return info
 
 

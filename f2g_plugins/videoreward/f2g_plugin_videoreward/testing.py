@@ -8,21 +8,7 @@ frames here and hands them to the port. Only numpy is imported (through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from f2g_torch_utils.synthetic_videos import PROMPTS, make_frames
-
-
-@dataclass(frozen=True)
-class VideoSpec:
-    """One test video: its size, length and frame rate (chosen to exercise every branch of the preprocessing)."""
-
-    name: str
-    frames: int
-    height: int
-    width: int
-    fps: float
-
+from f2g_torch_utils.synthetic_videos import PROMPTS, VideoSpec, make_frames
 
 VIDEOS = (
     VideoSpec("small-8fps", 16, 50, 90, 8.0),  # 4 frames at 2 fps; upscaled to the minimum pixel budget

@@ -27,11 +27,9 @@ The script writes into ``tests/golden/``:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -40,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
-# f2g_torch_utils' compat, checkpoints and synthetic_videos modules need only torch, numpy and av (and
+# f2g_torch_utils' compat, checkpoints, golden and synthetic_videos modules need only torch, numpy and av (and
 # f2g_core.errors); tiny.py and testing.py need only the standard library, numpy and tokenizers (and
 # synthetic_videos): they are run by path so f2g's own dependencies stay out.
 sys.path[:0] = [str(REPO), str(REPO / "f2g_plugins" / "torch_utils")]
@@ -222,28 +220,17 @@ def preprocessing(inferencer: Any, path: str, prompt: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", type=Path, required=True, help="checkout of KlingAIResearch/VideoAlign")
-    parser.add_argument("--out", type=Path, default=PACKAGE / "tests" / "golden")
-    args = parser.parse_args()
+    from f2g_torch_utils.golden import start_golden_run, write_lossless_video
 
-    from f2g_torch_utils.compat import ensure_torchvision  # before anything imports torchvision
-
-    ensure_torchvision()
+    run = start_golden_run(__doc__.split("\n\n")[0], "KlingAIResearch/VideoAlign", PACKAGE, MODULE, SEED)
     import importlib.metadata as md
 
     import numpy as np
     import torch
-    from f2g_torch_utils.synthetic_videos import write_lossless_video
 
-    torch.manual_seed(SEED)
-    tiny = runpy.run_path(str(MODULE / "tiny.py"))
-    testing = runpy.run_path(str(MODULE / "testing.py"))
-    out = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    tiny, testing, out = run.tiny, run.testing, run.out
     build_base(out / "base", tiny)
-    ref = reference_modules(args.reference.resolve())
+    ref = reference_modules(run.reference.resolve())
     os.chdir(out)
     config = model_config("base", tiny)
     write_checkpoints(out, config, ref)
@@ -278,7 +265,7 @@ def main() -> None:
     shutil.rmtree(videos)
     golden = {
         "about": "VideoAlign reference (tiny seeded Qwen2-VL reward model), made by scripts/make_golden.py",
-        "reference": str(args.reference),
+        "reference": str(run.reference),
         "versions": {name: md.version(name) for name in ("torch", "torchvision", "transformers", "peft", "decord")},
         "videos": [spec.name for spec in testing["VIDEOS"]],
         "prompts": prompts,

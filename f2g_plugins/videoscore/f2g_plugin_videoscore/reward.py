@@ -12,15 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from f2g_torch_utils.engines import EngineHost, ModelFolderOptions
-from f2g_torch_utils.frames import KeyFrameStandIn, finite_clip, score_finite_clips
+from f2g_torch_utils.video_rewards import ClipReward, finite_clip
 from pydantic import Field
 
 from f2g_core.evaluation import Metric, SuiteItem
-from f2g_core.interfaces import Reward, RewardBatch
+from f2g_core.interfaces import RewardBatch
 from f2g_plugin_videoscore.engine import DIMENSIONS, Dimension, Engine
 from f2g_plugin_videoscore.preprocess import MAX_FRAMES, frame_indices
 
@@ -68,46 +68,22 @@ class VideoScoreBase(EngineHost[Engine]):
         return self.engine.raw(clips, [prompt] * len(clips))
 
 
-class VideoScore(VideoScoreBase, Reward):
+class VideoScore(VideoScoreBase, ClipReward[Engine]):
     """VideoScore-v1.1 (Idefics2-8B regression): the mean (or sum) of the chosen aspects of the clip."""
 
     name = "videoscore"
     Options = VideoScoreOptions
+    traced_options = ("dimensions", "combine")
 
     options: VideoScoreOptions
 
-    def __init__(self, options: VideoScoreOptions | None = None) -> None:
-        super().__init__(options)
-        self._stand_in = KeyFrameStandIn(self.name)
-        self._usage = {"calls": 0.0, "candidates": 0.0}
-
-    def frames_for(self, batch: RewardBatch) -> list[int]:
-        """Positions in the batch's key frames of the frames to score (the reference's, or the nearest ones)."""
-        return self._stand_in.positions(batch, frame_indices(batch.num_frames, self.options.max_frames))
+    def reference_frames(self, batch: RewardBatch) -> tuple[list[int], str]:
+        return frame_indices(batch.num_frames, self.options.max_frames), ""
 
     def combined(self, clips: list[np.ndarray], prompt: str) -> np.ndarray:
         """The score of each clip: the mean (or sum) of the chosen aspects."""
         chosen = self.dimensions_of(clips, prompt)[:, [DIMENSIONS.index(d) for d in self.options.dimensions]]
         return chosen.mean(axis=1) if self.options.combine == "mean" else chosen.sum(axis=1)
-
-    def score(self, batch: RewardBatch) -> list[float]:
-        out, scored = score_finite_clips(batch, self.frames_for(batch), partial(self.combined, prompt=batch.prompt))
-        self._usage["calls"] += 1
-        self._usage["candidates"] += scored
-        return [float(v) for v in out]
-
-    def usage(self) -> Mapping[str, float]:
-        return dict(self._usage)
-
-    def trace_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "model": self.options.model,
-            "dimensions": list(self.options.dimensions),
-            "combine": self.options.combine,
-        }
-        if self._engine is not None:
-            info["checkpoint"] = self._engine.settings.source
-        return info
 
 
 class VideoScoreMetric(VideoScoreBase, Metric):

@@ -8,20 +8,7 @@ makes the same frames here and hands them to the port. Only numpy is imported (t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from f2g_torch_utils.synthetic_videos import PROMPTS, make_frames
-
-
-@dataclass(frozen=True)
-class VideoSpec:
-    """One test video: its length and size (chosen to exercise every branch of the preprocessing)."""
-
-    name: str
-    frames: int
-    height: int
-    width: int
-
+from f2g_torch_utils.synthetic_videos import PROMPTS, VideoSpec, make_frames
 
 VIDEOS = (
     VideoSpec("small-16", 16, 64, 64),  # all 16 frames; both sides raised to 378 (bilinear upscale)

@@ -24,7 +24,6 @@ The script writes into ``tests/golden/``:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import runpy
@@ -36,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 REPO = PACKAGE.parent.parent
-# f2g_torch_utils' compat, checkpoints and synthetic_videos modules need only torch, numpy and av (and
+# f2g_torch_utils' compat, checkpoints, golden and synthetic_videos modules need only torch, numpy and av (and
 # f2g_core.errors); tiny.py and testing.py need only the standard library, numpy and tokenizers (and
 # synthetic_videos): they are run by path so f2g's own dependencies stay out.
 sys.path[:0] = [str(REPO), str(REPO / "f2g_plugins" / "torch_utils")]
@@ -117,27 +116,15 @@ def facts(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", type=Path, required=True, help="checkout of TIGER-AI-Lab/VideoScore")
-    parser.add_argument("--out", type=Path, default=PACKAGE / "tests" / "golden")
-    args = parser.parse_args()
+    from f2g_torch_utils.golden import start_golden_run, write_lossless_video
 
-    from f2g_torch_utils.compat import ensure_torchvision  # before anything imports torchvision
-
-    ensure_torchvision()
+    run = start_golden_run(__doc__.split("\n\n")[0], "TIGER-AI-Lab/VideoScore", PACKAGE, MODULE, SEED)
     import importlib.metadata as md
 
     import av
     import numpy as np
-    import torch
-    from f2g_torch_utils.synthetic_videos import write_lossless_video
 
-    torch.manual_seed(SEED)
-    tiny = runpy.run_path(str(MODULE / "tiny.py"))
-    testing = runpy.run_path(str(MODULE / "testing.py"))
-    out = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    tiny, testing, out = run.tiny, run.testing, run.out
     build_model(out / "model", tiny)
 
     videos = out / "videos"  # temporary: the test makes the same frames in memory
@@ -146,14 +133,14 @@ def main() -> None:
     for spec in testing["VIDEOS"]:
         frames = testing["make_frames"](spec)
         paths.append(videos / f"{spec.name}.avi")
-        write_lossless_video(paths[-1], frames, fps=8.0)
+        write_lossless_video(paths[-1], frames, spec.fps)
         with av.open(str(paths[-1])) as container:
             decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
             assert container.streams.video[0].frames == spec.frames, f"{spec.name}: frame count not in header"
         assert np.array_equal(decoded, frames), f"{spec.name} is not lossless"
     results = []
     for video, prompt in testing["RUNS"]:
-        scope = run_example(args.reference, out / "model", paths[video], testing["PROMPTS"][prompt])
+        scope = run_example(run.reference, out / "model", paths[video], testing["PROMPTS"][prompt])
         results.append({"video": video, "prompt": prompt, **facts(scope)})
     shutil.rmtree(videos)
     golden = {
