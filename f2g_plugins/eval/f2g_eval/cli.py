@@ -133,7 +133,7 @@ def eval_command(
 
         outcome = run_eval(spec, progress)
     console.print(
-        f"{len(outcome.rows)} of {len(outcome.rows) + len(outcome.failures)} jobs done ({outcome.ran} videos "
+        f"{len(outcome.rows)} of {outcome.jobs} jobs done ({outcome.ran} videos "
         f"generated now, {outcome.rescored} stored videos scored); wrote "
         f"{', '.join(str(p) for p in outcome.files.values())}"
     )

@@ -164,9 +164,14 @@ class EvalOutcome:
     rescored: int = 0
     """Videos made before that this invocation scored (with a metric added, or a new version of one)."""
 
+    @property
+    def jobs(self) -> int:
+        """Jobs of the command: those with a video, and those whose video failed."""
+        return len(self.rows) + len(set(self.failures) - {row.key for row in self.rows})
+
 
 Progress = Callable[[int, int, float], None]
-"""``progress(done, total, spent_usd)`` after each finished job."""
+"""``progress(done, total, spent_usd)`` after each finished job (videos to make, then stored videos to score)."""
 
 
 def require(module: str, extra: str, what: str) -> None:
@@ -264,7 +269,8 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
             run_dirs = store.run_dirs()
             todo = plan(jobs, run_dirs, store.scored(versions(spec)))
             failures: dict[tuple[str, int, str], str] = {}
-            finished = sum(1 for job in jobs if job.key in run_dirs)
+            total = len(jobs) + sum(1 for job in todo if job.run_dir is not None)  # videos, then re-scorings
+            finished = total - len(todo)
             made = rescored = 0
             run_limits = limits.RunLimits(spec.max_concurrency, spec.max_calls, spec.max_cost_usd)
             spent = sum(r.cost_usd for r in store.rows([j.key for j in jobs]))
@@ -274,20 +280,23 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
                 if done.video is None:
                     store.add_scores(done.scores)
                     rescored += 1
-                    return
-                store.add(done.video, done.scores)
+                else:
+                    store.add(done.video, done.scores)
+                    made += 1
+                    spent += done.video.cost_usd
                 finished += 1
-                made += 1
-                spent += done.video.cost_usd
                 if progress is not None:
-                    progress(finished, len(jobs), spent)
+                    progress(finished, total, spent)
 
             def on_failure(job: Job, message: str) -> None:
+                if job.run_dir is not None:  # its video is kept; the scores stay missing, for the next run
+                    failures[job.key] = f"scoring its video ({job.run_dir}) failed: {message}"
+                    return
                 failures[job.key] = message
                 store.add_failure(job.key, message)
 
             if progress is not None:
-                progress(finished, len(jobs), spent)
+                progress(finished, total, spent)
             stopped, usage = None, run_limits.stats()
             if todo:
                 engine = make_engine(spec, configs, run_limits)
