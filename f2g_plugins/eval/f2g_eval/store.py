@@ -35,7 +35,8 @@ from f2g_eval.scoring import Score
 
 Key = tuple[str, int, str]
 
-_VIDEO = "item_id = v.item_id AND {0}.seed = v.seed AND {0}.config_hash = v.config_hash"
+_OF_VIDEO = "c.item_id = v.item_id AND c.seed = v.seed AND c.config_hash = v.config_hash"
+"""The ``results`` view's condition: scores ``c`` of video ``v``."""
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS videos (
@@ -83,29 +84,29 @@ TABLES = (
     error TEXT NOT NULL, failed_at REAL NOT NULL
 )""",
 )
-VIEWS = (
+VIEWS = (  # made again at every opening, so a store always has this version's views
     # per (video, metric): the scores of its latest scoring (a new version re-scores; the old rows stay)
-    """CREATE VIEW IF NOT EXISTS current_scores AS
+    """CREATE VIEW current_scores AS
 SELECT s.rowid AS position, s.* FROM scores AS s
 WHERE s.scored_at = (
     SELECT MAX(t.scored_at) FROM scores AS t
     WHERE t.item_id = s.item_id AND t.seed = s.seed AND t.config_hash = s.config_hash AND t.metric = s.metric
 )""",
     # the first schema's row: metrics as JSON (NaN: failed; 17 significant digits), failures' reasons in events
-    f"""CREATE VIEW IF NOT EXISTS results AS
+    f"""CREATE VIEW results AS
 SELECT v.item_id, v.seed, v.config_hash, v.config, v.seed_index, v.prompt, v.category, v.dimension,
     '{{' || COALESCE((
         SELECT group_concat(json_quote(c.column_name) || ': ' || CASE
             WHEN c.error IS NOT NULL THEN 'NaN' WHEN c.value IS NULL THEN 'null'
             ELSE printf('%!.17g', c.value) END, ', ')
-        FROM (SELECT * FROM current_scores AS c WHERE c.{_VIDEO.format("c")} ORDER BY c.position) AS c
+        FROM (SELECT * FROM current_scores AS c WHERE {_OF_VIDEO} ORDER BY c.position) AS c
     ), '') || '}}' AS metrics,
     v.model_calls, v.reward_calls, v.tokens, v.cost_usd, v.seconds, v.run_dir, v.steps,
     (SELECT json_group_array(e.note) FROM (
         SELECT j.value AS note, 0 AS part, j.key AS position FROM json_each(v.events) AS j
         UNION ALL
         SELECT c.error, 1, MIN(c.position) FROM current_scores AS c
-        WHERE c.{_VIDEO.format("c")} AND c.error IS NOT NULL GROUP BY c.error
+        WHERE {_OF_VIDEO} AND c.error IS NOT NULL GROUP BY c.error
         ORDER BY part, position
     ) AS e) AS events,
     v.worker, v.finished_at, v.reward_rounds, v.phase_seconds
@@ -243,6 +244,8 @@ class Store:
                 db.execute(statement)
             if legacy:
                 _migrate(db)
+            db.execute("DROP VIEW IF EXISTS results")
+            db.execute("DROP VIEW IF EXISTS current_scores")
             for statement in VIEWS:
                 db.execute(statement)
 
