@@ -52,7 +52,7 @@ def measure(engine: str, workers: int, run_config: Any, videos: int, batch: int 
 
     items = load_suite(f"shapes-benchmark:pairs={videos}").items
     named = EvalConfig("bench", run_config)
-    jobs = make_jobs(items, [0], [named])
+    jobs = make_jobs(items, [0], [named], ["shapes"])
     done: list[Any] = []
     with tempfile.TemporaryDirectory() as folder:
         configs = {named.hash: run_config}

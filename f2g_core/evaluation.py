@@ -56,6 +56,10 @@ class Metric(Component):
     """The dimensions :meth:`measure` reports, in table order."""
     related_rewards: ClassVar[tuple[str, ...]] = ()
     """Reward ids that score with the same rule: guiding with one of them makes this metric not held out."""
+    version: ClassVar[int] = 1
+    """Raise it when a change alters the values :meth:`measure` gives (a fixed bug, new weights, another frame
+    sampling): an evaluation keeps each score with the version that made it and re-scores its stored videos whose
+    scores are of another version; values of an unchanged version are reused, never recomputed."""
 
     def measure(self, item: SuiteItem, video: np.ndarray) -> Mapping[str, float | None]:
         """Values per dimension (None where the dimension does not apply to this prompt, NaN when it failed).

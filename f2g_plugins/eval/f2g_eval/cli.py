@@ -78,7 +78,8 @@ def eval_command(
 ) -> None:
     """Run every (suite item, seed, config) job, score the videos, and write results.csv, summary.md, report.html.
 
-    Resumable: finished jobs are kept in OUT/results.sqlite; re-running the same command runs only what is missing.
+    Resumable: videos and scores are kept in OUT/results.sqlite; re-running the same command makes only the missing
+    videos and scores only the missing (video, metric) pairs (a metric added, or a new version of one).
     """
     from f2g_core.errors import ConfigError
 
@@ -132,8 +133,9 @@ def eval_command(
 
         outcome = run_eval(spec, progress)
     console.print(
-        f"{len(outcome.rows)} of {len(outcome.rows) + len(outcome.failures)} jobs done "
-        f"({outcome.ran} run now); wrote {', '.join(str(p) for p in outcome.files.values())}"
+        f"{len(outcome.rows)} of {outcome.jobs} jobs done ({outcome.ran} videos "
+        f"generated now, {outcome.rescored} stored videos scored); wrote "
+        f"{', '.join(str(p) for p in outcome.files.values())}"
     )
     failed = failed_values(outcome.rows)
     if failed:

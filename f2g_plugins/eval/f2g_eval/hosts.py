@@ -49,6 +49,7 @@ class SharedMetric(Metric):
         self.name = metric.name  # type: ignore[misc]  # columns and messages read as the hosted metric's
         self.dimensions = metric.dimensions  # type: ignore[misc]
         self.related_rewards = metric.related_rewards  # type: ignore[misc]
+        self.version = metric.version  # type: ignore[misc]  # its scores are the hosted metric's
         self.host: BatchingHost[MeasureRequest, Mapping[str, float | None]] = BatchingHost(
             each(self._measure), f"metric {metric.name!r}", max_batch
         )

@@ -2,11 +2,14 @@
 
 :func:`run_jobs` is the one place that turns jobs into videos: ``batch`` jobs of one config at a time through
 ``Pipeline.generate_pairs``, so their chains share every denoiser call where the backbone supports batched
-conditioning. A batch that fails is re-run one job at a time, so one bad job fails alone.
+conditioning. A batch that fails is re-run one job at a time, so one bad job fails alone. A job whose video is
+already stored (``Job.run_dir``) only scores it with the metrics it names, from the frames kept beside it
+(``f2g_eval.scoring``): nothing is sampled.
 
 :meth:`Worker.run` never raises: whatever breaks (a pipeline that does not load, a metric that raises
 ``SystemExit``, a plugin bug) becomes a :class:`Failure` of the jobs it touched, so an engine always hears of every
-job exactly once. A finished video is saved before any metric looks at it, so no metric can lose it.
+job exactly once. A finished video is saved (with its frames) before any metric looks at it, so no metric can
+lose it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import numbers
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from f2g_core.config import RunConfig
 from f2g_core.errors import ConfigError, CredentialsError, F2GError
 from f2g_core.evaluation import Metric, SuiteItem
@@ -29,6 +30,7 @@ from f2g_core.limits import CallLimits
 from f2g_core.pipeline import Pipeline, RunResult
 
 from f2g_eval.metrics import build_metric
+from f2g_eval.scoring import Score, describe, eight_bit, load_frames, measure, save_frames
 from f2g_eval.suites import MAX_SEED
 
 if TYPE_CHECKING:
@@ -73,15 +75,26 @@ class Job:
     seed: int
     config_name: str
     config_hash: str
+    metrics: tuple[str, ...] = ()
+    """Names of the metrics to score its video with (those of the run it has no current score of)."""
+    run_dir: str | None = None
+    """Where its video was saved by an earlier run (relative to the eval directory): then it is only scored."""
 
     @property
     def key(self) -> tuple[str, int, str]:
         """The results-store key."""
         return (self.item.id, self.seed, self.config_hash)
 
+    def scoring(self, run_dir: str, metrics: Sequence[str]) -> Job:
+        """This job as one that scores the video already saved in ``run_dir`` with ``metrics``."""
+        return replace(self, run_dir=run_dir, metrics=tuple(metrics))
 
-def make_jobs(items: Sequence[SuiteItem], seeds: Sequence[int], configs: Sequence[EvalConfig]) -> list[Job]:
-    """Every job, config-major (so a worker keeps one pipeline loaded for long), then item, then seed."""
+
+def make_jobs(
+    items: Sequence[SuiteItem], seeds: Sequence[int], configs: Sequence[EvalConfig], metrics: Sequence[str] = ()
+) -> list[Job]:
+    """Every job, config-major (so a worker keeps one pipeline loaded for long), then item, then seed, each to be
+    scored with every metric (by name)."""
     for item in items:
         if item.seed + max(seeds, default=0) > MAX_SEED:
             raise ConfigError(
@@ -89,7 +102,7 @@ def make_jobs(items: Sequence[SuiteItem], seeds: Sequence[int], configs: Sequenc
                 f"{MAX_SEED} (2^63 - 1); use smaller seeds"
             )
     return [
-        Job(item, index, item.seed + seed, config.name, config.hash)
+        Job(item, index, item.seed + seed, config.name, config.hash, metrics=tuple(metrics))
         for config in configs
         for item in items
         for index, seed in enumerate(seeds)
@@ -98,7 +111,7 @@ def make_jobs(items: Sequence[SuiteItem], seeds: Sequence[int], configs: Sequenc
 
 @dataclass
 class JobResult:
-    """One finished job: a row of ``results.csv`` and of the store."""
+    """One finished job: a row of ``results.csv``, read from the store as its video with its current scores."""
 
     item_id: str
     prompt: str
@@ -109,6 +122,7 @@ class JobResult:
     config: str
     config_hash: str
     metrics: dict[str, float | None]
+    """Column -> value (None: does not apply; NaN: failed, the events say why): the video's current scores."""
     model_calls: int
     reward_calls: int
     tokens: int
@@ -120,6 +134,7 @@ class JobResult:
     candidates' indices into ``combined`` (the trace's one meaning; ``chosen`` only when one is kept, ``selected``
     absent in rows written before it was exported)."""
     events: list[str] = field(default_factory=list)
+    """The trace's notes (budget stops, fallbacks), then why each failed metric value failed."""
     worker: str = ""
     reward_rounds: int = 0
     """Sequential round trips to the rewards (what an API reward's latency multiplies)."""
@@ -132,6 +147,16 @@ class JobResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Finished:
+    """What a job gave: the video it made (None when it scored one made before; its ``metrics`` empty, its
+    ``events`` the trace's) and the scores it measured."""
+
+    key: tuple[str, int, str]
+    video: JobResult | None
+    scores: list[Score]
 
 
 Outcome = RunResult | BaseException
@@ -161,10 +186,13 @@ def fail(error: BaseException, context: str = "", stop: bool = False) -> Failure
 
 
 def batches(jobs: Sequence[Job], size: int) -> list[list[Job]]:
-    """Consecutive runs of at most ``size`` jobs of one config (jobs are config-major, so batches stay full)."""
+    """Consecutive runs of at most ``size`` jobs of one config that all make their video or all only score it
+    (jobs are config-major, so batches stay full)."""
     out: list[list[Job]] = []
     for job in jobs:
-        if out and len(out[-1]) < max(1, size) and out[-1][0].config_hash == job.config_hash:
+        last = out[-1][0] if out else None
+        same = last is not None and (last.config_hash, last.run_dir is None) == (job.config_hash, job.run_dir is None)
+        if out and same and len(out[-1]) < max(1, size):
             out[-1].append(job)
         else:
             out.append([job])
@@ -192,54 +220,14 @@ def _usage_totals(usage: Mapping[str, Mapping[str, float]]) -> tuple[int, float]
     return tokens, float(sum(u.get("cost_usd", 0.0) for u in usage.values()))
 
 
-def _number(value: object) -> tuple[float | None, str | None]:
-    """A metric's value as stored, and what was wrong with it: None (does not apply) stays None; NaN marks a
-    failed value — a NaN, an infinite number or anything that is not a number — with the reason."""
-    if value is None:
-        return None, None
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
-    if not isinstance(value, numbers.Real):
-        return math.nan, f"returned {type(value).__name__} {str(value)[:40]!r}, not a number"
-    number = float(value)
-    return (number, None) if math.isfinite(number) else (math.nan, f"returned {number}, not a finite number")
-
-
-def measure(
-    metrics: Sequence[Metric], item: SuiteItem, video: np.ndarray, fps: float | None = None
-) -> tuple[dict[str, float | None], list[str]]:
-    """Every metric's values of one video (made at ``fps`` frames per second, None when the backbone does not
-    say), and a note per failed value naming its metric.
-
-    A metric that raises (``SystemExit`` included) or returns something that is not a number fails only its own
-    values: they are stored as NaN ("failed", distinct from None, "does not apply") and the notes say why.
-    """
-    values: dict[str, float | None] = {}
-    notes: list[str] = []
-    for metric in metrics:
-        dims = metric.dimensions or (metric.name,)
-        try:
-            measured = metric.measure_video(item, video, fps)
-            if not isinstance(measured, Mapping):
-                raise TypeError(f"measure() returned {type(measured).__name__}, not a mapping of dimension to value")
-        except (Exception, SystemExit) as error:
-            notes.append(f"metric {metric.name!r} failed: {describe(error)}")
-            values.update(dict.fromkeys(metric.columns(), math.nan))
-            continue
-        for column, dim in zip(metric.columns(), dims, strict=True):
-            values[column], problem = _number(measured.get(dim))
-            if problem:
-                notes.append(f"metric {metric.name!r} ({dim}) failed: it {problem}")
-    return values, notes
-
-
 def finish(
     job: Job, result: RunResult, pipeline: Pipeline, metrics: Sequence[Metric], out: Path, worker: str
-) -> JobResult:
-    """Write a finished video's run directory under ``out/runs`` (first: no metric can lose it), score it with
-    every metric, and make its row."""
+) -> Finished:
+    """Write a finished video's run directory under ``out/runs`` with its frames (first: no metric can lose it),
+    score it with ``metrics``, and make its row."""
     directory = pipeline.save(result, out / "runs" / job.config_name / safe_component(job.item.id))
-    values, notes = measure(metrics, job.item, result.video, pipeline.backbone.fps)
+    frames = eight_bit(result.video)
+    save_frames(directory, frames)
     totals = result.trace.totals()
     tokens, cost = _usage_totals(totals["usage"])
     steps = [
@@ -247,7 +235,7 @@ def finish(
         for s in (*result.trace.steps, *([result.trace.final] if result.trace.final else []))
         if s.combined
     ]
-    return JobResult(
+    video = JobResult(
         item_id=job.item.id,
         prompt=job.item.prompt,
         category=job.item.category,
@@ -256,7 +244,7 @@ def finish(
         seed=job.seed,
         config=job.config_name,
         config_hash=job.config_hash,
-        metrics=values,
+        metrics={},
         model_calls=int(totals["model_calls"]),
         reward_calls=int(totals["reward_calls"]),
         tokens=tokens,
@@ -264,20 +252,17 @@ def finish(
         seconds=float(totals["seconds"]["total"]),
         run_dir=str(directory.relative_to(out)) if directory.is_relative_to(out) else str(directory),
         steps=steps,
-        events=[*result.trace.events, *notes],
+        events=list(result.trace.events),
         worker=worker,
         reward_rounds=int(totals["reward_rounds"]),
         phase_seconds={k: float(v) for k, v in totals["seconds"].items() if k != "total"},
     )
-
-
-def describe(error: BaseException) -> str:
-    """A job's failure as one line: an f2g error's own message, anything else with its type."""
-    return str(error) if isinstance(error, F2GError) else f"{type(error).__name__}: {error}"
+    return Finished(job.key, video, measure(metrics, job.key, job.item, frames, pipeline.backbone.fps))
 
 
 class Worker:
-    """What one engine slot holds: a loaded pipeline for the config it last ran, and its metrics.
+    """What one engine slot holds: a loaded pipeline for the config it last ran, and its metrics (one instance of
+    each for all its jobs).
 
     A thread of the local engine and an actor of the Ray engine each own one. Its rewards and metrics come from
     ``hosts`` where one is given (one loaded copy shared by every worker of the process, or a client of a Ray host
@@ -307,6 +292,8 @@ class Worker:
         self._broken: dict[str, Failure] = {}
         """Config hash -> why its pipeline did not load."""
         self._metrics_failed: Failure | None = None
+        self._fps: dict[str, float | None] = {}
+        """Config hash -> its backbone's frame rate (for scoring videos made before)."""
         for ref in metric_refs:
             try:
                 metric = hosts.metric(ref) if hosts is not None else build_metric(ref)
@@ -338,7 +325,7 @@ class Worker:
             self._pipeline, self._hash = pipeline, config_hash
         return self._pipeline
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobResult | Failure]]:
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Finished | Failure]]:
         """Run one batch of jobs (one config), yielding each row, or why it failed, as soon as it is known:
         every job exactly once, whatever breaks."""
         reported: set[tuple[str, int, str]] = set()
@@ -354,10 +341,17 @@ class Worker:
                 if job.key not in reported:
                     yield job, failure
 
-    def _run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, JobResult | Failure]]:
+    def _run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Finished | Failure]]:
         if not jobs:
             return
-        pipeline = self._metrics_failed or self.pipeline(jobs[0].config_hash, jobs[0].config_name)
+        if self._metrics_failed is not None:
+            for job in jobs:
+                yield job, self._metrics_failed
+            return
+        if jobs[0].run_dir is not None:
+            yield from self._score(jobs)
+            return
+        pipeline = self.pipeline(jobs[0].config_hash, jobs[0].config_name)
         if isinstance(pipeline, Failure):
             for job in jobs:
                 yield job, pipeline
@@ -367,10 +361,32 @@ class Worker:
                 yield job, fail(outcome)
                 continue
             try:
-                row: JobResult | Failure = finish(job, outcome, pipeline, self.metrics, self.out, self.name)
+                row: Finished | Failure = finish(job, outcome, pipeline, self._metrics(job), self.out, self.name)
             except (Exception, SystemExit) as error:  # one failed job must not stop the others
                 row = fail(error)
             yield job, row
+
+    def _metrics(self, job: Job) -> list[Metric]:
+        return [metric for metric in self.metrics if metric.name in job.metrics]
+
+    def _score(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Finished | Failure]]:
+        """Score videos saved by an earlier run from their frames; nothing is sampled (no pipeline is loaded)."""
+        for job in jobs:
+            assert job.run_dir is not None
+            try:
+                if job.config_hash not in self._fps:  # built, not loaded: the backbone's frame rate
+                    self._fps[job.config_hash] = Pipeline.from_config(self.configs[job.config_hash]).backbone.fps
+                frames = load_frames(self.out / job.run_dir)
+            except (Exception, SystemExit) as error:  # its scores fail, with the reason; the video stays
+                scores = [
+                    Score(job.key, m.name, m.version, column, math.nan, f"metric {m.name!r} failed: {describe(error)}")
+                    for m in self._metrics(job)
+                    for column in m.columns()
+                ]
+                yield job, Finished(job.key, None, scores)
+                continue
+            scores = measure(self._metrics(job), job.key, job.item, frames, self._fps[job.config_hash])
+            yield job, Finished(job.key, None, scores)
 
     def close(self) -> None:
         """Release the pipeline and the metrics (best effort: closing never fails a run)."""

@@ -1,8 +1,11 @@
-"""An eval run from start to finish: validate everything, skip finished jobs, run the rest, write the outputs.
+"""An eval run from start to finish: validate everything, make the missing videos, score the missing (video,
+metric) pairs, write the outputs.
 
 Everything that can be wrong (suite, configs, metrics, baseline) is checked before the first video, so a typo
-costs seconds; every finished job is committed before the next one is reported, so a crash costs at most the
-videos in flight.
+costs seconds. A job makes its video and scores it; a job whose video is stored but lacks a current score of some
+metric (one added to the command, or a new version of one) only scores it, after every video to make: so adding
+``--metric X`` to a finished eval samples nothing. Every finished job is committed before the next one is
+reported, so a crash costs at most the jobs in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import csv
 import json
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,7 +29,7 @@ from f2g_eval import limits
 from f2g_eval.engines import Engine
 from f2g_eval.grid import expand_grid
 from f2g_eval.hosts import hosted_components, parse_host
-from f2g_eval.jobs import EvalConfig, Failure, Job, JobResult, make_jobs
+from f2g_eval.jobs import EvalConfig, Failure, Finished, Job, JobResult, make_jobs
 from f2g_eval.metrics import build_metric, not_held_out
 from f2g_eval.store import Store, lock_directory
 from f2g_eval.suites import MAX_SEED, load_suite
@@ -151,17 +154,24 @@ class EvalOutcome:
     configs: list[EvalConfig]
     rows: list[JobResult]
     ran: int
-    """Jobs run by this invocation (the others were already in the store)."""
+    """Videos made by this invocation (the others were already in the store)."""
     failures: dict[tuple[str, int, str], str]
     files: dict[str, Path]
     usage: dict[str, float] = field(default_factory=dict)
     """The run limits' counters of this invocation: remote-reward ``calls``, ``cost_usd``, ``refused``."""
     stopped: Failure | None = None
     """The failure that stopped the run early (every other job would have repeated it), if one did."""
+    rescored: int = 0
+    """Videos made before that this invocation scored (with a metric added, or a new version of one)."""
+
+    @property
+    def jobs(self) -> int:
+        """Jobs of the command: those with a video, and those whose video failed."""
+        return len(self.rows) + len(set(self.failures) - {row.key for row in self.rows})
 
 
 Progress = Callable[[int, int, float], None]
-"""``progress(done, total, spent_usd)`` after each finished job."""
+"""``progress(done, total, spent_usd)`` after each finished job (videos to make, then stored videos to score)."""
 
 
 def require(module: str, extra: str, what: str) -> None:
@@ -212,9 +222,32 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
         hosted_components(
             {c.hash: c.config for c in configs}, spec.metrics, dict(parse_host(ref) for ref in spec.hosts)
         )
+    names = [metric.name for metric in metrics]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ConfigError(f"--metric: two metrics are named {twice!r} (their columns would clash); give it once")
     for message in not_held_out(metrics, {c.name: c.config for c in configs}):
         warnings.warn(message, stacklevel=2)
-    return suite, configs, make_jobs(suite.items, spec.seeds, configs)
+    return suite, configs, make_jobs(suite.items, spec.seeds, configs, names)
+
+
+def versions(spec: EvalSpec) -> dict[str, int]:
+    """Each ``--metric``'s name and version (what its current scores must have been made with)."""
+    return {metric.name: metric.version for metric in map(build_metric, spec.metrics)}
+
+
+def plan(
+    jobs: Sequence[Job], run_dirs: Mapping[tuple[str, int, str], str], scored: set[tuple[tuple[str, int, str], str]]
+) -> list[Job]:
+    """The jobs to run: those whose video is missing (first), then those whose stored video lacks a current score
+    of some metric, which only score it with those metrics."""
+    make = [job for job in jobs if job.key not in run_dirs]
+    score = []
+    for job in jobs:
+        missing = [name for name in job.metrics if (job.key, name) not in scored]
+        if job.key in run_dirs and missing:
+            score.append(job.scoring(run_dirs[job.key], missing))
+    return make + score
 
 
 def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
@@ -233,27 +266,37 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
                         f"{suite.source}: item {item.id!r} has prompt {item.prompt!r}, but {spec.out} holds results "
                         f"for it with prompt {known[item.id]!r}; give the new prompt a new id, or use another --out"
                     )
-            done = store.done()
-            todo = [job for job in jobs if job.key not in done]
+            run_dirs = store.run_dirs()
+            todo = plan(jobs, run_dirs, store.scored(versions(spec)))
             failures: dict[tuple[str, int, str], str] = {}
-            finished = len(jobs) - len(todo)
+            total = len(jobs) + sum(1 for job in todo if job.run_dir is not None)  # videos, then re-scorings
+            finished = total - len(todo)
+            made = rescored = 0
             run_limits = limits.RunLimits(spec.max_concurrency, spec.max_calls, spec.max_cost_usd)
             spent = sum(r.cost_usd for r in store.rows([j.key for j in jobs]))
 
-            def on_result(row: JobResult) -> None:
-                nonlocal finished, spent
-                store.add(row)
+            def on_result(done: Finished) -> None:
+                nonlocal finished, spent, made, rescored
+                if done.video is None:
+                    store.add_scores(done.scores)
+                    rescored += 1
+                else:
+                    store.add(done.video, done.scores)
+                    made += 1
+                    spent += done.video.cost_usd
                 finished += 1
-                spent += row.cost_usd
                 if progress is not None:
-                    progress(finished, len(jobs), spent)
+                    progress(finished, total, spent)
 
             def on_failure(job: Job, message: str) -> None:
+                if job.run_dir is not None:  # its video is kept; the scores stay missing, for the next run
+                    failures[job.key] = f"scoring its video ({job.run_dir}) failed: {message}"
+                    return
                 failures[job.key] = message
                 store.add_failure(job.key, message)
 
             if progress is not None:
-                progress(finished, len(jobs), spent)
+                progress(finished, total, spent)
             stopped, usage = None, run_limits.stats()
             if todo:
                 engine = make_engine(spec, configs, run_limits)
@@ -263,7 +306,7 @@ def run_eval(spec: EvalSpec, progress: Progress | None = None) -> EvalOutcome:
         files = write_outputs(spec, suite, configs, rows)
     finally:
         lock.release()
-    return EvalOutcome(suite, configs, rows, len(todo) - len(failures), failures, files, usage, stopped)
+    return EvalOutcome(suite, configs, rows, made, failures, files, usage, stopped, rescored)
 
 
 def write_csv(path: Path, rows: Sequence[JobResult]) -> Path:

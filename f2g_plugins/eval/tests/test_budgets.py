@@ -1,10 +1,9 @@
 """Budgets in ``f2g eval``: the method × budget grid, and stores written before the budget columns existed."""
 
-from pathlib import Path
 from typing import Any
 
 from f2g_eval.grid import expand_grid
-from f2g_eval.jobs import EvalConfig, JobResult
+from f2g_eval.jobs import EvalConfig
 
 
 def test_the_eval_grid_is_every_method_at_every_budget(gmm_config: dict[str, Any]) -> None:
@@ -21,26 +20,3 @@ def test_the_eval_grid_is_every_method_at_every_budget(gmm_config: dict[str, Any
     assert [c.name for c in named] == ["base:smc~t25", "base:smc~t50", "other:smc~t25", "other:smc~t50"]
     assert named[0].config.guidance.budget is None and named[1].config.sampler.num_steps == 50
     assert expand_grid([base], [], [], []) == [base]
-
-
-def test_an_older_store_gains_the_new_columns_and_resumes(tmp_path: Path) -> None:
-    import sqlite3
-
-    from f2g_eval.store import SCHEMA, Store
-
-    path = tmp_path / "results.sqlite"
-    old = sqlite3.connect(path)
-    old.executescript(SCHEMA)  # the first schema: no reward_rounds / phase_seconds
-    old.execute(
-        "INSERT INTO results VALUES ('a', 0, 'h', 'c', 0, 'p', NULL, 'd', '{}', 10, 2, 0, 0.0, 1.5, 'r', '[]', '[]', "
-        "'w', 0.0)"
-    )
-    old.commit()
-    old.close()
-    with Store(path) as store:
-        (row,) = store.rows()
-        assert row.model_calls == 10 and row.reward_rounds == 0 and row.phase_seconds == {}
-        new = JobResult(**{**row.to_dict(), "item_id": "b", "reward_rounds": 3, "phase_seconds": {"reward": 0.5}})
-        assert store.add(new)
-        assert {r.item_id: r.reward_rounds for r in store.rows()} == {"a": 0, "b": 3}
-        assert [r.phase_seconds for r in store.rows() if r.item_id == "b"] == [{"reward": 0.5}]

@@ -36,13 +36,13 @@ def test_eval_writes_every_job_once_and_resumes_without_redoing(eval_files, tmp_
     capsys.readouterr()
 
     assert run_cli(eval_args(eval_files, out)) == 0
-    assert "(0 run now)" in capsys.readouterr().out
+    assert "(0 videos generated now, 0 stored videos scored)" in capsys.readouterr().out
     again = read_csv(out / "results.csv")
     assert [r["run_dir"] for r in again] == [r["run_dir"] for r in rows]  # nothing redone
 
     eval_files["guided"].write_text(eval_files["guided"].read_text().replace("num_candidates: 3", "num_candidates: 2"))
     assert run_cli(eval_args(eval_files, out)) == 0
-    assert "(4 run now)" in capsys.readouterr().out  # only the edited config's jobs
+    assert "(4 videos generated now, 0 stored" in capsys.readouterr().out  # only the edited config's jobs
     edited = read_csv(out / "results.csv")
     assert len(edited) == 8 and {r["run_dir"] for r in edited if r["config"] == "base"} == {
         r["run_dir"] for r in rows if r["config"] == "base"
@@ -100,7 +100,7 @@ def test_kill_9_half_way_then_rerun_completes_with_exactly_8_rows(eval_files, tm
     assert 3 <= kept < 8
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
-    assert f"({8 - kept} run now)" in finished.stdout
+    assert f"({8 - kept} videos generated now, 0 stored videos scored)" in finished.stdout
     rows = read_csv(out / "results.csv")
     keys = [(r["item_id"], r["seed"], r["config_hash"]) for r in rows]
     assert len(rows) == 8 and len(set(keys)) == 8

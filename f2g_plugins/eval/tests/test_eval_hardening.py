@@ -313,7 +313,7 @@ def test_disk_full_names_the_rescued_video(core_files, tmp_path, monkeypatch, ca
 
     def full(self: store.Store, path: Path) -> None:  # every write to the store fails as on a full disk
         original(self, path)
-        for table in ("results", "failures"):
+        for table in ("videos", "failures"):
             self.db.execute(
                 f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON main.{table} "
                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"

@@ -16,7 +16,7 @@ from f2g_core.evaluation import SuiteItem
 from f2g_lvlm.fake_server import Answer, FakeLVLMServer
 
 from f2g_eval.engines.local import LocalEngine
-from f2g_eval.jobs import EvalConfig, make_jobs
+from f2g_eval.jobs import EvalConfig, Finished, make_jobs
 from f2g_eval.limits import RunLimits
 
 
@@ -38,11 +38,11 @@ def run(tmp_path: Path, server: FakeLVLMServer, limits: RunLimits) -> list:
     config = lvlm_config(server)
     items = [SuiteItem(f"i{k}", "a red circle moving left") for k in range(3)]
     jobs = make_jobs(items, [0], [config])
-    rows: list = []
+    done: list[Finished] = []
     LocalEngine({config.hash: config.config}, [], tmp_path, workers=3, run_limits=limits).run(
-        jobs, rows.append, lambda job, message: pytest.fail(message)
+        jobs, done.append, lambda job, message: pytest.fail(message)
     )
-    return rows
+    return [d.video for d in done]
 
 
 def test_threads_share_one_concurrency_limit(tmp_path: Path) -> None:

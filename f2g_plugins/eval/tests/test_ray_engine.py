@@ -17,7 +17,7 @@ import ray
 from f2g_core.testing import install_fake_distribution
 
 from f2g_eval.engines.ray_engine import RayEngine
-from f2g_eval.jobs import JobResult
+from f2g_eval.jobs import Finished
 from f2g_eval.limits import RunLimits
 from f2g_eval.runner import EvalSpec, prepare, run_eval
 
@@ -99,13 +99,14 @@ def test_killed_worker_mid_suite_every_job_exactly_once(local_ray, eval_files, t
     engine = RayEngine(  # two videos per actor call: the killed actor's whole batch is redone, once
         {c.hash: c.config for c in configs}, ["shapes"], tmp_path, workers=2, run_limits=RunLimits(), batch=2
     )
-    rows: list[JobResult] = []
+    rows: list[Finished] = []
     killed: list[int] = []
 
-    def on_result(row: JobResult) -> None:
+    def on_result(row: Finished) -> None:
         rows.append(row)
+        assert row.video is not None
         if not killed:  # kill the *other* actor, which is in the middle of its job
-            reporter = int(row.worker.rsplit(":", 1)[1])
+            reporter = int(row.video.worker.rsplit(":", 1)[1])
             victim = next(pid for pid in engine.pids.values() if pid != reporter)
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
@@ -125,11 +126,11 @@ def test_a_job_that_kills_its_actor_every_time_fails_alone_and_the_run_goes_on(l
     data = {"backbone": {"type": "gaussian-mixture"}, "sampler": {"num_steps": 4}, "guidance": {"method": "none"}}
     config = EvalConfig("core", load_config({**data, "output": {"formats": ["gif"]}}))
     items = [SuiteItem("doomed", "a doomed circle"), SuiteItem("fine", "a fine circle")]
-    jobs = make_jobs(items, [0], [config])
+    jobs = make_jobs(items, [0], [config], ["kills-its-process"])
     engine = RayEngine(  # both jobs in one actor call: the batch is split to find the job that kills its actor
         {config.hash: config.config}, ["kills-its-process"], tmp_path, workers=1, batch=2
     )
-    rows: list[JobResult] = []
+    rows: list[Finished] = []
     failed: dict[str, str] = {}
     runner = threading.Thread(
         target=lambda: engine.run(jobs, rows.append, lambda job, message: failed.update({job.item.id: message})),
@@ -138,7 +139,7 @@ def test_a_job_that_kills_its_actor_every_time_fails_alone_and_the_run_goes_on(l
     runner.start()
     runner.join(120)
     assert not runner.is_alive(), "the Ray engine requeued the job for ever"
-    assert [row.item_id for row in rows] == ["fine"] and list(failed) == ["doomed"]
+    assert [row.key[0] for row in rows] == ["fine"] and list(failed) == ["doomed"]
     assert "its Ray actor died each of 2 times it ran" in failed["doomed"]
     assert engine.restarts == 3  # the batch once, then the job alone twice
 
@@ -156,7 +157,7 @@ def test_actors_share_one_concurrency_limit(local_ray, tmp_path) -> None:
         config = lvlm_config(server)
         jobs = make_jobs([SuiteItem(f"i{k}", "a red circle moving left") for k in range(4)], [0], [config])
         engine = RayEngine({config.hash: config.config}, [], tmp_path, workers=2, run_limits=RunLimits(1, 20))
-        rows: list[JobResult] = []
+        rows: list[Finished] = []
         engine.run(jobs, rows.append, lambda job, message: pytest.fail(message))
         assert len(rows) == 4 and server.max_in_flight == 1
         # one budget for both actors: 4 videos wanted 24 calls, in steps of 3; 6 steps fit under 20

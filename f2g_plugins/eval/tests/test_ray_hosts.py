@@ -14,6 +14,7 @@ import ray
 from f2g_core.errors import ConfigError
 
 from f2g_eval.engines.ray_engine import RayEngine
+from f2g_eval.jobs import Finished
 from f2g_eval.limits import RunLimits
 from f2g_eval.runner import EvalSpec, make_engine, prepare, run_eval
 
@@ -63,11 +64,13 @@ def test_a_hosted_reward_and_metric_serve_four_sampling_actors(local_ray, files,
     _, configs, jobs = prepare(ray_spec)
     engine = make_engine(ray_spec, configs, RunLimits())
     assert isinstance(engine, RayEngine)
-    rows = []
-    engine.run(jobs, rows.append, lambda job, message: pytest.fail(message))
+    done: list[Finished] = []
+    engine.run(jobs, done.append, lambda job, message: pytest.fail(message))
+    rows = [d.video for d in done if d.video is not None]
     assert len(rows) == 8
     local = run_eval(spec(files, tmp_path / "local", "local", []))
-    assert {r.key: (r.metrics, r.steps) for r in rows} == {r.key: (r.metrics, r.steps) for r in local.rows}
+    scores = {d.key: ({s.column: s.value for s in d.scores}, d.video.steps) for d in done if d.video is not None}
+    assert scores == {r.key: (r.metrics, r.steps) for r in local.rows}
 
     sampling = set(map(str, engine.pids.values()))
     assert len(sampling) == 4

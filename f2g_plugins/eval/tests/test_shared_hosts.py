@@ -14,6 +14,7 @@ from f2g_core.interfaces import RewardBatch, StepInfo
 
 from f2g_eval.engines.local import LocalEngine
 from f2g_eval.hosts import HostPool, SharedMetric
+from f2g_eval.jobs import Finished
 from f2g_eval.limits import RunLimits
 from f2g_eval.runner import EvalSpec, make_engine, prepare, run_eval
 
@@ -162,8 +163,9 @@ def test_the_shared_hosts_served_every_worker(four_worker_files: dict[str, Path]
     _, configs, jobs = prepare(spec)
     engine = make_engine(spec, configs, RunLimits())
     assert isinstance(engine, LocalEngine)
-    rows = []
-    engine.run(jobs, rows.append, lambda job, message: pytest.fail(message))
+    done: list[Finished] = []
+    engine.run(jobs, done.append, lambda job, message: pytest.fail(message))
+    rows = [d.video for d in done if d.video is not None]
     assert engine.hosts is not None
     hosts = engine.hosts.components()
     # one guiding reward (mode-distance, shared by the workers' pipelines) and two metrics

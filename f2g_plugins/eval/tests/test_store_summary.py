@@ -29,7 +29,7 @@ def test_a_job_is_stored_once_and_read_back_whole(tmp_path: Path) -> None:
         assert store.add(first) is True
         assert store.add(row("a", 0, "x", 0.9)) is False  # same key: ignored, never a second copy
         assert store.add(row("a", 1, "x", 0.7)) is True
-        assert store.done() == {("a", 0, "h-x"), ("a", 1, "h-x")}
+        assert set(store.run_dirs()) == {("a", 0, "h-x"), ("a", 1, "h-x")}
     with Store(tmp_path / "r.sqlite") as store:
         (back,) = store.rows([("a", 0, "h-x")])
         assert back.to_dict() == first.to_dict()

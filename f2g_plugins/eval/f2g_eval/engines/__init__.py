@@ -1,10 +1,11 @@
-"""Engines run jobs and hand each finished row to the driver, which commits it to the store.
+"""Engines run jobs and hand each finished one to the driver, which commits it to the store.
 
 Both engines take the same inputs — the configs by hash, the metric references, the eval directory, the run
-limits — and call ``on_result(row)`` / ``on_failure(job, message)`` on the driver's thread, one job at a time, so
-the store has a single writer. Each job is reported exactly once, whatever breaks: an engine never waits for a
-report that cannot come. A failure that would repeat for every job (:attr:`~f2g_eval.jobs.Failure.stop`)
-stops the run: jobs not yet started are reported failed ("not run") and ``run`` returns that failure.
+limits — and call ``on_result(finished)`` (a new video and its scores, or new scores of a stored video) /
+``on_failure(job, message)`` on the driver's thread, one job at a time, so the store has a single writer. Each
+job is reported exactly once, whatever breaks: an engine never waits for a report that cannot come. A failure
+that would repeat for every job (:attr:`~f2g_eval.jobs.Failure.stop`) stops the run: jobs not yet started are
+reported failed ("not run") and ``run`` returns that failure.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from f2g_eval.jobs import Failure, Job, JobResult
+from f2g_eval.jobs import Failure, Finished, Job
 
-OnResult = Callable[[JobResult], None]
+OnResult = Callable[[Finished], None]
 OnFailure = Callable[[Job, str], None]
 
 

@@ -20,9 +20,9 @@ from f2g_core.config import RunConfig
 from f2g_eval import limits
 from f2g_eval.engines import OnFailure, OnResult, not_run
 from f2g_eval.hosts import HostPool
-from f2g_eval.jobs import Failure, Job, JobResult, Worker, batches, fail
+from f2g_eval.jobs import Failure, Finished, Job, Worker, batches, fail
 
-Report = tuple[Job, JobResult | Failure]
+Report = tuple[Job, Finished | Failure]
 
 
 class LocalEngine:

@@ -31,7 +31,7 @@ from f2g_eval import limits
 from f2g_eval.engines import OnFailure, OnResult, not_run
 from f2g_eval.engines.ray_hosts import HostActor, stand_in
 from f2g_eval.hosts import HostOptions, HostPool, hosted_components
-from f2g_eval.jobs import Failure, Job, JobResult, Worker, batches, describe
+from f2g_eval.jobs import Failure, Finished, Job, Worker, batches, describe
 
 NAMESPACE = "f2g"
 DEATHS_ALLOWED = 1
@@ -106,7 +106,7 @@ class EvalActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, batch: list[Job]) -> list[tuple[Job, JobResult | Failure]]:
+    def run(self, batch: list[Job]) -> list[tuple[Job, Finished | Failure]]:
         return list(self.worker.run(batch))
 
 

@@ -137,6 +137,7 @@ class HostedMetric(Metric):
         self.name = metric.name  # type: ignore[misc]
         self.dimensions = metric.dimensions  # type: ignore[misc]
         self.related_rewards = metric.related_rewards  # type: ignore[misc]
+        self.version = metric.version  # type: ignore[misc]  # its scores are the hosted metric's
         self.replicas = _Replicas(handles)
 
     def load(self) -> None:
