@@ -170,7 +170,13 @@ def _run(
             batches = [pairs[begin : begin + BATCH_VIDEOS] for begin in range(0, len(pairs), BATCH_VIDEOS)]
         made, unguided = 0, []
         for batch in batches:
-            for result in _sample(pipeline, batch):
+            try:
+                results = _sample(pipeline, batch)
+            except Exception as error:  # not Ctrl-C: an interrupted run leaves nothing behind
+                if save:
+                    _save_failed(pipeline, error, out)
+                raise
+            for result in results:
                 made += 1
                 if _report(pipeline, config, result, save, out):
                     unguided.append(result)
@@ -205,6 +211,21 @@ def _sample(pipeline: Any, pairs: list[tuple[str, int]] | None) -> list[Any]:
         if pairs is None:
             return [pipeline.generate(progress=progress)]
         return list(pipeline.generate_pairs(pairs, progress=progress))
+
+
+def _save_failed(pipeline: Any, error: BaseException, out: Path | None) -> None:
+    """Save the trace so far of every video ``error`` ended mid-run (a run directory marked failed, no video)
+    before the error is reported; a save that fails costs a warning, never the error itself."""
+    from f2g_core.pipeline import failed_runs
+
+    for failed in failed_runs(error):
+        try:
+            directory = pipeline.save_failed(failed, out)
+        except F2GError as problem:
+            warnings.warn(f"the failed run's trace was not kept: {problem}", stacklevel=2)
+            continue
+        where = (failed.trace.failure or {}).get("where", "")
+        console.print(f"wrote {directory} (failed {where}: the trace so far, no video)")
 
 
 def _report(pipeline: Any, config: RunConfig, result: Any, save: bool, out: Path | None) -> bool:

@@ -124,6 +124,28 @@ def save_run(
     return directory, {kind: directory / path.name for kind, path in written.items()}
 
 
+def save_failed_run(
+    parent: str | Path, prompt: str, seed: int, config: Mapping[str, Any], trace: Mapping[str, Any]
+) -> Path:
+    """Write the run directory of a video whose run failed (``<stem>-failed``: config.yaml and trace.json, whose
+    ``failure`` names the step; no video) atomically, like :func:`save_run`; a failure raises :class:`SaveError`."""
+    folder = prepare_output_dir(parent)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        with interrupts_deferred():
+            (staging / "config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+            (staging / "trace.json").write_text(json.dumps(trace, indent=1), encoding="utf-8")
+            return _publish(staging, folder, f"{run_stem(prompt, seed)}-failed")
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SaveError(
+            f"saving the failed run's trace into {folder} failed ({type(error).__name__}: {error})"
+        ) from error
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.

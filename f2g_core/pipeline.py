@@ -21,7 +21,7 @@ from f2g_core.config import RunConfig, check_request, load_config
 from f2g_core.errors import ComponentError, ConfigError, F2GError
 from f2g_core.interfaces import Backbone, Combiner, Component, Reward
 from f2g_core.limits import CallLimits, SharedLimits
-from f2g_core.outputs import prepare_output_dir, save_run
+from f2g_core.outputs import prepare_output_dir, save_failed_run, save_run
 from f2g_core.plugins import default_plugins
 from f2g_core.population import Sampler
 from f2g_core.registry import Registry, options_error
@@ -55,6 +55,28 @@ class RunResult:
         """
         totals = self.trace.totals()
         return totals["planned_guided_steps"] == 0 or totals["guided_steps"] > 0
+
+
+@dataclass
+class FailedRun:
+    """A video whose run failed after sampling began: its trace up to the failing step (``trace.failure`` names
+    the step and the error) and the resolved configuration. :meth:`Pipeline.save_failed` writes it as a run
+    directory marked failed; :func:`failed_runs` finds the failed videos of an error."""
+
+    prompt: str
+    seed: int
+    trace: RunTrace
+    config: dict[str, Any]
+
+
+FAILED_RUNS = "f2g_failed_runs"
+"""The attribute of an exception that ended a run, holding the :class:`FailedRun` of every video it ended."""
+
+
+def failed_runs(error: BaseException) -> list[FailedRun]:
+    """The videos ``error`` ended mid-run, with their traces so far (empty when it ended none: e.g. a config
+    error raised before sampling). The CLI saves them before reporting the error; so can any caller."""
+    return list(getattr(error, FAILED_RUNS, []))
 
 
 class Pipeline:
@@ -309,14 +331,16 @@ class Pipeline:
             chunk_size=config.guidance.chunk_size,
             scorer=scorer,
         )
-        latents = run(self.sampler, tools, progress)
-        with blame(f"backbone {backbone.name!r} failed decoding the finished videos"):
-            decoded = decode_chunked(backbone, latents, None, tools.chunk_size)
-        if not np.isfinite(decoded).all():
-            raise ComponentError(
-                f"backbone {backbone.name!r} decoded non-finite frames (NaN or inf) from finite latents; the video "
-                "would be black, so nothing was saved. Check the decoder's dtype (float16 overflows) and weights"
-            )
+        try:
+            latents = run(self.sampler, tools, progress)
+            decoded = _decode(backbone, latents, tools.chunk_size)
+        except Exception as error:  # keep each video's trace so far (Ctrl-C is no failure: nothing is kept)
+            for video in videos:
+                if video.trace.failure is None:  # sampling finished: decoding failed
+                    video.trace.fail(-1, "decode", "decoding the finished videos", error)
+            failed = [FailedRun(v.prompt, v.seed, v.trace, self.resolved_config(v.prompt, v.seed)) for v in videos]
+            setattr(error, FAILED_RUNS, failed)
+            raise
         results = []
         for index, video in enumerate(videos):
             frames = decoded[index]
@@ -334,6 +358,12 @@ class Pipeline:
                 )
             )
         return results
+
+    def save_failed(self, failed: FailedRun, parent: Path | None = None) -> Path:
+        """Write a failed video's run directory (``…-failed``: config.yaml and trace.json up to the failing step,
+        no video) atomically, as :meth:`save` does; returns it."""
+        trace = failed.trace.to_dict()
+        return save_failed_run(self.output_dir(parent), failed.prompt, failed.seed, failed.config, trace)
 
     def output_dir(self, parent: Path | None = None) -> Path:
         """The folder run directories go to (``parent`` or ``output.dir``), checked writable; call before work."""
@@ -361,6 +391,18 @@ class Pipeline:
             fps=output.fps,
         )
         return result.directory
+
+
+def _decode(backbone: Backbone, latents: Any, chunk: int | None) -> np.ndarray:
+    """Every frame of the finished videos; non-finite frames fail naming the backbone (no black video is made)."""
+    with blame(f"backbone {backbone.name!r} failed decoding the finished videos"):
+        decoded = decode_chunked(backbone, latents, None, chunk)
+    if not np.isfinite(decoded).all():
+        raise ComponentError(
+            f"backbone {backbone.name!r} decoded non-finite frames (NaN or inf) from finite latents; the video "
+            "would be black, so no video was saved. Check the decoder's dtype (float16 overflows) and weights"
+        )
+    return decoded
 
 
 def build_sampler(config: RunConfig, registry: Registry) -> Sampler:

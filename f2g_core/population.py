@@ -66,6 +66,16 @@ class Population:
         rows = np.asarray(rows, dtype=np.int64)
         return Step(self.take(rows), parents=rows, picked=rows, pool_video=self.video)
 
+    def first(self, count: int) -> Step:
+        """The step that keeps each video's first ``count`` rows and drops the others, choosing nothing (each kept
+        row is its own parent): a population that shrinks without a reward to rank it (SMC's funnel on an unguided
+        step, drafts when no video is guided). Unchanged when no video has more than ``count`` rows."""
+        position = slots_of(self.video)
+        if position.max(initial=-1) < count:
+            return Step(self, parents=np.arange(len(self)))
+        rows = np.flatnonzero(position < count)
+        return Step(self.take(rows), parents=rows)
+
     def slots(self) -> np.ndarray:
         """(rows,) int: the ``chain`` word of each row's noise keys: its position within its video, or
         ``memo["slot"]`` where a method pins it (pruned or re-started chains keep drawing their own chain's noise,
@@ -176,8 +186,13 @@ class Toolbox(Protocol):
         """False once no video is guided any more (no rewards, or every budget ran out): sample plainly."""
         ...
 
-    def start(self, chains: int) -> Step:
-        """``chains`` chains of initial noise per video (chain c keyed (seed, c, INIT, 0))."""
+    def start(self, chains: int, pinned: bool = False) -> Step:
+        """``chains`` chains of initial noise per video (chain c keyed (seed, c, INIT, 0)).
+
+        ``pinned``: each chain keeps drawing its own chain's noise however many others are dropped later (its
+        number is kept in ``memo["slot"]``), so a survivor follows exactly the path it would with all alive (what
+        ``prune`` and ``draft`` need; without it a chain's noise follows its position among the video's rows).
+        """
         ...
 
     def initial_candidates(self, n: int) -> Candidates:

@@ -259,14 +259,16 @@ class Tools:
         ]
         return keyed_noise(keys, self.backbone.latent_shape(), self.backbone.device, self.backbone.dtype)
 
-    def start(self, chains: int) -> Step:
-        """``chains`` chains of initial noise per video; chain c of a video is keyed (seed, c, INIT, 0)."""
+    def start(self, chains: int, pinned: bool = False) -> Step:
+        """``chains`` chains of initial noise per video; chain c of a video is keyed (seed, c, INIT, 0) and, when
+        ``pinned``, keeps drawing chain c's noise (``memo["slot"]``; see :meth:`f2g_core.population.Toolbox.start`)."""
         video = np.repeat(np.arange(len(self.videos)), chains)
         slots = slots_of(video)
         noise = self._noise(video, slots, INIT_STEP, np.zeros_like(video))
         with self._backbone():
             x = self.backbone.initial_latents(noise, self.schedule)
-        return Step(Population(x=x, x0=None, video=video, chain=slots), parents=np.arange(len(video)))
+        memo = {"slot": slots.copy()} if pinned else {}
+        return Step(Population(x=x, x0=None, video=video, chain=slots, memo=memo), parents=np.arange(len(video)))
 
     def initial_candidates(self, n: int) -> Candidates:
         """n initial noises per video (candidate 0 is the plain one), with their x̂0 at level 0 (n calls)."""
@@ -518,6 +520,7 @@ class Observer:
     def __init__(self, tools: Tools, progress: Progress | None = None) -> None:
         self.tools, self.progress = tools, progress
         self.previous = np.arange(len(tools.videos))  # the video of each row of the previous population
+        self.open = False  # whether the current records are not in the traces yet
 
     def begin(self, step: int, phase: str = "step") -> None:
         timestep = self.tools._timestep(step) if 0 <= step < self.tools.num_steps else 0.0
@@ -525,8 +528,22 @@ class Observer:
         self.tools.records = {
             v: StepRecord(step=step, timestep=timestep, phase=phase) for v in range(len(self.tools.videos))
         }
+        self.open = True
+
+    def fail(self, error: BaseException) -> None:
+        """Close every video's trace at the step that raised ``error``: that step's record (what it had spent) is
+        appended and :attr:`RunTrace.failure` names the step, so the trace so far can be saved, marked failed."""
+        for v, record in self.tools.records.items():
+            trace = self.tools.videos[v].trace
+            if self.open and record.phase == "final":
+                trace.final = record
+            elif self.open:
+                trace.steps.append(record)
+            trace.fail(record.step, record.phase, self.tools.where, error)
+        self.open = False
 
     def end(self, result: Step) -> None:
+        self.open = False
         population = result.population
         first = {v: int(rows[0]) for v, rows in groups(self.previous)}
         chosen = chosen_candidates(result)
@@ -567,9 +584,19 @@ def run(sampler: Sampler, tools: Tools, progress: Progress | None = None) -> tor
 
     Every step the method returns is checked before it is used (:func:`check_step`): a malformed step or an
     exception of the method fails as a :class:`ComponentError` naming the sampler, and latents that stop being
-    finite fail naming the backbone and the step, instead of a black video.
+    finite fail naming the backbone and the step, instead of a black video. Whatever fails, each video's trace
+    is closed at the failing step first (:attr:`~f2g_core.trace.RunTrace.failure`), for the caller to keep.
     """
     observer = Observer(tools, progress)
+    try:
+        return _run(sampler, tools, observer)
+    except Exception as error:  # the traces say where it failed (Ctrl-C is no failure: nothing is kept)
+        observer.fail(error)
+        raise
+
+
+def _run(sampler: Sampler, tools: Tools, observer: Observer) -> torch.Tensor:
+    """:func:`run`'s loop: start, every step, finish, each checked, each recorded by ``observer``."""
     with torch.inference_mode():
         observer.begin(-1, "initial")
         tools.where = "at its start"
@@ -673,7 +700,7 @@ def _check_finite(tools: Tools, population: Population) -> None:
     which = ", ".join(f"{tools.videos[v].prompt!r} seed {tools.videos[v].seed}" for v in bad[:3])
     raise ComponentError(
         f"backbone {tools.backbone.name!r} produced non-finite latents (NaN or inf) {tools.where} for {which}"
-        f"{' …' if len(bad) > 3 else ''}; the video would be black, so nothing was saved. Check the backbone's "
+        f"{' …' if len(bad) > 3 else ''}; the video would be black, so no video was saved. Check the backbone's "
         "dtype (float16 overflows), weights and cfg_scale"
     )
 

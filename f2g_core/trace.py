@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from f2g_core.errors import F2GError
+
 PHASES = ("denoise", "transition", "lookahead", "decode", "reward")
 """The phases the sampling toolbox times into ``StepRecord.seconds`` (look-ahead time includes its denoising)."""
 
@@ -108,6 +110,10 @@ class RunTrace:
     decode_frames: int = 0
     """Frames decoded for the output video."""
     seconds_total: float = 0.0
+    failure: dict[str, Any] | None = None
+    """Set when the run failed: the step it failed at (``step``: k, or −1 for ``phase`` ``initial``, ``final`` or
+    ``decode``), ``where`` in words and the ``error``. The records before it are complete; the failing step's
+    record holds what that step had spent. Absent from ``trace.json`` for a run that finished."""
 
     def totals(self) -> dict[str, Any]:
         """Summed counts, times per phase and reward usage over the run.
@@ -140,8 +146,16 @@ class RunTrace:
             "usage": usage,
         }
 
+    def fail(self, step: int, phase: str, where: str, error: BaseException) -> None:
+        """Mark the run failed at ``step`` of ``phase`` (:attr:`failure`), ``where`` in words, because of ``error``
+        (its one-line message; an unexpected exception's type too)."""
+        message = str(error) if isinstance(error, F2GError) else f"{type(error).__name__}: {error}"
+        self.failure = {"step": step, "phase": phase, "where": where, "error": message}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if self.failure is None:
+            del data["failure"]
         data["totals"] = self.totals()
         data["steps"] = [
             {k: v for k, v in asdict(record).items() if v not in ({}, [], None) or k in ("step", "chosen", "parents")}

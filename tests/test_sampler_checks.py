@@ -25,7 +25,7 @@ from f2g_core.default_plugins.samplers import BestOfN, Free2Guide
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.gaussian_mixture import GaussianMixtureBackbone
 from f2g_core.hookspecs import hookimpl
-from f2g_core.pipeline import Pipeline
+from f2g_core.pipeline import Pipeline, failed_runs
 from f2g_core.plugins import Plugins
 from f2g_core.population import Population, Step
 from f2g_core.registry import Registry
@@ -230,7 +230,58 @@ def test_nan_latents_fail_naming_the_backbone_and_the_step(
         pipeline.generate(prompt="the upper-right mode", seed=3)
     message = str(caught.value)  # call 5 is step 4's x̂0: the transition it feeds makes NaN latents
     assert message.startswith("backbone 'nan-mixture' produced non-finite latents (NaN or inf) at step 4 of 8")
-    assert "'the upper-right mode' seed 3" in message and "nothing was saved" in message
+    assert "'the upper-right mode' seed 3" in message and "no video was saved" in message
+
+
+def _nan_registry(register_plugin: Callable[..., Plugins]) -> Registry:
+    @hookimpl
+    def register_backbones(register):  # type: ignore[no-untyped-def]
+        register(NaNMixture)
+
+    return register_plugin(types.SimpleNamespace(register_backbones=register_backbones)).registry
+
+
+@pytest.mark.parametrize(("method", "options"), [("none", {}), ("best-of-n", {"num_candidates": 2})])
+def test_a_failed_run_keeps_its_trace_up_to_the_failing_step(
+    register_plugin: Callable[..., Plugins],
+    gmm_config: dict[str, Any],
+    tmp_path: Path,
+    method: str,
+    options: dict[str, Any],
+) -> None:
+    config = _config(gmm_config, method, **options)
+    config["backbone"] = {"type": "nan-mixture"}
+    pipeline = Pipeline.from_config(config, registry=_nan_registry(register_plugin))
+    with pytest.raises(ComponentError) as caught:
+        pipeline.generate(prompt="the upper-right mode", seed=3)
+    (failed,) = failed_runs(caught.value)
+    failure = failed.trace.failure
+    assert failure is not None and failure["phase"] == "step"
+    assert failure["error"] == str(caught.value) and failure["where"] in str(caught.value)
+    # the step the NaN appeared at is recorded, with the calls it spent; every earlier step is complete
+    assert failure["where"] == f"at step {failure['step']} of 8"
+    assert [record.step for record in failed.trace.steps] == list(range(failure["step"] + 1))
+    spent = pipeline.backbone.calls * pipeline.sampler.num_chains()  # every chain in each denoiser call
+    assert failed.trace.totals()["model_calls"] == spent
+    assert all(record.parents for record in failed.trace.steps[:-1])
+    directory = pipeline.save_failed(failed, tmp_path)
+    assert directory.name.endswith("-failed") and sorted(p.name for p in directory.iterdir()) == [
+        "config.yaml",
+        "trace.json",
+    ]
+    saved = json.loads((directory / "trace.json").read_text())
+    assert saved["failure"] == failure and saved["totals"]["model_calls"] == spent
+    assert yaml.safe_load((directory / "config.yaml").read_text())["guidance"]["method"] == method
+
+
+def test_a_finished_run_has_no_failure_and_a_config_error_no_failed_runs(
+    f2g_registry: Registry, gmm_config: dict[str, Any]
+) -> None:
+    result = Pipeline.from_config(_config(gmm_config, "none"), registry=f2g_registry).generate(seed=0)
+    assert result.trace.failure is None and "failure" not in result.trace.to_dict()
+    with pytest.raises(ConfigError) as caught:  # found before sampling began: there is no trace to keep
+        Pipeline.from_config(_config(gmm_config, "none"), registry=f2g_registry).generate(prompt="")
+    assert failed_runs(caught.value) == []
 
 
 PLUGIN = """
@@ -275,7 +326,7 @@ def register_samplers(register):
         ("gaussian-mixture", "tupled", "error: sampler 'tupled' returned a malformed step at step 0 of 4: a tuple"),
     ],
 )
-def test_the_cli_prints_one_line_exits_1_and_saves_no_black_video(
+def test_the_cli_prints_one_line_exits_1_keeps_the_trace_and_saves_no_black_video(
     tmp_path: Path, backbone: str, method: str, expected: str
 ) -> None:
     (tmp_path / "f2g_checks_plugin.py").write_text(PLUGIN)
@@ -300,7 +351,16 @@ def test_the_cli_prints_one_line_exits_1_and_saves_no_black_video(
     )
     assert done.returncode == 1, done.stderr  # docs/cli.md: any other error, one line
     assert expected in done.stderr and "unexpected" not in done.stderr and "Traceback" not in done.stderr
-    assert not any((tmp_path / "runs").iterdir())
+    # the trace up to the failing step is kept, marked failed, before the error is reported; no video is made
+    (kept,) = (tmp_path / "runs").iterdir()
+    assert kept.name.endswith("-failed") and f"wrote {kept}" in " ".join(done.stdout.split())
+    assert sorted(path.name for path in kept.iterdir()) == ["config.yaml", "trace.json"]
+    failure = json.loads((kept / "trace.json").read_text())["failure"]
+    assert (
+        failure["step"] == 0
+        and failure["where"] == "at step 0 of 4"
+        and expected[len("error: ") :] in (failure["error"])
+    )
 
 
 # ----------------------------------------------------------------------------------- option ranges

@@ -1,5 +1,6 @@
 """The search methods on the analytic Gaussian-mixture backbone: costs, degenerate cases, theory, batching, traces."""
 
+import inspect
 import json
 import math
 import types
@@ -343,6 +344,26 @@ def test_a_third_party_method_is_a_plugin_like_any_reward(
     assert result.trace.totals()["guided_steps"] == 7
     for step in result.trace.steps[:7]:
         assert step.chosen == int(np.nanargmax(np.array(step.combined, dtype=float)))
+
+
+SAMPLER_CLASS_LINES = 40
+"""Issue 22: a built-in method's class reads in one screen; what methods repeat lives in the toolbox."""
+
+
+def test_every_built_in_sampler_class_is_at_most_40_lines(f2g_registry: Registry) -> None:
+    """Counted from the ``class`` line to the class's last line, docstring, blank lines and comments included; the
+    inner ``Options`` (option fields and their descriptions, the documentation of each setting) is not counted."""
+    sizes = {}
+    for name in f2g_registry.names("sampler"):
+        cls = f2g_registry.get("sampler", name).cls
+        if not cls.__module__.startswith("f2g_core.default_plugins."):
+            continue
+        lines = len(inspect.getsourcelines(cls)[0])
+        if "Options" in vars(cls):
+            lines -= len(inspect.getsourcelines(vars(cls)["Options"])[0])
+        sizes[name] = lines
+    assert {"none", "free2guide", "best-of-n", "smc", "beam", "prune", "draft"} <= set(sizes)
+    assert {name: lines for name, lines in sizes.items() if lines > SAMPLER_CLASS_LINES} == {}, sizes
 
 
 # ---------------------------------------------------------------- prune, draft and the SMC funnel / tempering / ssp

@@ -381,16 +381,7 @@ class SMC(Sampler):
         return int(self.options.num_particles)
 
     def check(self, num_steps: int) -> None:
-        o = self.options
-        if o.start >= num_steps:
-            raise ValueError(
-                f"guidance.options.start: {o.start} >= sampler.num_steps={num_steps}; steps are 0..{num_steps - 1}"
-            )
-        if o.stop is not None and o.stop > num_steps:
-            raise ValueError(
-                f"guidance.options.stop: {o.stop} > sampler.num_steps={num_steps}; use at most {num_steps}, or leave "
-                "it unset to score through the last step"
-            )
+        _check_scored_window(self.options, num_steps)
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
@@ -407,34 +398,17 @@ class SMC(Sampler):
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         o, size = self.options, self.options.live(tools.num_steps)[k + 1]
-        if not (o.scored(k, tools.num_steps) and tools.guiding):
-            step = tools.plain(population, k)
-            if size == len(population) // tools.num_videos:
-                return step
-            rows = np.concatenate([mine[:size] for _, mine in groups(population.video)])  # funnel, unguided
-            return Step(step.population.take(rows), parents=rows)
+        if not (o.scored(k, tools.num_steps) and tools.guiding):  # plain moves keep the rows: the funnel drops some
+            return tools.plain(population, k).population.first(size)
         candidates = tools.propose(population, k, 1)
         reward = tools.score_candidates(candidates, k)
-        moved = candidates.population
-        tilted = reward * o.beta(k + 1, tools.schedule)
-        moved.memo.update(reward=reward, **potential_weights(moved, tilted, o.potential, o.lam))
-        step = tools.resample(candidates, moved.memo["logw"], o.resampling, size, o.ess_threshold)
-        memo = step.population.memo
-        for v, mine in groups(step.population.video):
-            if step.resampled and step.resampled[v]:  # equal weights again; the potential is measured from here on
-                memo["ref"][mine], memo["logw"][mine] = memo["phi"][mine], 0.0
-        return step
+        logw = weigh(candidates.population, reward, o.beta(k + 1, tools.schedule), o.potential, o.lam)
+        return restart_weights(tools.resample(candidates, logw, o.resampling, size, o.ess_threshold))
 
     def finish(self, tools: Toolbox, population: Population) -> Step:
         if len(population) == tools.num_videos:
-            return Step(population, parents=np.arange(len(population)))
-        last = tools.num_steps - 1  # when the last step scored, x̂0 was x: the particles are scored already
-        scored = tools.guiding and self.options.scored(last, tools.num_steps)
-        reward = population.memo["reward"] if scored else tools.score_finished(population)
-        if self.options.final == "best":
-            return tools.keep_best(population, reward)
-        weight = np.where(np.isfinite(reward), population.memo.get("logw", np.zeros(len(population))), np.nan)
-        return tools.keep_best(population, weight, selection="soft")  # ∝ its weight since the last resampling
+            return population.first(1)
+        return _final_particle(tools, population, self.options)
 
 
 class Beam(_WindowMethod):
@@ -478,6 +452,48 @@ def potential_weights(particles: Population, reward: np.ndarray, potential: str,
     for _, mine in groups(particles.video):
         logw[mine] = tilted_log_weights(phi[mine] - ref[mine], lam)
     return {"phi": phi, "ref": ref, "logw": logw}
+
+
+def weigh(particles: Population, reward: np.ndarray, beta: float, potential: str, lam: float) -> np.ndarray:
+    """Weigh SMC's particles by their new ``reward``: the reward (``memo["reward"]``, for the final choice) and
+    :func:`potential_weights` of the reward tempered by ``beta`` go into their memo; returns the log weights."""
+    particles.memo.update(reward=reward, **potential_weights(particles, reward * beta, potential, lam))
+    return particles.memo["logw"]
+
+
+def restart_weights(step: Step) -> Step:
+    """``step`` with equal weights again for every video it resampled: from there on each particle's potential is
+    measured from its value at this resampling (``ref`` = Φ, log weight 0)."""
+    memo = step.population.memo
+    for v, mine in groups(step.population.video):
+        if step.resampled and step.resampled[v]:
+            memo["ref"][mine], memo["logw"][mine] = memo["phi"][mine], 0.0
+    return step
+
+
+def _final_particle(tools: Toolbox, population: Population, options: SMC.Options) -> Step:
+    """SMC's final choice of one particle per video: the best reward (reusing the last step's scores when that
+    step scored the finished particles: x̂0 was x) or, with ``final: sample``, one drawn ∝ its weight since the
+    last resampling (a particle that failed to score never wins)."""
+    scored = tools.guiding and options.scored(tools.num_steps - 1, tools.num_steps)
+    reward = population.memo["reward"] if scored else tools.score_finished(population)
+    if options.final == "best":
+        return tools.keep_best(population, reward)
+    weight = np.where(np.isfinite(reward), population.memo.get("logw", np.zeros(len(population))), np.nan)
+    return tools.keep_best(population, weight, selection="soft")
+
+
+def _check_scored_window(options: SMC.Options, num_steps: int) -> None:
+    """Refuse an SMC scoring window (``start`` … ``stop``) that does not fit ``num_steps`` sampling steps."""
+    if options.start >= num_steps:
+        raise ValueError(
+            f"guidance.options.start: {options.start} >= sampler.num_steps={num_steps}; steps are 0..{num_steps - 1}"
+        )
+    if options.stop is not None and options.stop > num_steps:
+        raise ValueError(
+            f"guidance.options.stop: {options.stop} > sampler.num_steps={num_steps}; use at most {num_steps}, or "
+            "leave it unset to score through the last step"
+        )
 
 
 def chain_calls(live: list[int], scored: set[int]) -> int:

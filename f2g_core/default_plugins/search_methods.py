@@ -93,14 +93,7 @@ class Prune(Sampler):
         return _prune_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
-        o = self.options
-        if o.checkpoints is not None and o.checkpoint_by == "step":
-            bad = [c for c in o.checkpoints if c != int(c) or not 0 <= c <= num_steps - 2]
-            if bad:
-                raise ValueError(
-                    f"guidance.options.checkpoints: {bad} are not steps 0..{num_steps - 2} of sampler.num_steps="
-                    f"{num_steps} (the last step is the final choice); give whole step numbers in that range"
-                )
+        _check_checkpoints(self.options, num_steps)
 
     def model_calls(self, num_steps: int, schedule: Schedule | None = None) -> int:
         o = self.options
@@ -112,9 +105,7 @@ class Prune(Sampler):
         return pruned + int(live[-1] > 1)  # each pruning checkpoint, and the final choice among survivors
 
     def start(self, tools: Toolbox) -> Step:
-        step = tools.start(self.num_chains())
-        step.population.memo["slot"] = step.population.slots()
-        return step
+        return tools.start(self.num_chains(), pinned=True)
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         live = self.options.live(tools.num_steps, tools.schedule)
@@ -164,17 +155,7 @@ class Draft(Sampler):
         return _draft_budget(cls, model_calls, num_steps, given)
 
     def check(self, num_steps: int) -> None:
-        o = self.options
-        if o.num_commits > o.num_candidates:
-            raise ValueError(
-                f"guidance.options.num_commits={o.num_commits} > num_candidates={o.num_candidates}: "
-                "commit at most as many drafts as are made"
-            )
-        if o.draft_steps > num_steps:
-            raise ValueError(
-                f"guidance.options.draft_steps={o.draft_steps} > sampler.num_steps={num_steps}: a draft is a shorter "
-                "path than the full one; lower draft_steps"
-            )
+        _check_drafts(self.options, num_steps)
 
     def model_calls(self, num_steps: int) -> int:
         o = self.options
@@ -186,40 +167,65 @@ class Draft(Sampler):
     def start(self, tools: Toolbox) -> Step:
         """Draft every chain, keep the initial noise of the best m (with the x̂0 the drafts computed for it)."""
         o = self.options
-        noise = tools.start(o.num_candidates).population
-        noise.memo["slot"] = noise.slots()
-        if not tools.guiding:
-            rows = np.flatnonzero(noise.memo["slot"] < o.num_commits)
-            return Step(noise.take(rows), parents=rows)
+        noise = tools.start(o.num_candidates, pinned=True).population
+        if not tools.guiding:  # nothing can rank the drafts: commit the first m
+            return noise.first(o.num_commits)
         noise = tools.with_x0(noise, 0)
-        return tools.keep_best(noise, tools.score(self.drafts(tools, noise), noise.video, 0), keep=o.num_commits)
-
-    def drafts(self, tools: Toolbox, noise: Population) -> torch.Tensor:
-        """The finished drafts' x̂0, from the chains' initial noise with x̂0 at level 0 known.
-
-        The seam for a backbone-provided draft mode: such a mode runs the chain's full stochastic path cheaply
-        (e.g. under a feature cache) with the chain's own noise keys; the commit then replays the same keys at full
-        quality, so it follows its draft.
-        """
-        steps = self.options.draft_steps - 1
-        if self.options.draft_mode == "few-step":
-            return tools.lookahead(noise, 0, steps)
-        cheap = tools.backbone.draft_mode()
-        if cheap is None:
-            raise ConfigError(
-                f"guidance.options.draft_mode 'backbone': backbone {tools.backbone.name!r} offers no cheap draft "
-                "mode; use draft_mode: few-step, or give the backbone one (diffusers: cache: {type: first-block, "
-                "use: drafts})"
-            )
-        tools.forget_rows()  # the drafts' cached state must not reach the full-quality commits, nor the reverse
-        try:
-            with cheap:
-                return tools.lookahead(noise, 0, steps)
-        finally:
-            tools.forget_rows()
+        drafts = finished_drafts(tools, noise, o.draft_steps - 1, o.draft_mode)
+        return tools.keep_best(noise, tools.score(drafts, noise.video, 0), keep=o.num_commits)
 
     def step(self, tools: Toolbox, population: Population, k: int) -> Step:
         return tools.plain(population, k, self.options.commit_eta)
+
+
+def finished_drafts(tools: Toolbox, noise: Population, steps: int, mode: str) -> torch.Tensor:
+    """The finished drafts' x̂0, ``steps`` deterministic sub-steps from the chains' initial noise (x̂0 at level 0
+    known), in draft ``mode`` (``few-step``, or ``backbone``: under the backbone's cheap mode).
+
+    The seam for a backbone-provided draft mode: such a mode runs the chain's full stochastic path cheaply
+    (e.g. under a feature cache) with the chain's own noise keys; the commit then replays the same keys at full
+    quality, so it follows its draft.
+    """
+    if mode == "few-step":
+        return tools.lookahead(noise, 0, steps)
+    cheap = tools.backbone.draft_mode()
+    if cheap is None:
+        raise ConfigError(
+            f"guidance.options.draft_mode 'backbone': backbone {tools.backbone.name!r} offers no cheap draft "
+            "mode; use draft_mode: few-step, or give the backbone one (diffusers: cache: {type: first-block, "
+            "use: drafts})"
+        )
+    tools.forget_rows()  # the drafts' cached state must not reach the full-quality commits, nor the reverse
+    try:
+        with cheap:
+            return tools.lookahead(noise, 0, steps)
+    finally:
+        tools.forget_rows()
+
+
+def _check_checkpoints(options: Prune.Options, num_steps: int) -> None:
+    """Refuse checkpoints given as steps that are not steps 0 … T − 2 (the last step is the final choice)."""
+    if options.checkpoints is not None and options.checkpoint_by == "step":
+        bad = [c for c in options.checkpoints if c != int(c) or not 0 <= c <= num_steps - 2]
+        if bad:
+            raise ValueError(
+                f"guidance.options.checkpoints: {bad} are not steps 0..{num_steps - 2} of sampler.num_steps="
+                f"{num_steps} (the last step is the final choice); give whole step numbers in that range"
+            )
+
+
+def _check_drafts(options: Draft.Options, num_steps: int) -> None:
+    """Refuse more commits than drafts, and drafts longer than the full path of ``num_steps`` steps."""
+    if options.num_commits > options.num_candidates:
+        raise ValueError(
+            f"guidance.options.num_commits={options.num_commits} > num_candidates={options.num_candidates}: "
+            "commit at most as many drafts as are made"
+        )
+    if options.draft_steps > num_steps:
+        raise ValueError(
+            f"guidance.options.draft_steps={options.draft_steps} > sampler.num_steps={num_steps}: a draft is a "
+            "shorter path than the full one; lower draft_steps"
+        )
 
 
 def _prune_budget(cls: type[Prune], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:

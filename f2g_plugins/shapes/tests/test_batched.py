@@ -66,7 +66,7 @@ def test_stacked_conditioning_denoises_each_row_with_its_own_prompt(shapes_plugi
         assert not torch.allclose(mixed[0], backbone.denoise(x[:1], schedule.level(2), b)[0])
 
 
-@pytest.mark.parametrize("method", ["smc", "beam", "best-of-n", "free2guide", "none"])
+@pytest.mark.parametrize("method", ["smc", "beam", "best-of-n", "free2guide", "prune", "draft", "none"])
 def test_f2g_generate_runs_every_method_on_the_shipped_world(tmp_path: Any, method: str) -> None:
     import json
 
