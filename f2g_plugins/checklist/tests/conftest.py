@@ -15,8 +15,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from f2g_plugin_checklist.reward import read_preset
-    from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen2_5_vl
+    from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen_vl
 
     text = " ".join(read_preset("visionreward-video")["questions"]) + " Answer yes or no. a red circle moving left"
     words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("checklist-vlm"), seed=0, extra_words=words)
+    return build_tiny_qwen_vl(tmp_path_factory.mktemp("checklist-vlm"), extra_words=words)
