@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -304,6 +305,16 @@ def candidates(names: str | None) -> list[str]:
     return [*default_plugins().registry.names("reward"), "ballast"]
 
 
+def paired(figures: dict[str, Any], shared: str, private: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Each reward's figures with a shared copy and with private ones; a line saying why where either failed."""
+    for reward_id, f in figures.items():
+        sh, pr = f[shared], f[private]
+        if "error" in sh or "error" in pr:
+            print(f"{reward_id:<18} failed: {sh.get('error') or pr.get('error')}")
+            continue
+        yield reward_id, sh, pr
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rewards", help="Comma-separated reward ids (default: every registered one, and ballast).")
@@ -345,11 +356,7 @@ def main() -> None:
         f"{'reward':<18}{'RSS shared':>11}{'RSS private':>12}{'peak sh.':>10}{'peak pr.':>10}"
         f"{'cand/s sh.':>12}{'cand/s pr.':>12}{'largest batch':>14}"
     )
-    for reward_id, f in figures.items():
-        sh, pr = f["shared"], f["private"]
-        if "error" in sh or "error" in pr:
-            print(f"{reward_id:<18} failed: {sh.get('error') or pr.get('error')}")
-            continue
+    for reward_id, sh, pr in paired(figures, "shared", "private"):
         print(
             f"{reward_id:<18}{sh['rss_loaded_mb']:>9.0f}MB{pr['rss_loaded_mb']:>10.0f}MB{sh['rss_peak_mb']:>8.0f}MB"
             f"{pr['rss_peak_mb']:>8.0f}MB{sh['candidates_per_s']:>12.1f}{pr['candidates_per_s']:>12.1f}"
@@ -361,11 +368,7 @@ def main() -> None:
             f"{'reward':<18}{'host RSS':>10}{'actors RSS, hosted':>20}{'actors RSS, private':>21}"
             f"{'total hosted':>14}{'total private':>15}{'cand/s h.':>11}{'cand/s p.':>11}{'callers':>9}"
         )
-        for reward_id, f in figures.items():
-            sh, pr = f["ray-shared"], f["ray-private"]
-            if "error" in sh or "error" in pr:
-                print(f"{reward_id:<18} failed: {sh.get('error') or pr.get('error')}")
-                continue
+        for reward_id, sh, pr in paired(figures, "ray-shared", "ray-private"):
             print(
                 f"{reward_id:<18}{sh['host_rss_loaded_mb']:>8.0f}MB{sum(sh['actors_rss_loaded_mb']):>18.0f}MB"
                 f"{sum(pr['actors_rss_loaded_mb']):>19.0f}MB{sh['total_rss_loaded_mb']:>12.0f}MB"

@@ -74,6 +74,18 @@ def test_a_margin_is_p_yes_minus_p_no_of_the_first_answer_token(tiny_vlm: Path) 
     assert checklist.last_margins[0, 0] == pytest.approx(expected, abs=1e-5)
 
 
+def vision_calls(checklist: ChecklistReward) -> list[int]:
+    """A counter of the VLM's vision-tower calls."""
+    assert checklist.vlm is not None
+    calls = [0]
+
+    def count(*_: Any) -> None:
+        calls[0] += 1
+
+    checklist.vlm.model.model.visual.register_forward_hook(count)
+    return calls
+
+
 @pytest.mark.numerics
 def test_questions_continued_from_the_shared_frames_equal_whole_passes(tiny_vlm_family: Path) -> None:
     """The frames and the chat before the question are encoded once per chunk of candidates; each question's margin
@@ -83,9 +95,7 @@ def test_questions_continued_from_the_shared_frames_equal_whole_passes(tiny_vlm_
     margins = {}
     for share in (True, False):
         checklist = reward(tiny_vlm_family, questions=questions, batch_size=4, share_prefix=share)
-        assert checklist.vlm is not None
-        seen = [0]
-        checklist.vlm.model.model.visual.register_forward_hook(lambda *_: seen.__setitem__(0, seen[0] + 1))
+        seen = vision_calls(checklist)
         checklist.score(batch)
         margins[share] = checklist.last_margins
         # one chunk of 3 candidates: the frames once, then 9 continuations in passes of 4; or 3 whole passes

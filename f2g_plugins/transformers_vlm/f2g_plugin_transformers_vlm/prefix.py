@@ -22,6 +22,7 @@ import copy
 import inspect
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from f2g_plugin_transformers_vlm.answers import option_log_probs
@@ -46,6 +47,11 @@ def _accepts(model: Any, name: str) -> bool:
     return name in inspect.signature(model.forward).parameters
 
 
+def _cache_name(model: Any) -> str:
+    """The forward argument (and output field) of the key/value cache: ``cache`` from transformers 5 on."""
+    return "cache" if _accepts(model, "cache") else "past_key_values"
+
+
 def last_log_probs(model: Any, inputs: Mapping[str, Any]) -> Any:
     """(rows, vocab) float32 log-probabilities of the token after each (left-padded) row of one forward pass; only
     the last position's logits are computed where the model allows (``logits_to_keep``)."""
@@ -57,6 +63,7 @@ def last_log_probs(model: Any, inputs: Mapping[str, Any]) -> Any:
     return torch.log_softmax(logits, dim=-1)
 
 
+@dataclass
 class SharedPrefix:
     """One prompt prefix shown with each candidate's media, and continuations read after it.
 
@@ -64,29 +71,18 @@ class SharedPrefix:
     candidate). ``passes`` counts the forward passes made (prefix, continuations or whole prompts).
     """
 
-    def __init__(
-        self,
-        model: Any,
-        processor: Any,
-        prefix: str,
-        media: Mapping[str, Any],
-        rows: int,
-        batch_size: int,
-        share: bool = True,
-    ) -> None:
-        self.model = model
-        self.processor = processor
-        self.prefix = prefix
-        self.media = media
-        self.rows = rows
-        self.batch_size = batch_size
-        self.share = share
-        self.passes = 0
-        self._cache: Any = None
-        self._mask: Any = None
-        self._starts: Any = None
-        """(rows,) the M-RoPE position of the first continuation token; None: the cache's length (1-D positions)."""
-        self._cache_name = "cache" if _accepts(model, "cache") else "past_key_values"  # transformers ≥ 5: "cache"
+    model: Any
+    processor: Any
+    prefix: str
+    media: Mapping[str, Any]
+    rows: int
+    batch_size: int
+    share: bool = True
+    passes: int = field(default=0, init=False)
+    _cache: Any = field(default=None, init=False, repr=False)
+    _mask: Any = field(default=None, init=False, repr=False)
+    _starts: Any = field(default=None, init=False, repr=False)
+    """(rows,) the M-RoPE position of the first continuation token; None: the cache's length (1-D positions)."""
 
     def option_log_probs(self, suffixes: Sequence[Sequence[str]], option_ids: Sequence[Sequence[int]]) -> Any:
         """(rows, k, options) float32 log-probabilities of each option after ``prefix + suffixes[row][j]``."""
@@ -129,7 +125,7 @@ class SharedPrefix:
         with torch.inference_mode():
             out = self.model(**inputs, use_cache=True, **extra)
         self.passes += 1
-        self._cache = getattr(out, self._cache_name)
+        self._cache = getattr(out, _cache_name(self.model))
         self._mask = inputs["attention_mask"]
         deltas = getattr(inner, "rope_deltas", None)
         if deltas is not None:
@@ -162,7 +158,7 @@ class SharedPrefix:
             with torch.inference_mode():
                 cache = copy.deepcopy(self._cache)
                 cache.batch_select_indices(rows)
-                kwargs[self._cache_name] = cache
+                kwargs[_cache_name(self.model)] = cache
                 logits = self.model(
                     input_ids=ids, attention_mask=torch.cat([self._mask[rows], mask], dim=1), use_cache=True, **kwargs
                 ).logits

@@ -89,7 +89,7 @@ def test_continuations_give_the_whole_prompts_probabilities(vlm: tuple[str, Any,
 
 def test_a_continuation_that_merges_with_the_prefix_runs_whole(vlm: tuple[str, Any, Any]) -> None:
     """The word-level miniatures read "reddish" as one token: "…red" + "dish" cannot reuse the prefix's "red"."""
-    family, model, processor = vlm
+    _, model, processor = vlm
     prefix = chat(processor, [{"type": "image"}] * 2)[0] + "Is it red"
     yes_no = [option_token_ids(processor.tokenizer, answer) for answer in ("yes", "no")]
     shared = SharedPrefix(model, processor, prefix, images(2), rows=2, batch_size=4)
