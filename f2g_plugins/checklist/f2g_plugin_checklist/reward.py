@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 from f2g_plugin_transformers_vlm.prefix import SharedPrefix
-from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+from f2g_plugin_transformers_vlm.reward import TransformersVLMReward, VLMLoadOptions
 from f2g_plugin_transformers_vlm.tiny import tiny_for
 from pydantic import Field, model_validator
 
@@ -56,7 +56,7 @@ def read_preset(name: str) -> dict[str, Any]:
     return preset
 
 
-class ChecklistOptions(Reward.Options):
+class ChecklistOptions(Reward.Options, VLMLoadOptions):
     backend: Literal["transformers", "openai"] = Field(
         "transformers",
         description="'transformers': the model in-process; 'openai': an OpenAI-compatible server (vLLM, SGLang) "
@@ -77,12 +77,6 @@ class ChecklistOptions(Reward.Options):
     max_concurrency: int = Field(8, ge=1, description="backend 'openai': requests in flight at once.")
     timeout: float = Field(60.0, gt=0, description="backend 'openai': seconds per request.")
     max_retries: int = Field(2, ge=0, description="backend 'openai': the client's retries of failed requests.")
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
-    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
-    )
     batch_size: int = Field(8, ge=1, description="Candidates per forward pass (one question at a time).")
     images: Literal["grid", "frames"] = Field(
         "frames", description="'frames': one image per key frame; 'grid': one labelled grid image."
@@ -165,7 +159,7 @@ class ChecklistReward(Reward):
         if o.model == "tiny":
             self._tiny_dir = tiny_for(" ".join(self.questions) + " " + ANSWER_INSTRUCTION, label="checklist")
         model = self._tiny_dir.name if self._tiny_dir else o.model
-        self.vlm = TransformersVLMReward.for_scorer(o, model, scale="yes-no", images=o.images)
+        self.vlm = TransformersVLMReward.for_scorer(o, model, batch_size=o.batch_size, scale="yes-no", images=o.images)
 
     def close(self) -> None:
         if self.vlm is not None:

@@ -30,26 +30,28 @@ from f2g_plugin_transformers_vlm.prefix import last_log_probs, model_inputs
 log = logging.getLogger("f2g.lvlm")
 
 
-class TransformersVLMOptions(Reward.Options, TemplateOptions):
-    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
+class VLMLoadOptions(BaseModel):
+    """How an in-process VLM is loaded and run — the same options for every scorer built on it (transformers-vlm,
+    the rubric judges, the checklist); mixed into their ``Options``."""
+
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    trust_remote_code: bool = Field(False, description="Allow checkpoints that ship their own modelling code.")
     device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
     )
     attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
+
+
+class TransformersVLMOptions(Reward.Options, TemplateOptions, VLMLoadOptions):
+    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
+    trust_remote_code: bool = Field(False, description="Allow checkpoints that ship their own modelling code.")
     batch_size: int = Field(8, ge=1, description="Candidates per forward pass.")
     template: str = Field("free2guide-direct", description="Built-in template (the answer-only variant).")
     answer_prefix: str | None = Field(
         None, description="Text that starts the assistant turn (default: the template's 'Answer:')."
     )
     system_role: bool = Field(True, description="Send the system text as a system message (else prepend it).")
-
-
-LOADING = ("revision", "local_files_only", "device", "dtype", "attn_implementation", "batch_size")
-"""Options that say how the VLM is loaded and run, shared by the scorers built on it."""
 
 
 class TransformersVLMReward(Reward):
@@ -79,12 +81,10 @@ class TransformersVLMReward(Reward):
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def for_scorer(cls, options: BaseModel, model: str, **extra: Any) -> TransformersVLMReward:
+    def for_scorer(cls, options: VLMLoadOptions, model: str, **extra: Any) -> TransformersVLMReward:
         """The loaded VLM of another in-process scorer (the checklist, the rubric judges): ``model`` and ``extra``,
-        with ``options``' loading fields (revision, local_files_only, device, dtype, attn_implementation,
-        batch_size) where it has them."""
-        shared = {name: getattr(options, name) for name in LOADING if name in type(options).model_fields}
-        vlm = cls(cls.Options(model=model, **shared, **extra))
+        loaded as ``options`` say."""
+        vlm = cls(cls.Options(model=model, **options.model_dump(include=set(VLMLoadOptions.model_fields)), **extra))
         vlm.load()
         return vlm
 

@@ -35,7 +35,7 @@ from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch, StepInfo
 from f2g_plugin_transformers_vlm.answers import option_token_ids
 from f2g_plugin_transformers_vlm.prefix import SharedPrefix
-from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+from f2g_plugin_transformers_vlm.reward import TransformersVLMReward, VLMLoadOptions
 from f2g_plugin_transformers_vlm.tiny import tiny_for
 
 log = logging.getLogger("f2g.lvlm")
@@ -59,19 +59,12 @@ def digit_scores(digit_log_probs: Any, rule: Rule) -> tuple[np.ndarray, np.ndarr
     return scores.cpu().numpy(), best.cpu().numpy()
 
 
-class RubricOptions(Reward.Options):
+class RubricOptions(Reward.Options, VLMLoadOptions):
     model: str = Field(
         "",
         description="Hub id or local folder of the judge (default: the published checkpoint), or 'tiny' (a seeded "
         "random miniature).",
     )
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
-    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
-    )
-    attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
     batch_size: int = Field(4, ge=1, description="Candidates per forward pass.")
     dimensions: list[str] | None = Field(None, description="Scores averaged into the reward (default: all).")
     rule: Rule = Field("expectation", description="How a digit distribution becomes a score (see the module text).")
@@ -124,7 +117,9 @@ class RubricReward(Reward):
         if o.model == "tiny":
             text = self.rubric.text("a red circle moving left") + self.rubric.answer(self.rubric.digits[:3])
             self._tiny_dir = tiny_for(text, o.tiny_family, self.name)
-        vlm = TransformersVLMReward.for_scorer(o, self._tiny_dir.name if self._tiny_dir else o.model)
+        vlm = TransformersVLMReward.for_scorer(
+            o, self._tiny_dir.name if self._tiny_dir else o.model, batch_size=o.batch_size
+        )
         self._digit_ids = [option_token_ids(vlm.processor.tokenizer, d) for d in self.rubric.digits]
         self.vlm = vlm
 
