@@ -99,16 +99,14 @@ class SharedPrefix:
         """Each continuation's own token ids after the prefix's, or None where one does not split cleanly."""
         tokenizer = self.processor.tokenizer
         head = tokenizer(self.prefix)["input_ids"]
-        out: list[list[list[int]]] = []
-        for row in suffixes:
-            out.append([])
-            for suffix in row:
-                whole = tokenizer(self.prefix + suffix)["input_ids"]
-                if whole[: len(head)] != head or len(whole) == len(head):
-                    log.info("the continuation %r does not tokenize apart from the prompt: whole passes", suffix[:40])
-                    return None
-                out[-1].append(whole[len(head) :])
-        return out
+        own: dict[str, list[int]] = {}
+        for suffix in {suffix for row in suffixes for suffix in row}:
+            whole = tokenizer(self.prefix + suffix)["input_ids"]
+            if whole[: len(head)] != head or len(whole) == len(head):
+                log.info("the continuation %r does not tokenize apart from the prompt: whole passes", suffix[:40])
+                return None
+            own[suffix] = whole[len(head) :]
+        return [[own[suffix] for suffix in row] for row in suffixes]
 
     def _encode(self) -> None:
         """One forward pass over the prefix with the candidates' media; keeps its cache, mask and positions."""
