@@ -77,7 +77,9 @@ class ChecklistOptions(Reward.Options, VLMLoadOptions):
     max_concurrency: int = Field(8, ge=1, description="backend 'openai': requests in flight at once.")
     timeout: float = Field(60.0, gt=0, description="backend 'openai': seconds per request.")
     max_retries: int = Field(2, ge=0, description="backend 'openai': the client's retries of failed requests.")
-    batch_size: int = Field(8, ge=1, description="Candidates per forward pass (one question at a time).")
+    batch_size: int = Field(
+        8, ge=1, description="Candidates whose frames are encoded in one pass, and question continuations per pass."
+    )
     images: Literal["grid", "frames"] = Field(
         "frames", description="'frames': one image per key frame; 'grid': one labelled grid image."
     )

@@ -65,7 +65,7 @@ class RubricOptions(Reward.Options, VLMLoadOptions):
         description="Hub id or local folder of the judge (default: the published checkpoint), or 'tiny' (a seeded "
         "random miniature).",
     )
-    batch_size: int = Field(4, ge=1, description="Candidates per forward pass.")
+    batch_size: int = Field(4, ge=1, description="Candidates per forward pass (their videos, then their scores).")
     dimensions: list[str] | None = Field(None, description="Scores averaged into the reward (default: all).")
     rule: Rule = Field("expectation", description="How a digit distribution becomes a score (see the module text).")
     fps: float | None = Field(
