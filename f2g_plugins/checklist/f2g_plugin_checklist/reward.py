@@ -1,29 +1,33 @@
 """The ``checklist`` reward: an open VLM answers yes/no questions about the key frames; the score weighs its margins.
 
-For each question the chat prompt shows the frames and asks the question; one forward pass gives the first answer
-token's distribution, and the question's margin is P(yes) − P(no) (each pooling its token variants ``"yes"``,
+For each question the chat prompt shows the frames and asks the question; the model's next-token distribution is
+the first answer token's, and the question's margin is P(yes) − P(no) (each pooling its token variants ``"yes"``,
 ``" Yes"`` …, probabilities over the whole vocabulary, so an answer that is neither counts as neither). The score is
 Σ wᵢ·marginᵢ divided by the number of questions (``average: count``, VisionReward's rule: the mean of weight × ±1
 answers, here with expected answers) or by Σ |wᵢ| (``average: weights``, a weighted mean in [−1, 1]).
 
 Questions and weights come from a preset (``visionreward-video``: VisionReward-Video's 29 questions and fitted
 weights, Apache-2.0) or from the options. ``backend: transformers`` loads the model in-process through
-``f2g-plugin-transformers-vlm`` (any checkpoint ``AutoModelForImageTextToText`` loads, with a chat template;
-candidates batched per question); ``backend: openai`` asks an OpenAI-compatible server (vLLM, SGLang) and reads the
-first answer token's top log-probabilities (:mod:`f2g_plugin_checklist.remote`, which says what is shared across
-questions).
+``f2g-plugin-transformers-vlm`` (any checkpoint ``AutoModelForImageTextToText`` loads, with a chat template): the
+frames and the chat before the question are encoded once per candidate and the questions run as batched
+continuations of that cache (:class:`~f2g_plugin_transformers_vlm.prefix.SharedPrefix`); ``backend: openai``
+asks an OpenAI-compatible server (vLLM, SGLang) and reads the first answer token's top log-probabilities
+(:mod:`f2g_plugin_checklist.remote`, which says what is shared across questions).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+from f2g_plugin_transformers_vlm.prefix import SharedPrefix
+from f2g_plugin_transformers_vlm.reward import TransformersVLMReward, VLMLoadOptions
+from f2g_plugin_transformers_vlm.tiny import tiny_for
 from pydantic import Field, model_validator
 
 from f2g_core.config import HttpURL
@@ -35,6 +39,8 @@ PRESETS = Path(__file__).with_name("presets")
 PROMPT_SLOT = "[[prompt]]"
 """Where a question takes the video's prompt (VisionReward's marker)."""
 ANSWER_INSTRUCTION = "Answer yes or no."
+QUESTION_SLOT = "\x00question\x00"
+"""Stands for the question when the chat is rendered to find the text every question shares."""
 
 
 def preset_names() -> list[str]:
@@ -50,7 +56,7 @@ def read_preset(name: str) -> dict[str, Any]:
     return preset
 
 
-class ChecklistOptions(Reward.Options):
+class ChecklistOptions(Reward.Options, VLMLoadOptions):
     backend: Literal["transformers", "openai"] = Field(
         "transformers",
         description="'transformers': the model in-process; 'openai': an OpenAI-compatible server (vLLM, SGLang) "
@@ -71,13 +77,9 @@ class ChecklistOptions(Reward.Options):
     max_concurrency: int = Field(8, ge=1, description="backend 'openai': requests in flight at once.")
     timeout: float = Field(60.0, gt=0, description="backend 'openai': seconds per request.")
     max_retries: int = Field(2, ge=0, description="backend 'openai': the client's retries of failed requests.")
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
-    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
+    batch_size: int = Field(
+        8, ge=1, description="Candidates whose frames are encoded in one pass, and question continuations per pass."
     )
-    batch_size: int = Field(8, ge=1, description="Candidates per forward pass (one question at a time).")
     images: Literal["grid", "frames"] = Field(
         "frames", description="'frames': one image per key frame; 'grid': one labelled grid image."
     )
@@ -86,6 +88,12 @@ class ChecklistOptions(Reward.Options):
     )
     questions: list[str] | None = Field(
         None, description=f"Yes/no questions (replace the preset's); {PROMPT_SLOT} is replaced by the prompt."
+    )
+    share_prefix: bool = Field(
+        True,
+        description="backend 'transformers': encode the frames and the chat before the question once per candidate "
+        "and run the questions as continuations of its cached keys and values (False: one whole forward pass per "
+        "question; same margins up to float rounding).",
     )
     weights: list[float] | None = Field(None, description="One weight per question (default: the preset's, or 1).")
     average: Literal["count", "weights"] | None = Field(
@@ -136,7 +144,7 @@ class ChecklistReward(Reward):
         self.vlm: TransformersVLMReward | None = None
         self.remote: RemoteChecklist | None = None
         self._usage = {"calls": 0.0, "candidates": 0.0, "nan_scores": 0.0}
-        self._tiny_dir: Any = None
+        self._tiny_dir: tempfile.TemporaryDirectory[str] | None = None
         self.last_margins: np.ndarray | None = None
         """(candidates, questions) P(yes) − P(no) of the last batch, for inspection."""
 
@@ -150,32 +158,10 @@ class ChecklistReward(Reward):
             self.remote = RemoteChecklist(o)
             self.remote.base_url()  # a missing address is refused at load, not mid-video
             return
-        vlm = TransformersVLMReward(
-            TransformersVLMReward.Options(
-                model=self._tiny_folder() if o.model == "tiny" else o.model,
-                revision=o.revision,
-                local_files_only=o.local_files_only,
-                device=o.device,
-                dtype=o.dtype,
-                batch_size=o.batch_size,
-                scale="yes-no",
-                images=o.images,
-            )
-        )
-        vlm.load()
-        self.vlm = vlm
-
-    def _tiny_folder(self) -> str:
-        """A tiny random Qwen2.5-VL whose vocabulary holds the questions' words, saved to a temporary folder."""
-        import re
-        import tempfile
-
-        from f2g_plugin_transformers_vlm.tiny import build_tiny_qwen2_5_vl
-
-        text = " ".join(self.questions) + " Answer yes or no."
-        words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
-        self._tiny_dir = tempfile.TemporaryDirectory(prefix="f2g-checklist-tiny-")
-        return str(build_tiny_qwen2_5_vl(self._tiny_dir.name, seed=0, extra_words=words))
+        if o.model == "tiny":
+            self._tiny_dir = tiny_for(" ".join(self.questions) + " " + ANSWER_INSTRUCTION, label="checklist")
+        model = self._tiny_dir.name if self._tiny_dir else o.model
+        self.vlm = TransformersVLMReward.for_scorer(o, model, batch_size=o.batch_size, scale="yes-no", images=o.images)
 
     def close(self) -> None:
         if self.vlm is not None:
@@ -213,10 +199,20 @@ class ChecklistReward(Reward):
         messages = [{"role": "user", "content": self.content(question, frame_count)}]
         return str(self.vlm.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
 
-    def margins(self, batch: RewardBatch, candidates: list[int]) -> np.ndarray:
-        """(len(candidates), questions) P(yes) − P(no) of the first answer token."""
-        import torch
+    def _prompt_parts(self, questions: list[str], frame_count: int) -> tuple[str, list[str]]:
+        """The chat text every question shares (the frames, up to where the question starts) and each question's
+        rest; ("", whole texts) where the chat template does not render the questions after a common prefix."""
+        prefix = self._text(QUESTION_SLOT, frame_count).split(QUESTION_SLOT)[0]
+        texts = [self._text(question, frame_count) for question in questions]
+        if not all(text.startswith(prefix) for text in texts):
+            return "", texts
+        return prefix, [text[len(prefix) :] for text in texts]
 
+    def margins(self, batch: RewardBatch, candidates: list[int]) -> np.ndarray:
+        """(len(candidates), questions) P(yes) − P(no) of the first answer token. In-process: per chunk of
+        ``batch_size`` candidates, the frames and the chat before the question are encoded once and the questions
+        run as continuations of their cache, ``batch_size`` per pass (``share_prefix: false``: one whole pass per
+        question)."""
         self.load()
         if self.remote is not None:
             before = self.remote.calls
@@ -224,26 +220,20 @@ class ChecklistReward(Reward):
             self._usage["calls"] += self.remote.calls - before
             return remote
         assert self.vlm is not None
-        model, processor = self.vlm.model, self.vlm.processor
-        yes, no = (list(ids) for ids in self.vlm.option_ids())
-        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        o = self.options
+        questions = [question.replace(PROMPT_SLOT, batch.prompt) for question in self.questions]
+        prefix, rests = self._prompt_parts(questions, len(batch.frame_indices))
         out = np.full((len(candidates), len(self.questions)), math.nan)
-        for q, question in enumerate(self.questions):
-            text = self._text(question.replace(PROMPT_SLOT, batch.prompt), len(batch.frame_indices))
-            for start in range(0, len(candidates), self.options.batch_size):
-                rows = candidates[start : start + self.options.batch_size]
-                images = [[batch.grid(i)] if self.options.images == "grid" else batch.pil_frames(i) for i in rows]
-                inputs = processor(text=[text] * len(rows), images=images, return_tensors="pt", padding=True)
-                inputs = {
-                    k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device)) if hasattr(v, "to") else v
-                    for k, v in inputs.items()
-                }
-                with torch.inference_mode():
-                    log_probs = torch.log_softmax(model(**inputs).logits[:, -1, :].float(), dim=-1)
-                self._usage["calls"] += 1
-                p_yes = torch.logsumexp(log_probs[:, yes], dim=-1).exp()
-                p_no = torch.logsumexp(log_probs[:, no], dim=-1).exp()
-                out[start : start + len(rows), q] = (p_yes - p_no).double().cpu().numpy()
+        for start in range(0, len(candidates), o.batch_size):
+            rows = candidates[start : start + o.batch_size]
+            images = [[batch.grid(i)] if o.images == "grid" else batch.pil_frames(i) for i in rows]
+            shared = SharedPrefix(
+                self.vlm.model, self.vlm.processor, prefix, {"images": images}, len(rows), o.batch_size,
+                share=o.share_prefix and bool(prefix),
+            )  # fmt: skip
+            probs = shared.option_log_probs([rests] * len(rows), self.vlm.option_ids()).double().exp()
+            out[start : start + len(rows)] = (probs[..., 0] - probs[..., 1]).numpy()
+            self._usage["calls"] += shared.passes
         return out
 
     def score(self, batch: RewardBatch) -> list[float]:

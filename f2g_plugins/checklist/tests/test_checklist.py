@@ -74,6 +74,39 @@ def test_a_margin_is_p_yes_minus_p_no_of_the_first_answer_token(tiny_vlm: Path) 
     assert checklist.last_margins[0, 0] == pytest.approx(expected, abs=1e-5)
 
 
+def vision_calls(checklist: ChecklistReward) -> list[int]:
+    """A counter of the VLM's vision-tower calls."""
+    assert checklist.vlm is not None
+    calls = [0]
+
+    def count(*_: Any) -> None:
+        calls[0] += 1
+
+    checklist.vlm.model.model.visual.register_forward_hook(count)
+    return calls
+
+
+@pytest.mark.numerics
+def test_questions_continued_from_the_shared_frames_equal_whole_passes(tiny_vlm_family: Path) -> None:
+    """The frames and the chat before the question are encoded once per chunk of candidates; each question's margin
+    equals that of a whole forward pass over its prompt (float rounding aside)."""
+    questions = ["Is the [[prompt]] red?", "Is the video smooth?", "Is the motion natural and smooth?"]
+    batch = textured_batch(n=3, size=32)
+    margins = {}
+    for share in (True, False):
+        checklist = reward(tiny_vlm_family, questions=questions, batch_size=4, share_prefix=share)
+        seen = vision_calls(checklist)
+        checklist.score(batch)
+        margins[share] = checklist.last_margins
+        # one chunk of 3 candidates: the frames once, then 9 continuations in passes of 4; or 3 whole passes
+        assert (checklist.usage()["calls"], seen[0]) == ((1 + 3, 1) if share else (3, 3))
+    assert margins[True] is not None and margins[False] is not None
+    # the random miniature's margins are about 1e-3 and move by 1e-5 between candidates; float rounding moves them
+    # by about 5e-9, a continuation one position off by 5e-7 (Qwen2.5-VL) to 7e-5 (Qwen3-VL)
+    np.testing.assert_allclose(margins[True], margins[False], rtol=0, atol=5e-8)
+    assert np.ptp(margins[False], axis=0).max() > 1e-5  # each candidate's frames reached the model
+
+
 class TestChecklistContract(RewardContract):
     plugin = plugin
     component_id = "checklist"

@@ -20,24 +20,32 @@ import numpy as np
 from f2g_lvlm.parsing import DIGITS, score_from_logits
 from f2g_lvlm.templates import TemplateOptions, build_prompt
 from f2g_torch_utils.devices import resolve_device, resolve_dtype
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.interfaces import Reward, RewardBatch
+from f2g_plugin_transformers_vlm.answers import option_log_probs, option_token_ids
+from f2g_plugin_transformers_vlm.prefix import last_log_probs, model_inputs
 
 log = logging.getLogger("f2g.lvlm")
 
 
-class TransformersVLMOptions(Reward.Options, TemplateOptions):
-    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
+class VLMLoadOptions(BaseModel):
+    """How an in-process VLM is loaded and run — the same options for every scorer built on it (transformers-vlm,
+    the rubric judges, the checklist); mixed into their ``Options``."""
+
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    trust_remote_code: bool = Field(False, description="Allow checkpoints that ship their own modelling code.")
     device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
     )
     attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
+
+
+class TransformersVLMOptions(Reward.Options, TemplateOptions, VLMLoadOptions):
+    model: str = Field("Qwen/Qwen2.5-VL-3B-Instruct", description="Hub id or local folder of the checkpoint.")
+    trust_remote_code: bool = Field(False, description="Allow checkpoints that ship their own modelling code.")
     batch_size: int = Field(8, ge=1, description="Candidates per forward pass.")
     template: str = Field("free2guide-direct", description="Built-in template (the answer-only variant).")
     answer_prefix: str | None = Field(
@@ -72,6 +80,14 @@ class TransformersVLMReward(Reward):
 
     # ------------------------------------------------------------------ loading
 
+    @classmethod
+    def for_scorer(cls, options: VLMLoadOptions, model: str, **extra: Any) -> TransformersVLMReward:
+        """The loaded VLM of another in-process scorer (the checklist, the rubric judges): ``model`` and ``extra``,
+        loaded as ``options`` say."""
+        vlm = cls(cls.Options(model=model, **options.model_dump(include=set(VLMLoadOptions.model_fields)), **extra))
+        vlm.load()
+        return vlm
+
     def load(self) -> None:
         if self.model is not None:
             return
@@ -105,24 +121,10 @@ class TransformersVLMReward(Reward):
             tokenizer.pad_token = tokenizer.eos_token
         if getattr(processor, "chat_template", None) is None and getattr(tokenizer, "chat_template", None) is None:
             raise ConfigError(f"transformers-vlm reward: {o.model!r} has no chat template; use an instruction model")
-        self._option_ids = [self._variant_ids(tokenizer, option) for option in self._options]
+        self._option_ids = [option_token_ids(tokenizer, option) for option in self._options]
         self.processor = processor
         self.model = model.to(device).eval()
         log.info("transformers-vlm: loaded %s on %s (%s)", o.model, device, dtype)
-
-    @staticmethod
-    def _variant_ids(tokenizer: Any, option: str) -> list[int]:
-        """Token ids that spell ``option`` in one token (``"7"``, ``" 7"``, ``"Yes"`` …)."""
-        spellings = {option, " " + option, option.capitalize(), " " + option.capitalize()}
-        ids: set[int] = set()
-        unk = getattr(tokenizer, "unk_token_id", None)
-        for spelling in spellings:
-            encoded = tokenizer.encode(spelling, add_special_tokens=False)
-            if len(encoded) == 1 and encoded[0] != unk:
-                ids.add(int(encoded[0]))
-        if not ids:
-            raise ConfigError(f"transformers-vlm reward: the tokenizer has no single token for the answer {option!r}")
-        return sorted(ids)
 
     def close(self) -> None:
         self.model = None
@@ -164,36 +166,25 @@ class TransformersVLMReward(Reward):
     def score(self, batch: RewardBatch) -> list[float]:
         """One forward pass per chunk of ``batch_size`` candidates; NaN for non-finite frames (never shown to the
         model) and for non-finite logits."""
-        import torch
-
         self.load()
         o = self.options
         text = self._text(batch.prompt, len(batch.frame_indices))
         scores: list[float] = [math.nan] * len(batch)
         details: list[dict[str, Any]] = [{"score": math.nan, "skipped": "non-finite frames"} for _ in range(len(batch))]
-        device = next(self.model.parameters()).device
-        dtype = next(self.model.parameters()).dtype
         finite = [i for i in range(len(batch)) if np.isfinite(batch.frames[i]).all()]
         self._usage["nan_scores"] += len(batch) - len(finite)
         for start in range(0, len(finite), o.batch_size):
             indices = finite[start : start + o.batch_size]
             images = [[batch.grid(i)] if o.images == "grid" else batch.pil_frames(i) for i in indices]
             inputs = self.processor(text=[text] * len(images), images=images, return_tensors="pt", padding=True)
-            inputs = {
-                k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device)) if hasattr(v, "to") else v
-                for k, v in inputs.items()
-            }
-            with torch.inference_mode():
-                logits = self.model(**inputs).logits[:, -1, :].float()
+            pooled = option_log_probs(last_log_probs(self.model, model_inputs(inputs, self.model)), self._option_ids)
             self._usage["calls"] += 1
-            log_probs = torch.log_softmax(logits, dim=-1)
-            for index, row in zip(indices, log_probs, strict=True):
-                option_logits = [float(torch.logsumexp(row[ids], dim=0)) for ids in self._option_ids]
-                if not all(math.isfinite(v) for v in option_logits):
+            for index, row in zip(indices, pooled.tolist(), strict=True):
+                if not all(math.isfinite(v) for v in row):
                     details[index] = {"score": math.nan}
                     self._usage["nan_scores"] += 1
                     continue
-                result = score_from_logits(option_logits, self._options, o.scale)
+                result = score_from_logits(row, self._options, o.scale)
                 scores[index] = result.value
                 details[index] = {"score": result.value, "answer": result.answer, "probs": dict(result.probs or {})}
         self._usage["candidates"] += len(batch)

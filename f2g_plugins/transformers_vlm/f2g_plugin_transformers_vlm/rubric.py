@@ -3,12 +3,14 @@
 A rubric (:mod:`f2g_lvlm.rubrics`) says what the judge was trained on: its prompt, how the video is shown (one
 video at 2 fps, or 16 separate frames) and the reply's labelled 1–5 scores. The references *generate* the reply
 (VideoScore2 samples at temperature 0.7 after a chain of thought; UnifiedReward-2.0 decodes greedily) and parse the
-digits. Here the reply is not generated: the assistant turn is filled with the labels, and one forward pass per
-score reads the next-token distribution after the label; the score is the expectation over the answer digits'
-probabilities (softmax over the digits' logits, each digit pooling its one-token spellings). The digit written
-after a label before the next one is read is the most probable one (greedy). So a candidate always gets the same
-score — a search over noise would otherwise rank candidates by sampling luck — and it varies smoothly with the
-model's confidence, which a parsed digit cannot.
+digits. Here the reply is not generated: the assistant turn is filled with the labels, and each score reads the
+next-token distribution after its label; the score is the expectation over the answer digits' probabilities
+(softmax over the digits' logits, each digit pooling its one-token spellings). The video and the prompt are encoded
+once per candidate and each score is a short continuation of their cached keys and values
+(:class:`~f2g_plugin_transformers_vlm.prefix.SharedPrefix`; ``share_prefix: false``: one whole pass per score).
+The digit written after a label before the next one is read is the most probable one (greedy). So a candidate
+always gets the same score — a search over noise would otherwise rank candidates by sampling luck — and it varies
+smoothly with the model's confidence, which a parsed digit cannot.
 
 ``rule: argmax-confidence`` gives VideoScore2's released ``vs2_inference.py`` rule instead: the most probable
 digit times its share of the digits' probability mass.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -31,47 +33,48 @@ from f2g_core.errors import ComponentError, ConfigError
 from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.images import nearest_key_frames
 from f2g_core.interfaces import Reward, RewardBatch, StepInfo
-from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+from f2g_plugin_transformers_vlm.answers import option_token_ids
+from f2g_plugin_transformers_vlm.prefix import SharedPrefix
+from f2g_plugin_transformers_vlm.reward import TransformersVLMReward, VLMLoadOptions
+from f2g_plugin_transformers_vlm.tiny import tiny_for
 
 log = logging.getLogger("f2g.lvlm")
 
 Rule = Literal["expectation", "argmax-confidence"]
 
 
-def digit_scores(log_probs: Any, digit_ids: Sequence[Sequence[int]], rule: Rule) -> tuple[np.ndarray, np.ndarray]:
-    """(rows,) scores and (rows,) greedy digit positions from (rows, vocab) log-probabilities at the digit slot.
+def digit_scores(digit_log_probs: Any, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+    """(rows,) scores and (rows,) greedy digit positions from (rows, digits) log-probabilities of the digits
+    (:func:`~f2g_plugin_transformers_vlm.answers.option_log_probs`).
 
-    ``digit_ids[k]`` are the token ids spelling digit k+1. ``expectation``: Σ d·softmax(digit logits)_d;
-    ``argmax-confidence``: the most probable digit times its share of the digits' mass (VideoScore2's script).
+    ``expectation``: Σ d·softmax(digit log-probabilities)_d; ``argmax-confidence``: the most probable digit times its
+    share of the digits' mass (VideoScore2's script).
     """
     import torch
 
-    pooled = torch.stack([torch.logsumexp(log_probs[:, list(ids)], dim=-1) for ids in digit_ids], dim=-1)
-    probs = torch.softmax(pooled.double(), dim=-1)
-    values = torch.arange(1, len(digit_ids) + 1, dtype=torch.float64)
+    probs = torch.softmax(digit_log_probs.double(), dim=-1)
+    values = torch.arange(1, digit_log_probs.shape[-1] + 1, dtype=torch.float64)
     best = probs.argmax(dim=-1)
     scores = (probs * values).sum(dim=-1) if rule == "expectation" else values[best] * probs.max(dim=-1).values
     return scores.cpu().numpy(), best.cpu().numpy()
 
 
-class RubricOptions(Reward.Options):
+class RubricOptions(Reward.Options, VLMLoadOptions):
     model: str = Field(
         "",
         description="Hub id or local folder of the judge (default: the published checkpoint), or 'tiny' (a seeded "
         "random miniature).",
     )
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
-    local_files_only: bool = Field(False, description="Never contact the hub (also implied by HF_HUB_OFFLINE=1).")
-    device: str = Field("auto", description="'auto' (cuda, then mps, then cpu), or a torch device such as 'cuda:1'.")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="'auto': bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
-    )
-    attn_implementation: str | None = Field(None, description="e.g. 'sdpa' or 'flash_attention_2'.")
-    batch_size: int = Field(4, ge=1, description="Candidates per forward pass.")
+    batch_size: int = Field(4, ge=1, description="Candidates per forward pass (their videos, then their scores).")
     dimensions: list[str] | None = Field(None, description="Scores averaged into the reward (default: all).")
     rule: Rule = Field("expectation", description="How a digit distribution becomes a score (see the module text).")
     fps: float | None = Field(
         None, gt=0, description="Frame rate of the videos when the backbone does not report one (video judges)."
+    )
+    share_prefix: bool = Field(
+        True,
+        description="Encode the video and the prompt once per candidate and read each score as a continuation of "
+        "its cached keys and values (False: one whole forward pass per score; same scores up to float rounding).",
     )
     tiny_family: Literal["qwen2.5-vl", "qwen3-vl"] = Field(
         "qwen2.5-vl", description="Architecture of the 'tiny' miniature."
@@ -111,32 +114,14 @@ class RubricReward(Reward):
         if self.vlm is not None:
             return
         o = self.options
-        vlm = TransformersVLMReward(
-            TransformersVLMReward.Options(
-                model=self._tiny_folder() if o.model == "tiny" else o.model,
-                revision=o.revision,
-                local_files_only=o.local_files_only,
-                device=o.device,
-                dtype=o.dtype,
-                attn_implementation=o.attn_implementation,
-                batch_size=o.batch_size,
-            )
+        if o.model == "tiny":
+            text = self.rubric.text("a red circle moving left") + self.rubric.answer(self.rubric.digits[:3])
+            self._tiny_dir = tiny_for(text, o.tiny_family, self.name)
+        vlm = TransformersVLMReward.for_scorer(
+            o, self._tiny_dir.name if self._tiny_dir else o.model, batch_size=o.batch_size
         )
-        vlm.load()
-        tokenizer = vlm.processor.tokenizer
-        self._digit_ids = [TransformersVLMReward._variant_ids(tokenizer, d) for d in self.rubric.digits]
+        self._digit_ids = [option_token_ids(vlm.processor.tokenizer, d) for d in self.rubric.digits]
         self.vlm = vlm
-
-    def _tiny_folder(self) -> str:
-        """A seeded random miniature of ``tiny_family`` whose vocabulary holds the rubric's words."""
-        import re
-
-        from f2g_plugin_transformers_vlm.tiny import TINY_BUILDERS
-
-        text = self.rubric.text("a red circle moving left") + self.rubric.answer(self.rubric.digits[:3])
-        words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
-        self._tiny_dir = tempfile.TemporaryDirectory(prefix=f"f2g-{self.name}-tiny-")
-        return str(TINY_BUILDERS[self.options.tiny_family](self._tiny_dir.name, seed=0, extra_words=words))
 
     def close(self) -> None:
         if self.vlm is not None:
@@ -197,13 +182,11 @@ class RubricReward(Reward):
     # ------------------------------------------------------------------ scoring
 
     def dimension_scores(self, batch: RewardBatch, rows: list[int]) -> np.ndarray:
-        """(len(rows), dimensions) scores: one forward pass per dimension and chunk of ``batch_size`` rows."""
-        import torch
-
+        """(len(rows), dimensions) scores. Per chunk of ``batch_size`` rows: the chat with the video encoded once,
+        then one continuation pass per score (the reply filled up to its label), or whole passes without
+        ``share_prefix``."""
         self.load()
         assert self.vlm is not None
-        model, processor = self.vlm.model, self.vlm.processor
-        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
         positions, wanted = self.frames_for(batch)
         chat = self.chat_text(batch.prompt, len(positions))
         out = np.full((len(rows), len(self.rubric.fields)), math.nan)
@@ -212,21 +195,18 @@ class RubricReward(Reward):
         for start in range(0, len(rows), self.options.batch_size):
             chunk = rows[start : start + self.options.batch_size]
             media = self._media(pixels, chunk, positions, wanted, batch)
+            prefix = SharedPrefix(
+                self.vlm.model, self.vlm.processor, chat, media, len(chunk), self.options.batch_size,
+                share=self.options.share_prefix,
+            )  # fmt: skip
             digits: list[list[str]] = [[] for _ in chunk]
             for field in range(len(self.rubric.fields)):
-                texts = [chat + self.rubric.answer(d) for d in digits]
-                inputs = processor(text=texts, return_tensors="pt", padding=True, **media)
-                inputs = {
-                    k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device)) if hasattr(v, "to") else v
-                    for k, v in inputs.items()
-                }
-                with torch.inference_mode():
-                    log_probs = torch.log_softmax(model(**inputs).logits[:, -1, :].float(), dim=-1)
-                self._usage["calls"] += 1
-                scores, best = digit_scores(log_probs, self._digit_ids, self.options.rule)
+                pooled = prefix.option_log_probs([[self.rubric.answer(d)] for d in digits], self._digit_ids)
+                scores, best = digit_scores(pooled[:, 0], self.options.rule)
                 out[start : start + len(chunk), field] = scores
                 for row, b in enumerate(best):
                     digits[row].append(self.rubric.digits[int(b)])
+            self._usage["calls"] += prefix.passes
         return out
 
     def _media(

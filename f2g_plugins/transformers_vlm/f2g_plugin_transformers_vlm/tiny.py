@@ -9,7 +9,10 @@ tests exercise the reward's real loading path. Its scores are meaningless (rando
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -180,140 +183,112 @@ def _qwen_vision_ids(vocab: dict[str, int]) -> dict[str, Any]:
     }
 
 
-SMALL_PIXELS: dict[str, int] = {"shortest_edge": 56 * 56, "longest_edge": 56 * 56 * 4}
-"""The miniatures' pixel budget (images and video frames): a few patches each."""
+@dataclass(frozen=True)
+class QwenFamily:
+    """What differs between the Qwen-VL miniatures: transformers' classes (by name), patch size, RoPE, vision."""
+
+    config: str
+    model: str
+    processor: str
+    video_processor: str
+    patch: int
+    text: dict[str, Any]
+    """Text-config entries beyond the shared sizes (RoPE)."""
+    vision: dict[str, Any]
+    """Vision-config entries beyond the shared sizes."""
 
 
-def build_tiny_qwen2_5_vl(folder: str | Path, seed: int = 0, extra_words: tuple[str, ...] = ()) -> Path:
-    """Save a tiny random Qwen2.5-VL (the paper's open judge family) with its processor to ``folder``.
-
-    Same architecture and processor classes as ``Qwen/Qwen2.5-VL-3B-Instruct`` (dynamic-resolution patches,
-    M-RoPE, videos in pairs of frames), a WordLevel tokenizer built in code, and a small pixel budget so images and
-    video frames become a few patches.
-    """
-    from f2g_torch_utils.compat import ensure_torchvision
-
-    ensure_torchvision()
-    import torch
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
-
-    folder = Path(folder)
-    tokenizer, vocab = _qwen_tokenizer(extra_words)
-    image_processor = Qwen2VLImageProcessor(
-        min_pixels=56 * 56, max_pixels=56 * 56 * 4, patch_size=14, merge_size=2, temporal_patch_size=2
-    )
-    processor = Qwen2_5_VLProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(size=SMALL_PIXELS),
-        chat_template=QWEN_CHAT_TEMPLATE,
-    )
-    special = _qwen_ids(vocab)
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 1024,
-            "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
-            **special,
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 4,
-            "out_hidden_size": 32,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-        },
-        **_qwen_vision_ids(vocab),
-        **special,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
-
-
-def build_tiny_qwen3_vl(folder: str | Path, seed: int = 0, extra_words: tuple[str, ...] = ()) -> Path:
-    """Save a tiny random Qwen3-VL (UnifiedReward-2.0's newer family) with its processor to ``folder``.
-
-    Same classes as ``Qwen/Qwen3-VL-8B-Instruct`` (16-pixel patches, interleaved M-RoPE, DeepStack visual
-    features), the miniature tokenizer of :func:`build_tiny_qwen2_5_vl` and its pixel budget.
-    """
-    from f2g_torch_utils.compat import ensure_torchvision
-
-    ensure_torchvision()
-    import torch
-    from transformers import (
-        Qwen2VLImageProcessor,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
-
-    folder = Path(folder)
-    tokenizer, vocab = _qwen_tokenizer(extra_words)
-    image_processor = Qwen2VLImageProcessor(
-        min_pixels=64 * 64, max_pixels=64 * 64 * 4, patch_size=16, merge_size=2, temporal_patch_size=2
-    )
-    processor = Qwen3VLProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 64 * 64 * 4}),
-        chat_template=QWEN_CHAT_TEMPLATE,
-    )
-    special = _qwen_ids(vocab)
-    config = Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
+QWEN_FAMILIES: dict[str, QwenFamily] = {
+    "qwen2.5-vl": QwenFamily(
+        "Qwen2_5_VLConfig",
+        "Qwen2_5_VLForConditionalGeneration",
+        "Qwen2_5_VLProcessor",
+        "Qwen2VLVideoProcessor",
+        patch=14,
+        text={"rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]}},
+        vision={"window_size": 56, "fullatt_block_indexes": [1]},
+    ),
+    "qwen3-vl": QwenFamily(
+        "Qwen3VLConfig",
+        "Qwen3VLForConditionalGeneration",
+        "Qwen3VLProcessor",
+        "Qwen3VLVideoProcessor",
+        patch=16,
+        text={
             "head_dim": 8,
-            "max_position_embeddings": 1024,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 5000000.0,
                 "mrope_section": [1, 1, 2],
                 "mrope_interleaved": True,
             },
+        },
+        vision={"num_position_embeddings": 64, "deepstack_visual_indexes": [0]},
+    ),
+}
+"""Qwen2.5-VL (the paper's open judge family: dynamic-resolution patches, M-RoPE, videos in pairs of frames) and
+Qwen3-VL (UnifiedReward-2.0's newer family: 16-pixel patches, interleaved M-RoPE, DeepStack visual features)."""
+
+
+def build_tiny_qwen_vl(
+    folder: str | Path, family: str = "qwen2.5-vl", seed: int = 0, extra_words: tuple[str, ...] = ()
+) -> Path:
+    """Save a tiny random Qwen-VL of ``family`` (:data:`QWEN_FAMILIES`) with its processor to ``folder``.
+
+    Same architecture and processor classes as the published checkpoints (``Qwen/Qwen2.5-VL-3B-Instruct``,
+    ``Qwen/Qwen3-VL-8B-Instruct``), a WordLevel tokenizer built in code, and a small pixel budget (a square of
+    4 × 4 patches to 4 times that) so images and video frames become a few patches.
+    """
+    from f2g_torch_utils.compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torch
+    import transformers
+    from transformers import Qwen2VLImageProcessor
+
+    spec = QWEN_FAMILIES[family]
+    folder = Path(folder)
+    tokenizer, vocab = _qwen_tokenizer(extra_words)
+    side = spec.patch * 4
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=side * side, max_pixels=side * side * 4, patch_size=spec.patch, merge_size=2, temporal_patch_size=2
+    )
+    processor = getattr(transformers, spec.processor)(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=getattr(transformers, spec.video_processor)(
+            size={"shortest_edge": side * side, "longest_edge": side * side * 4}
+        ),
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    special = _qwen_ids(vocab)
+    sizes = {"hidden_size": 32, "intermediate_size": 64}
+    config = getattr(transformers, spec.config)(
+        text_config={
+            "vocab_size": len(vocab),
+            **sizes,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 1024,
+            **spec.text,
             **special,
         },
         vision_config={
             "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
+            **sizes,
             "num_heads": 4,
             "out_hidden_size": 32,
-            "patch_size": 16,
+            "patch_size": spec.patch,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
-            "num_position_embeddings": 64,
-            "deepstack_visual_indexes": [0],
+            **spec.vision,
         },
         **_qwen_vision_ids(vocab),
         **special,
     )
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    model = getattr(transformers, spec.model)(config).eval()
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
@@ -321,7 +296,16 @@ def build_tiny_qwen3_vl(folder: str | Path, seed: int = 0, extra_words: tuple[st
 
 TINY_BUILDERS: dict[str, Callable[..., Path]] = {
     "llava": build_tiny_llava,
-    "qwen2.5-vl": build_tiny_qwen2_5_vl,
-    "qwen3-vl": build_tiny_qwen3_vl,
+    **{family: partial(build_tiny_qwen_vl, family=family) for family in QWEN_FAMILIES},
 }
 """Tiny offline checkpoints by family, for tests and examples."""
+
+
+def tiny_for(text: str, family: str = "qwen2.5-vl", label: str = "vlm") -> tempfile.TemporaryDirectory[str]:
+    """A seeded random miniature of ``family`` whose vocabulary holds the words of ``text`` (what a reward asks and
+    expects as answers), saved to a temporary folder that is removed when the returned object is dropped — what
+    ``model: tiny`` loads."""
+    words = tuple(sorted(set(re.findall(r"\w+|[^\w\s]", text))))
+    folder = tempfile.TemporaryDirectory(prefix=f"f2g-{label}-tiny-")
+    TINY_BUILDERS[family](folder.name, seed=0, extra_words=words)
+    return folder

@@ -83,15 +83,15 @@ def test_videoscore2_scores_match_the_reference_rules(
     golden: dict[str, Any], tokenizer: Any, rule: str, key: str, tolerance: float
 ) -> None:
     import torch
-    from f2g_plugin_transformers_vlm.reward import TransformersVLMReward
+    from f2g_plugin_transformers_vlm.answers import option_log_probs, option_token_ids
     from f2g_plugin_transformers_vlm.rubric import digit_scores
 
-    digit_ids = [TransformersVLMReward._variant_ids(tokenizer, d) for d in RUBRICS["videoscore2"].digits]
+    digit_ids = [option_token_ids(tokenizer, d) for d in RUBRICS["videoscore2"].digits]
     for case in golden["videoscore2"]["cases"]:
         generator = torch.Generator().manual_seed(case["seed"])
         logits = torch.randn(len(case["token_ids"]), tokenizer.vocab_size, generator=generator)
         rows = torch.log_softmax(logits[case["indices"]], dim=-1)
-        scores, best = digit_scores(rows, digit_ids, rule)  # type: ignore[arg-type]
+        scores, best = digit_scores(option_log_probs(rows, digit_ids), rule)  # type: ignore[arg-type]
         assert scores.tolist() == pytest.approx(case[key], abs=tolerance)
         assert not any(math.isnan(s) for s in scores)
         assert rule != "expectation" or all(1 <= s <= 5 for s in scores)

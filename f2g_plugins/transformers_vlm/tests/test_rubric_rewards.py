@@ -71,7 +71,24 @@ def test_videoscore2_reads_each_score_after_its_label_with_the_earlier_digits_gr
     assert scores[0] != scores[1]  # each candidate's own video reached the model
     text = reward.chat_text(batch.prompt, 4)
     assert rubric.text(batch.prompt) in text and text.count("<|video_pad|>") == 1
-    assert reward.usage()["calls"] == 3  # one forward pass per score, both candidates in one batch
+    assert reward.usage()["calls"] == 4  # the video once, then one continuation per score, both candidates together
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+@pytest.mark.parametrize("cls", [VideoScore2Reward, UnifiedRewardReward])
+def test_shared_prefix_scores_equal_whole_passes(cls: type[RubricReward], family: str) -> None:
+    """Each score read as a continuation of the cached video and prompt equals a whole forward pass's (the same
+    greedy digits, the same expectations up to float rounding)."""
+    batch = batch_of(n=3)
+    dims = {}
+    for share in (True, False):
+        reward = tiny(cls, tiny_family=family, batch_size=2, share_prefix=share)
+        reward.score(batch)
+        dims[share] = reward.last_dimensions
+        assert reward.usage()["calls"] == (2 * 4 if share else 2 * 3)  # two chunks: prefix + 3 scores, or 3 wholes
+    np.testing.assert_allclose(dims[True], dims[False], rtol=0, atol=1e-5)
+    assert np.ptp(dims[False], axis=0).max() > 1e-3  # the candidates' videos differ
 
 
 def test_videoscore2_shows_frames_at_two_per_second_of_the_real_rate() -> None:
