@@ -145,3 +145,14 @@ def test_f2g_generate_guides_with_the_checklist_on_the_shapes_world(tmp_path: Pa
     trace = json.loads((run / "trace.json").read_text())
     scores = [s for step in trace["steps"] for s in step.get("scores", {}).get("checklist", [])]
     assert len(scores) == 2 and all(s is not None and abs(s) <= 0.22 for s in scores)
+
+
+def test_f2g_eval_scores_videos_with_the_checklist_as_a_metric(tmp_path: Path) -> None:
+    """Issue 21: every reward is also an eval metric; the checklist's column is its weighted margin in [-1, 1]."""
+    pytest.importorskip("f2g_plugin_shapes", reason="the shapes world is the offline backbone")
+    pytest.importorskip("f2g_eval", reason="f2g eval is the f2g-eval distribution")
+    from f2g_torch_utils.testing import eval_columns
+
+    columns = eval_columns(tmp_path, "checklist", "a red circle moving left")
+    assert list(columns) == ["checklist"]
+    assert math.isfinite(columns["checklist"]) and abs(columns["checklist"]) <= 0.22

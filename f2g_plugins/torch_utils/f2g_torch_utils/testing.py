@@ -39,13 +39,16 @@ def guided_scores(out: Path, reward: str, prompt: str, *, candidates: int = 2, g
 
 
 def eval_columns(folder: Path, metric: str, prompt: str) -> dict[str, float]:
-    """The ``metric`` columns (``metric.<dimension>``, as floats) of ``f2g eval`` on one shapes-world video of
-    ``prompt``, the metric run with ``model: tiny`` on the CPU."""
+    """The ``metric`` columns (``metric.<dimension>``, or the one column ``metric`` of a reward serving as a metric;
+    as floats) of ``f2g eval`` on one shapes-world video of ``prompt``, the metric run with ``model: tiny`` on the
+    CPU."""
     suite, config, out = folder / "suite.txt", folder / "base.yaml", folder / "out"
     suite.write_text(prompt + "\n")
     config.write_text("backbone: {type: shapes}\nsampler: {num_steps: 4}\nguidance: {method: none}\n")
     invoke("eval", str(suite), "-c", str(config), "--metric", f"{metric}:model=tiny,device=cpu", "--out", str(out))
     with (out / "results.csv").open(newline="") as handle:
         (row,) = list(csv.DictReader(handle))
-    prefix = f"{metric}."
-    return {key.removeprefix(prefix): float(value) for key, value in row.items() if key.startswith(prefix)}
+    prefix = f"{metric}."  # a metric of several dimensions; a reward serving as a metric is one bare column
+    return {
+        key.removeprefix(prefix): float(value) for key, value in row.items() if key.startswith(prefix) or key == metric
+    }
