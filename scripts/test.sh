@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venvs=${F2G_TEST_VENVS:-.test-venvs}
-parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup)
+parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup --max-worker-restart=0)
 mkdir -p "$venvs"
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 

@@ -2,7 +2,10 @@
 
 import os
 import re
+import shlex
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,4 +110,43 @@ def test_the_ray_tests_run_once_in_their_own_serial_run() -> None:
     marked = [p.name for p in (ROOT / "f2g_plugins" / "eval" / "tests").glob("test_ray*.py")]
     assert marked and all(
         "pytest.mark.ray" in (ROOT / "f2g_plugins" / "eval" / "tests" / n).read_text() for n in marked
+    )
+
+
+HANGING = """
+import os
+import time
+
+
+def test_hangs():
+    time.sleep(600)
+
+
+def test_takes_its_worker_down():  # the same file: the same worker, after the hang
+    os._exit(1)
+"""
+
+
+def test_a_hang_or_a_lost_worker_fails_the_run_in_seconds_instead_of_hanging_it(tmp_path: Path) -> None:
+    """A crashed pytest-xdist worker once left ``--dist loadgroup`` waiting forever for its tests. pytest-timeout (the
+    test extra, configured in pyproject.toml) fails a test that outlives ``timeout``, and scripts/test.sh's xdist
+    options end the run when a worker dies: a 600-second test under a 3-second timeout, then a test that kills its
+    worker, run as test.sh runs a stage, fail in seconds."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    line = next(line for line in script.splitlines() if line.startswith("parallel=("))
+    options = [word if "F2G_TEST_WORKERS" not in word else "2" for word in shlex.split(line[len("parallel=(") : -1])]
+    (tmp_path / "test_hanging.py").write_text(HANGING)
+    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path)]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-o", "timeout=3", *options, "test_hanging.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 1 and took < 200, (took, done.stdout)  # the hang alone lasts 600 s
+    assert "FAILED test_hanging.py::test_hangs" in done.stdout, done.stdout
+    assert "Failed: Timeout (>3.0s) from pytest-timeout" in done.stdout, done.stdout
+    assert "crashed while running 'test_hanging.py::test_takes_its_worker_down'" in done.stdout, done.stdout
+    assert "pytest-timeout" in next(
+        line for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.startswith("test = [")
     )
