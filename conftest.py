@@ -1,5 +1,6 @@
 """Settings for every test in the repository (core and plugins): never touch a model hub or the network; under
-pytest-xdist, the tests of one file run in one worker."""
+pytest-xdist, the tests of one file run in one worker and the workers share the CPU cores rather than each taking
+them all."""
 
 import os
 
@@ -8,6 +9,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # Each worker's torch (OpenMP, MKL) would start a thread per core: two workers on two cores ran four busy threads
+    # that wait for each other at every parallel op (a run of the `numerics` tests took 11 minutes on two workers,
+    # 2.7 in one process). Set before any test imports torch; the tests' subprocesses inherit it.
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 def pytest_configure(config: pytest.Config) -> None:

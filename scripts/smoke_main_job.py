@@ -61,12 +61,12 @@ def interrupt_mid_run(f2g: Path, cwd: Path, env: dict[str, str]) -> subprocess.C
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # generous: a busy 2-core machine can take minutes to load torch
     while not runs.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # loading weights or sampling: mid-run either way
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=300)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 

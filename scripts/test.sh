@@ -16,11 +16,14 @@
 # of one file in one worker (conftest.py). Tests marked `ray` start a Ray cluster and kill its processes, which an
 # xdist worker did not survive (and xdist then waited for the lost worker's tests forever): they run once, in their
 # own serial pytest run with every plugin installed (most run the shapes world), and the other runs leave them out.
-# The second-kernel-path run is serial too: its portable kernels were slower spread over two workers.
+# Each xdist worker's torch uses its share of the cores (conftest.py: one thread each on two cores): two workers of
+# two threads each waited for each other at every parallel op (the second-kernel-path run took 11 minutes so, 2.7
+# in one process). pytest-timeout fails a test still running after 600 s (pyproject.toml) and
+# --max-worker-restart=0 ends the run when a worker dies, instead of waiting for its tests forever.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venvs=${F2G_TEST_VENVS:-.test-venvs}
-parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup)
+parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup --max-worker-restart=0)
 mkdir -p "$venvs"
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -52,7 +55,7 @@ step "core tests, every plugin installed (less plugin_independent ones: stage 2 
 
 step "numerical tests on a second CPU kernel path (ATEN_CPU_CAPABILITY=default, oneDNN/MKL SSE)"
 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
-  .venv/bin/python -m pytest -m numerics f2g_plugins tests "$@"
+  .venv/bin/python -m pytest "${parallel[@]}" -m numerics f2g_plugins tests "$@"
 
 step "main-job smoke test"
 .venv/bin/python scripts/smoke_main_job.py --workdir "$venvs/main-job"

@@ -97,7 +97,9 @@ def test_ltx_offers_no_faster_cache_and_an_old_diffusers_is_named(monkeypatch: p
 # --------------------------------------------------------------------------- nothing skipped: bit for bit
 
 
-@pytest.mark.parametrize("method", ["free2guide", "smc", "beam"])
+# beam's run is the slowest and adds no path: its duplicated and selected rows are those of
+# test_cached_state_follows_resampled_and_duplicated_rows_as_if_each_chain_ran_alone, so it is `heavy`.
+@pytest.mark.parametrize("method", ["free2guide", "smc", pytest.param("beam", marks=pytest.mark.heavy)])
 def test_threshold_zero_equals_the_uncached_run_bit_for_bit(method: str) -> None:
     plain, _ = _run(method, None)
     cached, cache = _run(method, {"type": "first-block", "threshold": 0.0})

@@ -29,7 +29,7 @@ from f2g_eval import metrics as metrics_module
 
 from .conftest import read_csv, run_cli
 
-HANG = 90.0
+HANG = 300.0
 """Seconds after which a run that has not returned counts as hung (a healthy one takes a few)."""
 
 

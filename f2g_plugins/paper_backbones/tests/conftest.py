@@ -15,4 +15,4 @@ ensure_torchvision()
 
 @pytest.fixture(autouse=True)
 def _few_threads() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS", "2"))))  # xdist workers: 1 (conftest.py)
