@@ -50,7 +50,8 @@ def cli_config(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 # One method through the command in the default run (the flag, the trace file): every method's budget is spent
-# in-process by test_the_counted_calls_fit_each_budget_and_spend_nearly_all_of_it; the other methods' runs are `heavy`.
+# in-process by test_the_counted_calls_fit_each_budget_and_spend_nearly_all_of_it; the other methods' runs are
+# `heavy`.
 @pytest.mark.parametrize(
     "method", [m if m == "free2guide" else pytest.param(m, marks=pytest.mark.heavy) for m in SEARCH_METHODS]
 )
