@@ -3,6 +3,7 @@ pytest-xdist, the tests of one file run in one worker and the workers share the 
 them all."""
 
 import os
+import signal
 
 import pytest
 
@@ -15,6 +16,11 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     # 2.7 in one process). Set before any test imports torch; the tests' subprocesses inherit it.
     workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # A shell without job control (a script's `cmd &`, nohup) starts its background jobs with Ctrl-C ignored, and
+    # their children inherit that: the Ctrl-C tests check what a user at a terminal gets, so give them a terminal's
+    # handler (a handled signal is reset to the default in the tests' subprocesses, an ignored one is not).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config: pytest.Config) -> None:

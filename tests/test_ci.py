@@ -4,6 +4,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -157,3 +158,32 @@ def test_a_hang_or_a_lost_worker_fails_the_run_in_seconds_instead_of_hanging_it(
     assert "pytest-timeout" in next(
         line for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.startswith("test = [")
     )
+
+
+CTRL_C = """
+import signal
+import subprocess
+import sys
+
+
+def test_ctrl_c_reaches_the_tests_and_their_subprocesses():
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    check = "import signal, sys; sys.exit(signal.getsignal(signal.SIGINT) is not signal.default_int_handler)"
+    assert subprocess.run([sys.executable, "-c", check]).returncode == 0
+"""
+
+
+def test_the_ctrl_c_tests_get_a_terminals_ctrl_c_when_started_with_it_ignored(tmp_path: Path) -> None:
+    """A shell without job control (`bash scripts/test.sh &` in a script, nohup) starts the suite with SIGINT
+    ignored, which every subprocess inherits: the Ctrl-C tests then saw exit 0 instead of 130. The root conftest.py
+    gives the tests a terminal's handler again."""
+    (tmp_path / "test_ctrl_c.py").write_text(CTRL_C)
+    shutil.copy(ROOT / "conftest.py", tmp_path)
+    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path)]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-n", "0", "test_ctrl_c.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=clean,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
