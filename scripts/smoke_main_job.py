@@ -50,6 +50,13 @@ def check(condition: bool, what: str, done: subprocess.CompletedProcess[str] | N
     print(f"ok: {what}")
 
 
+def terminal_ctrl_c() -> None:
+    """In the child, before exec: take Ctrl-C as a terminal delivers it. A shell without job control (a script's
+    `cmd &`, nohup) starts its background jobs with SIGINT ignored, the child would inherit that, and the run would
+    finish instead of stopping."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_mid_run(f2g: Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Start a long generation, wait until it has begun (its output folder exists), then send SIGINT."""
     runs = cwd / "interrupted-runs"
@@ -60,6 +67,7 @@ def interrupt_mid_run(f2g: Path, cwd: Path, env: dict[str, str]) -> subprocess.C
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=terminal_ctrl_c,
     )
     deadline = time.monotonic() + 300  # generous: a busy 2-core machine can take minutes to load torch
     while not runs.exists() and process.poll() is None and time.monotonic() < deadline:
