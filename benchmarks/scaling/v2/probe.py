@@ -22,6 +22,7 @@ That is checked here: the probe's draft scores and commit rewards equal those of
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -211,6 +212,62 @@ def shipped(method: str, budget: int) -> Sampler:
     return build_sampler(load_config(config), default_plugins().registry)
 
 
+def families(kind: str) -> dict[str, Callable[[int], Sampler]]:
+    """Candidate budget rules: each maps a budget to a setting, its free size taken by the method's own rule."""
+    if kind == "draft":
+        rules: dict[str, Callable[[int], Sampler]] = {}
+        for steps, commits in itertools.product(DRAFT_STEPS, (1, 2, 3)):
+            given: dict[str, Any] = {"draft_steps": steps, "num_commits": commits}
+            rules[f"S={steps}, m={commits}, N = rest"] = functools.partial(ruled, Draft, given=given)
+        for steps, drafts in itertools.product(DRAFT_STEPS, (4, 6, 8, 12, 16, 24)):
+            rules[f"S={steps}, N ≤ {drafts}, m = rest"] = functools.partial(capped_drafts, steps=steps, drafts=drafts)
+        return rules
+    rules = {"best-of-n": functools.partial(ruled, BestOfN, given={})}
+    for keep, fractions in itertools.product((0.25, 0.5), CHECKPOINTS):
+        shape: dict[str, Any] = {"keep": keep, "checkpoint_fractions": fractions}
+        rules[f"prune keep={keep} at={fractions}"] = functools.partial(ruled, Prune, given=shape)
+    return rules
+
+
+def ruled(cls: type[Sampler], budget: int, *, given: dict[str, Any]) -> Sampler:
+    """``cls`` with ``given`` and what its budget rule derives from ``budget`` at T = 25."""
+    options = {**given, **(cls.budget_options(budget, T, given) or {})}
+    return cls(cls.Options.model_validate(options))
+
+
+def capped_drafts(budget: int, *, steps: int, drafts: int) -> Sampler:
+    """Draft with min(``drafts``, what fits with one commit) drafts of ``steps`` calls and the most commits that fit."""
+    n = min(drafts, (budget - (T - 1)) // steps)
+    m = min(n, max(1, (budget - n * steps) // (T - 1)))
+    return Draft(Draft.Options(num_candidates=n, num_commits=m, draft_steps=steps))
+
+
+def fit_rules(kind: str, pairs: list[dict[str, Any]], budgets: list[int], noises: int) -> None:
+    """Each candidate rule's dev accuracy at every budget (— where it needs more chains than were probed), ranked
+    by the mean over the budgets where every rule could be read."""
+    table: dict[str, list[float]] = {}
+    for name, rule in families(kind).items():
+        try:
+            settings = [setting(rule(budget)) for budget in budgets]
+        except ValueError as error:  # a rule must serve every budget
+            print(f"  left out: {name} ({error})")
+            continue
+        table[name] = [
+            100 * float(np.mean([verdict(p) for p in pairs]))
+            if int(label.split("N=")[1].split()[0]) <= noises
+            else math.nan
+            for label, _, verdict in settings
+        ]
+    values = np.array(list(table.values()))
+    read = (~np.isnan(values)).sum(axis=1)
+    means = np.array([row[~np.isnan(row)].mean() if n else math.nan for row, n in zip(values, read, strict=True)])
+    print(f"\nrules: dev accuracy % at {', '.join(map(str, budgets))} model calls; ranked by the budgets read, then")
+    print("the mean over them")
+    for index in np.lexsort((-np.nan_to_num(means, nan=-1), -read)):
+        cells = "  ".join("    —" if np.isnan(v) else f"{v:5.1f}" for v in values[index])
+        print(f"  {cells}   mean {means[index]:5.1f} of {read[index]}  {list(table)[index]}")
+
+
 def fit(kind: str, out: Path, budgets: list[int], shown: int) -> None:
     """Dev accuracy of every setting that fits each budget, best first, and of the shipped rule's setting."""
     pairs = list(json.loads(out.read_text()).values())
@@ -231,6 +288,7 @@ def fit(kind: str, out: Path, budgets: list[int], shown: int) -> None:
             note = "" if int(label.split("N=")[1].split()[0]) <= noises else f" (N > {noises}: not probed)"
             value = accuracy(verdict) if not note else math.nan
             print(f"  shipped rule: {value:5.1f}  {label}  ({calls} calls){note}")
+    fit_rules(kind, pairs, budgets, noises)
 
 
 def main() -> None:
