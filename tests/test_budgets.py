@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from f2g_core.default_plugins.search_methods import Draft
 from f2g_core.errors import ConfigError
 from f2g_core.pipeline import Pipeline
 from f2g_core.plugins import default_plugins
@@ -135,7 +136,9 @@ def test_explicit_options_win_and_the_rule_works_around_them(
     assert options("free2guide", num_candidates=3).num_candidates == 3
     assert options("free2guide", start=40).num_guided_steps == 9 and options("free2guide", start=40).num_candidates > 5
     assert options("smc", final_particles=1).num_particles > 3  # a funnel buys more particles at the start
-    assert options("draft", num_commits=2).num_candidates == (150 - 2 * 49) // 4
+    steps = Draft.BUDGET_RULE["draft_steps"]
+    assert options("draft", num_commits=2).num_candidates == (150 - 2 * 49) // steps
+    assert options("draft", num_candidates=4).num_commits == min(4, (150 - 4 * steps) // 49)  # the commits fill
 
 
 @pytest.mark.parametrize(

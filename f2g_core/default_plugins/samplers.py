@@ -42,7 +42,7 @@ def largest_fitting(
     ``model_calls`` per video (the cost grows with it); None when even ``lower`` does not fit."""
     best = None
     for value in range(lower, upper + 1):
-        if _cost(cls, {**options, option: value}, num_steps) > model_calls:
+        if options_cost(cls, {**options, option: value}, num_steps) > model_calls:
             break
         best = value
     return best
@@ -92,12 +92,13 @@ def _fit_window(
             shorter = largest_fitting(cls, "num_guided_steps", model_calls, num_steps, wider, lower=0, upper=cap)
             if shorter is not None:
                 wider["num_guided_steps"] = shorter
-                if _cost(cls, wider, num_steps) > _cost(cls, options, num_steps):
+                if options_cost(cls, wider, num_steps) > options_cost(cls, options, num_steps):
                     derived.update(num_candidates=size + 1, num_guided_steps=shorter)
     return derived
 
 
-def _cost(cls: type[Sampler], options: dict[str, Any], num_steps: int) -> int:
+def options_cost(cls: type[Sampler], options: dict[str, Any], num_steps: int) -> int:
+    """Model calls per video of ``cls`` with ``options`` at ``num_steps`` steps."""
     return cls(cls.Options.model_validate(options)).model_calls(num_steps)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from f2g_core.default_plugins.samplers import chain_calls, largest_fitting, too_small
+from f2g_core.default_plugins.samplers import chain_calls, largest_fitting, options_cost, too_small
 from f2g_core.errors import ConfigError
 from f2g_core.hookspecs import Register, hookimpl
 from f2g_core.population import Population, Sampler, Step, Toolbox
@@ -88,6 +88,9 @@ class Prune(Sampler):
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
 
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"keep": 0.25, "checkpoint_fractions": [0.1]}
+    """The pruning a budget starts from (fitted on the dev split); the chains take what it leaves."""
+
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
         return _prune_budget(cls, model_calls, num_steps, given)
@@ -147,8 +150,8 @@ class Draft(Sampler):
     def num_chains(self) -> int:
         return int(self.options.num_candidates)
 
-    BUDGET_RULE: ClassVar[dict[str, Any]] = {"draft_steps": 4, "num_commits": 1}
-    """The draft length and commits a budget starts from; the drafts take what is left."""
+    BUDGET_RULE: ClassVar[dict[str, Any]] = {"draft_steps": 2}
+    """The draft length a budget starts from (fitted on the dev split)."""
 
     @classmethod
     def budget_options(cls, model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
@@ -229,17 +232,20 @@ def _check_drafts(options: Draft.Options, num_steps: int) -> None:
 
 
 def _prune_budget(cls: type[Prune], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-    """The most chains that fit; then the last default checkpoint moves later, one step at a time, while the
-    run still fits (spending the remainder on the chains that survive longest)."""
-    derived: dict[str, Any] = {}
+    """BUDGET_RULE's keep and checkpoints, the most chains that fit; then the last checkpoint moves later, one step
+    at a time, while the run still fits (spending the remainder on the chains that survive longest)."""
+    checkpoints_given = "checkpoints" in given or "checkpoint_fractions" in given
+    derived = {k: v for k, v in cls.BUDGET_RULE.items() if k not in given}
+    if checkpoints_given:  # the checkpoints given replace the rule's
+        derived.pop("checkpoint_fractions", None)
     if "num_candidates" not in given:
-        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, given)
+        size = largest_fitting(cls, "num_candidates", model_calls, num_steps, {**given, **derived})
         if size is None:
             raise too_small(cls.name, model_calls, num_steps)
         derived["num_candidates"] = size
-    if "checkpoints" in given or "checkpoint_fractions" in given:
+    if checkpoints_given:
         return derived
-    fractions = list(cls.Options.model_fields["checkpoint_fractions"].get_default(call_default_factory=True))
+    fractions = list(derived["checkpoint_fractions"])
     while fractions:
         later = [*fractions[:-1], round(min(fractions[-1] + 1 / num_steps, 1 - 0.5 / num_steps), 6)]
         options = cls.Options.model_validate({**given, **derived, "checkpoint_fractions": later})
@@ -250,12 +256,25 @@ def _prune_budget(cls: type[Prune], model_calls: int, num_steps: int, given: dic
 
 
 def _draft_budget(cls: type[Draft], model_calls: int, num_steps: int, given: dict[str, Any]) -> dict[str, Any]:
-    """N = ⌊(budget − m·(T − 1)) / S⌋ drafts (one-call drafts when not even m drafts of S calls fit)."""
+    """m = the most commits that fit beside as many drafts (given drafts: at most those); N = the most drafts
+    that fit beside the m commits (one-call drafts when not even one draft and one commit of S calls fit)."""
     derived = {key: value for key, value in cls.BUDGET_RULE.items() if key not in given}
+    options = {**derived, **given}
+    if "num_commits" not in given:
+        drafts = given.get("num_candidates")
+
+        def fits(commits: int) -> bool:
+            pool = drafts or commits
+            within = options_cost(cls, {**options, "num_commits": commits, "num_candidates": pool}, num_steps)
+            return commits <= pool and within <= model_calls
+
+        commits = 1
+        while fits(commits + 1):
+            commits += 1
+        derived["num_commits"] = options["num_commits"] = commits
     if "num_candidates" in given:
         return derived
-    options = {**derived, **given}
-    lower = int(options.get("num_commits", 1))
+    lower = int(options["num_commits"])
     size = largest_fitting(cls, "num_candidates", model_calls, num_steps, options, lower=lower)
     if size is None and "draft_steps" not in given:
         derived["draft_steps"] = options["draft_steps"] = 1

@@ -213,33 +213,24 @@ def shipped(method: str, budget: int) -> Sampler:
 
 
 def families(kind: str) -> dict[str, Callable[[int], Sampler]]:
-    """Candidate budget rules: each maps a budget to a setting, its free size taken by the method's own rule."""
+    """Candidate budget rules, each the shipped rule's code with other constants (a subclass's ``BUDGET_RULE``):
+    what the fit picks is what ships."""
+    rules: dict[str, Callable[[int], Sampler]] = {}
     if kind == "draft":
-        rules: dict[str, Callable[[int], Sampler]] = {}
-        for steps, commits in itertools.product(DRAFT_STEPS, (1, 2, 3)):
-            given: dict[str, Any] = {"draft_steps": steps, "num_commits": commits}
-            rules[f"S={steps}, m={commits}, N = rest"] = functools.partial(ruled, Draft, given=given)
-        for steps, drafts in itertools.product(DRAFT_STEPS, (4, 6, 8, 12, 16, 24)):
-            rules[f"S={steps}, N ≤ {drafts}, m = rest"] = functools.partial(capped_drafts, steps=steps, drafts=drafts)
+        for steps in DRAFT_STEPS:
+            constants = {"BUDGET_RULE": {"draft_steps": steps}}
+            rules[f"draft S={steps}"] = functools.partial(ruled, type("Rule", (Draft,), constants))
         return rules
-    rules = {"best-of-n": functools.partial(ruled, BestOfN, given={})}
+    rules["best-of-n"] = functools.partial(ruled, BestOfN)
     for keep, fractions in itertools.product((0.25, 0.5), CHECKPOINTS):
-        shape: dict[str, Any] = {"keep": keep, "checkpoint_fractions": fractions}
-        rules[f"prune keep={keep} at={fractions}"] = functools.partial(ruled, Prune, given=shape)
+        constants = {"BUDGET_RULE": {"keep": keep, "checkpoint_fractions": fractions}}
+        rules[f"prune keep={keep} at={fractions}"] = functools.partial(ruled, type("Rule", (Prune,), constants))
     return rules
 
 
-def ruled(cls: type[Sampler], budget: int, *, given: dict[str, Any]) -> Sampler:
-    """``cls`` with ``given`` and what its budget rule derives from ``budget`` at T = 25."""
-    options = {**given, **(cls.budget_options(budget, T, given) or {})}
-    return cls(cls.Options.model_validate(options))
-
-
-def capped_drafts(budget: int, *, steps: int, drafts: int) -> Sampler:
-    """Draft with min(``drafts``, what fits with one commit) drafts of ``steps`` calls and the most commits that fit."""
-    n = min(drafts, (budget - (T - 1)) // steps)
-    m = min(n, max(1, (budget - n * steps) // (T - 1)))
-    return Draft(Draft.Options(num_candidates=n, num_commits=m, draft_steps=steps))
+def ruled(cls: type[Sampler], budget: int) -> Sampler:
+    """``cls`` with the options its budget rule derives from ``budget`` at T = 25."""
+    return cls(cls.Options.model_validate(cls.budget_options(budget, T, {}) or {}))
 
 
 def fit_rules(kind: str, pairs: list[dict[str, Any]], budgets: list[int], noises: int) -> None:
