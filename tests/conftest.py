@@ -97,7 +97,8 @@ def f2g_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., "s
     added: list[str] = []
 
     def run(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Any:
-        with monkeypatch.context() as patch:
+        with monkeypatch.context() as patch, warnings.catch_warnings():
+            warnings.simplefilter("default")  # a new process's filters, printed to its stderr (not pytest's record)
             for key, value in {"HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}.items():
                 if key == "PYTHONPATH":
                     for path in reversed((value or "").split(os.pathsep)):
@@ -109,7 +110,7 @@ def f2g_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., "s
                 else:
                     patch.setenv(key, value)
             patch.setattr(sys, "stdin", io.StringIO(input or ""))
-            patch.setattr(warnings, "showwarning", warnings.showwarning)
+            patch.setattr(warnings, "showwarning", _print_warning)
             patch.setitem(f2g_core.cli._state, "debug", os.environ.get("F2G_DEBUG", "") not in ("", "0"))
             patch.setattr(f2g_core.cli, "console", Console(soft_wrap=True))  # as created at import: COLUMNS
             patch.setattr(f2g_core.cli, "errors", Console(stderr=True))
@@ -131,6 +132,10 @@ def f2g_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., "s
 
     yield run
     _forget_modules_under(added)
+
+
+def _print_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _forget_modules_under(paths: list[str]) -> None:
