@@ -72,7 +72,8 @@ def test_each_core_test_runs_once_with_plugins_only_where_plugins_can_change_it(
 
 def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) -> None:
     """scripts/test.sh runs setup.sh on every run: with nothing changed it must not rebuild every editable package
-    (minutes of pip), but must when a package it was given is gone. A stand-in venv python and uv (already there, so pip does not install it) log each call."""
+    (minutes of pip), but must when a package it was given is gone. A stand-in venv python and uv (already there,
+    so pip does not install it) log each call."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     log, missing = tmp_path / "calls.log", tmp_path / "missing"
