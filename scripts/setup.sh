@@ -8,12 +8,31 @@
 #   bash scripts/setup.sh --eval  f2g-core and f2g-eval with their test extras: eval's tests without other plugins
 # torch is installed first and pinned by constraints.txt for every later install, so no dependency can replace the
 # CPU wheel with a multi-gigabyte CUDA build (see docs/install.md).
+# The packages are installed by uv (pip installs uv itself into the venv, pinned by constraints.txt): pip took 4.4
+# minutes for the dev install and over a minute for each venv of scripts/test.sh, mostly unpacking torch and
+# building the editable packages again; uv links torch from its cache and resolves in seconds. uv does not read
+# pip's configuration, so the indexes and wheel folders pip is set up with here (`pip config list`: the local CPU
+# torch wheel among them) are handed to it, and it weighs every index as pip does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 venv=${F2G_VENV:-.venv}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt)
+install() {
+  local options=(--index-strategy unsafe-best-match) setting value url
+  while IFS= read -r setting; do  # key='value' lines: global.find-links='/opt/wheels'
+    value=${setting#*=\'}
+    value=${value%\'}
+    case ${setting%%=*} in
+      *.index-url) options+=(--index-url "$value") ;;
+      *.extra-index-url) for url in $value; do options+=(--extra-index-url "$url"); done ;;
+      *.find-links) for url in $value; do options+=(--find-links "$url"); done ;;
+      *.constraint) for url in $value; do options+=(-c "$url"); done ;;
+    esac
+  done < <("$venv/bin/python" -m pip config list 2>/dev/null)
+  [ -x "$venv/bin/uv" ] || "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+  "$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" "${options[@]}" -c constraints.txt "$@"
+}
 case "${1:-}" in
   --dev)
     packages=(-e ".[dev]")
@@ -56,8 +75,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$made_from" ] && "$venv/bin/python" -c "$h
   installed=1
 else
   rm -f "$stamp"
-  "${pip[@]}" "torch==2.13.0"
-  "${pip[@]}" "${packages[@]}"
+  install "torch==2.13.0"
+  install "${packages[@]}"
 fi
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # headless Chromium for the `f2g eval` report test (f2g_plugins/eval/tests/test_report_browser.py); skipped where missing

@@ -22,6 +22,10 @@
 # --max-worker-restart=0 ends the run when a worker dies, instead of waiting for its tests forever.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every Python process of the run may cache the modules it compiles (__pycache__, ignored by git): where the
+# environment sets PYTHONDONTWRITEBYTECODE (the developers' machines here do), each pytest worker and each test's
+# `f2g` subprocess compiled the project's sources and the rewritten test modules anew.
+unset PYTHONDONTWRITEBYTECODE
 venvs=${F2G_TEST_VENVS:-.test-venvs}
 parallel=(-n "${F2G_TEST_WORKERS:-2}" --dist loadgroup --max-worker-restart=0)
 mkdir -p "$venvs"

@@ -2,9 +2,8 @@
 
 import json
 import math
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ from f2g_core.plugins import default_plugins
 from f2g_core.registry import Registry
 from f2g_core.testing import install_fake_distribution
 
-F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+F2G = Callable[..., subprocess.CompletedProcess[str]]
+"""``f2g_in_process`` (tests/conftest.py): the command run in this process."""
 SEARCH_METHODS = [name for name in default_plugins().registry.names("sampler") if name != "none"]
 """Every registered method that searches (``none`` has nothing to spend a budget on: it costs T)."""
 
@@ -46,7 +46,7 @@ def cli_config(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     }
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(data))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "budgettest", "HF_HUB_OFFLINE": "1"}
+    env = {"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "budgettest", "HF_HUB_OFFLINE": "1"}
     return path, env
 
 
@@ -57,13 +57,11 @@ def cli_config(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     "method", [m if m == "free2guide" else pytest.param(m, marks=pytest.mark.heavy) for m in SEARCH_METHODS]
 )
 def test_f2g_generate_budget_150_spends_140_to_150_model_calls(
-    cli_config: tuple[Path, dict[str, str]], tmp_path: Path, method: str
+    cli_config: tuple[Path, dict[str, str]], tmp_path: Path, method: str, f2g_in_process: F2G
 ) -> None:
     config, env = cli_config
     args = ["generate", "a yellow triangle above a green circle", "-c", str(config), "--method", method]
-    done = subprocess.run(
-        [*F2G, *args, "--budget", "150"], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
+    done = f2g_in_process(*args, "--budget", "150", env=env)
     assert done.returncode == 0, done.stderr
     (run,) = (tmp_path / "runs").iterdir()
     trace = json.loads((run / "trace.json").read_text())
@@ -75,15 +73,15 @@ def test_f2g_generate_budget_150_spends_140_to_150_model_calls(
 
 
 def test_the_cli_budget_replaces_options_from_files_but_flags_still_win(
-    cli_config: tuple[Path, dict[str, str]],
+    cli_config: tuple[Path, dict[str, str]], f2g_in_process: F2G
 ) -> None:
     config, env = cli_config
     args = ["generate", "p", "-c", str(config), "--method", "best-of-n", "--budget", "150", "-n", "2", "--no-save"]
-    done = subprocess.run([*F2G, *args], capture_output=True, text=True, env=env, timeout=300, check=False)
+    done = f2g_in_process(*args, env=env)
     assert done.returncode == 0, done.stderr
     assert "100 model calls" in done.stdout  # -n 2 wins over the budget's N = 3
     over = [*args[:-3], "-n", "4", "--no-save"]
-    done = subprocess.run([*F2G, *over], capture_output=True, text=True, env=env, timeout=300, check=False)
+    done = f2g_in_process(*over, env=env)
     assert done.returncode == 2
     assert "guidance.budget.model_calls=150: best-of-n with num_candidates=4 costs 200 model calls" in done.stderr
 

@@ -72,7 +72,8 @@ def test_each_core_test_runs_once_with_plugins_only_where_plugins_can_change_it(
 
 def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) -> None:
     """scripts/test.sh runs setup.sh on every run: with nothing changed it must not rebuild every editable package
-    (minutes of pip), but must when a package it was given is gone. A stand-in venv python logs each pip call."""
+    (minutes of pip), but must when a package it was given is gone. A stand-in venv python and uv (already there,
+    so pip does not install it) log each call."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     log, missing = tmp_path / "calls.log", tmp_path / "missing"
@@ -82,6 +83,8 @@ def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) 
         f'case "$1 $2" in "-m pip") exit 0;; "-c "*) [ ! -e {missing} ];; esac\n'  # -c: is every package installed?
     )
     fake.chmod(0o755)
+    (venv / "bin" / "uv").write_text(f'#!/bin/sh\necho "uv $*" >>{log}\n')
+    (venv / "bin" / "uv").chmod(0o755)
 
     def installs() -> int:
         log.write_text("")
@@ -93,6 +96,7 @@ def test_setup_runs_pip_again_only_when_the_venv_is_out_of_date(tmp_path: Path) 
         return log.read_text().count("pip install")
 
     assert installs() == 2  # torch, then the packages
+    assert log.read_text().count("uv pip install") == 2 and "torch==2.13.0" in log.read_text()
     assert installs() == 0  # the same files, every package there: nothing to do
     missing.touch()
     assert installs() == 2  # a package is gone: install again

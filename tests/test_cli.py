@@ -1,10 +1,13 @@
-"""The `f2g` command, run as a real subprocess (entry points, exit codes, messages)."""
+"""The `f2g` command: entry points, exit codes, messages. Most tests run it in this process (``f2g_in_process``,
+tests/conftest.py); the first starts the real command, so that a real process's plugin loading is checked too."""
 
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,9 +17,14 @@ from f2g_core.testing import install_fake_distribution
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
 
 
-def f2g(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
-    return subprocess.run([*F2G, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+def f2g_subprocess(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **env}
+    return subprocess.run([*F2G, *args], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+@pytest.fixture
+def f2g(f2g_in_process: Callable[..., subprocess.CompletedProcess[str]]) -> Callable[..., Any]:
+    return f2g_in_process
 
 
 @pytest.fixture
@@ -27,21 +35,21 @@ def broken_plugin_path(tmp_path: Path) -> Path:
 
 
 def test_plugins_lists_a_broken_plugin_without_crashing(broken_plugin_path: Path) -> None:
-    done = f2g("plugins", env={"PYTHONPATH": str(broken_plugin_path), "F2G_LOAD_PLUGINS": "broken"})
+    done = f2g_subprocess("plugins", env={"PYTHONPATH": str(broken_plugin_path), "F2G_LOAD_PLUGINS": "broken"})
     assert done.returncode == 0, done.stderr
     assert "broken" in done.stdout and "f2g-plugin-broken" in done.stdout and "9.9" in done.stdout
     assert "failed" in done.stdout and "ModuleNotFoundError" in done.stdout
     assert "warning:" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_strict_mode_turns_a_broken_plugin_into_an_error(broken_plugin_path: Path) -> None:
+def test_strict_mode_turns_a_broken_plugin_into_an_error(broken_plugin_path: Path, f2g: Callable[..., Any]) -> None:
     env = {"PYTHONPATH": str(broken_plugin_path), "F2G_LOAD_PLUGINS": "broken", "F2G_STRICT_PLUGINS": "1"}
     done = f2g("plugins", env=env)
     assert done.returncode == 1 and "error:" in done.stderr and "broken" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_list_shows_components_and_options() -> None:
+def test_list_shows_components_and_options(f2g: Callable[..., Any]) -> None:
     done = f2g("list", "combiners", "--options")
     assert done.returncode == 0, done.stderr
     for name in ("weighted-sum", "normalized-sum", "consensus", "min_std"):
@@ -66,7 +74,7 @@ def _config(tmp_path: Path, **extra: object) -> Path:
     return path
 
 
-def test_run_writes_a_run_directory(tmp_path: Path) -> None:
+def test_run_writes_a_run_directory(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     config = _config(tmp_path)
     done = f2g("run", str(config), "--seed", "3", env={"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"})
     assert done.returncode == 0, done.stderr
@@ -76,7 +84,7 @@ def test_run_writes_a_run_directory(tmp_path: Path) -> None:
     assert "14 model calls" in done.stdout  # 10 + 2 guided steps × (3 − 1)
 
 
-def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
+def test_generate_with_overrides_and_check(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     config = _config(tmp_path)
     env = {"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"}
     done = f2g(
@@ -108,7 +116,9 @@ def test_generate_with_overrides_and_check(tmp_path: Path) -> None:
         ({"rewards": [{"type": "clip"}]}, "unknown reward 'clip'"),
     ],
 )
-def test_bad_configs_exit_2_with_one_line(tmp_path: Path, extra: dict[str, object], expected: str) -> None:
+def test_bad_configs_exit_2_with_one_line(
+    tmp_path: Path, extra: dict[str, object], expected: str, f2g: Callable[..., Any]
+) -> None:
     config = _config(tmp_path, **extra)
     done = f2g("run", str(config), env={"PYTHONPATH": str(tmp_path), "F2G_LOAD_PLUGINS": "clitest"})
     assert done.returncode == 2
@@ -116,12 +126,12 @@ def test_bad_configs_exit_2_with_one_line(tmp_path: Path, extra: dict[str, objec
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+def test_debug_shows_the_traceback(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     done = f2g("--debug", "run", str(tmp_path / "missing.yaml"))
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 
-def test_generate_without_any_backbone_explains_what_to_install(tmp_path: Path) -> None:
+def test_generate_without_any_backbone_explains_what_to_install(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     done = f2g("generate", "x", env={"F2G_LOAD_PLUGINS": ""})
     assert done.returncode == 2 and "backbone: none configured" in done.stderr
 
@@ -131,12 +141,10 @@ def test_python_api_is_importable_in_one_line() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "generate"
 
 
-def test_keys_are_stored_listed_and_deleted_without_being_printed(tmp_path: Path) -> None:
+def test_keys_are_stored_listed_and_deleted_without_being_printed(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     env = {"F2G_KEYS_FILE": str(tmp_path / "keys.json"), "F2G_LOAD_PLUGINS": ""}
     secret = "sk-cli-test-0123456789SECRET"
-    stored = subprocess.run(
-        [*F2G, "keys", "set", "openai"], input=secret + "\n", capture_output=True, text=True, env={**os.environ, **env}
-    )
+    stored = f2g("keys", "set", "openai", input=secret + "\n", env=env)
     assert stored.returncode == 0 and secret not in stored.stdout + stored.stderr
     assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
     listed = f2g("keys", "list", env=env)

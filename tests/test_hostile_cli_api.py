@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,25 @@ def _site(tmp_path: Path, describe: str = "return 'a verdict'") -> Path:
     return tmp_path
 
 
-def f2g(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
-        "F2G_LOAD_PLUGINS": "hostile,exits",
-        "COLUMNS": "250",
-        **env,
-    }
-    if "F2G_DEBUG" not in env:
-        full.pop("F2G_DEBUG", None)
-    return subprocess.run([*F2G, *args], capture_output=True, text=True, env=full, timeout=120)
+def _env(site: Path, **env: str) -> dict[str, str | None]:
+    return {"PYTHONPATH": str(site), "F2G_LOAD_PLUGINS": "hostile,exits", "COLUMNS": "250", "F2G_DEBUG": None, **env}
+
+
+@pytest.fixture
+def f2g(f2g_in_process: Callable[..., subprocess.CompletedProcess[str]]) -> Callable[..., Any]:
+    """``f2g(site, *args, **env)``: the command in this process, with the site's test plugins."""
+    return lambda site, *args, **env: f2g_in_process(*args, env=_env(site, **env))
+
+
+def f2g_subprocess(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command, for what only a process shows (a reward's ``sys.exit`` never ends it)."""
+    full = {**os.environ, **_env(site), "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    env = {key: value for key, value in full.items() if value is not None}
+    return subprocess.run([*F2G, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 @pytest.mark.parametrize("raising", ["raise RuntimeError('verdict broke')", "raise SystemExit(3)"])
-def test_a_failing_describe_result_never_loses_the_video(tmp_path: Path, raising: str) -> None:
+def test_a_failing_describe_result_never_loses_the_video(tmp_path: Path, raising: str, f2g: Callable[..., Any]) -> None:
     site = _site(tmp_path, raising)
     done = f2g(site, "run", str(site / "run.yaml"))
     assert done.returncode == 0, done.stderr
@@ -90,14 +95,16 @@ def test_a_failing_describe_result_never_loses_the_video(tmp_path: Path, raising
     assert "wrote" in done.stdout
 
 
-def test_verdicts_still_print_after_the_run_is_saved(tmp_path: Path) -> None:
+def test_verdicts_still_print_after_the_run_is_saved(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     done = f2g(_site(tmp_path), "run", str(tmp_path / "run.yaml"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.index("wrote") < done.stdout.index("a verdict")
 
 
 @pytest.mark.parametrize("debug", [["--debug"], []])
-def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path, debug: list[str]) -> None:
+def test_debug_adds_the_traceback_and_keeps_the_exit_code(
+    tmp_path: Path, debug: list[str], f2g: Callable[..., Any]
+) -> None:
     site = _site(tmp_path)
     env = {} if debug else {"F2G_DEBUG": "1"}
     missing = f2g(site, *debug, "run", str(site / "missing.yaml"), **env)
@@ -120,7 +127,9 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path, debug:
         (["--set", "output.formats=[]"], "output.formats"),
     ],
 )
-def test_bad_generate_flags_are_one_line_with_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
+def test_bad_generate_flags_are_one_line_with_exit_2(
+    tmp_path: Path, flags: list[str], message: str, f2g: Callable[..., Any]
+) -> None:
     site = _site(tmp_path)
     done = f2g(site, "generate", "x", "-c", str(site / "run.yaml"), *flags)
     assert done.returncode == 2, done.stderr
@@ -128,13 +137,13 @@ def test_bad_generate_flags_are_one_line_with_exit_2(tmp_path: Path, flags: list
     assert not (site / "runs").exists() or not list((site / "runs").iterdir())
 
 
-def test_prompts_that_is_a_directory_says_so(tmp_path: Path) -> None:
+def test_prompts_that_is_a_directory_says_so(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     site = _site(tmp_path)
     done = f2g(site, "generate", "--prompts", str(tmp_path), "-c", str(site / "run.yaml"))
     assert done.returncode == 2 and "is a directory" in done.stderr, done.stderr
 
 
-def test_prompts_and_seeds_make_one_video_each_saved_in_batches(tmp_path: Path) -> None:
+def test_prompts_and_seeds_make_one_video_each_saved_in_batches(tmp_path: Path, f2g: Callable[..., Any]) -> None:
     site = _site(tmp_path)
     prompts = site / "prompts.txt"
     prompts.write_text("the upper-right mode\nthe lower-left mode\n")
@@ -217,6 +226,6 @@ def test_generate_many_takes_a_single_string_as_one_prompt(f2g_registry: Registr
 
 def test_a_reward_calling_sys_exit_from_the_command_line_exits_3_not_4(tmp_path: Path) -> None:
     site = _site(tmp_path)
-    done = f2g(site, "run", str(site / "run.yaml"), "--set", "rewards=[{type: exits}]")
+    done = f2g_subprocess(site, "run", str(site / "run.yaml"), "--set", "rewards=[{type: exits}]")
     assert done.returncode == 3, done.stderr
     assert "reward 'exits' failed: SystemExit: 4" in done.stderr and len(list((site / "runs").iterdir())) == 1

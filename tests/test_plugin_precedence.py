@@ -4,10 +4,9 @@ problem is reported, hints are truthful, and provenance reaches `f2g plugins`, `
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,8 @@ from f2g_core.errors import ConfigError, PluginError
 from f2g_core.plugins import load_plugins
 from f2g_core.testing import install_fake_distribution
 
-F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+F2G = Callable[..., subprocess.CompletedProcess[str]]
+"""``f2g_in_process`` (tests/conftest.py): the command run in this process."""
 
 MODULE = textwrap.dedent(
     """
@@ -212,25 +212,25 @@ def test_unknown_ids_say_installed_but_skipped_and_why_instead_of_pip_install(
     )
 
 
-def _env(site: Path, plugins: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site), "F2G_LOAD_PLUGINS": plugins, "COLUMNS": "250"}
+def _env(site: Path, plugins: str | None) -> dict[str, str | None]:
+    return {"PYTHONPATH": str(site), "F2G_LOAD_PLUGINS": plugins, "COLUMNS": "250"}
 
 
-def test_f2g_plugins_and_list_say_which_distribution_provided_each_component(site: Path) -> None:
+def test_f2g_plugins_and_list_say_which_distribution_provided_each_component(site: Path, f2g_in_process: F2G) -> None:
     install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0})
     install(site, "evil-clip", "aaclip", {"fake-clip": 0.0, "evil-only": 0.0})
     env = {**_env(site, "zzclip,aaclip"), "F2G_PREFER": "fake-clip=f2g-plugin-fakeclip"}
-    shown = subprocess.run([*F2G, "plugins"], capture_output=True, text=True, env=env)
+    shown = f2g_in_process("plugins", env=env)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if "aaclip" in line)
     assert "evil-clip" in row and "reward:evil-only" in row and "skipped" in row
-    listed = subprocess.run([*F2G, "list", "rewards", "--json"], capture_output=True, text=True, env=env)
+    listed = f2g_in_process("list", "rewards", "--json", env=env)
     by_name = {entry["name"]: entry for entry in json.loads(listed.stdout)}
     assert by_name["fake-clip"]["distribution"] == "f2g-plugin-fakeclip"
     assert by_name["evil-only"]["distribution"] == "evil-clip"
 
 
-def test_trace_json_records_where_each_component_came_from(site: Path) -> None:
+def test_trace_json_records_where_each_component_came_from(site: Path, f2g_in_process: F2G) -> None:
     install(site, "f2g-plugin-fakeclip", "zzclip", {"fake-clip": 1.0})
     (site / "fake_gmm.py").write_text("from f2g_core.gaussian_mixture import register_backbones  # noqa: F401\n")
     install_fake_distribution(site, "gmm-test", "0.2", "gmm = fake_gmm")
@@ -246,11 +246,8 @@ def test_trace_json_records_where_each_component_came_from(site: Path) -> None:
         "--set",
         "output.formats=[gif]",
     ]
-    done = subprocess.run(
-        [*F2G, "generate", "x", "--backbone", "gaussian-mixture", "-r", "fake-clip", *flags],
-        capture_output=True,
-        text=True,
-        env=_env(site, "zzclip,gmm"),
+    done = f2g_in_process(
+        "generate", "x", "--backbone", "gaussian-mixture", "-r", "fake-clip", *flags, env=_env(site, "zzclip,gmm")
     )
     assert done.returncode == 0, done.stderr
     trace = json.loads(next((site / "runs").iterdir()).joinpath("trace.json").read_text())
@@ -265,16 +262,18 @@ def test_trace_json_records_where_each_component_came_from(site: Path) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("f2g_plugin_shapes") is None, reason="needs f2g-plugin-shapes")
-def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge(site: Path) -> None:
+def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge(
+    site: Path, f2g_in_process: F2G
+) -> None:
     install(site, "f2g-plugin-aaa-impostor", "aaa", {"shapes-judge": 0.0})
-    env = {k: v for k, v in _env(site, "").items() if k not in ("F2G_LOAD_PLUGINS", "F2G_PREFER")}
-    command = [*F2G, "generate", "a red circle moving left", "--no-save", "--steps", "6", "--guided-steps", "2"]
-    clash = subprocess.run([*command, "-n", "2"], capture_output=True, text=True, env=env)
+    env = {**_env(site, None), "F2G_PREFER": None}
+    command = ["generate", "a red circle moving left", "--no-save", "--steps", "6", "--guided-steps", "2"]
+    clash = f2g_in_process(*command, "-n", "2", env=env)
     assert clash.returncode == 2, clash.stderr
     assert "f2g-plugin-aaa-impostor" in clash.stderr and "f2g-plugin-shapes" in clash.stderr
     assert "F2G_PREFER=shapes-judge=" in clash.stderr and "Traceback" not in clash.stderr
     env["F2G_PREFER"] = "shapes-judge=f2g-plugin-shapes"
-    chosen = subprocess.run([*command, "-n", "2"], capture_output=True, text=True, env=env)
+    chosen = f2g_in_process(*command, "-n", "2", env=env)
     assert chosen.returncode == 0, chosen.stderr
     assert "free2guide" in chosen.stdout and "shapes-judge" not in chosen.stderr
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from f2g_core.errors import ConfigError
 from f2g_core.scaffold import KINDS, PROJECT_PLUGINS, core_requirement, new_plugin
 
 F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+F2G_CALL = Callable[..., subprocess.CompletedProcess[str]]
+"""``f2g_in_process`` (tests/conftest.py): the refusals' messages and exit codes, checked in this process."""
 
 
 def _run(command: list[str], site: Path, cwd: Path, strict: bool = True) -> subprocess.CompletedProcess[str]:
@@ -106,7 +109,7 @@ def test_scaffold_installs_registers_tests_and_runs(kind: str, scaffolds: Scaffo
     assert list((tmp_path / "runs").glob("*/trace.json"))
 
 
-def test_refuses_an_existing_directory_and_invalid_names(tmp_path: Path) -> None:
+def test_refuses_an_existing_directory_and_invalid_names(tmp_path: Path, f2g_in_process: F2G_CALL) -> None:
     (tmp_path / "taken").mkdir()
     runner = CliRunner()
     cases = {
@@ -118,11 +121,9 @@ def test_refuses_an_existing_directory_and_invalid_names(tmp_path: Path) -> None
     for name, message in cases.items():
         with pytest.raises(ConfigError, match=message):
             new_plugin(name, "reward", tmp_path)
-        done = subprocess.run([*F2G, "plugin", "new", name, "--dir", str(tmp_path)], capture_output=True, text=True)
+        done = f2g_in_process("plugin", "new", name, "--dir", str(tmp_path))
         assert done.returncode == 2 and message in done.stderr, done.stderr
-    wrong_kind = subprocess.run(
-        [*F2G, "plugin", "new", "fine", "--kind", "nope", "--dir", str(tmp_path)], capture_output=True, text=True
-    )
+    wrong_kind = f2g_in_process("plugin", "new", "fine", "--kind", "nope", "--dir", str(tmp_path))
     assert wrong_kind.returncode == 2 and "--kind 'nope': choose one of" in wrong_kind.stderr, wrong_kind.stderr
     assert runner.invoke(app, ["plugin", "new", "--bogus"]).exit_code == 2  # typer's own usage error
     assert not (tmp_path / "fine").exists()
@@ -150,34 +151,33 @@ def test_project_plugins_lists_every_package_of_this_repository() -> None:
         ("a" + "b" * 299, "at most 64 characters, not 300"),
     ],
 )
-def test_refuses_a_name_that_is_taken_or_too_long(tmp_path: Path, name: str, message: str) -> None:
-    done = subprocess.run([*F2G, "plugin", "new", name, "--dir", str(tmp_path)], capture_output=True, text=True)
+def test_refuses_a_name_that_is_taken_or_too_long(
+    tmp_path: Path, name: str, message: str, f2g_in_process: F2G_CALL
+) -> None:
+    done = f2g_in_process("plugin", "new", name, "--dir", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "unexpected" not in done.stderr
     assert not list(tmp_path.iterdir())
 
 
-def test_refuses_an_installed_plugins_entry_point_name(tmp_path: Path) -> None:
+def test_refuses_an_installed_plugins_entry_point_name(tmp_path: Path, f2g_in_process: F2G_CALL) -> None:
     from f2g_core.testing import install_fake_distribution
 
     site = tmp_path / "site"
     install_fake_distribution(site, "someone-elses-sharpness", "1.0", "sharpie = somewhere.plugin")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])])}
-    done = subprocess.run(
-        [*F2G, "plugin", "new", "sharpie", "--dir", str(tmp_path)], capture_output=True, text=True, env=env
-    )
+    done = f2g_in_process("plugin", "new", "sharpie", "--dir", str(tmp_path), env={"PYTHONPATH": str(site)})
     assert done.returncode == 2 and "'someone-elses-sharpness' already uses it" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("directory", ["file", "file/below", "long", "unwritable"])
-def test_a_hostile_dir_is_one_clear_error(tmp_path: Path, directory: str) -> None:
+def test_a_hostile_dir_is_one_clear_error(tmp_path: Path, directory: str, f2g_in_process: F2G_CALL) -> None:
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "unwritable").mkdir(mode=0o500)
     paths = {"long": tmp_path / ("d" * 300)}
     where = paths.get(directory, tmp_path / directory)
     if directory == "unwritable" and os.access(where, os.W_OK):
         pytest.skip("running as a user who can write anywhere (root)")
-    done = subprocess.run([*F2G, "plugin", "new", "fine", "--dir", str(where)], capture_output=True, text=True)
+    done = f2g_in_process("plugin", "new", "fine", "--dir", str(where))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: --dir ") and "unexpected" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -4,11 +4,9 @@ import http.server
 import importlib.util
 import json
 import math
-import os
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,8 @@ from f2g_core.pipeline import Pipeline, generate
 from f2g_core.registry import Registry
 from f2g_core.testing import install_fake_distribution
 
-F2G = [sys.executable, "-c", "from f2g_core.cli import main; main()"]
+F2G = Callable[..., subprocess.CompletedProcess[str]]
+"""``f2g_in_process`` (tests/conftest.py): the command run in this process."""
 HAS_OPENAI = importlib.util.find_spec("f2g_plugin_openai") is not None
 
 
@@ -114,7 +113,9 @@ def site(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(site: Path, rewards: list[dict[str, Any]], *args: str, plugins: str = "truthful", **guidance: Any) -> Any:
+def _run(
+    f2g: F2G, site: Path, rewards: list[dict[str, Any]], *args: str, plugins: str = "truthful", **guidance: Any
+) -> Any:
     data = {
         "prompt": "the upper-right mode",
         "backbone": {"type": "gaussian-mixture", "options": {"frame_size": 8}},
@@ -125,10 +126,9 @@ def _run(site: Path, rewards: list[dict[str, Any]], *args: str, plugins: str = "
     }
     config = site / "run.yaml"
     config.write_text(yaml.safe_dump(data))
-    env = {**os.environ, "PYTHONPATH": str(site), "F2G_LOAD_PLUGINS": plugins, "COLUMNS": "250"}
-    env.pop("OPENAI_BASE_URL", None)
+    env = {"PYTHONPATH": str(site), "F2G_LOAD_PLUGINS": plugins, "COLUMNS": "250", "OPENAI_BASE_URL": None}
     env.update(OPENAI_API_KEY="sk-test", F2G_LVLM_CACHE_DIR=str(site / "cache"), F2G_KEYS_FILE=str(site / "k.json"))
-    return subprocess.run([*F2G, "run", str(config), *args], capture_output=True, text=True, env=env, timeout=300)
+    return f2g("run", str(config), *args, env=env)
 
 
 def _trace(site: Path) -> dict[str, Any]:
@@ -136,8 +136,10 @@ def _trace(site: Path) -> dict[str, Any]:
     return dict(json.loads((run / "trace.json").read_text()))
 
 
-def test_a_run_whose_reward_always_fails_exits_3_says_unguided_and_keeps_the_video(site: Path) -> None:
-    done = _run(site, [{"type": "always-failing"}])
+def test_a_run_whose_reward_always_fails_exits_3_says_unguided_and_keeps_the_video(
+    site: Path, f2g_in_process: F2G
+) -> None:
+    done = _run(f2g_in_process, site, [{"type": "always-failing"}])
     assert done.returncode == 3, done.stderr
     assert "unguided (0 of 2 guided steps scored)" in done.stdout
     assert "guidance never happened" in done.stderr and "--allow-unguided" in done.stderr
@@ -145,8 +147,8 @@ def test_a_run_whose_reward_always_fails_exits_3_says_unguided_and_keeps_the_vid
     assert trace["totals"]["guided_steps"] == 0 and trace["totals"]["planned_guided_steps"] == 2
 
 
-def test_allow_unguided_accepts_the_fallback(site: Path) -> None:
-    done = _run(site, [{"type": "always-failing"}], "--allow-unguided")
+def test_allow_unguided_accepts_the_fallback(site: Path, f2g_in_process: F2G) -> None:
+    done = _run(f2g_in_process, site, [{"type": "always-failing"}], "--allow-unguided")
     assert done.returncode == 0, done.stderr
     assert "unguided (0 of 2 guided steps scored)" in done.stdout
 
@@ -161,16 +163,18 @@ def test_allow_unguided_accepts_the_fallback(site: Path) -> None:
     ],
 )
 def test_check_rejects_what_the_run_would_reject(
-    site: Path, rewards: list[dict[str, Any]], guidance: dict[str, Any], expected: str
+    site: Path, rewards: list[dict[str, Any]], guidance: dict[str, Any], expected: str, f2g_in_process: F2G
 ) -> None:
-    done = _run(site, rewards, "--check", **guidance)
+    done = _run(f2g_in_process, site, rewards, "--check", **guidance)
     assert done.returncode == 2 and expected in done.stderr and "ok" not in done.stdout, done.stderr
 
 
 @pytest.mark.skipif(not HAS_OPENAI, reason="needs f2g-plugin-openai")
 @pytest.mark.parametrize("url", ["localhost:8000/v1", "ftp://example.com", "http://", "http://host:99999/v1"])
-def test_check_rejects_a_malformed_base_url(site: Path, url: str) -> None:
-    done = _run(site, [{"type": "openai", "options": {"base_url": url}}], "--check", plugins="truthful,openai")
+def test_check_rejects_a_malformed_base_url(site: Path, url: str, f2g_in_process: F2G) -> None:
+    done = _run(
+        f2g_in_process, site, [{"type": "openai", "options": {"base_url": url}}], "--check", plugins="truthful,openai"
+    )
     assert done.returncode == 2 and "rewards[0].options.base_url" in done.stderr and "http(s) URL" in done.stderr
 
 
@@ -196,8 +200,10 @@ def failing_server() -> Iterator[str]:
 
 
 @pytest.mark.skipif(not HAS_OPENAI, reason="needs f2g-plugin-openai")
-def test_a_guided_run_against_a_server_failing_every_call_exits_non_zero(site: Path, failing_server: str) -> None:
+def test_a_guided_run_against_a_server_failing_every_call_exits_non_zero(
+    site: Path, failing_server: str, f2g_in_process: F2G
+) -> None:
     options = {"base_url": failing_server, "max_retries": 0, "cache": False, "timeout": 10}
-    done = _run(site, [{"type": "openai", "options": options}], plugins="truthful,openai")
+    done = _run(f2g_in_process, site, [{"type": "openai", "options": options}], plugins="truthful,openai")
     assert done.returncode == 3, done.stderr
     assert _trace(site)["totals"]["guided_steps"] == 0 and "unguided" in done.stdout
