@@ -388,14 +388,18 @@ def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None
     if method is not None and method != guidance.get("method", "free2guide"):
         sources.replace("command-line flags", "guidance", {**guidance, "method": method, "options": {}})
     options: dict[str, Any] = {}
+    entry = default_plugins().registry.get("sampler", method or guidance.get("method", "free2guide"), "--method")
     if size is not None:
-        name = method or guidance.get("method", "free2guide")
-        entry = default_plugins().registry.get("sampler", name, "--method")
         key = getattr(entry.cls, "size_option", None)
         if key is None:
             raise ConfigError(f"-n: guidance method {entry.name!r} has no size option")
         options[key] = size
     if guided_steps is not None:
+        if "num_guided_steps" not in entry.cls.Options.model_fields:
+            raise ConfigError(
+                f"--guided-steps: guidance method {entry.name!r} has no guided window; pick a method that has "
+                "one (e.g. --method free2guide or --method beam)"
+            )
         options["num_guided_steps"] = guided_steps
     if options:
         sources.merge("command-line flags", {"guidance": {"options": options}})

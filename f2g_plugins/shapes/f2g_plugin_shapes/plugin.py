@@ -14,11 +14,12 @@ from f2g_core.hookspecs import Register, hookimpl
 from f2g_plugin_shapes.backbone import ShapesBackbone
 from f2g_plugin_shapes.rewards import ShapesJudgeReward, ShapesOracleReward
 
-DEFAULT_GUIDANCE: dict[str, Any] = {
-    "method": "free2guide",
-    "options": {"num_candidates": 5, "start": 0, "num_guided_steps": 6, "selection": "argmax"},
-}
-"""The guidance settings ``f2g generate PROMPT`` uses (the paper row of the shapes benchmark: benchmarks/shapes)."""
+DEFAULT_GUIDANCE: dict[str, Any] = {"method": "prune", "budget": {"model_calls": 150}}
+"""The guidance ``f2g generate PROMPT`` uses: the method that won at this budget on the scaling study's dev split
+(docs/samplers.md#scaling-study); its options follow from the budget by its rule. ``--method free2guide`` runs the
+paper's method on the same budget."""
+DEFAULT_STEPS = 25
+"""Sampling steps of the default run: the scaling study's T (every method and budget there ran at 25 steps)."""
 
 
 @hookimpl
@@ -51,7 +52,7 @@ def default_run_config() -> Mapping[str, Any]:
     return {
         "backbone": {"type": "shapes", "options": {}},
         "rewards": [{"type": "shapes-judge", "options": {}}],
-        "sampler": {"num_steps": 50, "eta": 1.0},
+        "sampler": {"num_steps": DEFAULT_STEPS, "eta": 1.0},
         "guidance": copy.deepcopy(DEFAULT_GUIDANCE),
     }
 

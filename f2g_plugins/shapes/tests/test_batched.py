@@ -93,7 +93,9 @@ def test_f2g_generate_prompts_file_and_seeds(tmp_path: Any) -> None:
     prompts.write_text("# two prompts\na red circle\n\na blue square moving left\n")
     out = tmp_path / "runs"
     args = ["generate", "--prompts", str(prompts), "--seeds", "0-1", "--steps", "6", "-n", "2", "--out", str(out)]
-    done = CliRunner().invoke(app, [*args, "--guided-steps", "2"])
+    windowless = CliRunner().invoke(app, [*args, "--guided-steps", "2"])  # the default method (prune) has no window
+    assert "--guided-steps: guidance method 'prune' has no guided window" in str(windowless.exception)
+    done = CliRunner().invoke(app, [*args, "--method", "free2guide", "--guided-steps", "2"])
     assert done.exit_code == 0, done.output
     assert len(list(out.iterdir())) == 4 and done.output.count("model calls") == 4
     bad = CliRunner().invoke(app, ["generate", "--prompts", str(prompts), "--seeds", "x-1"])

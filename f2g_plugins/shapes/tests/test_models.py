@@ -161,12 +161,17 @@ def test_guided_run_through_the_pipeline(shapes_plugins: Any, tmp_path: Any) -> 
 
 def test_default_run_config_is_valid(shapes_plugins: Any) -> None:
     from f2g_core.config import load_config
+    from f2g_core.pipeline import build_sampler
 
     import f2g_plugin_shapes.plugin as plugin
 
     defaults = dict(plugin.default_run_config())
     config = load_config(defaults)
     assert config.backbone.type == "shapes" and config.rewards[0].type == "shapes-judge"
+    # the scaling study's dev winner at its budget (docs/samplers.md#scaling-study): prune, 150 calls, T = 25
+    sampler = build_sampler(config, shapes_plugins.registry)
+    assert sampler.name == "prune" and config.sampler.num_steps == 25
+    assert 140 <= sampler.model_calls(25) <= 150 == config.guidance.budget.model_calls
     assert {"shapes", "shapes-judge", "shapes-oracle"} <= set(shapes_plugins.registry.names("backbone")) | set(
         shapes_plugins.registry.names("reward")
     )
