@@ -8,6 +8,7 @@ loads them there: never mark it.
 """
 
 import contextlib
+import gc
 import io
 import os
 import subprocess
@@ -115,6 +116,9 @@ def f2g_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., "s
             patch.setattr(f2g_core.cli, "console", Console(soft_wrap=True))  # as created at import: COLUMNS
             patch.setattr(f2g_core.cli, "errors", Console(stderr=True))
             default_plugins.cache_clear()
+            # earlier tests' garbage (an unclosed event loop's ResourceWarning) is collected now, not during the
+            # call, where its warning would land in this call's stderr as if this run had printed it
+            gc.collect()
             stdout, stderr = io.StringIO(), io.StringIO()
             code: int | str | None = 0
             try:
