@@ -5,8 +5,9 @@ problem is reported, hints are truthful, and provenance reaches `f2g plugins`, `
 import importlib.util
 import json
 import subprocess
+import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,21 @@ def install(root: Path, distribution: str, entry: str, rewards: dict[str, float]
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on ``sys.path`` for fake distributions. Their modules have the same names from test to test
+    (``fake_evil_clip``) with other contents, so none imported by an earlier test may stay in ``sys.modules``: a
+    plugin import would return that module instead of this test's (a clean-clone run failed so)."""
+    forget_fake_modules(tmp_path.parent.parent)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("F2G_STRICT_PLUGINS", raising=False)
-    return tmp_path
+    yield tmp_path
+    forget_fake_modules(tmp_path.parent.parent)
+
+
+def forget_fake_modules(under: Path) -> None:
+    for name, module in list(sys.modules.items()):
+        if Path(getattr(module, "__file__", None) or "/").is_relative_to(under):
+            del sys.modules[name]
 
 
 def test_no_package_name_wins_a_clash_between_installed_distributions(
@@ -267,7 +279,17 @@ def test_an_impostor_named_like_the_project_never_silently_replaces_shapes_judge
 ) -> None:
     install(site, "f2g-plugin-aaa-impostor", "aaa", {"shapes-judge": 0.0})
     env = {**_env(site, None), "F2G_PREFER": None}
-    command = ["generate", "a red circle moving left", "--no-save", "--steps", "6", "--guided-steps", "2"]
+    command = [
+        "generate",
+        "a red circle moving left",
+        "--no-save",
+        "--steps",
+        "6",
+        "--method",
+        "free2guide",
+        "--guided-steps",
+        "2",
+    ]
     clash = f2g_in_process(*command, "-n", "2", env=env)
     assert clash.returncode == 2, clash.stderr
     assert "f2g-plugin-aaa-impostor" in clash.stderr and "f2g-plugin-shapes" in clash.stderr

@@ -139,6 +139,7 @@ def test_f2g_generate_guides_with_the_checklist_on_the_shapes_world(tmp_path: Pa
 
     args = ["generate", "a red circle moving left", "-r", "checklist", "--set", "rewards.0.options.model=tiny"]
     args += ["--set", "rewards.0.options.device=cpu", "-n", "2", "--steps", "4", "--guided-steps", "1"]
+    args += ["--method", "free2guide"]  # the default (prune) has no guided steps
     done = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
     assert done.exit_code == 0, done.output
     (run,) = tmp_path.iterdir()

@@ -130,7 +130,8 @@ def test_f2g_generate_guides_with_the_remote_checklist(tmp_path: Path, monkeypat
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FakeLVLMServer(responder=responder) as server:
-        args = ["generate", "a red circle moving left", "-r", "checklist", "-n", "2", "--steps", "4"]
+        args = ["generate", "a red circle moving left", "-r", "checklist", "--method", "free2guide", "-n", "2"]
+        args += ["--steps", "4"]
         args += ["--set", "rewards.0.options.backend=openai", "--set", "rewards.0.options.model=served-vlm"]
         args += ["--set", f"rewards.0.options.base_url={server.openai_base_url}", "--guided-steps", "1"]
         args += ["--set", "rewards.0.options.preset=visionreward-video", "--out", str(tmp_path)]

@@ -102,7 +102,8 @@ def test_f2g_generate_and_eval_with_the_served_judge(lvlm_env: LVLMEnv, tmp_path
 
     with FakeLVLMServer(answer=Answer(REPLY)) as server:
         invoke(
-            "generate", "a red circle moving left", "-r", "unifiedreward-openai", "-n", "2", "--steps", "4",
+            "generate", "a red circle moving left", "-r", "unifiedreward-openai", "--method", "free2guide", "-n", "2",
+            "--steps", "4",
             "--guided-steps", "1", "--set", f"rewards.0.options.base_url={server.openai_base_url}",
             "--out", str(tmp_path / "gen"),
         )  # fmt: skip

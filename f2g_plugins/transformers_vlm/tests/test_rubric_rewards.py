@@ -144,7 +144,8 @@ def test_f2g_generate_guides_with_the_rubric(tmp_path: Path, reward: str) -> Non
     pytest.importorskip("f2g_plugin_shapes", reason="the shapes world is the offline backbone")
     invoke(
         "generate", "a red circle moving left", "-r", reward, "--set", "rewards.0.options.model=tiny",
-        "--set", "rewards.0.options.device=cpu", "-n", "2", "--steps", "4", "--guided-steps", "1",
+        "--set", "rewards.0.options.device=cpu", "--method", "free2guide", "-n", "2", "--steps", "4",
+        "--guided-steps", "1",
         "--out", str(tmp_path),
     )  # fmt: skip
     (run,) = tmp_path.iterdir()
