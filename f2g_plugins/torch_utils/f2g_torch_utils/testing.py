@@ -29,7 +29,7 @@ def guided_scores(out: Path, reward: str, prompt: str, *, candidates: int = 2, g
     after checking from the trace that it was called once per candidate and guided step."""
     invoke(
         "generate", prompt, "-r", reward, "--set", "rewards.0.options.model=tiny",
-        "--set", "rewards.0.options.device=cpu", "-n", str(candidates), "--steps", "6",
+        "--set", "rewards.0.options.device=cpu", "--method", "free2guide", "-n", str(candidates), "--steps", "6",
         "--guided-steps", str(guided_steps), "--out", str(out),
     )  # fmt: skip
     (run,) = out.iterdir()
