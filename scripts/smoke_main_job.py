@@ -61,7 +61,8 @@ def interrupt_mid_run(f2g: Path, cwd: Path, env: dict[str, str]) -> subprocess.C
     """Start a long generation, wait until it has begun (its output folder exists), then send SIGINT."""
     runs = cwd / "interrupted-runs"
     process = subprocess.Popen(
-        [str(f2g), "generate", PROMPT, "--steps", "1000", "--out", str(runs)],
+        # a run of minutes: 1000 steps, and a budget they fit in (the default's 150 calls do not)
+        [str(f2g), "generate", PROMPT, "--steps", "1000", "--budget", "5000", "--out", str(runs)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
