@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from f2g_core.config import load_config, read_config_file, redact
 from f2g_core.errors import ConfigError, F2GError
@@ -34,6 +34,9 @@ from f2g_eval.metrics import build_metric, not_held_out
 from f2g_eval.store import Store, lock_directory
 from f2g_eval.suites import MAX_SEED, load_suite
 from f2g_eval.summary import markdown, metric_columns, summarise
+
+if TYPE_CHECKING:
+    from f2g_core.pipeline import Pipeline
 
 
 class RunStopped(F2GError):
@@ -210,8 +213,7 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
         raise ConfigError(
             f"--baseline {spec.baseline!r}: not one of the configs ({', '.join(c.name for c in configs)})"
         )
-    for config in configs:
-        Pipeline.from_config(config.config)  # builds the components (options checked), loads nothing
+    configs = [pin_budget_options(config, Pipeline.from_config(config.config)) for config in configs]
     metrics = [build_metric(ref) for ref in spec.metrics]
     if spec.hosts:
         if spec.engine != "ray":
@@ -229,6 +231,22 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     for message in not_held_out(metrics, {c.name: c.config for c in configs}):
         warnings.warn(message, stacklevel=2)
     return suite, configs, make_jobs(suite.items, spec.seeds, configs, names)
+
+
+def pin_budget_options(config: EvalConfig, pipeline: Pipeline) -> EvalConfig:
+    """A config with a budget, its method's options written out as the budget rule derived them
+    (``pipeline``: the config built, which checked the options and loaded nothing).
+
+    The config hash (what a resumed run skips as made) covers a config's options but not the code that derives
+    them from a budget: without this, a run resumed after a budget rule was refitted would count the old rule's
+    videos as this config's. Explicit options make the same sampler (they are what the rule gave), so the videos are
+    unchanged; the stored config shows what ran.
+    """
+    if config.config.guidance.budget is None:
+        return config
+    data = config.config.model_dump(mode="json")
+    data["guidance"]["options"] = pipeline.sampler.options.model_dump(mode="json")
+    return EvalConfig(config.name, load_config(data, where=f"config {config.name}"))
 
 
 def versions(spec: EvalSpec) -> dict[str, int]:

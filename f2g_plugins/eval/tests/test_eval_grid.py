@@ -1,6 +1,11 @@
 """`f2g eval --methods … --budgets …`: a method × budget grid from one base config, resumable like any eval."""
 
+import json
+import sqlite3
 from pathlib import Path
+
+import pytest
+from f2g_core.default_plugins.search_methods import Prune
 
 from .conftest import GUIDED, read_csv, run_cli
 
@@ -22,3 +27,26 @@ def test_a_grid_runs_every_method_at_every_budget_within_it(tmp_path: Path, shap
     assert run_cli(args) == 0  # resumes: nothing left to run
     assert len(read_csv(out / "results.csv")) == 4
     assert run_cli([*base, "--budgets", "0"]) == 2 and run_cli([*base, "--budgets", "many"]) == 2
+
+
+def test_a_refitted_budget_rule_makes_new_videos_on_resume_and_the_store_shows_the_options(
+    tmp_path: Path, shapes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "suite.txt").write_text("a blue square above a green triangle\n")
+    (tmp_path / "base.yaml").write_text(GUIDED)
+    out = tmp_path / "out"
+    args = ["eval", str(tmp_path / "suite.txt"), "-c", str(tmp_path / "base.yaml"), "--metric", "shapes"]
+    args += ["--methods", "prune", "--budgets", "40", "--no-report", "--out", str(out)]
+    assert run_cli(args) == 0
+    (first,) = read_csv(out / "results.csv")
+    assert run_cli(args) == 0  # the same rule: nothing to make
+    (again,) = read_csv(out / "results.csv")
+    assert again["config_hash"] == first["config_hash"]
+    monkeypatch.setattr(Prune, "BUDGET_RULE", {**Prune.BUDGET_RULE, "keep": 0.5})  # a refit
+    assert run_cli(args) == 0
+    (refit,) = read_csv(out / "results.csv")
+    assert refit["config_hash"] != first["config_hash"]  # made again, not the old rule's video
+    with sqlite3.connect(out / "results.sqlite") as db:
+        stored = [json.loads(text)["guidance"] for (text,) in db.execute("SELECT config FROM configs")]
+    assert sorted(g["options"]["keep"] for g in stored) == [0.25, 0.5]
+    assert all(g["budget"] == {"model_calls": 40} for g in stored)
