@@ -181,3 +181,22 @@ def test_scaling_table_selects_grid_configs_from_the_eval_store(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     data = yaml.safe_load((chosen / "smc@75.yaml").read_text())
     assert data == {"sampler": {"num_steps": 25}, "guidance": {"method": "smc", "budget": {"model_calls": 75}}}
+
+
+def test_the_study_archive_brings_a_lost_eval_directory_back_as_the_table_reads_it(tmp_path: Path) -> None:
+    rows = [(c, i, float(i % 2), 75) for i in range(3) for c in ("best-of-n@75", "smc@75")]
+    _store(tmp_path / "made", rows, rounds=2)
+    archive, script = tmp_path / "archive", str(ROOT / "benchmarks" / "scaling" / "v2" / "archive.py")
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run("save", str(tmp_path / "made"), str(archive)).startswith("6 new jobs")
+    assert run("save", str(tmp_path / "made"), str(archive)).startswith("0 new jobs")  # nothing twice
+    assert len(list(archive.glob("*.jsonl.gz"))) == 1
+    assert run("load", str(archive), str(tmp_path / "back")).startswith("6 jobs restored")
+    assert run("load", str(archive), str(tmp_path / "back")).startswith("0 jobs restored")
+    made, back = (_scaling_table(str(tmp_path / name)) for name in ("made", "back"))
+    assert back.returncode == 0 and "| 75 | smc |" in back.stdout and back.stdout == made.stdout, back.stderr

@@ -4,8 +4,8 @@ Why: the study's ``f2g eval`` runs take more CPU-hours than a working session ha
 and a machine can be replaced between two of them — its eval directories (the results store and every run's
 trace and video) with it. A session that lost them lost days of compute. What the study's table needs of a
 finished job is small (its store row with its scores, and a digest of its trace: the counts and seconds
-``benchmarks/api_cost.py`` models regime (ii) from), so this script writes those, and only those, to gzipped JSON
-lines in the repository, a new shard per ``save`` holding only the jobs no earlier shard holds (a commit adds the
+``benchmarks/api_cost.py`` models regime (ii) from), so this script writes those, and only those (the row's
+per-step candidate rewards at 6 significant digits), to gzipped JSON lines in the repository, a new shard per ``save`` holding only the jobs no earlier shard holds (a commit adds the
 new jobs, never rewrites the old ones).
 
     python benchmarks/scaling/v2/archive.py save EVAL_DIR benchmarks/scaling/v2/results/NAME
@@ -49,6 +49,17 @@ def digest(trace: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its per-step candidate rewards at 6 significant digits: they are for reading how a search went,
+    not for the table, and at full precision they were most of the archive's size."""
+
+    def short(value: float | None) -> float | None:
+        return None if value is None else float(f"{value:.6g}")
+
+    steps = [{**step, "combined": [short(v) for v in step.get("combined", [])]} for step in row["steps"]]
+    return {**row, "steps": steps}
+
+
 def shards(archive: Path) -> list[Path]:
     return sorted(archive.glob("*.jsonl.gz"))
 
@@ -72,7 +83,7 @@ def save(eval_dir: Path, archive: Path) -> int:
     with gzip.open(shard, "wt", encoding="utf-8") as out:
         for row in rows:
             trace = json.loads((eval_dir / row.run_dir / "trace.json").read_text(encoding="utf-8"))
-            entry = {"row": row.to_dict(), "trace": digest(trace), "config": configs.get(row.config_hash)}
+            entry = {"row": rounded(row.to_dict()), "trace": digest(trace), "config": configs.get(row.config_hash)}
             out.write(json.dumps(entry, allow_nan=True) + "\n")
     return len(rows)
 
