@@ -49,9 +49,12 @@ def safe_component(text: str) -> str:
     return f"{clean or 'item'}-{hashlib.sha1(text.encode('utf-8', 'replace')).hexdigest()[:8]}"
 
 
-def config_hash(config: RunConfig) -> str:
-    """What makes two configs produce the same videos: everything but prompt, seed and output settings."""
+def config_hash(config: RunConfig, derived: dict[str, Any] | None = None) -> str:
+    """What makes two configs produce the same videos: everything but prompt, seed and output settings, and for a
+    config with a budget the method's options its budget rule ``derived`` (hashed in place of the options given)."""
     data = config.model_dump(mode="json", exclude={"prompt", "seed", "output"})
+    if derived is not None:
+        data["guidance"]["options"] = derived
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -61,10 +64,14 @@ class EvalConfig:
 
     name: str
     config: RunConfig
+    derived: dict[str, Any] | None = None
+    """For a config with a budget, every option of its method as the budget rule derived them (set by
+    ``runner.prepare``). The hash covers them because the rule is code, not config: without them a run resumed
+    after a rule was refitted would count the old rule's videos as made. The config itself is run as given."""
 
     @property
     def hash(self) -> str:
-        return config_hash(self.config)
+        return config_hash(self.config, self.derived)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -213,7 +213,7 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
         raise ConfigError(
             f"--baseline {spec.baseline!r}: not one of the configs ({', '.join(c.name for c in configs)})"
         )
-    configs = [pin_budget_options(config, Pipeline.from_config(config.config)) for config in configs]
+    configs = [with_derived_options(config, Pipeline.from_config(config.config)) for config in configs]
     metrics = [build_metric(ref) for ref in spec.metrics]
     if spec.hosts:
         if spec.engine != "ray":
@@ -233,20 +233,12 @@ def prepare(spec: EvalSpec) -> tuple[Suite, list[EvalConfig], list[Job]]:
     return suite, configs, make_jobs(suite.items, spec.seeds, configs, names)
 
 
-def pin_budget_options(config: EvalConfig, pipeline: Pipeline) -> EvalConfig:
-    """A config with a budget, its method's options written out as the budget rule derived them
-    (``pipeline``: the config built, which checked the options and loaded nothing).
-
-    The config hash (what a resumed run skips as made) covers a config's options but not the code that derives
-    them from a budget: without this, a run resumed after a budget rule was refitted would count the old rule's
-    videos as this config's. Explicit options make the same sampler (they are what the rule gave), so the videos are
-    unchanged; the stored config shows what ran.
-    """
+def with_derived_options(config: EvalConfig, pipeline: Pipeline) -> EvalConfig:
+    """``config`` with the options its budget rule derived (:attr:`EvalConfig.derived`), when it has a budget
+    (``pipeline``: the config built, which checked the options and loaded nothing)."""
     if config.config.guidance.budget is None:
         return config
-    data = config.config.model_dump(mode="json")
-    data["guidance"]["options"] = pipeline.sampler.options.model_dump(mode="json")
-    return EvalConfig(config.name, load_config(data, where=f"config {config.name}"))
+    return replace(config, derived=pipeline.sampler.options.model_dump(mode="json"))
 
 
 def versions(spec: EvalSpec) -> dict[str, int]:
