@@ -5,8 +5,8 @@ and a machine can be replaced between two of them — its eval directories (the 
 trace and video) with it. A session that lost them lost days of compute. What the study's table needs of a
 finished job is small (its store row with its scores, and a digest of its trace: the counts and seconds
 ``benchmarks/api_cost.py`` models regime (ii) from), so this script writes those, and only those (the row's
-per-step candidate rewards at 6 significant digits), to gzipped JSON lines in the repository, a new shard per ``save`` holding only the jobs no earlier shard holds (a commit adds the
-new jobs, never rewrites the old ones).
+per-step candidate rewards at 6 significant digits), to gzipped JSON lines in the repository, a new shard per
+``save`` holding only the jobs no earlier shard holds (a commit adds the new jobs, never rewrites the old ones).
 
     python benchmarks/scaling/v2/archive.py save EVAL_DIR benchmarks/scaling/v2/results/NAME
     python benchmarks/scaling/v2/archive.py load benchmarks/scaling/v2/results/NAME EVAL_DIR
