@@ -80,11 +80,13 @@ def save(eval_dir: Path, archive: Path) -> int:
         return 0
     archive.mkdir(parents=True, exist_ok=True)
     shard = archive / f"{len(shards(archive)):04d}.jsonl.gz"
-    with gzip.open(shard, "wt", encoding="utf-8") as out:
+    partial = shard.with_name(shard.name + ".partial")  # renamed when whole: a reader never sees half a shard
+    with gzip.open(partial, "wt", encoding="utf-8") as out:
         for row in rows:
             trace = json.loads((eval_dir / row.run_dir / "trace.json").read_text(encoding="utf-8"))
             entry = {"row": rounded(row.to_dict()), "trace": digest(trace), "config": configs.get(row.config_hash)}
             out.write(json.dumps(entry, allow_nan=True) + "\n")
+    partial.replace(shard)
     return len(rows)
 
 
