@@ -142,6 +142,13 @@ def _print_warning(message: Any, category: Any, filename: str, lineno: int, file
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
+@pytest.fixture
+def forget_modules_under() -> Callable[[list[str]], None]:
+    """``forget_modules_under([folder, ...])`` drops the modules imported from those folders (fake plugins whose
+    module names repeat from test to test with other contents)."""
+    return _forget_modules_under
+
+
 def _forget_modules_under(paths: list[str]) -> None:
     """Drop modules imported from these folders, so the next call imports its own (a test's fake plugins)."""
     for name, module in list(sys.modules.items()):

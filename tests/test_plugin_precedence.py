@@ -5,7 +5,6 @@ problem is reported, hints are truthful, and provenance reaches `f2g plugins`, `
 import importlib.util
 import json
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,21 +51,18 @@ def install(root: Path, distribution: str, entry: str, rewards: dict[str, float]
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_modules_under: Callable[[list[str]], None]
+) -> Iterator[Path]:
     """A folder on ``sys.path`` for fake distributions. Their modules have the same names from test to test
     (``fake_evil_clip``) with other contents, so none imported by an earlier test may stay in ``sys.modules``: a
     plugin import would return that module instead of this test's (a clean-clone run failed so)."""
-    forget_fake_modules(tmp_path.parent.parent)
+    every_tests_folder = [str(tmp_path.parent.parent)]
+    forget_modules_under(every_tests_folder)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("F2G_STRICT_PLUGINS", raising=False)
     yield tmp_path
-    forget_fake_modules(tmp_path.parent.parent)
-
-
-def forget_fake_modules(under: Path) -> None:
-    for name, module in list(sys.modules.items()):
-        if Path(getattr(module, "__file__", None) or "/").is_relative_to(under):
-            del sys.modules[name]
+    forget_modules_under(every_tests_folder)
 
 
 def test_no_package_name_wins_a_clash_between_installed_distributions(
