@@ -198,5 +198,9 @@ def test_the_study_archive_brings_a_lost_eval_directory_back_as_the_table_reads_
     assert len(list(archive.glob("*.jsonl.gz"))) == 1
     assert run("load", str(archive), str(tmp_path / "back")).startswith("6 jobs restored")
     assert run("load", str(archive), str(tmp_path / "back")).startswith("0 jobs restored")
+    full = next((tmp_path / "made" / "runs").rglob("trace.json"))
+    before = full.read_text()
+    assert run("load", str(archive), str(tmp_path / "made")).startswith("0 jobs restored")
+    assert full.read_text() == before  # a job the directory holds keeps its own trace, not the digest
     made, back = (_scaling_table(str(tmp_path / name)) for name in ("made", "back"))
     assert back.returncode == 0 and "| 75 | smc |" in back.stdout and back.stdout == made.stdout, back.stderr

@@ -91,11 +91,15 @@ def save(eval_dir: Path, archive: Path) -> int:
 
 
 def load(archive: Path, eval_dir: Path) -> int:
-    """Put every archived job into ``eval_dir``'s store with its trace digest; returns how many were new."""
+    """Put every archived job the store lacks into ``eval_dir``'s store with its trace digest (a job it holds keeps
+    its own row and full trace.json); returns how many were added."""
     added = 0
     with Store(eval_dir / "results.sqlite") as store:
+        held = store.run_dirs()
         for entry in archived(archive):
             row = JobResult(**entry["row"])
+            if row.key in held:
+                continue
             trace = eval_dir / row.run_dir / "trace.json"
             trace.parent.mkdir(parents=True, exist_ok=True)
             trace.write_text(json.dumps(entry["trace"]), encoding="utf-8")
