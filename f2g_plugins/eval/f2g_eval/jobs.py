@@ -4,7 +4,8 @@
 ``Pipeline.generate_pairs``, so their chains share every denoiser call where the backbone supports batched
 conditioning. A batch that fails is re-run one job at a time, so one bad job fails alone. A job whose video is
 already stored (``Job.run_dir``) only scores it with the metrics it names, from the frames kept beside it
-(``f2g_eval.scoring``): nothing is sampled.
+(``f2g_eval.scoring``): nothing is sampled. A job whose run fails after sampling began keeps its trace up to the
+failing step (:func:`keep_failed`): the calls, tokens and dollars it spent are on record, not lost with it.
 
 :meth:`Worker.run` never raises: whatever breaks (a pipeline that does not load, a metric that raises
 ``SystemExit``, a plugin bug) becomes a :class:`Failure` of the jobs it touched, so an engine always hears of every
@@ -27,7 +28,7 @@ from f2g_core.config import RunConfig
 from f2g_core.errors import ConfigError, CredentialsError, F2GError
 from f2g_core.evaluation import Metric, SuiteItem
 from f2g_core.limits import CallLimits
-from f2g_core.pipeline import Pipeline, RunResult
+from f2g_core.pipeline import Pipeline, RunResult, failed_runs
 
 from f2g_eval.metrics import build_metric
 from f2g_eval.scoring import Score, describe, eight_bit, load_frames, measure, save_frames
@@ -267,6 +268,21 @@ def finish(
     return Finished(job.key, video, measure(metrics, job.key, job.item, frames, pipeline.backbone.fps))
 
 
+def keep_failed(job: Job, error: BaseException, pipeline: Pipeline, out: Path) -> str:
+    """Save the trace so far of ``job``'s video that ``error`` ended, as ``f2g generate`` does (a ``…-failed`` run
+    directory beside where its video would have gone), and say where, for its failure message; an error raised
+    before sampling began ended no video, and has nothing to keep (``""``)."""
+    for failed in failed_runs(error):
+        if (failed.prompt, failed.seed) == (job.item.prompt, job.seed):
+            try:
+                directory = pipeline.save_failed(failed, out / "runs" / job.config_name / safe_component(job.item.id))
+            except F2GError as save_error:  # the job's own failure stays the message; this one is added to it
+                return f" (its trace so far was not saved: {save_error})"
+            shown = directory.relative_to(out) if directory.is_relative_to(out) else directory
+            return f" (its trace up to the failing step is in {shown})"
+    return ""
+
+
 class Worker:
     """What one engine slot holds: a loaded pipeline for the config it last ran, and its metrics (one instance of
     each for all its jobs).
@@ -365,7 +381,8 @@ class Worker:
             return
         for job, outcome in run_jobs(pipeline, jobs):
             if isinstance(outcome, BaseException):
-                yield job, fail(outcome)
+                failure = fail(outcome)
+                yield job, replace(failure, message=failure.message + keep_failed(job, outcome, pipeline, self.out))
                 continue
             try:
                 row: Finished | Failure = finish(job, outcome, pipeline, self._metrics(job), self.out, self.name)

@@ -136,6 +136,34 @@ def test_a_pipeline_that_does_not_load_fails_each_of_its_jobs_once(core_files, t
     assert len(recorded) == 4 and len({row[:3] for row in recorded}) == 4  # every job, each once
 
 
+@pytest.mark.parametrize("batch", ["1", "2"])
+def test_a_job_that_fails_mid_run_keeps_its_trace_so_far(core_files, tmp_path, monkeypatch, capsys, batch) -> None:
+    from f2g_core.gaussian_mixture import GaussianMixtureBackbone
+
+    denoise = GaussianMixtureBackbone.denoise
+
+    def fails_at_level_2(self: Any, latents: Any, level: Any, cond: Any) -> Any:
+        if level.index == 2:
+            raise RuntimeError("the model ran out of memory")
+        return denoise(self, latents, level, cond)
+
+    monkeypatch.setattr(GaussianMixtureBackbone, "denoise", fails_at_level_2)
+    out = tmp_path / "out"
+    assert finishes(run_cli, core_eval(core_files, out, "--seeds", "0", "--batch", batch)) == 1
+    assert "2 job(s) failed" in capsys.readouterr().err
+    recorded = failures(out)
+    assert len(recorded) == 2
+    for item_id, seed, _, error in recorded:
+        assert "the model ran out of memory" in error and "its trace up to the failing step is in runs/core/" in error
+        kept = out / error.rpartition(" is in ")[2].rstrip(")")
+        assert kept.name.endswith("-failed") and kept.parent.name == item_id
+        trace = json.loads((kept / "trace.json").read_text())
+        assert f"seed: {seed}" in (kept / "config.yaml").read_text().splitlines()
+        assert trace["failure"]["step"] == 2 and trace["totals"]["model_calls"] == 3  # levels 0, 1 and the failed call
+    # one kept trace per job: a failed batch is re-run job by job, and only those runs' traces are kept
+    assert len(list((out / "runs").rglob("*-failed"))) == 2
+
+
 def test_a_worker_thread_that_dies_does_not_leave_the_run_waiting(core_files, tmp_path, monkeypatch, capsys) -> None:
     from f2g_eval import jobs
 
