@@ -48,18 +48,32 @@ class RunStopped(F2GError):
         self.exit_code = exit_code
 
 
+MAX_SEED_COUNT = 100_000
+"""The most seeds one run takes per item: each is a video per item and config, so a range past it is a typo
+(``0-99999999``), refused at once rather than built as a list that fills the memory."""
+
+
 def parse_seeds(text: str) -> list[int]:
     """``0-4`` → 0..4; ``0,3,7``; ``0-2,10``."""
-    seeds: list[int] = []
+    ranges: list[range] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
             first, sep, last = part.partition("-")
-            seeds += list(range(int(first), int(last) + 1)) if sep else [int(first)]
+            ranges.append(range(int(first), int(last) + 1) if sep else range(int(first), int(first) + 1))
     except ValueError:
         raise ConfigError(
             f"--seeds {text!r}: use a range and/or a list of seeds from 0 to {MAX_SEED}, e.g. 0-4 or 0,3,7"
         ) from None
-    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
+    if not ranges or any(r.start < 0 or r.stop - 1 > MAX_SEED for r in ranges):
+        raise ConfigError(f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4")
+    count = sum(max(0, r.stop - r.start) for r in ranges)  # len() of a range past 2^63 overflows
+    if count > MAX_SEED_COUNT:
+        raise ConfigError(
+            f"--seeds {text!r}: {count} seeds per item is more than one run takes ({MAX_SEED_COUNT}); "
+            "give a smaller range, e.g. 0-4"
+        )
+    seeds = [seed for r in ranges for seed in r]
+    if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4")
     return seeds
 

@@ -296,6 +296,14 @@ def test_seeds_out_of_range_are_refused_before_any_video(core_files, tmp_path, c
     assert "9223372036854775807" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("seeds", ["0-9223372036854775807", "0-99999,100000", "5-3", "3-3,3"])
+def test_seed_lists_that_are_typos_are_refused_at_once(core_files, tmp_path, capsys, seeds) -> None:
+    out = tmp_path / "out"
+    assert finishes(run_cli, core_eval(core_files, out, f"--seeds={seeds}")) == 2  # not a list filling the memory
+    err = capsys.readouterr().err
+    assert f"--seeds {seeds!r}" in err and ("100000" in err or "distinct seeds" in err) and not out.exists()
+
+
 def test_a_suite_seed_plus_seeds_over_the_range_is_refused_naming_the_item(core_files, tmp_path, capsys) -> None:
     suite = tmp_path / "s.jsonl"
     suite.write_text(json.dumps({"prompt": "a red circle", "id": "big", "seed": 2**63 - 1}) + "\n")
