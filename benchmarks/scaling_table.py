@@ -17,22 +17,19 @@ row's trace.json, so a study run budget by budget into one ``--out`` is read who
 run every pair yet are named and left out.
 
 The v2 study (a grid: every method at every budget, options derived from the budget by each method's rule,
-docs/samplers.md#budgets; one T = 25 for every method and budget, so a curve is a function of the budget alone):
+docs/samplers.md#budgets; one T = 25 for every method and budget, so a curve is a function of the budget alone)
+is run, or resumed, cell by cell by benchmarks/scaling/v2/run.sh, which keeps every finished job in the
+repository (benchmarks/scaling/v2/results/, archive.py) so a fresh machine does only what nobody has done:
 
-    for B in 75 150 300 600; do
-      f2g eval "shapes-benchmark:pairs=100,categories=multiple+relation,split=dev" -c benchmarks/scaling/v2/base.yaml \
-        --methods best-of-n,smc,beam,free2guide,prune,draft --budgets $B --steps 25 \
-        --metric shapes --workers 2 --batch 8 --no-report --out benchmarks/results/scaling-v2-dev
-    done
-    python benchmarks/scaling_table.py benchmarks/results/scaling-v2-dev --select benchmarks/scaling/v2/test
-    f2g eval "shapes-benchmark:pairs=400,categories=multiple+relation" -c benchmarks/scaling/v2/test \
-        -c benchmarks/scaling/test/unguided.yaml --metric shapes --workers 2 --batch 8 --no-report \
-        --out benchmarks/results/scaling-v2
-    python benchmarks/scaling_table.py benchmarks/results/scaling-v2 --plot f2g_plugins/shapes/scaling.png \
+    bash benchmarks/scaling/v2/run.sh dev OUT-DEV          # 100 dev pairs: fit the rules, pick the default
+    bash benchmarks/scaling/v2/run.sh test OUT-TEST        # 400 test pairs, disjoint from dev
+    python benchmarks/scaling_table.py OUT-DEV --seconds-per-call 0.0155 --readme docs/samplers.md --marker dev-grid
+    python benchmarks/scaling_table.py OUT-TEST --seconds-per-call 0.0155 --plot f2g_plugins/shapes/scaling.png \
         --readme f2g_plugins/shapes/README.md --readme docs/samplers.md
 
-Every ``f2g eval`` is resumable (re-run the same command). The v1 study (hand-written variants in
-``benchmarks/scaling/sweep``, selected with ``--select benchmarks/scaling/test``) is read the same way.
+``archive.py load benchmarks/scaling/v2/results/scaling-v2-test OUT-TEST`` alone restores the store, so the
+table is remade without running anything. The v1 study (hand-written variants in ``benchmarks/scaling/sweep``,
+selected with ``--select benchmarks/scaling/test``, every ``f2g eval`` resumable) is read the same way.
 """
 
 from __future__ import annotations
@@ -57,7 +54,8 @@ from shapes_table import replace_between_markers
 
 NAME = re.compile(r"^(?P<method>[^@~]+)@(?P<budget>\d+)(~(?P<variant>.+))?$")
 BASELINE_METHOD = "best-of-n"
-START, END = "<!-- scaling-table:start -->", "<!-- scaling-table:end -->"
+MARKER = "scaling-table"
+"""The generated table's place in a README: between ``<!-- MARKER:start -->`` and ``<!-- MARKER:end -->``."""
 CURRENCIES = {
     "calls": "model calls / video",
     "seconds_i": "seconds / video, regime (i)",
@@ -332,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", type=Path, default=Path("benchmarks/scaling/sweep"), help="the sweep configs")
     parser.add_argument("--plot", type=Path, help="write the accuracy-vs-cost plot here")
     parser.add_argument("--readme", type=Path, action="append", default=[], help="replace the table there")
+    parser.add_argument(
+        "--marker",
+        default=MARKER,
+        help="the table's markers in the --readme files: <!-- MARKER:start --> … <!-- MARKER:end --> (one file can "
+        "hold several tables, e.g. a dev grid and the test split)",
+    )
     parser.add_argument("--latency", type=float, default=API.latency, help="regime (ii): seconds per reward call")
     parser.add_argument("--concurrency", type=int, default=API.concurrency, help="regime (ii): calls in flight")
     parser.add_argument("--price", type=float, default=API.price, help="regime (ii): dollars per reward call")
@@ -353,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         plot(configs, pairs, args.plot)
     for path in args.readme:
-        replace_between_markers(path, text, START, END)
+        replace_between_markers(path, text, f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->")
     print(text)
     print("\n".join(notes))
     if flagged:

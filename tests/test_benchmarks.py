@@ -104,6 +104,13 @@ def test_scaling_table_pairs_methods_against_best_of_n_in_every_currency(tmp_pat
     assert "| smc@75 | +50.0 [+0.0, +100.0] (best-of-n@75) |" in done.stdout  # equal seconds (i): the same N
     assert "| 50 | unguided | T=25, num_particles=3 | 50 |" in done.stdout
     assert plot.is_file() and "old" not in readme.read_text() and "| 75 | best-of-n |" in readme.read_text()
+    # a second table in the same file goes between its own markers; the first stays
+    readme.write_text(readme.read_text() + "<!-- dev-grid:start -->\nold dev\n<!-- dev-grid:end -->\n")
+    done = _scaling_table(str(tmp_path / "test"), "--readme", str(readme), "--marker", "dev-grid")
+    text = readme.read_text()
+    assert done.returncode == 0 and "old dev" not in text and text.count("| 75 | best-of-n |") == 2, done.stderr
+    done = _scaling_table(str(tmp_path / "test"), "--readme", str(readme), "--marker", "test-grid")
+    assert done.returncode != 0 and "no <!-- test-grid:start --> … <!-- test-grid:end --> markers" in done.stderr
     # a shared machine's seconds follow its load: --seconds-per-call prices compute by model calls instead
     done = _scaling_table(str(tmp_path / "test"), "--seconds-per-call", "0.01")
     assert "| 75 | smc | T=25, num_particles=3 | 75 | 4 | 1.0 | 0.8 | 2.8 | 0.020 |" in done.stdout, done.stderr
