@@ -237,16 +237,20 @@ def table(configs: dict[str, Config], pairs: list[str], regime: Regime = API, pe
     return "\n".join(lines)
 
 
-def matched(configs: dict[str, Config], pairs: list[str]) -> str:
-    """Each method against best-of-N given at least as much of each cost: the cheapest best-of-N configuration
-    costing no less (a win there is a win at equal cost); blank where no best-of-N costs that much."""
+def matched(configs: dict[str, Config], pairs: list[str], dearer: bool = True) -> str:
+    """Each method against best-of-N at about its cost, in each currency. The grid has best-of-N at a few costs
+    only, so the exact match is bracketed: ``dearer``, the cheapest best-of-N costing no less (a win there is a
+    win at equal cost); else the dearest costing no more (a loss there is a loss at equal cost). Blank where the
+    grid has no such best-of-N."""
     baselines = [c for c in configs.values() if c.method == BASELINE_METHOD]
     currencies = [k for k in CURRENCIES if k != "calls"]
+    sign, side = ("≥", "equal or greater") if dearer else ("≤", "equal or lower")
     lines = [
-        "Δ vs best-of-N at equal or greater cost: against the cheapest best-of-N configuration costing at least as "
-        "much per video in that currency (named; paired, points, `*`: the 95% interval excludes zero).",
+        f"Δ vs best-of-N at {side} cost: against the {'cheapest' if dearer else 'dearest'} best-of-N configuration "
+        f"costing {'at least' if dearer else 'at most'} as much per video in that currency (named; paired, points, "
+        "`*`: the 95% interval excludes zero).",
         "",
-        "| method | " + " | ".join(f"vs best-of-N at ≥ {CURRENCIES[k]}" for k in currencies) + " |",
+        "| method | " + " | ".join(f"vs best-of-N at {sign} {CURRENCIES[k]}" for k in currencies) + " |",
         "|---|" + "---|" * len(currencies),
     ]
     for config in _order(configs):
@@ -254,8 +258,12 @@ def matched(configs: dict[str, Config], pairs: list[str]) -> str:
             continue
         cells = []
         for key in currencies:
-            richer = [b for b in baselines if b.cost[key] >= config.cost[key] - 1e-9]
-            base = min(richer, key=lambda b: b.cost[key], default=None)
+            if dearer:
+                fits = [b for b in baselines if b.cost[key] >= config.cost[key] - 1e-9]
+                base = min(fits, key=lambda b: b.cost[key], default=None)
+            else:
+                fits = [b for b in baselines if b.cost[key] <= config.cost[key] + 1e-9]
+                base = max(fits, key=lambda b: b.cost[key], default=None)
             cells.append("" if base is None else f"{_delta(config, base, pairs)} ({base.name})")
         lines.append(f"| {config.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -353,7 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     pairs = sorted(set.intersection(*(set(c.passed) for c in configs.values())))
     report, flagged = monotonicity(configs, pairs)
-    text = "\n\n".join([table(configs, pairs, regime, args.seconds_per_call), matched(configs, pairs), report])
+    text = "\n\n".join(
+        [
+            table(configs, pairs, regime, args.seconds_per_call),
+            matched(configs, pairs),
+            matched(configs, pairs, dearer=False),
+            report,
+        ]
+    )
     if args.plot is not None:
         plot(configs, pairs, args.plot)
     for path in args.readme:

@@ -138,6 +138,19 @@ def test_scaling_table_flags_a_curve_that_drops_beyond_noise_and_leaves_out_unfi
     assert "non-monotone beyond noise: best-of-n" in done.stdout
 
 
+def test_scaling_table_brackets_equal_cost_between_a_dearer_and_a_cheaper_best_of_n(tmp_path: Path) -> None:
+    # reward calls per video, so regime (ii) seconds and dollars: best-of-N 4 and 12, smc 8 (between them)
+    for config, rounds, passed in (("best-of-n@75", 1, 0), ("best-of-n@150", 3, 1), ("smc@75", 2, None)):
+        rows = [(config, i, i % 2 if passed is None else passed, 75) for i in range(40)]
+        _store(tmp_path / "test", rows, rounds=rounds)
+    done = _scaling_table(str(tmp_path / "test"))
+    assert done.returncode == 0, done.stderr
+    dearer, _, cheaper = done.stdout.partition("at equal or lower cost")
+    # the last two columns: regime (ii) seconds and dollars (regime (i) seconds are equal, 1 s for each)
+    assert "| -50.0 [-65.0, -35.0] * (best-of-n@150) | -50.0 [-65.0, -35.0] * (best-of-n@150) |" in dearer
+    assert "| +50.0 [+35.0, +65.0] * (best-of-n@75) | +50.0 [+35.0, +65.0] * (best-of-n@75) |" in cheaper
+
+
 def test_the_api_cost_model_waits_one_latency_per_wave_of_calls_in_each_round() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from api_cost import Regime, modelled, reward_wait
