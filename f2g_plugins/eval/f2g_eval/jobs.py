@@ -228,12 +228,22 @@ def _usage_totals(usage: Mapping[str, Mapping[str, float]]) -> tuple[int, float]
     return tokens, float(sum(u.get("cost_usd", 0.0) for u in usage.values()))
 
 
+def run_parent(job: Job, out: Path) -> Path:
+    """Where ``job``'s run directory goes (finished or failed): ``out/runs/CONFIG/ITEM``."""
+    return out / "runs" / job.config_name / safe_component(job.item.id)
+
+
+def shown(directory: Path, out: Path) -> Path:
+    """``directory`` relative to the eval directory where it is inside it (how rows and messages name it)."""
+    return directory.relative_to(out) if directory.is_relative_to(out) else directory
+
+
 def finish(
     job: Job, result: RunResult, pipeline: Pipeline, metrics: Sequence[Metric], out: Path, worker: str
 ) -> Finished:
     """Write a finished video's run directory under ``out/runs`` with its frames (first: no metric can lose it),
     score it with ``metrics``, and make its row."""
-    directory = pipeline.save(result, out / "runs" / job.config_name / safe_component(job.item.id))
+    directory = pipeline.save(result, run_parent(job, out))
     frames = eight_bit(result.video)
     save_frames(directory, frames)
     totals = result.trace.totals()
@@ -258,7 +268,7 @@ def finish(
         tokens=tokens,
         cost_usd=cost,
         seconds=float(totals["seconds"]["total"]),
-        run_dir=str(directory.relative_to(out)) if directory.is_relative_to(out) else str(directory),
+        run_dir=str(shown(directory, out)),
         steps=steps,
         events=list(result.trace.events),
         worker=worker,
@@ -275,11 +285,10 @@ def keep_failed(job: Job, error: BaseException, pipeline: Pipeline, out: Path) -
     for failed in failed_runs(error):
         if (failed.prompt, failed.seed) == (job.item.prompt, job.seed):
             try:
-                directory = pipeline.save_failed(failed, out / "runs" / job.config_name / safe_component(job.item.id))
+                directory = pipeline.save_failed(failed, run_parent(job, out))
             except F2GError as save_error:  # the job's own failure stays the message; this one is added to it
                 return f" (its trace so far was not saved: {save_error})"
-            shown = directory.relative_to(out) if directory.is_relative_to(out) else directory
-            return f" (its trace up to the failing step is in {shown})"
+            return f" (its trace up to the failing step is in {shown(directory, out)})"
     return ""
 
 
