@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from f2g_core import __version__
-from f2g_core.config import ConfigSources, RunConfig, read_config_file
+from f2g_core.config import ConfigSources, GuidanceConfig, RunConfig, read_config_file
 from f2g_core.errors import ConfigError, F2GError, UnguidedRun, shorten_values
 from f2g_core.scaffold.command import plugin_app
 from f2g_core.serving.command import serve_app
@@ -385,10 +385,11 @@ def _guidance_flags(sources: ConfigSources, method: str | None, size: int | None
     from f2g_core.plugins import default_plugins
 
     guidance = dict(sources.data.get("guidance") or {})
-    if method is not None and method != guidance.get("method", "free2guide"):
+    configured = guidance.get("method", GuidanceConfig.model_fields["method"].default)
+    if method is not None and method != configured:
         sources.replace("command-line flags", "guidance", {**guidance, "method": method, "options": {}})
     options: dict[str, Any] = {}
-    entry = default_plugins().registry.get("sampler", method or guidance.get("method", "free2guide"), "--method")
+    entry = default_plugins().registry.get("sampler", method or configured, "--method")
     if size is not None:
         key = getattr(entry.cls, "size_option", None)
         if key is None:
