@@ -17,6 +17,7 @@ That is checked here: the probe's draft scores and commit rewards equal those of
 
     .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json          # makes the runs (resumable)
     .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json --fit    # the table
+    .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json --ceiling  # judge's pick vs any chain
 """
 
 from __future__ import annotations
@@ -223,8 +224,10 @@ def families(kind: str) -> dict[str, Callable[[int], Sampler]]:
         return rules
     rules["best-of-n"] = functools.partial(ruled, BestOfN)
     for keep, fractions in itertools.product((0.25, 0.5), CHECKPOINTS):
-        constants = {"BUDGET_RULE": {"keep": keep, "checkpoint_fractions": fractions}}
-        rules[f"prune keep={keep} at={fractions}"] = functools.partial(ruled, type("Rule", (Prune,), constants))
+        rule: dict[str, Any] = {"keep": keep, "checkpoint_fractions": fractions}
+        rules[f"prune keep={keep} at={fractions}"] = functools.partial(
+            ruled, type("Rule", (Prune,), {"BUDGET_RULE": rule})
+        )
     return rules
 
 
@@ -282,6 +285,22 @@ def fit(kind: str, out: Path, budgets: list[int], shown: int) -> None:
     fit_rules(kind, pairs, budgets, noises)
 
 
+def ceiling(out: Path) -> None:
+    """What bounds best-of-N as N grows: the share of pairs where the judge's pick of the first N chains passes,
+    against the share where any of them passes (the most any selection among those chains could reach)."""
+    from f2g_eval.summary import bootstrap
+
+    pairs = list(json.loads(out.read_text()).values())
+    noises = min(len(p["passed"]) for p in pairs)
+    print(f"{len(pairs)} pairs, {noises} chains each; % of pairs (95% bootstrap)")
+    print("N    judge's pick passes     some chain passes       judge misses a passing chain")
+    for n in sorted({1, 2, 3, 6, 12, 24, noises} & set(range(1, noises + 1))):
+        picked = [float(p["passed"][best(np.arange(n), p["final_reward"])]) for p in pairs]
+        some = [float(any(p["passed"][:n])) for p in pairs]
+        cells = [bootstrap([100 * v for v in values]) for values in (picked, some, np.subtract(some, picked))]
+        print(f"{n:<4} " + "    ".join(f"{e.mean:5.1f} [{e.low:5.1f}, {e.high:5.1f}]" for e in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("kind", choices=sorted(PROBES), help="Which probe: chains (best-of-N, prune) or draft.")
@@ -290,10 +309,15 @@ def main() -> None:
     parser.add_argument("--noises", type=int, default=24, help="Chains (initial noises) per pair.")
     parser.add_argument("--batch", type=int, default=4, help="Pairs sampled together (batched conditioning).")
     parser.add_argument("--fit", action="store_true", help="Print the table from --out instead of making runs.")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="chains: print the judge's pick against any chain passing, by N."
+    )
     parser.add_argument("--budgets", default="75,150,300,600", help="Model-call budgets of the table.")
     parser.add_argument("--show", type=int, default=10, help="Settings shown per budget.")
     args = parser.parse_args()
-    if args.fit:
+    if args.ceiling:
+        ceiling(args.out)
+    elif args.fit:
         fit(args.kind, args.out, [int(b) for b in args.budgets.split(",")], args.show)
     else:
         make_runs(args.kind, args.out, args.pairs, args.noises, args.batch)
