@@ -18,18 +18,22 @@ That is checked here: the probe's draft scores and commit rewards equal those of
     .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json          # makes the runs (resumable)
     .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json --fit    # the table
     .venv/bin/python benchmarks/scaling/v2/probe.py chains --out chains.json --ceiling  # judge's pick vs any chain
+
+``results/probe-chains-dev.json.gz`` is the chains probe of the 100 dev pairs (24 chains each), committed so the
+fit and the ceiling are read without running anything (a ``.gz`` path is read and written compressed).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -99,13 +103,24 @@ PROBES: dict[str, tuple[type[Sampler], str]] = {"draft": (DraftProbe, "draft"), 
 """Each probe's sampler and the method whose options it takes."""
 
 
+def opener(path: Path) -> Callable[..., IO[str]]:
+    """``gzip.open`` for a ``.gz`` path (the committed probes), else ``open``."""
+    return gzip.open if path.suffix == ".gz" else open
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The probes in ``path``, by dev item id."""
+    with opener(path)(path, "rt", encoding="utf-8") as file:
+        return dict(json.load(file))
+
+
 def make_runs(kind: str, out: Path, pairs: int, noises: int, batch: int) -> None:
     """Probe every dev pair not yet in ``out`` (rewritten after each batch, so a killed run resumes)."""
     import yaml
     from f2g_plugin_shapes.evaluation import ShapesBenchmarkSuite
     from f2g_plugin_shapes.evaluator import evaluate
 
-    done: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    done: dict[str, Any] = read(out) if out.exists() else {}
     options = ShapesBenchmarkSuite.Options(pairs=pairs, categories="multiple+relation", split="dev")
     items = [item for item in ShapesBenchmarkSuite(options).items() if item.id not in done]
     probe, method = PROBES[kind]
@@ -124,7 +139,8 @@ def make_runs(kind: str, out: Path, pairs: int, noises: int, batch: int) -> None
                 videos = pipeline.backbone.decode(entry.pop("latents"), range(pipeline.backbone.num_frames))
                 entry["passed"] = [evaluate(item.prompt, video).overall for video in videos]
                 done[item.id] = {"prompt": item.prompt, "seed": item.seed, **entry}
-            out.write_text(json.dumps(done))
+            with opener(out)(out, "wt", encoding="utf-8") as file:
+                json.dump(done, file)
             print(f"{len(done)} pairs probed", flush=True)
 
 
@@ -264,7 +280,7 @@ def fit_rules(kind: str, pairs: list[dict[str, Any]], budgets: list[int], noises
 
 def fit(kind: str, out: Path, budgets: list[int], shown: int) -> None:
     """Dev accuracy of every setting that fits each budget, best first, and of the shipped rule's setting."""
-    pairs = list(json.loads(out.read_text()).values())
+    pairs = list(read(out).values())
     noises = min(len(p["passed"]) for p in pairs)
 
     def accuracy(verdict: Callable[[dict[str, Any]], bool]) -> float:
@@ -290,7 +306,7 @@ def ceiling(out: Path) -> None:
     against the share where any of them passes (the most any selection among those chains could reach)."""
     from f2g_eval.summary import bootstrap
 
-    pairs = list(json.loads(out.read_text()).values())
+    pairs = list(read(out).values())
     noises = min(len(p["passed"]) for p in pairs)
     print(f"{len(pairs)} pairs, {noises} chains each; % of pairs (95% bootstrap)")
     print("N    judge's pick passes     some chain passes       judge misses a passing chain")
