@@ -64,16 +64,18 @@ def parse_seeds(text: str) -> list[int]:
         raise ConfigError(
             f"--seeds {text!r}: use a range and/or a list of seeds from 0 to {MAX_SEED}, e.g. 0-4 or 0,3,7"
         ) from None
-    in_range = bool(ranges) and all(r.start >= 0 and r.stop - 1 <= MAX_SEED for r in ranges)
-    count = sum(max(0, r.stop - r.start) for r in ranges) if in_range else 0  # len() past 2^63 overflows
+    distinct = f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4"
+    if not ranges or any(r.start < 0 or r.stop - 1 > MAX_SEED for r in ranges):
+        raise ConfigError(distinct)
+    count = sum(max(0, r.stop - r.start) for r in ranges)  # len() of a range past 2^63 overflows
     if count > MAX_SEED_COUNT:
         raise ConfigError(
             f"--seeds {text!r}: {count} seeds per item is more than one run takes ({MAX_SEED_COUNT}); "
             "give a smaller range, e.g. 0-4"
         )
-    seeds = [seed for r in ranges for seed in r] if in_range else []
+    seeds = [seed for r in ranges for seed in r]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r}: give distinct seeds from 0 to {MAX_SEED} (2^63 - 1), e.g. 0-4")
+        raise ConfigError(distinct)
     return seeds
 
 
