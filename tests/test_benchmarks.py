@@ -224,3 +224,32 @@ def test_the_study_archive_brings_a_lost_eval_directory_back_as_the_table_reads_
     assert full.read_text() == before  # a job the directory holds keeps its own trace, not the digest
     made, back = (_scaling_table(str(tmp_path / name)) for name in ("made", "back"))
     assert back.returncode == 0 and "| 75 | smc |" in back.stdout and back.stdout == made.stdout, back.stderr
+
+
+def test_the_probe_ceiling_sets_the_judges_pick_against_any_chain_passing_from_a_gz_probe(tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    # pair a: chain 1 passes but the judge ranks chain 0 first; pair b: the judge's pick (chain 1) passes
+    pairs = {
+        "a": {"passed": [False, True, False], "final_reward": [0.9, 0.5, 0.1]},
+        "b": {"passed": [False, True, True], "final_reward": [0.2, 0.8, 0.3]},
+    }
+    probe = tmp_path / "chains.json.gz"
+    with gzip.open(probe, "wt", encoding="utf-8") as file:
+        json.dump(pairs, file)
+    script = str(ROOT / "benchmarks" / "scaling" / "v2" / "probe.py")
+    done = subprocess.run(
+        [sys.executable, script, "chains", "--out", str(probe), "--ceiling"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if re.match(r"^\d+\s", line)]
+    means = {line.split()[0]: [float(m) for m in re.findall(r"(?:^\d+|\])\s+(-?[\d.]+) \[", line)] for line in table}
+    assert means == {"1": [0.0, 0.0, 0.0], "2": [50.0, 100.0, 50.0], "3": [50.0, 100.0, 50.0]}, done.stdout
+    refused = subprocess.run(
+        [sys.executable, script, "draft", "--out", str(probe), "--ceiling"], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2 and "--ceiling reads a chains probe" in refused.stderr, refused.stderr

@@ -331,6 +331,8 @@ def main() -> None:
     parser.add_argument("--budgets", default="75,150,300,600", help="Model-call budgets of the table.")
     parser.add_argument("--show", type=int, default=10, help="Settings shown per budget.")
     args = parser.parse_args()
+    if args.ceiling and args.kind != "chains":
+        parser.error("--ceiling reads a chains probe (best-of-N's chains), not a draft probe: give `chains`")
     if args.ceiling:
         ceiling(args.out)
     elif args.fit:
