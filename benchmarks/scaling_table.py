@@ -209,14 +209,14 @@ def _order(configs: dict[str, Config]) -> list[Config]:
 def table(configs: dict[str, Config], pairs: list[str], regime: Regime = API, per_call: float | None = None) -> str:
     """Accuracy and every cost per configuration, with the paired difference against best-of-N at the same
     budget (model calls)."""
-    timing = "" if per_call is None else f"; compute at {1000 * per_call:g} ms per model call, not measured"
+    compute = "as measured" if per_call is None else f"priced at {1000 * per_call:g} ms per model call, not measured"
     lines = [
         f'Two-object prompts ("and" + spatial relations), {len(pairs)} (prompt, seed) pairs every configuration '
         "ran; accuracy (%) of the exact evaluator with 95% bootstrap intervals; Δ vs best-of-N at the same budget "
         "of model calls in percentage points (paired bootstrap; `*`: the interval excludes zero). Costs are means "
-        "per video: regime (i) seconds as measured (the in-process judge), regime (ii) seconds and dollars "
-        f"modelled from each run's trace for an API reward at {regime.latency:g} s per call, {regime.concurrency} "
-        f"in flight, ${regime.price:g} per call (benchmarks/api_cost.py){timing}.",
+        "per video: regime (i) seconds (the in-process judge), regime (ii) seconds and dollars modelled from each "
+        f"run's trace for an API reward at {regime.latency:g} s per call, {regime.concurrency} in flight, "
+        f"${regime.price:g} per call (benchmarks/api_cost.py); compute seconds in both regimes {compute}.",
         "",
         "| budget | method | setting | model calls | reward calls | rounds | s (i) | s (ii) | $ (ii) | accuracy | "
         "Δ vs best-of-N |",

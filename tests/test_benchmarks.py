@@ -254,3 +254,40 @@ def test_the_probe_ceiling_sets_the_judges_pick_against_any_chain_passing_from_a
         [sys.executable, script, "draft", "--out", str(probe), "--ceiling"], capture_output=True, text=True, timeout=120
     )
     assert refused.returncode == 2 and "--ceiling reads a chains probe" in refused.stderr, refused.stderr
+
+
+def _table_lines(text: str, marker: str) -> list[str]:
+    """The markdown table lines between ``<!-- marker:start -->`` and ``<!-- marker:end -->``."""
+    block = text.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0]
+    return [line for line in block.splitlines() if line.startswith("|")]
+
+
+@pytest.mark.parametrize(("split", "marker"), [("dev", "dev-grid"), ("test", "scaling-table")])
+def test_the_docs_study_tables_are_what_the_committed_archive_makes(tmp_path: Path, split: str, marker: str) -> None:
+    """Why: the docs' study figures are what readers act on; they must be the committed runs' (every row made by
+    scaling_table.py from the archive, none typed in, none stale), and the shapes README must show the same test
+    table as docs/samplers.md."""
+    pytest.importorskip("f2g_eval", reason="the archive loads into an f2g eval store (f2g-eval)")
+    archive = ROOT / "benchmarks" / "scaling" / "v2" / "results" / f"scaling-v2-{split}"
+    script = str(ROOT / "benchmarks" / "scaling" / "v2" / "archive.py")
+    loaded = subprocess.run(
+        [sys.executable, script, "load", str(archive), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    committed = (ROOT / "docs" / "samplers.md").read_text()
+    remade = tmp_path / "samplers.md"
+    remade.write_text(committed)
+    done = _scaling_table(
+        str(tmp_path / "store"), "--seconds-per-call", "0.0155", "--readme", str(remade), "--marker", marker
+    )
+    assert done.returncode == 0, done.stderr
+    ours, theirs = _table_lines(committed, marker), _table_lines(remade.read_text(), marker)
+    accuracy = [line for line in theirs if re.match(r"^\| \d+ \|", line)]
+    assert accuracy and [line for line in ours if re.match(r"^\| \d+ \|", line)] == accuracy
+    assert set(ours) <= set(theirs), sorted(set(ours) - set(theirs))
+    if marker == "scaling-table":
+        shapes = (ROOT / "f2g_plugins" / "shapes" / "README.md").read_text()
+        assert _table_lines(shapes, marker) == ours
