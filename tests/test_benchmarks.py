@@ -83,6 +83,14 @@ def _scaling_table(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
 
 
+def _archive(*args: str) -> str:
+    """Run the study's archive.py (``save`` or ``load``); its stdout, once it succeeded."""
+    script = ROOT / "benchmarks" / "scaling" / "v2" / "archive.py"
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_scaling_table_pairs_methods_against_best_of_n_in_every_currency(tmp_path: Path) -> None:
     rows = [
         (config, i, value, calls)
@@ -206,21 +214,15 @@ def test_scaling_table_selects_grid_configs_from_the_eval_store(tmp_path: Path) 
 def test_the_study_archive_brings_a_lost_eval_directory_back_as_the_table_reads_it(tmp_path: Path) -> None:
     rows = [(c, i, float(i % 2), 75) for i in range(3) for c in ("best-of-n@75", "smc@75")]
     _store(tmp_path / "made", rows, rounds=2)
-    archive, script = tmp_path / "archive", str(ROOT / "benchmarks" / "scaling" / "v2" / "archive.py")
-
-    def run(*args: str) -> str:
-        done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert run("save", str(tmp_path / "made"), str(archive)).startswith("6 new jobs")
-    assert run("save", str(tmp_path / "made"), str(archive)).startswith("0 new jobs")  # nothing twice
+    archive = tmp_path / "archive"
+    assert _archive("save", str(tmp_path / "made"), str(archive)).startswith("6 new jobs")
+    assert _archive("save", str(tmp_path / "made"), str(archive)).startswith("0 new jobs")  # nothing twice
     assert len(list(archive.glob("*.jsonl.gz"))) == 1
-    assert run("load", str(archive), str(tmp_path / "back")).startswith("6 jobs restored")
-    assert run("load", str(archive), str(tmp_path / "back")).startswith("0 jobs restored")
+    assert _archive("load", str(archive), str(tmp_path / "back")).startswith("6 jobs restored")
+    assert _archive("load", str(archive), str(tmp_path / "back")).startswith("0 jobs restored")
     full = next((tmp_path / "made" / "runs").rglob("trace.json"))
     before = full.read_text()
-    assert run("load", str(archive), str(tmp_path / "made")).startswith("0 jobs restored")
+    assert _archive("load", str(archive), str(tmp_path / "made")).startswith("0 jobs restored")
     assert full.read_text() == before  # a job the directory holds keeps its own trace, not the digest
     made, back = (_scaling_table(str(tmp_path / name)) for name in ("made", "back"))
     assert back.returncode == 0 and "| 75 | smc |" in back.stdout and back.stdout == made.stdout, back.stderr
@@ -268,15 +270,9 @@ def test_the_docs_study_tables_are_what_the_committed_archive_makes(tmp_path: Pa
     scaling_table.py from the archive, none typed in, none stale), and the shapes README must show the same test
     table as docs/samplers.md."""
     pytest.importorskip("f2g_eval", reason="the archive loads into an f2g eval store (f2g-eval)")
-    archive = ROOT / "benchmarks" / "scaling" / "v2" / "results" / f"scaling-v2-{split}"
-    script = str(ROOT / "benchmarks" / "scaling" / "v2" / "archive.py")
-    loaded = subprocess.run(
-        [sys.executable, script, "load", str(archive), str(tmp_path / "store")],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    _archive(
+        "load", str(ROOT / "benchmarks" / "scaling" / "v2" / "results" / f"scaling-v2-{split}"), str(tmp_path / "store")
     )
-    assert loaded.returncode == 0, loaded.stderr
     committed = (ROOT / "docs" / "samplers.md").read_text()
     remade = tmp_path / "samplers.md"
     remade.write_text(committed)
@@ -285,8 +281,11 @@ def test_the_docs_study_tables_are_what_the_committed_archive_makes(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     ours, theirs = _table_lines(committed, marker), _table_lines(remade.read_text(), marker)
-    accuracy = [line for line in theirs if re.match(r"^\| \d+ \|", line)]
-    assert accuracy and [line for line in ours if re.match(r"^\| \d+ \|", line)] == accuracy
+
+    def accuracy_rows(lines: list[str]) -> list[str]:  # the main table's rows: a budget in the first cell
+        return [line for line in lines if re.match(r"^\| \d+ \|", line)]
+
+    assert accuracy_rows(theirs) and accuracy_rows(ours) == accuracy_rows(theirs)
     assert set(ours) <= set(theirs), sorted(set(ours) - set(theirs))
     if marker == "scaling-table":
         shapes = (ROOT / "f2g_plugins" / "shapes" / "README.md").read_text()
